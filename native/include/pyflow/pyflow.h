@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * pyflow C API: the one interface between Python and the C core.
+ *
+ * Conventions: opaque handles; every call returns 0 or a negative errno and,
+ * on failure, fills the caller's struct pf_error with a message that says
+ * where and what. Names are object__verb in spirit: pf_<object>_<verb>.
+ * This header is read by cffi at build time: keep it to declarations.
+ */
+#ifndef PYFLOW_PYFLOW_H
+#define PYFLOW_PYFLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "pyflow/shared.h"
+
+#define PF_ERROR_MSG_LEN 512
+
+struct pf_error {
+	int code;               /* negative errno */
+	char msg[PF_ERROR_MSG_LEN];
+};
+
+typedef struct pf_instance pf_instance;
+
+/* Log levels follow DOCA's numbering so -l/--log-level maps 1:1. */
+enum pf_log_level {
+	PF_LOG_DISABLE = 10,
+	PF_LOG_CRITICAL = 20,
+	PF_LOG_ERROR = 30,
+	PF_LOG_WARNING = 40,
+	PF_LOG_INFO = 50,
+	PF_LOG_DEBUG = 60,
+	PF_LOG_TRACE = 70,
+};
+
+typedef void (*pf_log_fn)(int level, const char *msg);
+
+/* Field ids, used by miss-policy expressions. */
+enum pf_field_id {
+	PF_FIELD_META_PORT = 0,
+	PF_FIELD_META_MARK = 1,
+	PF_FIELD_META_PACKET_PATH = 2,
+	PF_FIELD_MPEGTS_FRAME = 3,
+	PF_FIELD_IP_PROTO = 4,
+	PF_FIELD_IP_TTL = 5,
+	PF_FIELD_IP_DSCP = 6,
+	PF_FIELD_TCP_FLAGS = 7,
+	PF_FIELD_ETH_TYPE = 8,
+	PF_FIELD_ETH_DST = 9,
+	PF_FIELD_ETH_SRC = 10,
+	PF_FIELD_VLAN_ID = 11,
+	PF_FIELD_VLAN_INNER = 12,
+	PF_FIELD_MPLS_LABEL = 13,
+	PF_FIELD_IPV4_SRC = 14,
+	PF_FIELD_IPV4_DST = 15,
+	PF_FIELD_IPV6_SRC = 16,
+	PF_FIELD_IPV6_DST = 17,
+	PF_FIELD_L4_SPORT = 18,
+	PF_FIELD_L4_DPORT = 19,
+	PF_FIELD_COUNT = 20,
+};
+
+enum pf_xdp_mode {
+	PF_XDP_AUTO = 0,        /* driver, falling back to generic */
+	PF_XDP_DRIVER = 1,
+	PF_XDP_GENERIC = 2,
+	PF_XDP_HW = 3,
+};
+
+struct pf_instance_opts {
+	const char *backend;    /* "ebpf", "dpdk", "doca" */
+	const char *name;       /* instance name: pins live in <pin_root>/<name> */
+	const char *pin_root;   /* default /sys/fs/bpf/pyflow */
+	const char *obj_dir;    /* directory with the compiled *.bpf.o */
+	uint32_t xdp_mode;      /* enum pf_xdp_mode */
+	uint32_t max_entries;   /* size of the entry tables, 0 = default */
+	int eal_argc;           /* dpdk: arguments for rte_eal_init, argv[0] included */
+	char **eal_argv;
+	uint32_t flags;         /* enum pf_instance_flag */
+	uint32_t miss_threads;  /* miss handler threads, 0 = 1 */
+};
+
+enum pf_instance_flag {
+	PF_INST_FRESH = 1u << 0,        /* wipe pinned state instead of adopting it */
+	PF_INST_NO_PIN = 1u << 1,       /* tests: nothing pinned, nothing attached until start */
+};
+
+struct pf_instance_info {
+	uint32_t adopted;       /* 1 when pinned state was re-adopted */
+	uint32_t xdp_mode;      /* mode actually in use after start */
+	char mode_reason[256];  /* why a fallback happened, "" otherwise */
+};
+
+/* Miss policy: for a miss in from_pipe, install into to_pipe an entry whose
+ * match is the packet's fields under to_pipe's mask and whose action values
+ * are base_actions overridden by sets[] computed from the packet. */
+enum pf_expr_op {
+	PF_EXPR_CONST = 0,      /* value */
+	PF_EXPR_FIELD = 1,      /* src_field */
+	PF_EXPR_FIELD_ADD = 2,  /* src_field + value (bytewise, carry, network order) */
+	PF_EXPR_POOL = 3,       /* value + (flow hash % pool_size) */
+};
+
+struct pf_learn_set {
+	uint32_t action;        /* one PF_ACT_SET_* flag (or PF_ACT_PUSH_MPLS: label 0) */
+	uint16_t op;            /* enum pf_expr_op */
+	uint16_t src_field;     /* enum pf_field_id */
+	uint8_t value[16];      /* network order for addresses, host order for labels/vlan */
+	uint32_t pool_size;
+	uint32_t _pad;
+};
+
+#define PF_LEARN_MAX_SETS 8
+
+struct pf_learn {
+	uint32_t from_pipe;
+	uint32_t to_pipe;
+	uint32_t max_flows;
+	uint32_t idle_timeout_ms;       /* 0 = never */
+	uint32_t rate_limit_pps;        /* 0 = unlimited */
+	uint32_t burst;
+	uint32_t entry_flags;           /* enum pf_entry_flag for learned entries */
+	uint32_t nsets;
+	struct pf_fwd fwd;
+	struct pf_actions base_actions;
+	struct pf_learn_set sets[PF_LEARN_MAX_SETS];
+};
+
+struct pf_entry_info {
+	uint32_t pipe;
+	uint32_t mask_idx;
+	uint32_t prefixlen;     /* lpm pipes */
+	uint32_t _pad;
+	uint64_t last_seen_ns;  /* CLOCK_MONOTONIC of the last hit, 0 if never */
+	struct pf_fields match;
+	struct pf_entry entry;
+};
+
+struct pf_miss_stats {
+	uint64_t received;      /* frames that reached the handler */
+	uint64_t installed;     /* entries created */
+	uint64_t resubmitted;   /* frames re-injected after install */
+	uint64_t coalesced;     /* frames of a flow already being installed */
+	uint64_t refused_max_flows;
+	uint64_t shed_rate_limit;
+	uint64_t aged_out;
+	uint64_t install_errors;
+	uint64_t resubmit_errors;
+	uint64_t no_policy;     /* misses of a pipe without a miss policy */
+};
+
+struct pf_test_result {
+	uint32_t retval;        /* backend-native verdict (XDP action for ebpf) */
+	uint32_t out_len;
+	struct pf_verdict verdict;
+};
+
+/* library */
+const char *pf_version(void);
+void pf_log_set_handler(pf_log_fn fn, int level);
+int pf_backend_available(const char *backend, struct pf_error *err);
+
+/* lifecycle */
+int pf_instance_open(const struct pf_instance_opts *opts, pf_instance **out, struct pf_error *err);
+int pf_instance_info_get(pf_instance *inst, struct pf_instance_info *info, struct pf_error *err);
+int pf_instance_start(pf_instance *inst, struct pf_error *err);
+int pf_instance_stop(pf_instance *inst, struct pf_error *err);
+int pf_instance_destroy(pf_instance *inst, struct pf_error *err);  /* stop and remove pinned state */
+void pf_instance_close(pf_instance *inst);
+
+/* programming (before or after start) */
+int pf_port_set(pf_instance *inst, uint32_t port_id, const char *binding, const struct pf_port *port, struct pf_error *err);
+int pf_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pipe *pipe, const struct pf_fields *masks, uint32_t nmasks, struct pf_error *err);
+int pf_root_set(pf_instance *inst, uint32_t pipe_id, struct pf_error *err);
+int pf_session_set(pf_instance *inst, uint32_t session_id, const struct pf_session *session, struct pf_error *err);
+int pf_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
+int pf_entry_del(pf_instance *inst, uint32_t entry_id, struct pf_error *err);
+int pf_entry_list(pf_instance *inst, uint32_t pipe_id, struct pf_entry_info *out, uint32_t max, uint32_t *count, struct pf_error *err);
+int pf_learn_set(pf_instance *inst, const struct pf_learn *policy, struct pf_error *err);
+
+/* counters */
+int pf_counters_entries(pf_instance *inst, const uint32_t *ids, uint32_t n, struct pf_counter *out, struct pf_error *err);
+int pf_counters_pipe(pf_instance *inst, uint32_t pipe_id, struct pf_pipe_counter *out, struct pf_error *err);
+int pf_counters_port(pf_instance *inst, uint32_t port_id, struct pf_port_counter *out, struct pf_error *err);
+int pf_miss_stats_get(pf_instance *inst, struct pf_miss_stats *out, struct pf_error *err);
+
+/* run one frame through the datapath as if received on in_port (tests, differential checks) */
+int pf_test_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_error *err);
+
+#endif

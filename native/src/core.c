@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* Instance lifecycle, backend dispatch, errors and the one log path into Python. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+
+static pf_log_fn log_handler;
+static int log_threshold = PF_LOG_INFO;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+const char *pf_version(void)
+{
+	return PYFLOW_VERSION;
+}
+
+void pf_log_set_handler(pf_log_fn fn, int level)
+{
+	pthread_mutex_lock(&log_lock);
+	log_handler = fn;
+	log_threshold = level;
+	pthread_mutex_unlock(&log_lock);
+}
+
+int pf_log_enabled(int level)
+{
+	return level <= log_threshold && log_threshold > PF_LOG_DISABLE;
+}
+
+void pf_log(int level, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	if (!pf_log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	/* One lock so lines from handler threads never interleave in Python. */
+	pthread_mutex_lock(&log_lock);
+	if (log_handler)
+		log_handler(level, buf);
+	else
+		fprintf(stderr, "pyflow: %s\n", buf);
+	pthread_mutex_unlock(&log_lock);
+}
+
+int pf_err(struct pf_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (code > 0)
+		code = -code;
+	if (err) {
+		err->code = code;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+static const struct pf_backend_ops *backend_by_name(const char *name)
+{
+	static const struct pf_backend_ops *all[] = { &pf_backend_ebpf, &pf_backend_dpdk, &pf_backend_doca };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (name && !strcmp(all[i]->name, name))
+			return all[i];
+	return NULL;
+}
+
+int pf_backend_available(const char *backend, struct pf_error *err)
+{
+	const struct pf_backend_ops *ops = backend_by_name(backend);
+
+	if (!ops)
+		return pf_err(err, -EINVAL, "unknown backend '%s' (expected ebpf, dpdk or doca)", backend ? backend : "");
+	return ops->available ? ops->available(err) : 0;
+}
+
+int pf_instance_open(const struct pf_instance_opts *opts, pf_instance **out, struct pf_error *err)
+{
+	const struct pf_backend_ops *ops;
+	pf_instance *inst;
+	int ret;
+
+	if (!opts || !out)
+		return pf_err(err, -EINVAL, "pf_instance_open: opts and out are required");
+	ops = backend_by_name(opts->backend);
+	if (!ops)
+		return pf_err(err, -EINVAL, "unknown backend '%s' (expected ebpf, dpdk or doca)", opts->backend ? opts->backend : "");
+	if (ops->available && (ret = ops->available(err)))
+		return ret;
+	inst = calloc(1, sizeof(*inst));
+	if (!inst)
+		return pf_err(err, -ENOMEM, "out of memory");
+	inst->ops = ops;
+	snprintf(inst->name, sizeof(inst->name), "%s", opts->name ? opts->name : "default");
+	ret = ops->open(inst, opts, err);
+	if (ret) {
+		free(inst);
+		return ret;
+	}
+	*out = inst;
+	return 0;
+}
+
+void pf_instance_close(pf_instance *inst)
+{
+	if (!inst)
+		return;
+	if (inst->ops->close)
+		inst->ops->close(inst);
+	free(inst);
+}
+
+/* Dispatch to the backend, or say plainly that it cannot do this. */
+#define DISPATCH(op, ...)                                                             \
+	do {                                                                          \
+		if (!inst)                                                            \
+			return pf_err(err, -EINVAL, "%s: no instance", #op);          \
+		if (!inst->ops->op)                                                   \
+			return pf_err(err, -EOPNOTSUPP, "backend %s does not support %s", \
+				      inst->ops->name, #op);                          \
+		return inst->ops->op(inst, __VA_ARGS__);                              \
+	} while (0)
+
+int pf_instance_info_get(pf_instance *inst, struct pf_instance_info *info, struct pf_error *err)
+{
+	DISPATCH(info, info, err);
+}
+
+int pf_instance_start(pf_instance *inst, struct pf_error *err)
+{
+	DISPATCH(start, err);
+}
+
+int pf_instance_stop(pf_instance *inst, struct pf_error *err)
+{
+	DISPATCH(stop, err);
+}
+
+int pf_instance_destroy(pf_instance *inst, struct pf_error *err)
+{
+	DISPATCH(destroy, err);
+}
+
+int pf_port_set(pf_instance *inst, uint32_t port_id, const char *binding, const struct pf_port *port, struct pf_error *err)
+{
+	if (port_id >= PF_MAX_PORTS)
+		return pf_err(err, -ERANGE, "port id %u out of range (max %u)", port_id, PF_MAX_PORTS - 1);
+	DISPATCH(port_set, port_id, binding, port, err);
+}
+
+int pf_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pipe *pipe, const struct pf_fields *masks, uint32_t nmasks, struct pf_error *err)
+{
+	if (pipe_id >= PF_MAX_PIPES)
+		return pf_err(err, -ERANGE, "pipe id %u out of range (max %u)", pipe_id, PF_MAX_PIPES - 1);
+	if (nmasks > PF_MAX_MASKS)
+		return pf_err(err, -ERANGE, "pipe %u: %u distinct masks, at most %u", pipe_id, nmasks, PF_MAX_MASKS);
+	DISPATCH(pipe_set, pipe_id, pipe, masks, nmasks, err);
+}
+
+int pf_root_set(pf_instance *inst, uint32_t pipe_id, struct pf_error *err)
+{
+	DISPATCH(root_set, pipe_id, err);
+}
+
+int pf_session_set(pf_instance *inst, uint32_t session_id, const struct pf_session *session, struct pf_error *err)
+{
+	if (session_id >= PF_MAX_SESSIONS)
+		return pf_err(err, -ERANGE, "session id %u out of range (max %u)", session_id, PF_MAX_SESSIONS - 1);
+	DISPATCH(session_set, session_id, session, err);
+}
+
+int pf_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
+{
+	DISPATCH(entry_add, pipe_id, mask_idx, prefixlen, match, entry, err);
+}
+
+int pf_entry_del(pf_instance *inst, uint32_t entry_id, struct pf_error *err)
+{
+	DISPATCH(entry_del, entry_id, err);
+}
+
+int pf_entry_list(pf_instance *inst, uint32_t pipe_id, struct pf_entry_info *out, uint32_t max, uint32_t *count, struct pf_error *err)
+{
+	DISPATCH(entry_list, pipe_id, out, max, count, err);
+}
+
+int pf_learn_set(pf_instance *inst, const struct pf_learn *policy, struct pf_error *err)
+{
+	DISPATCH(learn_set, policy, err);
+}
+
+int pf_counters_entries(pf_instance *inst, const uint32_t *ids, uint32_t n, struct pf_counter *out, struct pf_error *err)
+{
+	DISPATCH(counters_entries, ids, n, out, err);
+}
+
+int pf_counters_pipe(pf_instance *inst, uint32_t pipe_id, struct pf_pipe_counter *out, struct pf_error *err)
+{
+	DISPATCH(counters_pipe, pipe_id, out, err);
+}
+
+int pf_counters_port(pf_instance *inst, uint32_t port_id, struct pf_port_counter *out, struct pf_error *err)
+{
+	DISPATCH(counters_port, port_id, out, err);
+}
+
+int pf_miss_stats_get(pf_instance *inst, struct pf_miss_stats *out, struct pf_error *err)
+{
+	DISPATCH(miss_stats, out, err);
+}
+
+int pf_test_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_error *err)
+{
+	DISPATCH(test_run, in_port, frame, len, out, out_cap, res, err);
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* Private to the C core: the backend vtable, the instance, error and log helpers. */
+#ifndef PYFLOW_INTERNAL_H
+#define PYFLOW_INTERNAL_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include "pyflow/pyflow.h"
+
+#ifndef PYFLOW_VERSION
+#define PYFLOW_VERSION "0.0.0-dev"
+#endif
+
+struct pf_backend_ops {
+	const char *name;
+	int (*available)(struct pf_error *err);
+	int (*open)(pf_instance *inst, const struct pf_instance_opts *opts, struct pf_error *err);
+	void (*close)(pf_instance *inst);
+	int (*info)(pf_instance *inst, struct pf_instance_info *info, struct pf_error *err);
+	int (*start)(pf_instance *inst, struct pf_error *err);
+	int (*stop)(pf_instance *inst, struct pf_error *err);
+	int (*destroy)(pf_instance *inst, struct pf_error *err);
+	int (*port_set)(pf_instance *inst, uint32_t port_id, const char *binding, const struct pf_port *port, struct pf_error *err);
+	int (*pipe_set)(pf_instance *inst, uint32_t pipe_id, const struct pf_pipe *pipe, const struct pf_fields *masks, uint32_t nmasks, struct pf_error *err);
+	int (*root_set)(pf_instance *inst, uint32_t pipe_id, struct pf_error *err);
+	int (*session_set)(pf_instance *inst, uint32_t session_id, const struct pf_session *s, struct pf_error *err);
+	int (*entry_add)(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
+	int (*entry_del)(pf_instance *inst, uint32_t entry_id, struct pf_error *err);
+	int (*entry_list)(pf_instance *inst, uint32_t pipe_id, struct pf_entry_info *out, uint32_t max, uint32_t *count, struct pf_error *err);
+	int (*learn_set)(pf_instance *inst, const struct pf_learn *policy, struct pf_error *err);
+	int (*counters_entries)(pf_instance *inst, const uint32_t *ids, uint32_t n, struct pf_counter *out, struct pf_error *err);
+	int (*counters_pipe)(pf_instance *inst, uint32_t pipe_id, struct pf_pipe_counter *out, struct pf_error *err);
+	int (*counters_port)(pf_instance *inst, uint32_t port_id, struct pf_port_counter *out, struct pf_error *err);
+	int (*miss_stats)(pf_instance *inst, struct pf_miss_stats *out, struct pf_error *err);
+	int (*test_run)(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_error *err);
+};
+
+struct pf_instance {
+	const struct pf_backend_ops *ops;
+	void *priv;             /* backend state */
+	char name[64];
+};
+
+/* Fill err (if not NULL) and return code (a negative errno). */
+int pf_err(struct pf_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void pf_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int pf_log_enabled(int level);
+
+#define pf_error_log(...) pf_log(PF_LOG_ERROR, __VA_ARGS__)
+#define pf_warn(...) pf_log(PF_LOG_WARNING, __VA_ARGS__)
+#define pf_info(...) pf_log(PF_LOG_INFO, __VA_ARGS__)
+#define pf_debug(...) pf_log(PF_LOG_DEBUG, __VA_ARGS__)
+
+extern const struct pf_backend_ops pf_backend_ebpf;
+extern const struct pf_backend_ops pf_backend_dpdk;
+extern const struct pf_backend_ops pf_backend_doca;
+
+#endif
