@@ -1,0 +1,22 @@
+# pyflow: every target installs what it needs first (scripts/bootstrap.sh is idempotent).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PYFLOW_VENV := $(VENV)
+
+.PHONY: install test demo bench clean
+
+install:
+	@bash scripts/bootstrap.sh
+
+# The whole suite. pytest exits 5 when it collected nothing: that is a failure here too.
+test: install
+	@$(PY) -m pytest -ra -q tests $(PYTEST_ARGS)
+
+demo: install
+	@$(PY) -m pyflow.demo $(DEMO_ARGS)
+
+bench: install
+	@$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf build .mesonpy-* $(VENV)
