@@ -10,7 +10,7 @@ install:
 
 # The whole suite. pytest exits 5 when it collected nothing: that is a failure here too.
 test: install
-	@$(PY) -m pytest -ra -q tests $(PYTEST_ARGS)
+	@cd tests && ../$(VENV)/bin/pytest -ra -q --rootdir=.. -c ../pyproject.toml . $(PYTEST_ARGS)
 
 demo: install
 	@$(PY) -m pyflow.demo $(DEMO_ARGS)
