@@ -16,7 +16,7 @@ demo: install
 	@$(PY) -m pyflow.demo $(DEMO_ARGS)
 
 bench: install
-	@$(PY) -m bench $(BENCH_ARGS)
+	@$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build .mesonpy-* $(VENV)

@@ -31,7 +31,7 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     # In CI every capability but DOCA hardware must be present: a skip there hides a broken setup.
-    if IN_CI and report.skipped and "doca" not in item.keywords and call.excinfo is not None:
+    if IN_CI and report.skipped and "doca" not in _tiers(item) and call.excinfo is not None:
         if call.excinfo.errisinstance(pytest.skip.Exception) and not getattr(item, "_pf_allow_skip", False):
             report.outcome = "failed"
             report.longrepr = f"skipped in CI, which must have every capability: {call.excinfo.value}"
@@ -86,9 +86,15 @@ def _probe_doca() -> str | None:
 PROBES = {"bpf": _probe_bpf, "netns": _probe_netns, "dpdk": _probe_dpdk, "doca": _probe_doca}
 
 
+def _tiers(item) -> set[str]:
+    # markers only: a parametrize id such as "doca" must not put a test in a tier
+    return {m.name for m in item.iter_markers() if m.name in TIERS}
+
+
 def pytest_runtest_setup(item):
+    tiers = _tiers(item)
     for tier, probe in PROBES.items():
-        if tier in item.keywords:
+        if tier in tiers:
             reason = probe()
             if reason:
                 pytest.skip(f"{tier} tier: {reason}")

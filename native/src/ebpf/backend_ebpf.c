@@ -1,12 +1,1180 @@
 // SPDX-License-Identifier: BSD-2-Clause
-#include "internal.h"
+/*
+ * The ebpf backend: load datapath.bpf.o with libbpf, pin or re-adopt its maps
+ * under <pin_root>/<name>/, keep the maps in step with the model, attach XDP
+ * to the bound ports, read per-CPU counters, run frames with BPF_PROG_RUN.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <limits.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/if_link.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "ebpf/ebpf.h"
+#include "pyflow/packet.h"
+#include "miss/ebpf_miss.h"
+
+#define DATAPATH_OBJ "datapath.bpf.o"
+#define DATAPATH_PROG "pf_xdp_root"
+#define DEFAULT_PIN_ROOT "/sys/fs/bpf/pyflow"
+
+static struct pf_ebpf *eb_of(pf_instance *inst)
+{
+	return inst->priv;
+}
+
+struct pf_ebpf *pf_ebpf_from_instance(pf_instance *inst)
+{
+	return inst && inst->ops == &pf_backend_ebpf ? inst->priv : NULL;
+}
+
+/* ---- libbpf's messages go to the one log path, at DEBUG ---- */
+
+static int libbpf_to_pf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+	size_t n;
+
+	if (!pf_log_enabled(PF_LOG_DEBUG))
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = 0;
+	if (n)
+		pf_debug("libbpf: %s", buf);
+	return 0;
+}
+
+static pthread_once_t libbpf_print_once = PTHREAD_ONCE_INIT;
+
+static void libbpf_print_setup(void)
+{
+	libbpf_set_print(libbpf_to_pf_log);
+}
+
+/* ---- per-CPU values ---- */
+
+static size_t percpu_stride(size_t value_size)
+{
+	return (value_size + 7) & ~(size_t)7;
+}
+
+/* Sum ncpus copies of a struct made only of uint64_t fields. */
+static int percpu_sum_u64(struct pf_ebpf *eb, int fd, uint32_t key, void *out, size_t size)
+{
+	size_t stride = percpu_stride(size);
+	uint64_t *sum = out;
+	char *vals;
+	int ret;
+
+	vals = calloc(eb->ncpus, stride);
+	if (!vals)
+		return -ENOMEM;
+	ret = bpf_map_lookup_elem(fd, &key, vals);
+	if (ret) {
+		ret = -errno;
+		free(vals);
+		return ret;
+	}
+	memset(out, 0, size);
+	for (int cpu = 0; cpu < eb->ncpus; cpu++) {
+		const uint64_t *v = (const uint64_t *)(vals + cpu * stride);
+
+		for (size_t i = 0; i < size / 8; i++)
+			sum[i] += v[i];
+	}
+	free(vals);
+	return 0;
+}
+
+static int percpu_fill(struct pf_ebpf *eb, int fd, uint32_t key, const void *value, size_t size)
+{
+	size_t stride = percpu_stride(size);
+	char *vals;
+	int ret;
+
+	vals = calloc(eb->ncpus, stride);
+	if (!vals)
+		return -ENOMEM;
+	for (int cpu = 0; cpu < eb->ncpus; cpu++)
+		memcpy(vals + cpu * stride, value, size);
+	ret = bpf_map_update_elem(fd, &key, vals, BPF_ANY) ? -errno : 0;
+	free(vals);
+	return ret;
+}
+
+/* ---- pins ---- */
+
+static void remove_pin_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (unlink(path))
+			pf_warn("cannot remove pin %s: %s", path, strerror(errno));
+	}
+	closedir(d);
+	if (rmdir(dir) && errno != ENOENT)
+		pf_warn("cannot remove %s: %s", dir, strerror(errno));
+}
+
+static int map_fd(struct pf_ebpf *eb, const char *name, struct pf_error *err)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(eb->obj, name);
+	int fd = m ? bpf_map__fd(m) : -1;
+
+	if (fd < 0)
+		return pf_err(err, -ENOENT, "%s: map '%s' missing from " DATAPATH_OBJ, eb->inst->name, name);
+	return fd;
+}
+
+/* ---- entry slots ---- */
+
+static int slot_alloc(struct pf_ebpf *eb, uint32_t *id)
+{
+	for (uint32_t n = 0; n < eb->max_entries; n++) {
+		uint32_t i = (eb->next_id + n) % eb->max_entries;
+
+		if (eb->slots[i].kind == PF_EBPF_SLOT_FREE) {
+			eb->next_id = (i + 1) % eb->max_entries;
+			*id = i;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+/* A reused id must not inherit the counters of the entry it belonged to. */
+static void entry_counters_reset(struct pf_ebpf *eb, uint32_t id)
+{
+	struct pf_counter zero = { 0 };
+	uint64_t never = 0;
+
+	percpu_fill(eb, eb->map_entry_counters, id, &zero, sizeof(zero));
+	bpf_map_update_elem(eb->map_entry_seen, &id, &never, BPF_ANY);
+}
+
+static int pipe_read(struct pf_ebpf *eb, uint32_t pipe_id, struct pf_pipe *pipe)
+{
+	if (pipe_id >= PF_MAX_PIPES || bpf_map_lookup_elem(eb->map_pipes, &pipe_id, pipe))
+		return -ENOENT;
+	return pipe->flags & PF_PIPE_IN_USE ? 0 : -ENOENT;
+}
+
+/* Spread PF_HASH_BUCKETS buckets over the pipe's members in proportion to
+ * their weights (largest remainder), so a 70/30 split is 90/38 buckets. */
+static int hash_pipe_rebuild(struct pf_ebpf *eb, uint32_t pipe_id, struct pf_error *err)
+{
+	uint32_t members[PF_HASH_BUCKETS], weights[PF_HASH_BUCKETS], share[PF_HASH_BUCKETS];
+	uint64_t total = 0, rem[PF_HASH_BUCKETS];
+	uint32_t n = 0, given = 0, b = 0;
+	struct pf_pipe pipe;
+
+	if (pipe_read(eb, pipe_id, &pipe))
+		return pf_err(err, -ENOENT, "pipe %u is not defined", pipe_id);
+	for (uint32_t id = 0; id < eb->max_entries; id++) {
+		struct pf_ebpf_slot *s = &eb->slots[id];
+
+		if (s->kind != PF_EBPF_SLOT_BUCKET || s->pipe != pipe_id)
+			continue;
+		if (n == PF_HASH_BUCKETS)
+			return pf_err(err, -ENOSPC, "hash pipe %u: more than %u members", pipe_id, PF_HASH_BUCKETS);
+		members[n] = id;
+		weights[n] = s->entry.priority ? s->entry.priority : 1;
+		total += weights[n];
+		n++;
+	}
+	if (n == 0) {
+		pipe.nbuckets = 0;
+		bpf_map_update_elem(eb->map_pipes, &pipe_id, &pipe, BPF_ANY);
+		return 0;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		share[i] = (uint32_t)(weights[i] * PF_HASH_BUCKETS / total);
+		rem[i] = weights[i] * PF_HASH_BUCKETS % total;
+		given += share[i];
+	}
+	while (given < PF_HASH_BUCKETS) {
+		uint32_t best = 0;
+
+		for (uint32_t i = 1; i < n; i++)
+			if (rem[i] > rem[best])
+				best = i;
+		share[best]++;
+		rem[best] = 0;
+		given++;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct pf_ebpf_slot *s = &eb->slots[members[i]];
+
+		for (uint32_t k = 0; k < share[i]; k++, b++) {
+			uint32_t key = pipe.hash_slot * PF_HASH_BUCKETS + b;
+
+			if (bpf_map_update_elem(eb->map_buckets, &key, &s->entry, BPF_ANY))
+				return pf_err(err, -errno, "hash pipe %u: bucket %u: %s", pipe_id, b, strerror(errno));
+		}
+	}
+	pipe.nbuckets = PF_HASH_BUCKETS;
+	if (bpf_map_update_elem(eb->map_pipes, &pipe_id, &pipe, BPF_ANY))
+		return pf_err(err, -errno, "pipe %u: %s", pipe_id, strerror(errno));
+	return 0;
+}
+
+static int fwd_check(const struct pf_fwd *fwd, const char *what, struct pf_error *err)
+{
+	if (fwd->type > PF_FWD_KERNEL)
+		return pf_err(err, -EINVAL, "%s: unknown forward type %u", what, fwd->type);
+	if (fwd->type == PF_FWD_PORT && fwd->target >= PF_MAX_PORTS)
+		return pf_err(err, -ERANGE, "%s: port %u out of range (max %u)", what, fwd->target, PF_MAX_PORTS - 1);
+	if (fwd->type == PF_FWD_PIPE && fwd->target >= PF_MAX_PIPES)
+		return pf_err(err, -ERANGE, "%s: pipe %u out of range (max %u)", what, fwd->target, PF_MAX_PIPES - 1);
+	if (fwd->type == PF_FWD_SESSION && fwd->target >= PF_MAX_SESSIONS)
+		return pf_err(err, -ERANGE, "%s: session %u out of range (max %u)", what, fwd->target,
+			      PF_MAX_SESSIONS - 1);
+	return 0;
+}
+
+static void pf_lpm_match_from_key(const struct pf_lpm_key *key, uint16_t field, struct pf_fields *match)
+{
+	memset(match, 0, sizeof(*match));
+	if (field == PF_LPM_IPV4_SRC)
+		memcpy(&match->ipv4_src, key->addr, 4);
+	else if (field == PF_LPM_IPV6_DST)
+		memcpy(match->ipv6_dst, key->addr, 16);
+	else if (field == PF_LPM_IPV6_SRC)
+		memcpy(match->ipv6_src, key->addr, 16);
+	else
+		memcpy(&match->ipv4_dst, key->addr, 4);
+}
+
+static void lpm_key_from_match(const struct pf_fields *match, uint32_t pipe_id, uint16_t field, uint32_t prefixlen,
+			       struct pf_lpm_key *key)
+{
+	uint32_t bits = (field == PF_LPM_IPV6_DST || field == PF_LPM_IPV6_SRC) ? 128 : 32;
+
+	pf_lpm_key_build(match, pipe_id, field, key);
+	/* bits past the prefix are zeroed so one prefix is one key */
+	for (uint32_t i = 0; i < 16; i++) {
+		uint32_t lo = i * 8;
+
+		if (lo >= prefixlen || lo >= bits)
+			key->addr[i] = 0;
+		else if (prefixlen - lo < 8)
+			key->addr[i] &= (uint8_t)(0xff << (8 - (prefixlen - lo)));
+	}
+	key->prefixlen = PF_LPM_PREFIX_BASE + prefixlen;
+}
+
+int pf_ebpf_entry_install(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen,
+			  const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
+{
+	struct pf_pipe pipe;
+	struct pf_ebpf_slot slot = { 0 };
+	struct pf_entry old;
+	uint32_t id;
+	int ret, existing = 0;
+
+	if (!match || !entry)
+		return pf_err(err, -EINVAL, "entry for pipe %u: match and entry are required", pipe_id);
+	if (pipe_read(eb, pipe_id, &pipe))
+		return pf_err(err, -ENOENT, "entry for pipe %u: the pipe is not defined", pipe_id);
+	ret = fwd_check(&entry->fwd, "entry forward", err);
+	if (ret)
+		return ret;
+	if (entry->act.mpls_count > PF_MPLS_MAX)
+		return pf_err(err, -ERANGE, "entry for pipe %u: %u MPLS labels, at most %u", pipe_id,
+			      entry->act.mpls_count, PF_MPLS_MAX);
+	if (entry->act.drop_pct > 100)
+		return pf_err(err, -ERANGE, "entry for pipe %u: drop percentage %u, expected 0..100", pipe_id,
+			      entry->act.drop_pct);
+
+	slot.pipe = pipe_id;
+	switch (pipe.type) {
+	case PF_PIPE_BASIC:
+	case PF_PIPE_CONTROL: {
+		struct pf_fields mask;
+		uint32_t nmasks = pipe.nmasks ? pipe.nmasks : 1, mid = pipe_id * PF_MAX_MASKS + mask_idx;
+
+		if (mask_idx >= nmasks)
+			return pf_err(err, -ERANGE, "entry for pipe %u: mask slot %u, the pipe has %u", pipe_id,
+				      mask_idx, nmasks);
+		if (bpf_map_lookup_elem(eb->map_pipe_masks, &mid, &mask))
+			return pf_err(err, -errno, "pipe %u: mask %u: %s", pipe_id, mask_idx, strerror(errno));
+		slot.kind = PF_EBPF_SLOT_HASH;
+		slot.flow_key.pipe = pipe_id;
+		slot.flow_key.mask_idx = mask_idx;
+		pf_fields_and(match, &mask, &slot.flow_key.f);
+		break;
+	}
+	case PF_PIPE_LPM: {
+		uint32_t bits = (pipe.lpm_field == PF_LPM_IPV6_DST || pipe.lpm_field == PF_LPM_IPV6_SRC) ? 128 : 32;
+
+		if (prefixlen > bits)
+			return pf_err(err, -ERANGE, "entry for lpm pipe %u: prefix length %u, at most %u", pipe_id,
+				      prefixlen, bits);
+		slot.kind = PF_EBPF_SLOT_LPM;
+		lpm_key_from_match(match, pipe_id, pipe.lpm_field, prefixlen, &slot.lpm_key);
+		break;
+	}
+	case PF_PIPE_HASH:
+		slot.kind = PF_EBPF_SLOT_BUCKET;        /* weight: entry->priority */
+		break;
+	default:
+		return pf_err(err, -EINVAL, "pipe %u: unknown type %u", pipe_id, pipe.type);
+	}
+
+	pthread_mutex_lock(&eb->lock);
+	if (slot.kind == PF_EBPF_SLOT_HASH && !bpf_map_lookup_elem(eb->map_entries, &slot.flow_key, &old))
+		existing = 1;
+	else if (slot.kind == PF_EBPF_SLOT_LPM && !bpf_map_lookup_elem(eb->map_lpm, &slot.lpm_key, &old) &&
+		 old.id < eb->max_entries && eb->slots[old.id].kind == PF_EBPF_SLOT_LPM &&
+		 !memcmp(&eb->slots[old.id].lpm_key, &slot.lpm_key, sizeof(slot.lpm_key)))
+		existing = 1;   /* an LPM lookup also finds shorter prefixes: only the same key counts */
+	if (existing) {
+		id = old.id;
+	} else {
+		ret = slot_alloc(eb, &id);
+		if (ret) {
+			pthread_mutex_unlock(&eb->lock);
+			return pf_err(err, ret, "pipe %u: entry table full (%u entries)", pipe_id, eb->max_entries);
+		}
+		entry_counters_reset(eb, id);
+	}
+	entry->id = id;
+	if (slot.kind == PF_EBPF_SLOT_HASH)
+		ret = bpf_map_update_elem(eb->map_entries, &slot.flow_key, entry, existing ? BPF_EXIST : BPF_NOEXIST);
+	else if (slot.kind == PF_EBPF_SLOT_LPM)
+		ret = bpf_map_update_elem(eb->map_lpm, &slot.lpm_key, entry, BPF_ANY);
+	else
+		ret = 0;
+	if (ret) {
+		ret = -errno;
+		pthread_mutex_unlock(&eb->lock);
+		return pf_err(err, ret, "pipe %u: cannot install entry: %s", pipe_id,
+			      ret == -E2BIG || ret == -ENOMEM ? "entry table full" : strerror(-ret));
+	}
+	slot.entry = *entry;
+	eb->slots[id] = slot;
+	if (slot.kind == PF_EBPF_SLOT_BUCKET) {
+		ret = hash_pipe_rebuild(eb, pipe_id, err);
+		if (ret) {
+			eb->slots[id].kind = PF_EBPF_SLOT_FREE;
+			hash_pipe_rebuild(eb, pipe_id, NULL);
+		}
+	}
+	pthread_mutex_unlock(&eb->lock);
+	return ret;
+}
+
+int pf_ebpf_entry_remove(struct pf_ebpf *eb, uint32_t entry_id, struct pf_error *err)
+{
+	struct pf_ebpf_slot *s;
+	int ret = 0;
+
+	if (entry_id >= eb->max_entries)
+		return pf_err(err, -ENOENT, "entry %u does not exist", entry_id);
+	pthread_mutex_lock(&eb->lock);
+	s = &eb->slots[entry_id];
+	switch (s->kind) {
+	case PF_EBPF_SLOT_HASH:
+		if (bpf_map_delete_elem(eb->map_entries, &s->flow_key) && errno != ENOENT)
+			ret = -errno;
+		break;
+	case PF_EBPF_SLOT_LPM:
+		if (bpf_map_delete_elem(eb->map_lpm, &s->lpm_key) && errno != ENOENT)
+			ret = -errno;
+		break;
+	case PF_EBPF_SLOT_BUCKET:
+		s->kind = PF_EBPF_SLOT_FREE;
+		ret = hash_pipe_rebuild(eb, s->pipe, err);
+		pthread_mutex_unlock(&eb->lock);
+		return ret;
+	default:
+		pthread_mutex_unlock(&eb->lock);
+		return pf_err(err, -ENOENT, "entry %u does not exist", entry_id);
+	}
+	if (!ret)
+		s->kind = PF_EBPF_SLOT_FREE;
+	pthread_mutex_unlock(&eb->lock);
+	if (ret)
+		return pf_err(err, ret, "entry %u: cannot remove: %s", entry_id, strerror(-ret));
+	return 0;
+}
+
+uint64_t pf_ebpf_entry_last_seen(struct pf_ebpf *eb, uint32_t entry_id)
+{
+	uint64_t seen = 0;
+
+	if (entry_id < eb->max_entries)
+		bpf_map_lookup_elem(eb->map_entry_seen, &entry_id, &seen);
+	return seen;
+}
+
+/* Rebuild the id allocator from pinned maps after a restart. */
+static void slots_adopt(struct pf_ebpf *eb)
+{
+	struct pf_flow_key fk, *prev_fk = NULL;
+	struct pf_lpm_key lk, *prev_lk = NULL;
+	struct pf_entry e;
+	uint32_t n = 0, top = 0;
+
+	while (!bpf_map_get_next_key(eb->map_entries, prev_fk, &fk)) {
+		prev_fk = &fk;
+		if (bpf_map_lookup_elem(eb->map_entries, &fk, &e) || e.id >= eb->max_entries)
+			continue;
+		eb->slots[e.id].kind = PF_EBPF_SLOT_HASH;
+		eb->slots[e.id].pipe = fk.pipe;
+		eb->slots[e.id].flow_key = fk;
+		eb->slots[e.id].entry = e;
+		top = e.id > top ? e.id : top;
+		n++;
+	}
+	while (!bpf_map_get_next_key(eb->map_lpm, prev_lk, &lk)) {
+		prev_lk = &lk;
+		if (bpf_map_lookup_elem(eb->map_lpm, &lk, &e) || e.id >= eb->max_entries)
+			continue;
+		eb->slots[e.id].kind = PF_EBPF_SLOT_LPM;
+		eb->slots[e.id].pipe = __builtin_bswap32(lk.pipe);
+		eb->slots[e.id].lpm_key = lk;
+		eb->slots[e.id].entry = e;
+		top = e.id > top ? e.id : top;
+		n++;
+	}
+	for (uint32_t p = 0; p < PF_MAX_PIPES; p++) {
+		struct pf_pipe pipe;
+
+		if (pipe_read(eb, p, &pipe) || pipe.type != PF_PIPE_HASH)
+			continue;
+		for (uint32_t b = 0; b < pipe.nbuckets && b < PF_HASH_BUCKETS; b++) {
+			uint32_t key = pipe.hash_slot * PF_HASH_BUCKETS + b;
+
+			if (bpf_map_lookup_elem(eb->map_buckets, &key, &e) || e.id >= eb->max_entries ||
+			    eb->slots[e.id].kind != PF_EBPF_SLOT_FREE)
+				continue;
+			eb->slots[e.id].kind = PF_EBPF_SLOT_BUCKET;
+			eb->slots[e.id].pipe = p;
+			eb->slots[e.id].entry = e;
+			top = e.id > top ? e.id : top;
+			n++;
+		}
+	}
+	eb->next_id = n ? (top + 1) % eb->max_entries : 0;
+	pf_info("%s: re-adopted %u entries from %s", eb->inst->name, n, eb->pin_dir);
+}
+
+static void ports_adopt(struct pf_ebpf *eb)
+{
+	for (uint32_t id = 0; id < PF_MAX_PORTS; id++) {
+		struct pf_port port;
+
+		if (bpf_map_lookup_elem(eb->map_ports, &id, &port) || !(port.flags & PF_PORT_IN_USE))
+			continue;
+		eb->ports[id].in_use = 1;
+		eb->ports[id].ifindex = port.ifindex;
+		if (!if_indextoname(port.ifindex, eb->ports[id].ifname))
+			snprintf(eb->ports[id].ifname, sizeof(eb->ports[id].ifname), "ifindex %u", port.ifindex);
+	}
+}
+
+/* ---- backend ops ---- */
+
+static int ebpf_available(struct pf_error *err)
+{
+	return 0;
+}
+
+static void ebpf_free(struct pf_ebpf *eb)
+{
+	if (!eb)
+		return;
+	pf_ebpf_miss_free(eb);          /* threads joined and XSKMAP slots cleared while the maps are open */
+	bpf_object__close(eb->obj);
+	free(eb->slots);
+	pthread_mutex_destroy(&eb->lock);
+	free(eb);
+}
+
+static const char *const sized_maps[] = { "entries", "lpm", "entry_counters", "entry_seen" };
 
 static int ebpf_open(pf_instance *inst, const struct pf_instance_opts *opts, struct pf_error *err)
 {
-	return pf_err(err, -ENOSYS, "backend ebpf: not built yet");
+	struct pf_ebpf *eb;
+	struct bpf_map *map;
+	char path[PATH_MAX];
+	const char *pin_root = opts->pin_root && *opts->pin_root ? opts->pin_root : DEFAULT_PIN_ROOT;
+	int ret;
+
+	pthread_once(&libbpf_print_once, libbpf_print_setup);
+	if (!opts->obj_dir || !*opts->obj_dir)
+		return pf_err(err, -EINVAL, "%s: obj_dir (directory of " DATAPATH_OBJ ") is required", inst->name);
+	if (opts->xdp_mode > PF_XDP_HW)
+		return pf_err(err, -EINVAL, "%s: xdp mode %u unknown (expected auto, driver, generic or hw)",
+			      inst->name, opts->xdp_mode);
+	if (strchr(inst->name, '/') || !strcmp(inst->name, ".") || !strcmp(inst->name, ".."))
+		return pf_err(err, -EINVAL, "instance name '%s': expected a plain name (no '/')", inst->name);
+	eb = calloc(1, sizeof(*eb));
+	if (!eb)
+		return pf_err(err, -ENOMEM, "out of memory");
+	pthread_mutex_init(&eb->lock, NULL);
+	eb->inst = inst;
+	eb->prog_fd = -1;
+	eb->flags = opts->flags;
+	eb->xdp_mode_req = opts->xdp_mode;
+	eb->max_entries = opts->max_entries ? opts->max_entries : PF_DEFAULT_MAX_ENTRIES;
+	eb->nqueues = 1;
+	snprintf(eb->pin_dir, sizeof(eb->pin_dir), "%s/%s", pin_root, inst->name);
+	eb->ncpus = libbpf_num_possible_cpus();
+	if (eb->ncpus <= 0) {
+		ebpf_free(eb);
+		return pf_err(err, -EIO, "cannot count possible CPUs");
+	}
+	eb->slots = calloc(eb->max_entries, sizeof(*eb->slots));
+	if (!eb->slots) {
+		ebpf_free(eb);
+		return pf_err(err, -ENOMEM, "%s: out of memory for %u entries", inst->name, eb->max_entries);
+	}
+
+	snprintf(path, sizeof(path), "%s/%s", opts->obj_dir, DATAPATH_OBJ);
+	eb->obj = bpf_object__open_file(path, NULL);
+	if (!eb->obj) {
+		ret = -errno;
+		eb->obj = NULL;
+		ebpf_free(eb);
+		return pf_err(err, ret, "cannot open %s: %s", path, strerror(-ret));
+	}
+	for (size_t i = 0; i < sizeof(sized_maps) / sizeof(sized_maps[0]); i++) {
+		map = bpf_object__find_map_by_name(eb->obj, sized_maps[i]);
+		if (map)
+			bpf_map__set_max_entries(map, eb->max_entries);
+	}
+
+	if (!(eb->flags & PF_INST_NO_PIN)) {
+		if (eb->flags & PF_INST_FRESH)
+			remove_pin_dir(eb->pin_dir);
+		snprintf(path, sizeof(path), "%s/config", eb->pin_dir);
+		eb->adopted = access(path, F_OK) == 0;
+		bpf_object__for_each_map(map, eb->obj) {
+			if (bpf_map__is_internal(map))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", eb->pin_dir, bpf_map__name(map));
+			bpf_map__set_pin_path(map, path);
+			/* the kernel adds BPF_F_RDONLY_PROG to every DEVMAP, so libbpf 1.1's
+			 * compatibility check refuses its pin: reuse it explicitly */
+			if (eb->adopted && bpf_map__type(map) == BPF_MAP_TYPE_DEVMAP) {
+				int pinned = bpf_obj_get(path);
+
+				if (pinned >= 0) {
+					bpf_map__reuse_fd(map, pinned);
+					close(pinned);
+				}
+			}
+		}
+	}
+
+	ret = bpf_object__load(eb->obj);
+	if (ret) {
+		ebpf_free(eb);
+		if (ret == -EINVAL && !(opts->flags & (PF_INST_NO_PIN | PF_INST_FRESH)))
+			return pf_err(err, ret, "%s: cannot load the datapath: pinned state in %s does not match "
+				      "(changed max_entries or an older build?); start fresh to replace it",
+				      inst->name, pin_root);
+		return pf_err(err, ret, "%s: cannot load the datapath (%s): %s; run with log level DEBUG for the "
+			      "verifier log", inst->name, DATAPATH_OBJ, strerror(-ret));
+	}
+	eb->prog = bpf_object__find_program_by_name(eb->obj, DATAPATH_PROG);
+	eb->prog_fd = eb->prog ? bpf_program__fd(eb->prog) : -1;
+	if (eb->prog_fd < 0) {
+		ebpf_free(eb);
+		return pf_err(err, -ENOENT, "%s: program " DATAPATH_PROG " missing from " DATAPATH_OBJ, inst->name);
+	}
+
+#define MAP_FD(field, name)                                  \
+	do {                                                 \
+		if ((eb->field = map_fd(eb, name, err)) < 0) { \
+			ret = eb->field;                     \
+			ebpf_free(eb);                       \
+			return ret;                          \
+		}                                            \
+	} while (0)
+	MAP_FD(map_config, "config");
+	MAP_FD(map_pipes, "pipes");
+	MAP_FD(map_pipe_masks, "pipe_masks");
+	MAP_FD(map_entries, "entries");
+	MAP_FD(map_lpm, "lpm");
+	MAP_FD(map_buckets, "hash_buckets");
+	MAP_FD(map_ports, "ports");
+	MAP_FD(map_ifindex, "ifindex_port");
+	MAP_FD(map_tx, "tx_ports");
+	MAP_FD(map_xsks, "xsks");
+	MAP_FD(map_entry_counters, "entry_counters");
+	MAP_FD(map_entry_seen, "entry_seen");
+	MAP_FD(map_pipe_counters, "pipe_counters");
+	MAP_FD(map_port_counters, "port_counters");
+	MAP_FD(map_verdict, "verdict");
+	MAP_FD(map_sessions, "sessions");
+#undef MAP_FD
+
+	if (!(eb->flags & PF_INST_NO_PIN)) {
+		/* the program too, so bpftool shows what runs on the ports */
+		snprintf(path, sizeof(path), "%s/prog", eb->pin_dir);
+		unlink(path);
+		if (bpf_program__pin(eb->prog, path))
+			pf_warn("%s: cannot pin the program at %s: %s", inst->name, path, strerror(errno));
+	}
+
+	if (eb->adopted) {
+		struct pf_config cfg;
+		uint32_t zero = 0;
+
+		if (!bpf_map_lookup_elem(eb->map_config, &zero, &cfg) && cfg.nqueues)
+			eb->nqueues = cfg.nqueues;
+		ports_adopt(eb);
+		slots_adopt(eb);
+	} else {
+		struct pf_config cfg = { .nqueues = eb->nqueues };
+		uint32_t zero = 0;
+
+		bpf_map_update_elem(eb->map_config, &zero, &cfg, BPF_ANY);
+	}
+	inst->priv = eb;
+	pf_debug("%s: datapath loaded (%u entries, pins %s)", inst->name, eb->max_entries,
+		 eb->flags & PF_INST_NO_PIN ? "none" : eb->pin_dir);
+	return 0;
+}
+
+static int attach_port(struct pf_ebpf *eb, uint32_t id, struct pf_error *err)
+{
+	struct pf_ebpf_port *p = &eb->ports[id];
+	uint32_t mode = eb->xdp_mode_req, flags;
+	int ret;
+
+	if (mode == PF_XDP_GENERIC)
+		flags = XDP_FLAGS_SKB_MODE;
+	else if (mode == PF_XDP_HW)
+		flags = XDP_FLAGS_HW_MODE;
+	else
+		flags = XDP_FLAGS_DRV_MODE;
+	ret = bpf_xdp_attach(p->ifindex, eb->prog_fd, flags, NULL);
+	if (ret && mode == PF_XDP_AUTO) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "%s: driver mode refused (%s), using generic", p->ifname, strerror(-ret));
+		pf_warn("%s: port %u %s", eb->inst->name, id, why);
+		if (!eb->mode_reason[0])
+			snprintf(eb->mode_reason, sizeof(eb->mode_reason), "%s", why);
+		flags = XDP_FLAGS_SKB_MODE;
+		ret = bpf_xdp_attach(p->ifindex, eb->prog_fd, flags, NULL);
+	}
+	if (ret)
+		return pf_err(err, ret, "port %u (%s): cannot attach XDP in %s mode: %s", id, p->ifname,
+			      flags == XDP_FLAGS_SKB_MODE ? "generic" : flags == XDP_FLAGS_HW_MODE ? "hw" : "driver",
+			      strerror(-ret));
+	eb->attach_flags[id] = flags;
+	/* the instance reports the weakest mode any port got */
+	if (flags == XDP_FLAGS_SKB_MODE)
+		eb->xdp_mode = PF_XDP_GENERIC;
+	else if (eb->xdp_mode != PF_XDP_GENERIC)
+		eb->xdp_mode = flags == XDP_FLAGS_HW_MODE ? PF_XDP_HW : PF_XDP_DRIVER;
+	pf_debug("%s: port %u (%s) attached", eb->inst->name, id, p->ifname);
+	return 0;
+}
+
+static void detach_port(struct pf_ebpf *eb, uint32_t id)
+{
+	struct pf_ebpf_port *p = &eb->ports[id];
+	LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = eb->prog_fd);
+	int ret;
+
+	if (!eb->attach_flags[id])
+		return;
+	/* only our program: never take down something that replaced it */
+	ret = bpf_xdp_detach(p->ifindex, eb->attach_flags[id] | XDP_FLAGS_REPLACE, &opts);
+	if (ret && ret != -ENODEV)
+		pf_warn("%s: port %u (%s): detach: %s", eb->inst->name, id, p->ifname, strerror(-ret));
+	eb->attach_flags[id] = 0;
+}
+
+static int ebpf_stop(pf_instance *inst, struct pf_error *err)
+{
+	struct pf_ebpf *eb = eb_of(inst);
+
+	if (!eb->started)
+		return 0;
+	pf_ebpf_miss_stop(eb);
+	for (uint32_t id = 0; id < PF_MAX_PORTS; id++)
+		detach_port(eb, id);
+	eb->started = 0;
+	return 0;
+}
+
+static int ebpf_start(pf_instance *inst, struct pf_error *err)
+{
+	struct pf_ebpf *eb = eb_of(inst);
+	int ret;
+
+	if (eb->started)
+		return 0;
+	eb->mode_reason[0] = 0;
+	eb->xdp_mode = 0;
+	for (uint32_t id = 0; id < PF_MAX_PORTS; id++) {
+		if (!eb->ports[id].in_use)
+			continue;
+		ret = attach_port(eb, id, err);
+		if (ret) {
+			for (uint32_t j = 0; j < id; j++)
+				detach_port(eb, j);
+			return ret;
+		}
+	}
+	eb->started = 1;
+	ret = pf_ebpf_miss_start(eb, err);
+	if (ret) {
+		ebpf_stop(inst, NULL);
+		return ret;
+	}
+	return 0;
+}
+
+static void ebpf_close(pf_instance *inst)
+{
+	struct pf_ebpf *eb = eb_of(inst);
+
+	if (!eb)
+		return;
+	ebpf_stop(inst, NULL);
+	ebpf_free(eb);
+	inst->priv = NULL;
+}
+
+static int ebpf_destroy(pf_instance *inst, struct pf_error *err)
+{
+	struct pf_ebpf *eb = eb_of(inst);
+
+	ebpf_stop(inst, err);
+	if (!(eb->flags & PF_INST_NO_PIN))
+		remove_pin_dir(eb->pin_dir);
+	return 0;
+}
+
+static int ebpf_info(pf_instance *inst, struct pf_instance_info *info, struct pf_error *err)
+{
+	struct pf_ebpf *eb = eb_of(inst);
+
+	memset(info, 0, sizeof(*info));
+	info->adopted = eb->adopted;
+	info->xdp_mode = eb->xdp_mode;
+	snprintf(info->mode_reason, sizeof(info->mode_reason), "%s", eb->mode_reason);
+	return 0;
+}
+
+static uint32_t rx_queue_count(const char *ifname)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	uint32_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/queues", ifname);
+	d = opendir(path);
+	if (!d)
+		return 1;
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, "rx-", 3))
+			n++;
+	closedir(d);
+	return n ? n : 1;
+}
+
+static int ebpf_port_set(pf_instance *inst, uint32_t port_id, const char *binding, const struct pf_port *port,
+			 struct pf_error *err)
+{
+	struct pf_ebpf *eb = eb_of(inst);
+	struct pf_ebpf_port *p = &eb->ports[port_id];
+	struct bpf_devmap_val tx = { 0 };
+	struct pf_port val = { 0 };
+	uint32_t ifindex, zero = 0;
+	struct pf_config cfg;
+	int ret;
+
+	if (!binding || !*binding)
+		return pf_err(err, -EINVAL, "port %u: no interface given (expected an interface name)", port_id);
+	ifindex = if_nametoindex(binding);
+	if (!ifindex)
+		return pf_err(err, -ENODEV, "port %u: interface '%s' does not exist", port_id, binding);
+	if (port && (port->flags & PF_PORT_EGRESS_PIPE) && port->egress_pipe >= PF_MAX_PIPES)
+		return pf_err(err, -ERANGE, "port %u: egress pipe %u out of range", port_id, port->egress_pipe);
+	for (uint32_t other = 0; other < PF_MAX_PORTS; other++)
+		if (other != port_id && eb->ports[other].in_use && eb->ports[other].ifindex == ifindex)
+			return pf_err(err, -EEXIST, "port %u: interface '%s' is already port %u", port_id, binding,
+				      other);
+	if (p->in_use && p->ifindex != ifindex) {
+		if (eb->started)
+			detach_port(eb, port_id);
+		bpf_map_delete_elem(eb->map_ifindex, &p->ifindex);
+	}
+	val.ifindex = ifindex;
+	val.flags = (port ? port->flags : 0) | PF_PORT_IN_USE;
+	val.egress_pipe = port ? port->egress_pipe : 0;
+	tx.ifindex = ifindex;
+	if (bpf_map_update_elem(eb->map_tx, &port_id, &tx, BPF_ANY))
+		/* e.g. lo: frames can still arrive and be counted, not be sent there */
+		pf_warn("port %u (%s): XDP cannot transmit to this interface (%s); forwarding to it will drop",
+			port_id, binding, strerror(errno));
+	if (bpf_map_update_elem(eb->map_ports, &port_id, &val, BPF_ANY) ||
+	    bpf_map_update_elem(eb->map_ifindex, &ifindex, &port_id, BPF_ANY))
+		return pf_err(err, -errno, "port %u (%s): %s", port_id, binding, strerror(errno));
+	p->in_use = 1;
+	p->ifindex = ifindex;
+	snprintf(p->ifname, sizeof(p->ifname), "%s", binding);
+
+	eb->nqueues = eb->nqueues > rx_queue_count(binding) ? eb->nqueues : rx_queue_count(binding);
+	if (eb->nqueues > PF_MAX_QUEUES)
+		eb->nqueues = PF_MAX_QUEUES;
+	if (!bpf_map_lookup_elem(eb->map_config, &zero, &cfg)) {
+		cfg.nqueues = eb->nqueues;
+		bpf_map_update_elem(eb->map_config, &zero, &cfg, BPF_ANY);
+	}
+	if (eb->started && !eb->attach_flags[port_id]) {
+		ret = attach_port(eb, port_id, err);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int ebpf_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pipe *pipe,
+			 const struct pf_fields *masks, uint32_t nmasks, struct pf_error *err)
+{
+	struct pf_ebpf *eb = eb_of(inst);
+	struct pf_pipe val, old;
+	int ret, had = !pipe_read(eb, pipe_id, &old);
+
+	if (!pipe)
+		return pf_err(err, -EINVAL, "pipe %u: no definition given", pipe_id);
+	if (pipe->type > PF_PIPE_HASH)
+		return pf_err(err, -EINVAL, "pipe %u: unknown type %u (expected basic, control, lpm or hash)", pipe_id,
+			      pipe->type);
+	if (pipe->type == PF_PIPE_LPM && pipe->lpm_field > PF_LPM_IPV6_SRC)
+		return pf_err(err, -EINVAL, "pipe %u: unknown lpm field %u", pipe_id, pipe->lpm_field);
+	if ((pipe->type == PF_PIPE_BASIC || pipe->type == PF_PIPE_CONTROL) && nmasks == 0)
+		return pf_err(err, -EINVAL, "pipe %u: a %s pipe needs at least one mask", pipe_id,
+			      pipe->type == PF_PIPE_BASIC ? "basic" : "control");
+	if (pipe->type == PF_PIPE_BASIC && nmasks > 1)
+		return pf_err(err, -EINVAL, "pipe %u: a basic pipe has one mask, got %u", pipe_id, nmasks);
+	if ((ret = fwd_check(&pipe->fwd, "pipe forward", err)) || (ret = fwd_check(&pipe->fwd_miss, "pipe forward on miss", err)))
+		return ret;
+	val = *pipe;
+	val.flags |= PF_PIPE_IN_USE;
+	val.nmasks = nmasks;
+	if (pipe->type == PF_PIPE_HASH) {
+		/* keep the bucket block across redefinitions, else take the first free one */
+		if (had && old.type == PF_PIPE_HASH) {
+			val.hash_slot = old.hash_slot;
+			val.nbuckets = old.nbuckets;
+		} else {
+			uint8_t used[PF_MAX_HASH_PIPES] = { 0 };
+			uint32_t slot = PF_MAX_HASH_PIPES;
+
+			for (uint32_t p = 0; p < PF_MAX_PIPES; p++) {
+				struct pf_pipe other;
+
+				if (p != pipe_id && !pipe_read(eb, p, &other) && other.type == PF_PIPE_HASH &&
+				    other.hash_slot < PF_MAX_HASH_PIPES)
+					used[other.hash_slot] = 1;
+			}
+			for (uint32_t s = 0; s < PF_MAX_HASH_PIPES; s++)
+				if (!used[s]) {
+					slot = s;
+					break;
+				}
+			if (slot == PF_MAX_HASH_PIPES)
+				return pf_err(err, -ENOSPC, "pipe %u: at most %u hash pipes", pipe_id,
+					      PF_MAX_HASH_PIPES);
+			val.hash_slot = slot;
+			val.nbuckets = 0;
+		}
+	} else {
+		val.hash_slot = 0;
+		val.nbuckets = 0;
+	}
+	/* masks before the pipe, so a lookup never sees a pipe without them */
+	for (uint32_t i = 0; i < PF_MAX_MASKS; i++) {
+		struct pf_fields zero = { 0 };
+		uint32_t key = pipe_id * PF_MAX_MASKS + i;
+
+		if (bpf_map_update_elem(eb->map_pipe_masks, &key, i < nmasks ? &masks[i] : &zero, BPF_ANY))
+			return pf_err(err, -errno, "pipe %u: mask %u: %s", pipe_id, i, strerror(errno));
+	}
+	if (bpf_map_update_elem(eb->map_pipes, &pipe_id, &val, BPF_ANY))
+		return pf_err(err, -errno, "pipe %u: %s", pipe_id, strerror(errno));
+	return 0;
+}
+
+static int ebpf_root_set(pf_instance *inst, uint32_t pipe_id, struct pf_error *err)
+{
+	struct pf_ebpf *eb = eb_of(inst);
+	struct pf_config cfg;
+	struct pf_pipe pipe;
+	uint32_t zero = 0;
+
+	if (pipe_read(eb, pipe_id, &pipe))
+		return pf_err(err, -ENOENT, "root pipe %u is not defined", pipe_id);
+	if (bpf_map_lookup_elem(eb->map_config, &zero, &cfg))
+		memset(&cfg, 0, sizeof(cfg));
+	cfg.root_pipe = pipe_id;
+	cfg.flags |= PF_CFG_ROOT_SET;
+	cfg.nqueues = eb->nqueues;
+	if (bpf_map_update_elem(eb->map_config, &zero, &cfg, BPF_ANY))
+		return pf_err(err, -errno, "root pipe %u: %s", pipe_id, strerror(errno));
+	return 0;
+}
+
+static int ebpf_session_set(pf_instance *inst, uint32_t session_id, const struct pf_session *s,
+			    struct pf_error *err)
+{
+	struct pf_ebpf *eb = eb_of(inst);
+
+	if (!s || s->nmembers > PF_MAX_SESSION_MEMBERS)
+		return pf_err(err, -ERANGE, "session %u: %u members, at most %u", session_id, s ? s->nmembers : 0,
+			      PF_MAX_SESSION_MEMBERS);
+	for (uint32_t i = 0; i < s->nmembers; i++)
+		if (s->members[i].port >= PF_MAX_PORTS)
+			return pf_err(err, -ERANGE, "session %u: member %u: port %u out of range", session_id, i,
+				      s->members[i].port);
+	if (bpf_map_update_elem(eb->map_sessions, &session_id, s, BPF_ANY))
+		return pf_err(err, -errno, "session %u: %s", session_id, strerror(errno));
+	return 0;
+}
+
+static int ebpf_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen,
+			  const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
+{
+	return pf_ebpf_entry_install(eb_of(inst), pipe_id, mask_idx, prefixlen, match, entry, err);
+}
+
+static int ebpf_entry_del(pf_instance *inst, uint32_t entry_id, struct pf_error *err)
+{
+	return pf_ebpf_entry_remove(eb_of(inst), entry_id, err);
+}
+
+/* pipe_id == UINT32_MAX lists every pipe. *count = entries written. */
+static int ebpf_entry_list(pf_instance *inst, uint32_t pipe_id, struct pf_entry_info *out, uint32_t max,
+			   uint32_t *count, struct pf_error *err)
+{
+	struct pf_ebpf *eb = eb_of(inst);
+	uint32_t n = 0;
+
+	pthread_mutex_lock(&eb->lock);
+	for (uint32_t id = 0; id < eb->max_entries && n < max; id++) {
+		struct pf_ebpf_slot *s = &eb->slots[id];
+		struct pf_entry_info *info = &out[n];
+
+		if (s->kind == PF_EBPF_SLOT_FREE || (pipe_id != UINT32_MAX && s->pipe != pipe_id))
+			continue;
+		memset(info, 0, sizeof(*info));
+		info->pipe = s->pipe;
+		info->entry = s->entry;
+		if (s->kind == PF_EBPF_SLOT_HASH) {
+			if (bpf_map_lookup_elem(eb->map_entries, &s->flow_key, &info->entry))
+				continue;
+			info->mask_idx = s->flow_key.mask_idx;
+			info->match = s->flow_key.f;
+		} else if (s->kind == PF_EBPF_SLOT_LPM) {
+			struct pf_pipe pipe;
+
+			if (bpf_map_lookup_elem(eb->map_lpm, &s->lpm_key, &info->entry))
+				continue;
+			info->prefixlen = s->lpm_key.prefixlen - PF_LPM_PREFIX_BASE;
+			if (!pipe_read(eb, s->pipe, &pipe))
+				pf_lpm_match_from_key(&s->lpm_key, pipe.lpm_field, &info->match);
+		}
+		info->last_seen_ns = pf_ebpf_entry_last_seen(eb, id);
+		n++;
+	}
+	pthread_mutex_unlock(&eb->lock);
+	*count = n;
+	return 0;
+}
+
+static int ebpf_learn_set(pf_instance *inst, const struct pf_learn *policy, struct pf_error *err)
+{
+	return pf_ebpf_miss_set_policy(eb_of(inst), policy, err);
+}
+
+static int ebpf_miss_stats(pf_instance *inst, struct pf_miss_stats *out, struct pf_error *err)
+{
+	pf_ebpf_miss_stats(eb_of(inst), out);
+	return 0;
+}
+
+static int ebpf_counters_entries(pf_instance *inst, const uint32_t *ids, uint32_t n, struct pf_counter *out,
+				 struct pf_error *err)
+{
+	struct pf_ebpf *eb = eb_of(inst);
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (ids[i] >= eb->max_entries) {
+			memset(&out[i], 0, sizeof(out[i]));
+			continue;
+		}
+		if (percpu_sum_u64(eb, eb->map_entry_counters, ids[i], &out[i], sizeof(out[i])))
+			return pf_err(err, -errno, "entry %u counters: %s", ids[i], strerror(errno));
+	}
+	return 0;
+}
+
+static int ebpf_counters_pipe(pf_instance *inst, uint32_t pipe_id, struct pf_pipe_counter *out,
+			      struct pf_error *err)
+{
+	struct pf_ebpf *eb = eb_of(inst);
+	int ret;
+
+	if (pipe_id >= PF_MAX_PIPES)
+		return pf_err(err, -ERANGE, "pipe id %u out of range", pipe_id);
+	ret = percpu_sum_u64(eb, eb->map_pipe_counters, pipe_id, out, sizeof(*out));
+	return ret ? pf_err(err, ret, "pipe %u counters: %s", pipe_id, strerror(-ret)) : 0;
+}
+
+static int ebpf_counters_port(pf_instance *inst, uint32_t port_id, struct pf_port_counter *out,
+			      struct pf_error *err)
+{
+	struct pf_ebpf *eb = eb_of(inst);
+	int ret;
+
+	if (port_id >= PF_MAX_PORTS)
+		return pf_err(err, -ERANGE, "port id %u out of range", port_id);
+	ret = percpu_sum_u64(eb, eb->map_port_counters, port_id, out, sizeof(*out));
+	return ret ? pf_err(err, ret, "port %u counters: %s", port_id, strerror(-ret)) : 0;
+}
+
+/* Run on one CPU so that CPU's slot of the per-CPU verdict is the one to read. */
+static int ebpf_test_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out,
+			 uint32_t out_cap, struct pf_test_result *res, struct pf_error *err)
+{
+	struct pf_ebpf *eb = eb_of(inst);
+	struct xdp_md ctx = { 0 };
+	struct pf_verdict unset = { .kind = UINT32_MAX, .entry_id = UINT32_MAX };
+	size_t stride = percpu_stride(sizeof(struct pf_verdict));
+	cpu_set_t old_set, one;
+	char *verdicts, *scratch = NULL;
+	uint32_t zero = 0;
+	int cpu, ret;
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+
+	if (in_port >= PF_MAX_PORTS || !eb->ports[in_port].in_use)
+		return pf_err(err, -ENODEV, "test run: port %u is not bound to an interface", in_port);
+	if (!frame || len < 14)
+		return pf_err(err, -EINVAL, "test run: frame of %u bytes, BPF_PROG_RUN needs at least 14 bytes", len);
+	verdicts = calloc(eb->ncpus, stride);
+	if (!out || !out_cap) {
+		out_cap = len + 256;
+		out = scratch = malloc(out_cap);
+	}
+	if (!verdicts || !out) {
+		free(verdicts);
+		free(scratch);
+		return pf_err(err, -ENOMEM, "out of memory");
+	}
+	percpu_fill(eb, eb->map_verdict, 0, &unset, sizeof(unset));
+
+	ctx.data_end = len;
+	ctx.ingress_ifindex = eb->ports[in_port].ifindex;
+	opts.data_in = frame;
+	opts.data_size_in = len;
+	opts.data_out = out;
+	opts.data_size_out = out_cap;
+	opts.ctx_in = &ctx;
+	opts.ctx_size_in = sizeof(ctx);
+
+	sched_getaffinity(0, sizeof(old_set), &old_set);
+	cpu = sched_getcpu();
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	sched_setaffinity(0, sizeof(one), &one);
+	ret = bpf_prog_test_run_opts(eb->prog_fd, &opts);
+	if (ret)
+		ret = -errno;
+	cpu = sched_getcpu();
+	sched_setaffinity(0, sizeof(old_set), &old_set);
+	if (ret) {
+		free(verdicts);
+		free(scratch);
+		return pf_err(err, ret, "test run on port %u: %s", in_port, strerror(-ret));
+	}
+	memset(res, 0, sizeof(*res));
+	res->retval = opts.retval;
+	res->out_len = opts.data_size_out;
+	if (!bpf_map_lookup_elem(eb->map_verdict, &zero, verdicts) && cpu >= 0 && cpu < eb->ncpus)
+		memcpy(&res->verdict, verdicts + cpu * stride, sizeof(res->verdict));
+	else
+		res->verdict = unset;
+	free(verdicts);
+	free(scratch);
+	return 0;
+}
+
+int pf_ebpf_resubmit(struct pf_ebpf *eb, uint32_t port, const void *frame, uint32_t len, struct pf_error *err)
+{
+	struct pf_xdp_meta meta = { .magic = PF_XDP_META_MAGIC, .packet_path = PF_PATH_RESUBMIT, .port = port };
+	struct xdp_md ctx = { 0 };
+	uint8_t buf[4096];
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+
+	if (port >= PF_MAX_PORTS || !eb->ports[port].in_use)
+		return pf_err(err, -ENODEV, "resubmit: port %u is not bound", port);
+	if (!len || len + sizeof(meta) > sizeof(buf))
+		return pf_err(err, -EMSGSIZE, "resubmit: frame of %u bytes", len);
+	memcpy(buf, &meta, sizeof(meta));
+	memcpy(buf + sizeof(meta), frame, len);
+	/* data_meta = 0, data = the metadata length, data_end = everything handed in */
+	ctx.data = sizeof(meta);
+	ctx.data_end = sizeof(meta) + len;
+	ctx.ingress_ifindex = eb->ports[port].ifindex;
+	opts.data_in = buf;
+	opts.data_size_in = sizeof(meta) + len;
+	opts.ctx_in = &ctx;
+	opts.ctx_size_in = sizeof(ctx);
+	opts.flags = BPF_F_TEST_XDP_LIVE_FRAMES;
+	opts.repeat = 1;
+	if (bpf_prog_test_run_opts(eb->prog_fd, &opts))
+		return pf_err(err, -errno, "resubmit on port %u: %s", port, strerror(errno));
+	return 0;
 }
 
 const struct pf_backend_ops pf_backend_ebpf = {
 	.name = "ebpf",
+	.available = ebpf_available,
 	.open = ebpf_open,
+	.close = ebpf_close,
+	.info = ebpf_info,
+	.start = ebpf_start,
+	.stop = ebpf_stop,
+	.destroy = ebpf_destroy,
+	.port_set = ebpf_port_set,
+	.pipe_set = ebpf_pipe_set,
+	.root_set = ebpf_root_set,
+	.session_set = ebpf_session_set,
+	.entry_add = ebpf_entry_add,
+	.entry_del = ebpf_entry_del,
+	.entry_list = ebpf_entry_list,
+	.learn_set = ebpf_learn_set,
+	.counters_entries = ebpf_counters_entries,
+	.counters_pipe = ebpf_counters_pipe,
+	.counters_port = ebpf_counters_port,
+	.miss_stats = ebpf_miss_stats,
+	.test_run = ebpf_test_run,
 };

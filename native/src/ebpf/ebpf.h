@@ -3,6 +3,7 @@
 #ifndef PYFLOW_EBPF_H
 #define PYFLOW_EBPF_H
 
+#include <pthread.h>
 #include <bpf/libbpf.h>
 #include "internal.h"
 
@@ -12,22 +13,91 @@ struct pf_ebpf_port {
 	char ifname[32];
 };
 
+/* Where an entry id lives, so it can be removed or listed by id alone. */
+enum pf_ebpf_slot_kind {
+	PF_EBPF_SLOT_FREE = 0,
+	PF_EBPF_SLOT_HASH = 1,          /* entries hash, key = flow_key */
+	PF_EBPF_SLOT_LPM = 2,           /* lpm trie, key = lpm_key */
+	PF_EBPF_SLOT_BUCKET = 3,        /* hash-pipe member, weight in entry.priority */
+};
+
+struct pf_ebpf_slot {
+	uint8_t kind;
+	uint8_t _pad[3];
+	uint32_t pipe;
+	union {
+		struct pf_flow_key flow_key;
+		struct pf_lpm_key lpm_key;
+	};
+	struct pf_entry entry;          /* as installed (hash-pipe members live only here and in buckets) */
+};
+
 struct pf_ebpf {
 	pf_instance *inst;
 	struct bpf_object *obj;
+	struct bpf_program *prog;
 	int prog_fd;                    /* XDP root program (also the resubmit target) */
-	int map_entries;                /* fds of the pinned maps */
-	int map_xsks;
-	int map_entry_seen;
+
+	/* map fds (names of the maps in datapath.bpf.c / under the pin dir) */
+	int map_config;                 /* "config": array[1] of pf_config */
+	int map_pipes;                  /* "pipes": array[PF_MAX_PIPES] of pf_pipe */
+	int map_pipe_masks;             /* "pipe_masks": array of pf_fields, pipe*PF_MAX_MASKS+idx */
+	int map_entries;                /* "entries": hash pf_flow_key -> pf_entry */
+	int map_lpm;                    /* "lpm": LPM trie pf_lpm_key -> pf_entry */
+	int map_buckets;                /* "hash_buckets": array of pf_entry, slot*PF_HASH_BUCKETS+bucket */
+	int map_ports;                  /* "ports": array[PF_MAX_PORTS] of pf_port */
+	int map_ifindex;                /* "ifindex_port": hash ifindex -> port id */
+	int map_tx;                     /* "tx_ports": DEVMAP port id -> ifindex */
+	int map_xsks;                   /* "xsks": XSKMAP, port*PF_MAX_QUEUES + rx queue */
+	int map_entry_counters;         /* "entry_counters": per-CPU pf_counter by entry id */
+	int map_entry_seen;             /* "entry_seen": array of u64 CLOCK_MONOTONIC ns by entry id */
+	int map_pipe_counters;          /* "pipe_counters": per-CPU pf_pipe_counter by pipe id */
+	int map_port_counters;          /* "port_counters": per-CPU pf_port_counter by port id */
+	int map_verdict;                /* "verdict": per-CPU pf_verdict[1] */
+	int map_sessions;               /* "sessions": array of pf_session */
+
+	uint32_t max_entries;           /* size of entries / lpm / counters; ids are 0..max_entries-1 */
+	uint32_t nqueues;               /* XSKMAP slots used per port (<= PF_MAX_QUEUES) */
+	uint32_t flags;                 /* enum pf_instance_flag */
+	uint32_t xdp_mode_req;          /* enum pf_xdp_mode asked for */
+	uint32_t xdp_mode;              /* in use after start */
+	uint32_t adopted;
+	uint32_t started;
+	int ncpus;
+	char mode_reason[256];
 	struct pf_ebpf_port ports[PF_MAX_PORTS];
+	uint32_t attach_flags[PF_MAX_PORTS];    /* XDP_FLAGS_* used to attach, for detach */
 	char pin_dir[256];
+
+	/* entry ids: slots[id] says where entry id lives; guarded by lock
+	 * (control API and miss handler threads install concurrently) */
+	pthread_mutex_t lock;
+	struct pf_ebpf_slot *slots;
+	uint32_t next_id;               /* allocation cursor */
+
 	void *miss;                     /* owned by miss/ebpf_miss.c */
 };
 
-/* install / remove an entry in a pipe (used by the control API and the miss handler) */
+/* install / remove an entry in a pipe (used by the control API and the miss handler).
+ * Fills entry->id. An existing key is updated in place and keeps its id. Thread safe. */
 int pf_ebpf_entry_install(struct pf_ebpf *eb, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
 			  const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
 int pf_ebpf_entry_remove(struct pf_ebpf *eb, uint32_t entry_id, struct pf_error *err);
+/* CLOCK_MONOTONIC ns of the last hit, 0 if never (or unknown id) */
 uint64_t pf_ebpf_entry_last_seen(struct pf_ebpf *eb, uint32_t entry_id);
+
+/* Re-inject frame as if received on port: BPF_PROG_RUN with live frames,
+ * ingress_ifindex = the port's interface, pf_xdp_meta (packet_path RESUBMIT)
+ * in the metadata area. The datapath never hands such a frame to the miss
+ * handler again. Thread safe. */
+int pf_ebpf_resubmit(struct pf_ebpf *eb, uint32_t port, const void *frame, uint32_t len, struct pf_error *err);
+
+/* The instance's ebpf state (NULL if inst is not an ebpf instance). */
+struct pf_ebpf *pf_ebpf_from_instance(pf_instance *inst);
+
+/* XDP_REDIRECT into a veth is dropped unless the veth's peer runs an XDP
+ * program. Returns 1 if ifname is a veth whose peer has none (reason filled),
+ * 0 if redirect into it will deliver, negative errno on lookup failure. */
+int pf_ebpf_veth_peer_check(const char *ifname, char *reason, size_t reason_len);
 
 #endif

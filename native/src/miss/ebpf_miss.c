@@ -1,23 +1,459 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* placeholder until the AF_XDP miss path lands */
+/*
+ * The ebpf backend's miss path. The XDP datapath redirects a missed frame into
+ * the XSKMAP slot port*PF_MAX_QUEUES + rx_queue with a struct pf_xdp_meta in
+ * its metadata area; one AF_XDP socket per bound port and queue receives it
+ * (copy mode keeps the metadata in the umem headroom right before the frame:
+ * verified on veth, native and generic XDP, kernel 6.18). A handler thread
+ * polls every socket, hands frames to the learner, which installs the entry
+ * and resubmits the frame through BPF_PROG_RUN with live frames. The same
+ * thread sweeps idle learned entries.
+ */
+#include <dirent.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/if_link.h>
+#include <linux/if_xdp.h>
+#include <bpf/bpf.h>
+#include <xdp/xsk.h>
+#include "ebpf/ebpf.h"
 #include "miss/ebpf_miss.h"
+#include "miss/miss.h"
+
+#define MISS_FRAMES 1024                /* umem frames per socket (4 MiB) */
+#define MISS_FRAME_SIZE XSK_UMEM__DEFAULT_FRAME_SIZE
+#define MISS_RING 1024
+#define MISS_BATCH 64
+#define MISS_POLL_MS 20
+
+struct miss_socket {
+	uint32_t port;
+	uint32_t queue;
+	uint32_t slot;                  /* XSKMAP key */
+	int in_map;
+	void *area;
+	struct xsk_umem *umem;
+	struct xsk_socket *xsk;
+	struct xsk_ring_prod fill;
+	struct xsk_ring_cons comp;
+	struct xsk_ring_cons rx;
+};
+
+struct ebpf_miss {
+	struct pf_ebpf *eb;
+	struct pf_learner *learner;
+	struct miss_socket *socks;
+	uint32_t nsocks;
+	uint32_t npolicies;
+	uint32_t only_pipe;             /* the policy's pipe when there is exactly one */
+	pthread_t thread;
+	int running;
+	int stop;                       /* set by pf_ebpf_miss_stop, read with atomics */
+	uint64_t bad_meta;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* ---- learner ops on the ebpf tables ------------------------------------ */
+
+static int op_install(void *backend, uint32_t pipe, const struct pf_fields *match, struct pf_entry *entry,
+		      struct pf_error *err)
+{
+	return pf_ebpf_entry_install(backend, pipe, 0, 0, match, entry, err);
+}
+
+static int op_remove(void *backend, uint32_t entry_id, struct pf_error *err)
+{
+	return pf_ebpf_entry_remove(backend, entry_id, err);
+}
+
+static uint64_t op_last_seen(void *backend, uint32_t entry_id)
+{
+	return pf_ebpf_entry_last_seen(backend, entry_id);
+}
+
+static int op_resubmit(void *backend, uint32_t port, const void *frame, uint32_t len, struct pf_error *err)
+{
+	return pf_ebpf_resubmit(backend, port, frame, len, err);
+}
+
+static const struct pf_learn_ops ebpf_learn_ops = {
+	.install = op_install,
+	.remove = op_remove,
+	.last_seen = op_last_seen,
+	.resubmit = op_resubmit,
+};
+
+static struct ebpf_miss *miss_state(struct pf_ebpf *eb, struct pf_error *err)
+{
+	struct ebpf_miss *m = eb->miss;
+
+	if (m)
+		return m;
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		pf_err(err, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	m->eb = eb;
+	m->learner = pf_learner_new(&ebpf_learn_ops, eb);
+	if (!m->learner) {
+		free(m);
+		pf_err(err, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	eb->miss = m;
+	return m;
+}
 
 int pf_ebpf_miss_set_policy(struct pf_ebpf *eb, const struct pf_learn *policy, struct pf_error *err)
 {
-	return pf_err(err, -EOPNOTSUPP, "miss handler not built yet");
+	struct ebpf_miss *m;
+	struct pf_pipe pipe;
+	struct pf_fields mask;
+	uint32_t key;
+	int ret;
+
+	if (policy->to_pipe >= PF_MAX_PIPES || policy->from_pipe >= PF_MAX_PIPES)
+		return pf_err(err, -ERANGE, "miss policy: pipe ids %u -> %u out of range (max %u)", policy->from_pipe,
+			      policy->to_pipe, PF_MAX_PIPES - 1);
+	key = policy->to_pipe;
+	if (bpf_map_lookup_elem(eb->map_pipes, &key, &pipe) || !(pipe.flags & PF_PIPE_IN_USE))
+		return pf_err(err, -EINVAL, "miss policy of pipe %u: install pipe %u is not defined "
+			      "(define the pipe before its miss policy)", policy->from_pipe, policy->to_pipe);
+	if (pipe.type != PF_PIPE_BASIC)
+		return pf_err(err, -EINVAL, "miss policy of pipe %u: install pipe %u must be a basic (exact match) pipe",
+			      policy->from_pipe, policy->to_pipe);
+	key = policy->to_pipe * PF_MAX_MASKS;
+	if (bpf_map_lookup_elem(eb->map_pipe_masks, &key, &mask))
+		return pf_err(err, -errno, "miss policy of pipe %u: cannot read the mask of pipe %u: %s",
+			      policy->from_pipe, policy->to_pipe, strerror(errno));
+	m = miss_state(eb, err);
+	if (!m)
+		return -ENOMEM;
+	ret = pf_learner_set_mask(m->learner, policy->to_pipe, &mask, err);
+	if (!ret)
+		ret = pf_learner_set_policy(m->learner, policy, err);
+	if (ret)
+		return ret;
+	if (!m->npolicies++)
+		m->only_pipe = policy->from_pipe;
+	else if (m->only_pipe != policy->from_pipe)
+		m->only_pipe = UINT32_MAX;
+	return 0;
+}
+
+/* ---- sockets ------------------------------------------------------------ */
+
+static uint32_t rx_queue_count(const char *ifname)
+{
+	char path[300];
+	struct dirent *d;
+	uint32_t n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/queues", ifname);
+	dir = opendir(path);
+	if (!dir)
+		return 1;
+	while ((d = readdir(dir)))
+		if (!strncmp(d->d_name, "rx-", 3))
+			n++;
+	closedir(dir);
+	return n ? n : 1;
+}
+
+static void socket_close(struct pf_ebpf *eb, struct miss_socket *s)
+{
+	if (s->in_map) {
+		bpf_map_delete_elem(eb->map_xsks, &s->slot);
+		s->in_map = 0;
+	}
+	if (s->xsk)
+		xsk_socket__delete(s->xsk);
+	if (s->umem)
+		xsk_umem__delete(s->umem);
+	free(s->area);
+	memset(s, 0, sizeof(*s));
+}
+
+static int socket_open(struct pf_ebpf *eb, struct miss_socket *s, uint32_t port, uint32_t queue, struct pf_error *err)
+{
+	struct xsk_umem_config ucfg = {
+		.fill_size = MISS_RING,
+		.comp_size = 64,
+		.frame_size = MISS_FRAME_SIZE,
+		.frame_headroom = 0,
+	};
+	struct xsk_socket_config scfg = {
+		.rx_size = MISS_RING,
+		.tx_size = 0,
+		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+		.bind_flags = XDP_COPY,
+	};
+	const char *ifname = eb->ports[port].ifname;
+	uint32_t idx;
+	int fd, ret;
+
+	s->port = port;
+	s->queue = queue;
+	s->slot = port * PF_MAX_QUEUES + queue;
+	if (posix_memalign(&s->area, getpagesize(), (size_t)MISS_FRAMES * MISS_FRAME_SIZE))
+		return pf_err(err, -ENOMEM, "miss handler: no memory for the umem of %s queue %u", ifname, queue);
+	ret = xsk_umem__create(&s->umem, s->area, (uint64_t)MISS_FRAMES * MISS_FRAME_SIZE, &s->fill, &s->comp, &ucfg);
+	if (ret) {
+		s->umem = NULL;
+		return pf_err(err, ret, "miss handler: cannot create the AF_XDP umem for %s queue %u: %s", ifname,
+			      queue, strerror(-ret));
+	}
+	/* copy mode works on every driver (veth has no zero-copy) and keeps the metadata */
+	ret = xsk_socket__create(&s->xsk, ifname, queue, s->umem, &s->rx, NULL, &scfg);
+	if (ret) {
+		s->xsk = NULL;
+		return pf_err(err, ret, "miss handler: cannot bind an AF_XDP socket to %s queue %u: %s", ifname,
+			      queue, strerror(-ret));
+	}
+	if (xsk_ring_prod__reserve(&s->fill, MISS_FRAMES, &idx) != MISS_FRAMES)
+		return pf_err(err, -ENOSPC, "miss handler: fill ring of %s queue %u is too small", ifname, queue);
+	for (uint32_t i = 0; i < MISS_FRAMES; i++)
+		*xsk_ring_prod__fill_addr(&s->fill, idx + i) = (uint64_t)i * MISS_FRAME_SIZE;
+	xsk_ring_prod__submit(&s->fill, MISS_FRAMES);
+	fd = xsk_socket__fd(s->xsk);
+	if (bpf_map_update_elem(eb->map_xsks, &s->slot, &fd, BPF_ANY))
+		return pf_err(err, -errno, "miss handler: cannot insert the socket of %s queue %u into the XSKMAP "
+			      "(slot %u): %s", ifname, queue, s->slot, strerror(errno));
+	s->in_map = 1;
+	return 0;
+}
+
+/* ---- the handler thread ------------------------------------------------- */
+
+static void handle_frame(struct ebpf_miss *m, struct miss_socket *s, const struct xdp_desc *d)
+{
+	uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
+	const uint8_t *pkt = xsk_umem__get_data(s->area, addr);
+	struct pf_xdp_meta meta;
+	uint32_t port = s->port, pipe = m->only_pipe, path = PF_PATH_NORMAL;
+
+	if (addr % MISS_FRAME_SIZE >= sizeof(meta)) {
+		memcpy(&meta, pkt - sizeof(meta), sizeof(meta));
+		if (meta.magic == PF_XDP_META_MAGIC) {
+			port = meta.port;
+			pipe = meta.pipe;
+			path = meta.packet_path;
+		} else {
+			/* no metadata: the socket says the port; the policy table says the pipe if unambiguous */
+			m->bad_meta++;
+		}
+	}
+	pf_learner_handle_path(m->learner, port, pipe, path, pkt, d->len);
+}
+
+static uint32_t drain_socket(struct ebpf_miss *m, struct miss_socket *s)
+{
+	uint32_t idx_rx, idx_fill, n;
+
+	n = xsk_ring_cons__peek(&s->rx, MISS_BATCH, &idx_rx);
+	if (!n)
+		return 0;
+	for (uint32_t i = 0; i < n; i++)
+		handle_frame(m, s, xsk_ring_cons__rx_desc(&s->rx, idx_rx + i));
+	/* give the frames back; the fill ring can always take what rx returned */
+	while (xsk_ring_prod__reserve(&s->fill, n, &idx_fill) != n)
+		;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t addr = xsk_umem__extract_addr(xsk_ring_cons__rx_desc(&s->rx, idx_rx + i)->addr);
+
+		*xsk_ring_prod__fill_addr(&s->fill, idx_fill + i) = addr - addr % MISS_FRAME_SIZE;
+	}
+	xsk_ring_prod__submit(&s->fill, n);
+	xsk_ring_cons__release(&s->rx, n);
+	return n;
+}
+
+static uint64_t sweep_interval_ns(struct ebpf_miss *m)
+{
+	uint64_t idle = pf_learner_min_idle_ns(m->learner), every;
+
+	if (!idle)
+		return 0;
+	/* an entry outlives its timeout by at most a quarter of it */
+	every = idle / 4;
+	if (every < 10000000ull)
+		every = 10000000ull;
+	if (every > 1000000000ull)
+		every = 1000000000ull;
+	return every;
+}
+
+static void *miss_thread(void *arg)
+{
+	struct ebpf_miss *m = arg;
+	struct pollfd *pfds = calloc(m->nsocks, sizeof(*pfds));
+	uint64_t next_sweep = 0;
+
+	if (!pfds)
+		return NULL;
+	for (uint32_t i = 0; i < m->nsocks; i++) {
+		pfds[i].fd = xsk_socket__fd(m->socks[i].xsk);
+		pfds[i].events = POLLIN;
+	}
+	while (!__atomic_load_n(&m->stop, __ATOMIC_ACQUIRE)) {
+		uint32_t got = 0;
+		uint64_t every, now;
+
+		for (uint32_t i = 0; i < m->nsocks; i++)
+			got += drain_socket(m, &m->socks[i]);
+		if (!got)
+			poll(pfds, m->nsocks, MISS_POLL_MS);
+		every = sweep_interval_ns(m);
+		now = mono_ns();
+		if (every && now >= next_sweep) {
+			pf_learner_sweep(m->learner, now);
+			next_sweep = now + every;
+		}
+	}
+	free(pfds);
+	return NULL;
+}
+
+/* Entries learned before a restart are pinned: count them and age them again. */
+static void adopt_pinned(struct ebpf_miss *m)
+{
+	struct pf_flow_key key, next;
+	struct pf_entry entry;
+	void *prev = NULL;
+	uint32_t n = 0;
+
+	while (!bpf_map_get_next_key(m->eb->map_entries, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(m->eb->map_entries, &key, &entry) || !(entry.flags & PF_ENTRY_LEARNED))
+			continue;
+		pf_learner_adopt(m->learner, key.pipe, &key.f, entry.id);
+		n++;
+	}
+	if (n)
+		pf_info("miss handler: adopted %u learned entries", n);
+}
+
+static void set_config_flag(struct pf_ebpf *eb, int on)
+{
+	struct pf_config cfg;
+	uint32_t zero = 0;
+
+	if (bpf_map_lookup_elem(eb->map_config, &zero, &cfg))
+		return;
+	if (on)
+		cfg.flags |= PF_CFG_MISS_HANDLER;
+	else
+		cfg.flags &= ~PF_CFG_MISS_HANDLER;
+	bpf_map_update_elem(eb->map_config, &zero, &cfg, BPF_ANY);
 }
 
 int pf_ebpf_miss_start(struct pf_ebpf *eb, struct pf_error *err)
 {
+	struct ebpf_miss *m = eb->miss;
+	uint32_t nports = 0, n = 0;
+	int ret;
+
+	if (!m || !m->npolicies || m->running)
+		return 0;
+	for (uint32_t p = 0; p < PF_MAX_PORTS; p++)
+		if (eb->ports[p].in_use && eb->ports[p].ifindex)
+			nports++;
+	if (!nports)
+		return pf_err(err, -EINVAL, "miss handler: no port is bound to an interface");
+	m->socks = calloc((size_t)nports * PF_MAX_QUEUES, sizeof(*m->socks));
+	if (!m->socks)
+		return pf_err(err, -ENOMEM, "out of memory");
+	for (uint32_t p = 0; p < PF_MAX_PORTS; p++) {
+		uint32_t nq;
+
+		if (!eb->ports[p].in_use || !eb->ports[p].ifindex)
+			continue;
+		nq = rx_queue_count(eb->ports[p].ifname);
+		if (eb->nqueues && eb->nqueues < nq)
+			nq = eb->nqueues;
+		if (nq > PF_MAX_QUEUES)
+			nq = PF_MAX_QUEUES;
+		for (uint32_t q = 0; q < nq; q++) {
+			ret = socket_open(eb, &m->socks[n], p, q, err);
+			n++;
+			m->nsocks = n;
+			if (ret)
+				goto fail;
+		}
+	}
+	adopt_pinned(m);
+	m->stop = 0;
+	ret = pthread_create(&m->thread, NULL, miss_thread, m);
+	if (ret) {
+		ret = pf_err(err, -ret, "miss handler: cannot start its thread: %s", strerror(ret));
+		goto fail;
+	}
+	m->running = 1;
+	set_config_flag(eb, 1);
+	pf_debug("miss handler: %u AF_XDP sockets on %u ports", m->nsocks, nports);
 	return 0;
+fail:
+	for (uint32_t i = 0; i < m->nsocks; i++)
+		socket_close(eb, &m->socks[i]);
+	free(m->socks);
+	m->socks = NULL;
+	m->nsocks = 0;
+	return ret;
 }
 
 void pf_ebpf_miss_stop(struct pf_ebpf *eb)
 {
+	struct ebpf_miss *m = eb->miss;
+
+	if (!m)
+		return;
+	if (m->running) {
+		set_config_flag(eb, 0);
+		__atomic_store_n(&m->stop, 1, __ATOMIC_RELEASE);
+		pthread_join(m->thread, NULL);
+		m->running = 0;
+	}
+	for (uint32_t i = 0; i < m->nsocks; i++)
+		socket_close(eb, &m->socks[i]);
+	free(m->socks);
+	m->socks = NULL;
+	m->nsocks = 0;
+}
+
+void pf_ebpf_miss_free(struct pf_ebpf *eb)
+{
+	struct ebpf_miss *m = eb->miss;
+
+	if (!m)
+		return;
+	pf_ebpf_miss_stop(eb);
+	pf_learner_free(m->learner);
+	free(m);
+	eb->miss = NULL;
 }
 
 void pf_ebpf_miss_stats(struct pf_ebpf *eb, struct pf_miss_stats *out)
 {
-	memset(out, 0, sizeof(*out));
+	struct ebpf_miss *m = eb->miss;
+
+	if (!m) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
+	pf_learner_stats(m->learner, out);
 }

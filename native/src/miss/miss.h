@@ -5,6 +5,14 @@
  * from expressions), suppress duplicates of a flow being installed, enforce
  * max_flows / rate limits, age idle entries, then ask the backend to install
  * and resubmit. The backend supplies the ops; nothing here knows about BPF or DPDK.
+ *
+ * Threading: one learner may be used by several handler threads and one
+ * sweeper at once; a mutex serialises installs and the flow table.
+ *
+ * Value encoding of struct pf_learn_set.value: for destinations kept in network
+ * order (addresses, l4 ports) value[0..width-1] holds the bytes as on the wire;
+ * for numeric destinations (vlan id, mark, mpls label, dscp) value[0..3] holds a
+ * host-order uint32.
  */
 #ifndef PYFLOW_MISS_H
 #define PYFLOW_MISS_H
@@ -25,13 +33,29 @@ struct pf_learn_ops {
 
 struct pf_learner *pf_learner_new(const struct pf_learn_ops *ops, void *backend);
 void pf_learner_free(struct pf_learner *l);
+/* the install pipe's mask must be known (pf_learner_set_mask) before its policy is set */
 int pf_learner_set_policy(struct pf_learner *l, const struct pf_learn *policy, struct pf_error *err);
+/* mask of a pipe that policies install into (learned entries use mask slot 0) */
+int pf_learner_set_mask(struct pf_learner *l, uint32_t pipe, const struct pf_fields *mask, struct pf_error *err);
 /* handle one missed frame; returns 0 when it was installed/resubmitted or deliberately shed */
 int pf_learner_handle(struct pf_learner *l, uint32_t port, uint32_t pipe, const void *frame, uint32_t len);
+/* same, with the frame's packet_path: a frame that misses again after a resubmit
+ * is never resubmitted twice (no loops); its stale flow is forgotten instead */
+int pf_learner_handle_path(struct pf_learner *l, uint32_t port, uint32_t pipe, uint32_t packet_path,
+			   const void *frame, uint32_t len);
 /* remove entries idle longer than their policy's timeout */
 void pf_learner_sweep(struct pf_learner *l, uint64_t now_ns);
+/* shortest idle timeout of any policy in ns (0 = none): how often a sweeper must run */
+uint64_t pf_learner_min_idle_ns(struct pf_learner *l);
 void pf_learner_stats(struct pf_learner *l, struct pf_miss_stats *out);
+/* learned flows currently held */
+uint32_t pf_learner_flow_count(struct pf_learner *l);
 /* re-adopted entries (pinned state) count against max_flows */
 void pf_learner_adopt(struct pf_learner *l, uint32_t pipe, const struct pf_fields *match, uint32_t entry_id);
+
+/* Parse a frame into fields (meta fields left 0). 0 or -EINVAL when too short or malformed. */
+int pf_learn_parse(const void *frame, uint32_t len, struct pf_fields *out);
+/* Compute the learned entry's actions for a packet (exposed for tests and the DPDK path). */
+int pf_learn_eval(const struct pf_learn *policy, const struct pf_fields *pkt, struct pf_actions *out, struct pf_error *err);
 
 #endif

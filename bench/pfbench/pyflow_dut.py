@@ -1,0 +1,96 @@
+"""Runs one pyflow instance inside the DUT namespace for the benchmark and takes orders on stdin.
+
+Started by the suite as  nsenter --net=<dut ns> <venv python> pyflow_dut.py ARGS_JSON ; speaks JSON lines:
+  -> {"ready": true, "instance": ..., "pipes": {...}}      (or {"error": ...} and exit)
+  <- {"op": "install", "count": N, "src_base": "A.B.C.D"}  -> {"installed": n, "seconds": s, "errors": e}
+  <- {"op": "miss_stats"}                                   -> {...}
+  <- {"op": "quit"}                                         (instance destroyed: programs detached, pins removed)
+It uses the same pieces as `pyflow run` (config loader, compiler, Controller with its control API server);
+only the instance is opened here so the entry tables can be sized for the scale runs.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import sys
+import time
+import traceback
+
+
+def reply(obj) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def main() -> int:
+    args = json.loads(sys.argv[1])
+    try:
+        from pyflow.controller import Controller, RunOptions, counter_layout
+        from pyflow.instance import Instance
+        from pyflow.native import ffi, lib
+
+        opts = RunOptions(backend=args.get("backend", "ebpf"), config_path=args["config"], ports=args["ports"],
+                          instance=args["instance"], fresh=True, stats_interval=3600)
+        ctl = Controller(opts, out=sys.stderr)
+        ctl.prepare()
+        inst = Instance(backend=opts.backend, name=ctl.instance_name, fresh=True,
+                        max_entries=int(args.get("max_entries", 0)))
+        ctl.instance = inst
+        ctl.program.apply(inst)
+        ctl.layout = counter_layout(ctl.instance_name, ctl.cfg, ctl.program)
+        ctl.start()
+    except Exception as exc:
+        reply({"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc(limit=3)})
+        return 1
+    h2n = ctl.program.pipe(args.get("learn_pipe", "h2n"))
+    reply({"ready": True, "instance": ctl.instance_name, "pipes": {p.name: p.id for p in ctl.program.pipes},
+           "info": inst.info()})
+    src_off = ffi.offsetof("struct pf_fields", "ipv4_src")
+    try:
+        for line in sys.stdin:
+            cmd = json.loads(line)
+            op = cmd.get("op")
+            if op == "quit":
+                break
+            if op == "miss_stats":
+                reply(inst.miss_stats())
+            elif op == "install":
+                # One pf_entry_add per flow, as the seed's lcore does: match ipv4.src, set ipv4.dst = src + 1.1.1.1.
+                base = int(ipaddress.IPv4Address(cmd["src_base"]))
+                match = ffi.new("struct pf_fields *")
+                entry = ffi.new("struct pf_entry *")
+                installed = errors = 0
+                first_error = None
+                t0 = time.perf_counter()
+                for i in range(int(cmd["count"])):
+                    src = base + i
+                    ffi.buffer(match)[src_off:src_off + 4] = src.to_bytes(4, "big")
+                    ffi.memmove(entry, b"\0" * ffi.sizeof("struct pf_entry"), ffi.sizeof("struct pf_entry"))
+                    entry.act.flags = lib.PF_ACT_SET_IPV4_DST
+                    entry.act.ipv4_dst = int.from_bytes(((src + 0x01010101) & 0xFFFFFFFF).to_bytes(4, "big"),
+                                                        sys.byteorder)
+                    entry.fwd.type = lib.PF_FWD_DEFAULT
+                    try:
+                        inst.entry_add(h2n.id, 0, 0, match, entry)
+                        installed += 1
+                    except Exception as exc:
+                        errors += 1
+                        first_error = first_error or str(exc)
+                        if errors > 100:
+                            break
+                reply({"installed": installed, "seconds": time.perf_counter() - t0, "errors": errors,
+                       "first_error": first_error})
+            else:
+                reply({"error": f"unknown op {op!r}"})
+    finally:
+        try:
+            if ctl.server:
+                ctl.server.stop()
+            inst.destroy()
+        finally:
+            inst.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * State of the dpdk backend: EAL, ethdev ports, the software pipes (one
+ * lock-free rte_hash for every exact/control pipe, rte_lpm per IPv4 lpm pipe),
+ * per-lcore counters, the miss ring and its handler. Private to native/src/dpdk.
+ */
+#ifndef PYFLOW_DPDK_H
+#define PYFLOW_DPDK_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <rte_ethdev.h>
+#include <rte_hash.h>
+#include <rte_lpm.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <rte_spinlock.h>
+#include "internal.h"
+#include "miss/miss.h"
+
+#define PFD_BURST 32
+#define PFD_RX_DESC 1024
+#define PFD_TX_DESC 1024
+#define PFD_MISS_RING 1024
+#define PFD_MAX_WORKERS 16
+/* Counter / RCU slots: one per worker lcore, then the miss handler, then callers
+ * from non-EAL threads (test_run from Python). */
+#define PFD_SLOT_HANDLER PFD_MAX_WORKERS
+#define PFD_SLOT_CONTROL (PFD_MAX_WORKERS + 1)
+#define PFD_NSLOTS (PFD_MAX_WORKERS + 2)
+#define PFD_NO_ENTRY 0xffffffffu
+/* IPv6 lpm prefixes live in the exact-match hash: mask_idx = flag | prefix length. */
+#define PFD_LPM6_MASK_FLAG 0x80000000u
+
+/* What the worker hands to the miss handler, kept in the mbuf's private area. */
+struct pfd_mbuf_meta {
+	uint32_t port;
+	uint32_t pipe;
+	uint8_t packet_path;
+	uint8_t _pad[7];
+};
+
+static inline struct pfd_mbuf_meta *pfd_meta(struct rte_mbuf *m)
+{
+	return (struct pfd_mbuf_meta *)rte_mbuf_to_priv(m);
+}
+
+struct pfd_port {
+	bool in_use;
+	bool started;
+	uint16_t dpdk_port;
+	uint16_t nrxq;
+	uint16_t ntxq;
+	struct pf_port cfg;
+	char name[RTE_ETH_NAME_MAX_LEN];
+	/* tx queues shared by more lcores than queues take this lock */
+	rte_spinlock_t txlock[PF_MAX_QUEUES];
+	bool tx_shared;
+};
+
+struct pfd_pipe {
+	struct pf_pipe cfg;
+	struct pf_fields masks[PF_MAX_MASKS];
+	uint32_t nmasks;
+	struct rte_lpm *lpm;            /* IPv4 lpm pipes */
+	uint64_t lpm6_lengths[3];       /* IPv6 lpm pipes: prefix lengths in use (bitmap 0..128) */
+	bool offloaded;                 /* rte_flow accepted this pipe on every port */
+};
+
+struct pfd_entry {
+	uint32_t in_use;
+	uint32_t pipe;
+	uint32_t mask_idx;
+	uint32_t prefixlen;
+	struct pf_fields match;
+	struct pf_entry e;
+	uint64_t last_seen_ns;
+};
+
+struct pfd_slot_counters {
+	struct pf_counter *entries;     /* [max_entries] */
+	struct pf_pipe_counter pipes[PF_MAX_PIPES];
+	struct pf_port_counter ports[PF_MAX_PORTS];
+} __rte_cache_aligned;
+
+struct pfd;
+
+struct pfd_worker {
+	struct pfd *inst_state;
+	unsigned int lcore;
+	uint32_t slot;
+	uint32_t nrx;
+	struct { uint16_t port; uint16_t queue; } rx[PF_MAX_PORTS * 2];
+};
+
+struct pfd {
+	pf_instance *inst;
+	uint32_t max_entries;
+	struct rte_mempool *pool;       /* ports, misses, resubmits */
+	struct rte_mempool *aux_pool;   /* test_run, which needs no port */
+	char mode_reason[256];          /* rte_flow offload summary */
+	struct rte_hash *table;         /* key struct pf_flow_key -> entry id */
+	struct rte_rcu_qsbr *rcu;
+	pthread_mutex_t write_lock;     /* one writer at a time on tables and entries */
+	struct pfd_entry *entries;      /* [max_entries], by id */
+	uint32_t next_free_hint;
+
+	struct pfd_port ports[PF_MAX_PORTS];
+	uint16_t dpdk_to_port[RTE_MAX_ETHPORTS];   /* 0xffff = unbound */
+	struct pfd_pipe pipes[PF_MAX_PIPES];
+	struct pf_session sessions[PF_MAX_SESSIONS];
+	uint32_t buckets[PF_MAX_HASH_PIPES][PF_HASH_BUCKETS];  /* hash pipes: bucket -> entry id */
+	uint32_t root_pipe;
+	bool root_set;
+
+	struct pfd_slot_counters *counters; /* [PFD_NSLOTS] */
+
+	/* lcores */
+	struct pfd_worker workers[PFD_MAX_WORKERS];
+	uint32_t nworkers;
+	unsigned int handler_lcore;     /* RTE_MAX_LCORE: handler runs on a control thread */
+	pthread_t handler_thread;
+	bool handler_thread_running;
+	volatile bool running;
+	bool started;
+
+	/* misses */
+	struct rte_ring *miss_ring;
+	struct pf_learner *learner;
+	bool have_policy;
+	uint64_t miss_ring_full;
+};
+
+/* software pipes (swpipe.c) */
+int pfd_tables_init(struct pfd *d, struct pf_error *err);
+void pfd_tables_free(struct pfd *d);
+int pfd_pipe_set(struct pfd *d, uint32_t pipe_id, const struct pf_pipe *pipe, const struct pf_fields *masks,
+		 uint32_t nmasks, struct pf_error *err);
+int pfd_entry_install(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
+		      const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
+int pfd_entry_remove(struct pfd *d, uint32_t entry_id, struct pf_error *err);
+int pfd_entry_list(struct pfd *d, uint32_t pipe, struct pf_entry_info *out, uint32_t max, uint32_t *count,
+		   struct pf_error *err);
+
+uint32_t pfd_lookup(struct pfd *d, uint32_t pipe, const struct pf_fields *f, uint32_t flow_hash);
+
+/* Where one frame goes after the pipeline; a frame may go to several ports (sessions). */
+struct pfd_outputs {
+	uint32_t n;
+	uint32_t ports[PF_MAX_SESSION_MEMBERS + 1];
+	struct rte_mbuf *mbufs[PF_MAX_SESSION_MEMBERS + 1];
+};
+
+/* Run m through the pipeline as received on port. On return m is either consumed
+ * (dropped / handed to the miss ring / placed in out) and verdict says what happened. */
+void pfd_pipeline_run(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, struct rte_mbuf *m,
+		      struct pfd_outputs *out, struct pf_verdict *verdict, bool to_miss_ring);
+
+/* counters */
+void pfd_counters_sum_entry(struct pfd *d, uint32_t id, struct pf_counter *out);
+void pfd_counters_sum_pipe(struct pfd *d, uint32_t pipe, struct pf_pipe_counter *out);
+void pfd_counters_sum_port(struct pfd *d, uint32_t port, struct pf_port_counter *out);
+
+/* lcores, ports, miss handler (lcore.c) */
+int pfd_ports_start(struct pfd *d, struct pf_error *err);
+void pfd_ports_stop(struct pfd *d);
+int pfd_lcores_start(struct pfd *d, struct pf_error *err);
+void pfd_lcores_stop(struct pfd *d);
+uint16_t pfd_tx(struct pfd *d, uint32_t slot, uint32_t port, struct rte_mbuf **m, uint16_t n);
+extern const struct pf_learn_ops pfd_learn_ops;
+
+/* rte_flow probe (rteflow.c) */
+void pfd_rte_flow_probe(struct pfd *d);
+
+/* telemetry (telemetry.c) */
+void pfd_telemetry_register(struct pfd *d);
+void pfd_telemetry_unregister(struct pfd *d);
+
+/* RCU helpers: the calling thread's reader slot, and going quiet around blocking writes */
+void pfd_rcu_reader_enter(struct pfd *d, uint32_t slot);
+void pfd_rcu_reader_leave(struct pfd *d, uint32_t slot);
+uint64_t pfd_now_ns(void);
+extern __thread int pfd_thread_slot;
+
+#endif

@@ -1,0 +1,529 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Tables of the software pipes: one rte_hash (lock-free readers) keyed by
+ * struct pf_flow_key for every exact/control pipe and IPv6 lpm prefix, rte_lpm
+ * per IPv4 lpm pipe, buckets for hash pipes, and the entry array by id.
+ * Writers serialise on write_lock; readers never lock. A removed entry's key
+ * slot and id are reused only after an RCU grace period of every reader.
+ */
+#ifdef PF_HAVE_DPDK
+#define ALLOW_EXPERIMENTAL_API 1   /* rte_lpm_rcu_qsbr_add: RCU-safe LPM deletes */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <rte_jhash.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include "dpdk.h"
+
+uint64_t pfd_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void pfd_rcu_reader_enter(struct pfd *d, uint32_t slot)
+{
+	rte_rcu_qsbr_thread_online(d->rcu, slot);
+}
+
+void pfd_rcu_reader_leave(struct pfd *d, uint32_t slot)
+{
+	rte_rcu_qsbr_thread_offline(d->rcu, slot);
+}
+
+static void mask_fields(struct pf_fields *out, const struct pf_fields *in, const struct pf_fields *mask)
+{
+	const uint8_t *a = (const uint8_t *)in, *m = (const uint8_t *)mask;
+	uint8_t *o = (uint8_t *)out;
+
+	for (size_t i = 0; i < sizeof(*out); i++)
+		o[i] = a[i] & m[i];
+}
+
+int pfd_tables_init(struct pfd *d, struct pf_error *err)
+{
+	char name[RTE_HASH_NAMESIZE];
+	struct rte_hash_parameters hp = {
+		.name = name,
+		.entries = d->max_entries * 2,  /* cuckoo tables fill best below ~50% */
+		.key_len = sizeof(struct pf_flow_key),
+		.hash_func = rte_jhash,
+		.socket_id = (int)rte_socket_id(),
+		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_NO_FREE_ON_DEL |
+			      RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
+	};
+	size_t rcu_size;
+
+	snprintf(name, sizeof(name), "pfd_tbl_%.16s", d->inst->name);
+	d->table = rte_hash_create(&hp);
+	if (!d->table)
+		return pf_err(err, -rte_errno ? -rte_errno : -ENOMEM,
+			      "backend dpdk: cannot create the entry table (%u entries): %s; give EAL more memory (-m)",
+			      hp.entries, rte_strerror(rte_errno));
+	d->entries = calloc(d->max_entries, sizeof(*d->entries));
+	d->counters = rte_zmalloc("pfd_counters", sizeof(*d->counters) * PFD_NSLOTS, RTE_CACHE_LINE_SIZE);
+	if (!d->entries || !d->counters)
+		return pf_err(err, -ENOMEM, "backend dpdk: out of memory for %u entries", d->max_entries);
+	for (int s = 0; s < PFD_NSLOTS; s++) {
+		d->counters[s].entries = calloc(d->max_entries, sizeof(struct pf_counter));
+		if (!d->counters[s].entries)
+			return pf_err(err, -ENOMEM, "backend dpdk: out of memory for entry counters");
+	}
+	rcu_size = rte_rcu_qsbr_get_memsize(PFD_NSLOTS);
+	d->rcu = rte_zmalloc("pfd_rcu", rcu_size, RTE_CACHE_LINE_SIZE);
+	if (!d->rcu || rte_rcu_qsbr_init(d->rcu, PFD_NSLOTS))
+		return pf_err(err, -ENOMEM, "backend dpdk: cannot set up RCU for %u readers", PFD_NSLOTS);
+	for (unsigned int s = 0; s < PFD_NSLOTS; s++)
+		rte_rcu_qsbr_thread_register(d->rcu, s);
+	memset(d->buckets, 0xff, sizeof(d->buckets));
+	pthread_mutex_init(&d->write_lock, NULL);
+	return 0;
+}
+
+void pfd_tables_free(struct pfd *d)
+{
+	for (int p = 0; p < PF_MAX_PIPES; p++) {
+		rte_lpm_free(d->pipes[p].lpm);
+		d->pipes[p].lpm = NULL;
+	}
+	rte_hash_free(d->table);
+	d->table = NULL;
+	if (d->counters)
+		for (int s = 0; s < PFD_NSLOTS; s++)
+			free(d->counters[s].entries);
+	rte_free(d->counters);
+	d->counters = NULL;
+	free(d->entries);
+	d->entries = NULL;
+	rte_free(d->rcu);
+	d->rcu = NULL;
+}
+
+static bool lpm_is_v6(const struct pf_pipe *p)
+{
+	return p->lpm_field == PF_LPM_IPV6_DST || p->lpm_field == PF_LPM_IPV6_SRC;
+}
+
+int pfd_pipe_set(struct pfd *d, uint32_t pipe_id, const struct pf_pipe *pipe, const struct pf_fields *masks,
+		 uint32_t nmasks, struct pf_error *err)
+{
+	struct pfd_pipe *pp = &d->pipes[pipe_id];
+	int ret = 0;
+
+	if (pipe->type > PF_PIPE_HASH)
+		return pf_err(err, -EINVAL, "pipe %u: type %u unknown (expected basic, control, lpm or hash)",
+			      pipe_id, pipe->type);
+	if (pipe->type == PF_PIPE_LPM && pipe->lpm_field > PF_LPM_IPV6_SRC)
+		return pf_err(err, -EINVAL, "pipe %u: lpm_field %u unknown", pipe_id, pipe->lpm_field);
+	if ((pipe->type == PF_PIPE_BASIC || pipe->type == PF_PIPE_CONTROL) && nmasks == 0)
+		return pf_err(err, -EINVAL, "pipe %u: an exact or control pipe needs at least one mask", pipe_id);
+	if (pipe->type == PF_PIPE_HASH && (pipe->hash_slot >= PF_MAX_HASH_PIPES || pipe->nbuckets > PF_HASH_BUCKETS))
+		return pf_err(err, -ERANGE, "pipe %u: hash slot %u / %u buckets out of range (max %u / %u)", pipe_id,
+			      pipe->hash_slot, pipe->nbuckets, PF_MAX_HASH_PIPES - 1, PF_HASH_BUCKETS);
+	pthread_mutex_lock(&d->write_lock);
+	if (pp->cfg.flags & PF_PIPE_IN_USE && pp->cfg.type != pipe->type) {
+		ret = pf_err(err, -EBUSY, "pipe %u: cannot change its type once set", pipe_id);
+		goto out;
+	}
+	if (pipe->type == PF_PIPE_LPM && !lpm_is_v6(pipe) && !pp->lpm) {
+		char name[RTE_LPM_NAMESIZE];
+		struct rte_lpm_config lc = {
+			.max_rules = d->max_entries,
+			.number_tbl8s = 256,
+		};
+		struct rte_lpm_rcu_config rc = { .v = d->rcu, .mode = RTE_LPM_QSBR_MODE_SYNC };
+
+		snprintf(name, sizeof(name), "pfd_lpm%u_%.12s", pipe_id, d->inst->name);
+		pp->lpm = rte_lpm_create(name, (int)rte_socket_id(), &lc);
+		if (!pp->lpm || rte_lpm_rcu_qsbr_add(pp->lpm, &rc)) {
+			ret = pf_err(err, -ENOMEM, "pipe %u: cannot create an IPv4 LPM table of %u rules: %s",
+				     pipe_id, lc.max_rules, rte_strerror(rte_errno));
+			goto out;
+		}
+	}
+	memcpy(pp->masks, masks, nmasks * sizeof(*masks));
+	pp->nmasks = nmasks;
+	pp->cfg = *pipe;
+	pp->cfg.flags |= PF_PIPE_IN_USE;
+	pp->cfg.nmasks = (uint8_t)nmasks;
+out:
+	pthread_mutex_unlock(&d->write_lock);
+	return ret;
+}
+
+static int alloc_entry_id(struct pfd *d, uint32_t *id)
+{
+	for (uint32_t i = 0; i < d->max_entries; i++) {
+		uint32_t cand = (d->next_free_hint + i) % d->max_entries;
+
+		if (!d->entries[cand].in_use) {
+			*id = cand;
+			d->next_free_hint = (cand + 1) % d->max_entries;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+static void lpm_addr_bytes(const struct pf_pipe *p, const struct pf_fields *f, uint8_t *addr, uint32_t *width)
+{
+	switch (p->lpm_field) {
+	case PF_LPM_IPV4_DST: memcpy(addr, &f->ipv4_dst, 4); *width = 32; break;
+	case PF_LPM_IPV4_SRC: memcpy(addr, &f->ipv4_src, 4); *width = 32; break;
+	case PF_LPM_IPV6_DST: memcpy(addr, f->ipv6_dst, 16); *width = 128; break;
+	default: memcpy(addr, f->ipv6_src, 16); *width = 128; break;
+	}
+}
+
+/* The hash key of an IPv6 prefix: address masked to plen, everything else zero. */
+static void lpm6_key(struct pf_flow_key *k, uint32_t pipe, const uint8_t *addr, uint32_t plen)
+{
+	memset(k, 0, sizeof(*k));
+	k->pipe = pipe;
+	k->mask_idx = PFD_LPM6_MASK_FLAG | plen;
+	for (uint32_t i = 0; i < 16; i++) {
+		uint32_t bits = plen > i * 8 ? plen - i * 8 : 0;
+
+		k->f.ipv6_dst[i] = bits >= 8 ? addr[i] : (uint8_t)(addr[i] & (0xff00 >> bits));
+	}
+}
+
+static uint32_t *bucket_of(struct pfd *d, uint32_t hash_slot)
+{
+	return d->buckets[hash_slot];
+}
+
+/* Which table key an entry lives under; fills key. Returns -errno with err on bad input. */
+static int entry_key(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
+		     const struct pf_fields *match, struct pf_flow_key *key, struct pf_error *err)
+{
+	const struct pfd_pipe *pp = &d->pipes[pipe];
+
+	memset(key, 0, sizeof(*key));
+	switch (pp->cfg.type) {
+	case PF_PIPE_BASIC:
+	case PF_PIPE_CONTROL:
+		if (mask_idx >= pp->nmasks)
+			return pf_err(err, -ERANGE, "pipe %u: mask slot %u out of range (pipe has %u)", pipe, mask_idx,
+				      pp->nmasks);
+		key->pipe = pipe;
+		key->mask_idx = mask_idx;
+		mask_fields(&key->f, match, &pp->masks[mask_idx]);
+		return 0;
+	case PF_PIPE_LPM: {
+		uint8_t addr[16];
+		uint32_t width;
+
+		lpm_addr_bytes(&pp->cfg, match, addr, &width);
+		if (prefixlen > width)
+			return pf_err(err, -ERANGE, "pipe %u: prefix length %u longer than the address (%u bits)", pipe,
+				      prefixlen, width);
+		if (width == 128)
+			lpm6_key(key, pipe, addr, prefixlen);
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+/* The id of the entry already stored under this key, if any. */
+static bool find_existing(struct pfd *d, const struct pfd_pipe *pp, uint32_t pipe, const struct pf_flow_key *key,
+			  uint32_t mask_idx, uint32_t prefixlen, const struct pf_fields *match, uint32_t *id)
+{
+	void *data;
+
+	switch (pp->cfg.type) {
+	case PF_PIPE_BASIC:
+	case PF_PIPE_CONTROL:
+		if (rte_hash_lookup_data(d->table, key, &data) < 0)
+			return false;
+		*id = (uint32_t)(uintptr_t)data;
+		return true;
+	case PF_PIPE_LPM:
+		if (lpm_is_v6(&pp->cfg)) {
+			if (rte_hash_lookup_data(d->table, key, &data) < 0)
+				return false;
+			*id = (uint32_t)(uintptr_t)data;
+			return true;
+		} else {
+			uint32_t addr = pp->cfg.lpm_field == PF_LPM_IPV4_DST ? match->ipv4_dst : match->ipv4_src;
+
+			return rte_lpm_is_rule_present(pp->lpm, rte_be_to_cpu_32(addr), (uint8_t)prefixlen, id) == 1;
+		}
+	case PF_PIPE_HASH:
+		if (mask_idx >= PF_HASH_BUCKETS || d->buckets[pp->cfg.hash_slot][mask_idx] == PFD_NO_ENTRY)
+			return false;
+		*id = d->buckets[pp->cfg.hash_slot][mask_idx];
+		return true;
+	}
+	return false;
+}
+
+int pfd_entry_install(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
+		      const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
+{
+	struct pfd_pipe *pp;
+	struct pf_flow_key key;
+	struct pfd_entry *slot;
+	uint32_t id;
+	int ret;
+
+	if (pipe >= PF_MAX_PIPES || !(d->pipes[pipe].cfg.flags & PF_PIPE_IN_USE))
+		return pf_err(err, -ENOENT, "pipe %u is not defined", pipe);
+	pp = &d->pipes[pipe];
+	ret = entry_key(d, pipe, mask_idx, prefixlen, match, &key, err);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&d->write_lock);
+	/* An existing key is updated in place and keeps its id (as the ebpf backend does). */
+	if (find_existing(d, pp, pipe, &key, mask_idx, prefixlen, match, &id)) {
+		slot = &d->entries[id];
+		entry->id = id;
+		slot->e.priority = entry->priority;
+		slot->e.flags = entry->flags;
+		slot->e.fwd = entry->fwd;
+		slot->e.act = entry->act;
+		rte_smp_wmb();
+		goto out;
+	}
+	ret = alloc_entry_id(d, &id);
+	if (ret) {
+		ret = pf_err(err, ret, "pipe %u: entry table full (%u entries)", pipe, d->max_entries);
+		goto out;
+	}
+	slot = &d->entries[id];
+	memset(slot, 0, sizeof(*slot));
+	slot->pipe = pipe;
+	slot->mask_idx = mask_idx;
+	slot->prefixlen = prefixlen;
+	slot->match = *match;
+	slot->e = *entry;
+	slot->e.id = id;
+	for (int s = 0; s < PFD_NSLOTS; s++)
+		d->counters[s].entries[id] = (struct pf_counter){ 0 };
+	/* the entry is complete before any reader can find its id */
+	rte_smp_wmb();
+
+	switch (pp->cfg.type) {
+	case PF_PIPE_BASIC:
+	case PF_PIPE_CONTROL:
+		ret = rte_hash_add_key_data(d->table, &key, (void *)(uintptr_t)id);
+		break;
+	case PF_PIPE_LPM:
+		if (lpm_is_v6(&pp->cfg)) {
+			ret = rte_hash_add_key_data(d->table, &key, (void *)(uintptr_t)id);
+			if (!ret)
+				pp->lpm6_lengths[prefixlen / 64] |= 1ull << (prefixlen % 64);
+		} else {
+			uint32_t addr = pp->cfg.lpm_field == PF_LPM_IPV4_DST ? match->ipv4_dst : match->ipv4_src;
+
+			ret = rte_lpm_add(pp->lpm, rte_be_to_cpu_32(addr), (uint8_t)prefixlen, id);
+		}
+		break;
+	case PF_PIPE_HASH: {
+		/* the entry owns buckets [mask_idx, mask_idx + prefixlen), sized by its weight */
+		uint32_t *buckets = bucket_of(d, pp->cfg.hash_slot), n = prefixlen ? prefixlen : 1;
+
+		if (mask_idx + n > PF_HASH_BUCKETS) {
+			ret = -ERANGE;
+			break;
+		}
+		for (uint32_t b = mask_idx; b < mask_idx + n; b++)
+			buckets[b] = id;
+		break;
+	}
+	}
+	if (ret) {
+		ret = pf_err(err, ret < 0 ? ret : -ENOSPC, "pipe %u: cannot add entry: %s", pipe, rte_strerror(-ret));
+		goto out;
+	}
+	slot->in_use = 1;
+	entry->id = id;
+out:
+	pthread_mutex_unlock(&d->write_lock);
+	return ret;
+}
+
+uint32_t pfd_bucket_entry(struct pfd *d, uint32_t hash_slot, uint32_t bucket)
+{
+	return bucket_of(d, hash_slot)[bucket % PF_HASH_BUCKETS];
+}
+
+int pfd_entry_remove(struct pfd *d, uint32_t id, struct pf_error *err)
+{
+	struct pfd_entry *slot;
+	struct pfd_pipe *pp;
+	struct pf_flow_key key;
+	int32_t pos = -1;
+	int ret = 0;
+
+	if (id >= d->max_entries)
+		return pf_err(err, -ERANGE, "entry id %u out of range (max %u)", id, d->max_entries - 1);
+	pthread_mutex_lock(&d->write_lock);
+	slot = &d->entries[id];
+	if (!slot->in_use) {
+		ret = pf_err(err, -ENOENT, "entry %u does not exist", id);
+		goto out;
+	}
+	pp = &d->pipes[slot->pipe];
+	entry_key(d, slot->pipe, slot->mask_idx, slot->prefixlen, &slot->match, &key, NULL);
+	switch (pp->cfg.type) {
+	case PF_PIPE_BASIC:
+	case PF_PIPE_CONTROL:
+		pos = rte_hash_del_key(d->table, &key);
+		break;
+	case PF_PIPE_LPM:
+		if (lpm_is_v6(&pp->cfg)) {
+			pos = rte_hash_del_key(d->table, &key);
+			/* keep the length bit: other prefixes of that length may remain; a stale bit only costs a lookup */
+		} else {
+			uint32_t addr = pp->cfg.lpm_field == PF_LPM_IPV4_DST ? slot->match.ipv4_dst : slot->match.ipv4_src;
+
+			rte_lpm_delete(pp->lpm, rte_be_to_cpu_32(addr), (uint8_t)slot->prefixlen);
+		}
+		break;
+	case PF_PIPE_HASH: {
+		uint32_t *b = bucket_of(d, pp->cfg.hash_slot), n = slot->prefixlen ? slot->prefixlen : 1;
+
+		for (uint32_t i = slot->mask_idx; i < slot->mask_idx + n && i < PF_HASH_BUCKETS; i++)
+			if (b[i] == id)
+				b[i] = PFD_NO_ENTRY;
+		break;
+	}
+	}
+	/* Readers that found the id before the delete may still use the entry: wait them out. */
+	rte_rcu_qsbr_synchronize(d->rcu, RTE_QSBR_THRID_INVALID);
+	if (pos >= 0)
+		rte_hash_free_key_with_position(d->table, pos);
+	slot->in_use = 0;
+out:
+	pthread_mutex_unlock(&d->write_lock);
+	return ret;
+}
+
+int pfd_entry_list(struct pfd *d, uint32_t pipe, struct pf_entry_info *out, uint32_t max, uint32_t *count,
+		   struct pf_error *err)
+{
+	uint32_t n = 0;
+
+	pthread_mutex_lock(&d->write_lock);
+	for (uint32_t id = 0; id < d->max_entries; id++) {
+		const struct pfd_entry *s = &d->entries[id];
+
+		if (!s->in_use || (pipe != PFD_NO_ENTRY && s->pipe != pipe))
+			continue;
+		if (out && n < max) {
+			memset(&out[n], 0, sizeof(out[n]));
+			out[n].pipe = s->pipe;
+			out[n].mask_idx = s->mask_idx;
+			out[n].prefixlen = s->prefixlen;
+			out[n].last_seen_ns = s->last_seen_ns;
+			out[n].match = s->match;
+			out[n].entry = s->e;
+		}
+		n++;
+	}
+	pthread_mutex_unlock(&d->write_lock);
+	*count = n;
+	return 0;
+}
+
+void pfd_counters_sum_entry(struct pfd *d, uint32_t id, struct pf_counter *out)
+{
+	*out = (struct pf_counter){ 0 };
+	if (id >= d->max_entries)
+		return;
+	for (int s = 0; s < PFD_NSLOTS; s++) {
+		out->packets += d->counters[s].entries[id].packets;
+		out->bytes += d->counters[s].entries[id].bytes;
+	}
+}
+
+void pfd_counters_sum_pipe(struct pfd *d, uint32_t pipe, struct pf_pipe_counter *out)
+{
+	*out = (struct pf_pipe_counter){ 0 };
+	for (int s = 0; s < PFD_NSLOTS; s++) {
+		out->hits += d->counters[s].pipes[pipe].hits;
+		out->misses += d->counters[s].pipes[pipe].misses;
+	}
+}
+
+void pfd_counters_sum_port(struct pfd *d, uint32_t port, struct pf_port_counter *out)
+{
+	*out = (struct pf_port_counter){ 0 };
+	for (int s = 0; s < PFD_NSLOTS; s++) {
+		const struct pf_port_counter *c = &d->counters[s].ports[port];
+
+		out->rx_packets += c->rx_packets;
+		out->rx_bytes += c->rx_bytes;
+		out->tx_packets += c->tx_packets;
+		out->tx_bytes += c->tx_bytes;
+		for (int r = 0; r < PF_DROP_MAX; r++)
+			out->drops[r] += c->drops[r];
+	}
+}
+
+/* Lookup of one pipe: entry id or PFD_NO_ENTRY. f holds the frame's fields. */
+uint32_t pfd_lookup(struct pfd *d, uint32_t pipe, const struct pf_fields *f, uint32_t flow_hash)
+{
+	const struct pfd_pipe *pp = &d->pipes[pipe];
+	struct pf_flow_key key;
+	void *data;
+
+	switch (pp->cfg.type) {
+	case PF_PIPE_BASIC:
+		key.pipe = pipe;
+		key.mask_idx = 0;
+		mask_fields(&key.f, f, &pp->masks[0]);
+		return rte_hash_lookup_data(d->table, &key, &data) >= 0 ? (uint32_t)(uintptr_t)data : PFD_NO_ENTRY;
+	case PF_PIPE_CONTROL: {
+		uint32_t best = PFD_NO_ENTRY, best_prio = UINT32_MAX;
+
+		for (uint32_t i = 0; i < pp->nmasks; i++) {
+			key.pipe = pipe;
+			key.mask_idx = i;
+			mask_fields(&key.f, f, &pp->masks[i]);
+			if (rte_hash_lookup_data(d->table, &key, &data) < 0)
+				continue;
+			uint32_t id = (uint32_t)(uintptr_t)data;
+			/* lower value wins; on a tie the earlier mask slot */
+			if (d->entries[id].e.priority < best_prio) {
+				best = id;
+				best_prio = d->entries[id].e.priority;
+			}
+		}
+		return best;
+	}
+	case PF_PIPE_LPM: {
+		uint8_t addr[16];
+		uint32_t width;
+
+		lpm_addr_bytes(&pp->cfg, f, addr, &width);
+		if (width == 32) {
+			uint32_t a, nh;
+
+			memcpy(&a, addr, 4);
+			return rte_lpm_lookup(pp->lpm, rte_be_to_cpu_32(a), &nh) == 0 ? nh : PFD_NO_ENTRY;
+		}
+		for (int plen = 128; plen >= 0; plen--) {
+			if (!(pp->lpm6_lengths[plen / 64] & (1ull << (plen % 64))))
+				continue;
+			lpm6_key(&key, pipe, addr, (uint32_t)plen);
+			if (rte_hash_lookup_data(d->table, &key, &data) >= 0)
+				return (uint32_t)(uintptr_t)data;
+		}
+		return PFD_NO_ENTRY;
+	}
+	case PF_PIPE_HASH:
+		if (!pp->cfg.nbuckets)
+			return PFD_NO_ENTRY;
+		return pfd_bucket_entry(d, pp->cfg.hash_slot, flow_hash % pp->cfg.nbuckets);
+	}
+	return PFD_NO_ENTRY;
+}
+#endif

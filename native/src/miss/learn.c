@@ -1,0 +1,661 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* Miss policy engine: from a missed frame to an installed entry and a resubmit. */
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "pyflow/packet.h"
+#include "miss/miss.h"
+
+#define LEARN_BUCKETS (1u << 16)
+/* Frames queued behind the one that installed their entry arrive within
+ * microseconds; a known flow still missing after this long lost its entry
+ * (deleted through the control API) and is installed again. */
+#define LEARN_SETTLE_NS 50000000ull
+
+struct learn_flow {
+	struct learn_flow *next;
+	struct pf_flow_key key;         /* install pipe + masked fields */
+	uint32_t entry_id;
+	uint64_t created_ns;
+};
+
+struct learn_policy {
+	struct pf_learn p;
+	double tokens;
+	uint64_t refill_ns;
+};
+
+struct pf_learner {
+	const struct pf_learn_ops *ops;
+	void *backend;
+	pthread_mutex_t lock;
+	struct learn_policy *policies[PF_MAX_PIPES];    /* by the pipe that misses */
+	struct pf_fields masks[PF_MAX_PIPES];           /* by install pipe */
+	uint8_t mask_known[PF_MAX_PIPES];
+	uint32_t flows_in_pipe[PF_MAX_PIPES];
+	uint64_t idle_ns[PF_MAX_PIPES];                 /* by install pipe */
+	struct learn_flow **buckets;
+	uint32_t nflows;
+	struct pf_miss_stats stats;                     /* updated with atomics */
+};
+
+#define STAT_INC(l, field) __atomic_fetch_add(&(l)->stats.field, 1, __ATOMIC_RELAXED)
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* ---- parsing ----------------------------------------------------------- */
+
+/* The datapath's own parser (bpf/include/pyflow/packet.h), so the learned
+ * match is exactly what the datapath will look up. */
+int pf_learn_parse(const void *frame, uint32_t len, struct pf_fields *f)
+{
+	struct pf_pkt pkt;
+
+	pf_pkt_clear(&pkt);
+	if (pf_parse(frame, (const uint8_t *)frame + len, &pkt) < 0) {
+		memset(f, 0, sizeof(*f));
+		return -EINVAL;
+	}
+	*f = pkt.f;
+	return 0;
+}
+
+/* ---- expressions ------------------------------------------------------ */
+
+/* Values are handled as big-endian byte strings of the destination's width,
+ * so "ipv4.src + 1.1.1.1" is a bytewise add with carry in network order. */
+struct field_desc {
+	uint16_t offset;
+	uint8_t width;
+	uint8_t numeric;        /* host-order integer in the struct */
+};
+
+#define FD(member, num) { offsetof(struct pf_fields, member), sizeof(((struct pf_fields *)0)->member), num }
+static const struct field_desc field_descs[PF_FIELD_COUNT] = {
+	[PF_FIELD_META_PORT] = FD(port, 1),
+	[PF_FIELD_META_MARK] = FD(mark, 1),
+	[PF_FIELD_META_PACKET_PATH] = FD(packet_path, 1),
+	[PF_FIELD_MPEGTS_FRAME] = FD(mpegts_frame, 1),
+	[PF_FIELD_IP_PROTO] = FD(ip_proto, 1),
+	[PF_FIELD_IP_TTL] = FD(ip_ttl, 1),
+	[PF_FIELD_IP_DSCP] = FD(ip_dscp, 1),
+	[PF_FIELD_TCP_FLAGS] = FD(tcp_flags, 1),
+	[PF_FIELD_ETH_TYPE] = FD(eth_type, 0),
+	[PF_FIELD_ETH_DST] = FD(eth_dst, 0),
+	[PF_FIELD_ETH_SRC] = FD(eth_src, 0),
+	[PF_FIELD_VLAN_ID] = FD(vlan_id, 1),
+	[PF_FIELD_VLAN_INNER] = FD(vlan_inner, 1),
+	[PF_FIELD_MPLS_LABEL] = FD(mpls_label, 1),
+	[PF_FIELD_IPV4_SRC] = FD(ipv4_src, 0),
+	[PF_FIELD_IPV4_DST] = FD(ipv4_dst, 0),
+	[PF_FIELD_IPV6_SRC] = FD(ipv6_src, 0),
+	[PF_FIELD_IPV6_DST] = FD(ipv6_dst, 0),
+	[PF_FIELD_L4_SPORT] = FD(l4_sport, 0),
+	[PF_FIELD_L4_DPORT] = FD(l4_dport, 0),
+};
+#undef FD
+
+struct action_desc {
+	uint32_t flag;
+	uint16_t offset;
+	uint8_t width;
+	uint8_t numeric;
+	const char *name;
+};
+
+#define AD(flag, member, num, name) { flag, offsetof(struct pf_actions, member), sizeof(((struct pf_actions *)0)->member), num, name }
+static const struct action_desc action_descs[] = {
+	AD(PF_ACT_SET_ETH_SRC, eth_src, 0, "eth.src"),
+	AD(PF_ACT_SET_ETH_DST, eth_dst, 0, "eth.dst"),
+	AD(PF_ACT_SET_IPV4_SRC, ipv4_src, 0, "ipv4.src"),
+	AD(PF_ACT_SET_IPV4_DST, ipv4_dst, 0, "ipv4.dst"),
+	AD(PF_ACT_SET_IPV6_SRC, ipv6_src, 0, "ipv6.src"),
+	AD(PF_ACT_SET_IPV6_DST, ipv6_dst, 0, "ipv6.dst"),
+	AD(PF_ACT_SET_L4_SPORT, l4_sport, 0, "l4.sport"),
+	AD(PF_ACT_SET_L4_DPORT, l4_dport, 0, "l4.dport"),
+	AD(PF_ACT_SET_DSCP, dscp, 1, "ipv4.dscp"),
+	AD(PF_ACT_SET_VLAN, vlan_id, 1, "vlan.id"),
+	AD(PF_ACT_PUSH_VLAN, vlan_id, 1, "vlan.id"),
+	AD(PF_ACT_SET_MARK, mark, 1, "meta.mark"),
+	AD(PF_ACT_PUSH_MPLS, mpls_labels[0], 1, "mpls.label"),
+};
+#undef AD
+
+static const struct action_desc *action_desc_of(uint32_t flag)
+{
+	for (size_t i = 0; i < sizeof(action_descs) / sizeof(action_descs[0]); i++)
+		if (action_descs[i].flag == flag)
+			return &action_descs[i];
+	return NULL;
+}
+
+static uint64_t load_uint(const void *p, unsigned width)
+{
+	uint8_t b;
+	uint16_t h;
+	uint32_t w;
+
+	switch (width) {
+	case 1: memcpy(&b, p, 1); return b;
+	case 2: memcpy(&h, p, 2); return h;
+	default: memcpy(&w, p, 4); return w;
+	}
+}
+
+static void store_uint(void *p, unsigned width, uint64_t v)
+{
+	uint8_t b = (uint8_t)v;
+	uint16_t h = (uint16_t)v;
+	uint32_t w = (uint32_t)v;
+
+	switch (width) {
+	case 1: memcpy(p, &b, 1); break;
+	case 2: memcpy(p, &h, 2); break;
+	default: memcpy(p, &w, 4); break;
+	}
+}
+
+static void uint_to_be(uint64_t v, uint8_t *out, unsigned width)
+{
+	for (int i = (int)width - 1; i >= 0; i--, v >>= 8)
+		out[i] = (uint8_t)v;
+}
+
+static uint64_t be_to_uint(const uint8_t *in, unsigned width)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < width; i++)
+		v = v << 8 | in[i];
+	return v;
+}
+
+/* out[0..width) = out + addend (both big-endian, carry from the last byte, wraps) */
+static void be_add(uint8_t *out, const uint8_t *addend, unsigned width)
+{
+	unsigned carry = 0;
+
+	for (int i = (int)width - 1; i >= 0; i--) {
+		unsigned s = out[i] + addend[i] + carry;
+		out[i] = (uint8_t)s;
+		carry = s >> 8;
+	}
+}
+
+static void be_add_uint(uint8_t *out, uint64_t v, unsigned width)
+{
+	uint8_t add[16] = { 0 };
+
+	uint_to_be(v, add, width);
+	be_add(out, add, width);
+}
+
+/* the constant of a set, as a big-endian string of the destination's width */
+static void const_value(const struct pf_learn_set *s, const struct action_desc *ad, uint8_t *out)
+{
+	if (ad->numeric) {
+		uint32_t v;
+
+		memcpy(&v, s->value, 4);
+		uint_to_be(v, out, ad->width);
+	} else {
+		memcpy(out, s->value, ad->width);
+	}
+}
+
+/* a packet field right-aligned into a big-endian string of width bytes */
+static void field_value(const struct pf_fields *pkt, uint16_t id, uint8_t *out, unsigned width)
+{
+	const struct field_desc *fd = &field_descs[id];
+	const uint8_t *src = (const uint8_t *)pkt + fd->offset;
+	uint8_t tmp[16] = { 0 };
+
+	if (fd->numeric)
+		uint_to_be(load_uint(src, fd->width), tmp, fd->width);
+	else
+		memcpy(tmp, src, fd->width);
+	memset(out, 0, width);
+	if (fd->width >= width)
+		memcpy(out, tmp + fd->width - width, width);
+	else
+		memcpy(out + width - fd->width, tmp, fd->width);
+}
+
+static int check_set(const struct pf_learn *p, uint32_t i, struct pf_error *err)
+{
+	const struct pf_learn_set *s = &p->sets[i];
+
+	if (!action_desc_of(s->action))
+		return pf_err(err, -EINVAL, "miss policy of pipe %u: sets[%u]: action 0x%x is not a settable field "
+			      "(expected one PF_ACT_SET_*, PUSH_VLAN or PUSH_MPLS flag)", p->from_pipe, i, s->action);
+	if (s->op > PF_EXPR_POOL)
+		return pf_err(err, -EINVAL, "miss policy of pipe %u: sets[%u]: unknown expression op %u "
+			      "(expected const, field, field_add or pool)", p->from_pipe, i, s->op);
+	if ((s->op == PF_EXPR_FIELD || s->op == PF_EXPR_FIELD_ADD) && s->src_field >= PF_FIELD_COUNT)
+		return pf_err(err, -EINVAL, "miss policy of pipe %u: sets[%u]: source field id %u out of range (max %u)",
+			      p->from_pipe, i, s->src_field, PF_FIELD_COUNT - 1);
+	if (s->op == PF_EXPR_POOL && s->pool_size == 0)
+		return pf_err(err, -EINVAL, "miss policy of pipe %u: sets[%u]: pool size must be at least 1",
+			      p->from_pipe, i);
+	return 0;
+}
+
+int pf_learn_eval(const struct pf_learn *p, const struct pf_fields *pkt, struct pf_actions *out, struct pf_error *err)
+{
+	uint32_t hash = pf_flow_hash(pkt);
+
+	if (p->nsets > PF_LEARN_MAX_SETS)
+		return pf_err(err, -EINVAL, "miss policy of pipe %u: %u sets, at most %u", p->from_pipe, p->nsets,
+			      PF_LEARN_MAX_SETS);
+	*out = p->base_actions;
+	for (uint32_t i = 0; i < p->nsets; i++) {
+		const struct pf_learn_set *s = &p->sets[i];
+		const struct action_desc *ad;
+		uint8_t val[16], add[16];
+		int ret = check_set(p, i, err);
+
+		if (ret)
+			return ret;
+		ad = action_desc_of(s->action);
+		switch (s->op) {
+		case PF_EXPR_CONST:
+			const_value(s, ad, val);
+			break;
+		case PF_EXPR_FIELD:
+			field_value(pkt, s->src_field, val, ad->width);
+			break;
+		case PF_EXPR_FIELD_ADD:
+			field_value(pkt, s->src_field, val, ad->width);
+			const_value(s, ad, add);
+			be_add(val, add, ad->width);
+			break;
+		case PF_EXPR_POOL:
+			const_value(s, ad, val);
+			be_add_uint(val, hash % s->pool_size, ad->width);
+			break;
+		}
+		if (ad->numeric)
+			store_uint((uint8_t *)out + ad->offset, ad->width, be_to_uint(val, ad->width));
+		else
+			memcpy((uint8_t *)out + ad->offset, val, ad->width);
+		out->flags |= s->action;
+		if (s->action == PF_ACT_PUSH_MPLS && out->mpls_count == 0)
+			out->mpls_count = 1;
+	}
+	return 0;
+}
+
+/* ---- the flow table --------------------------------------------------- */
+
+static uint32_t key_hash(const struct pf_flow_key *k)
+{
+	const uint8_t *p = (const uint8_t *)k;
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < sizeof(*k); i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return (uint32_t)(h ^ (h >> 32)) & (LEARN_BUCKETS - 1);
+}
+
+static struct learn_flow *flow_find(struct pf_learner *l, const struct pf_flow_key *k)
+{
+	for (struct learn_flow *f = l->buckets[key_hash(k)]; f; f = f->next)
+		if (!memcmp(&f->key, k, sizeof(*k)))
+			return f;
+	return NULL;
+}
+
+static struct learn_flow *flow_add(struct pf_learner *l, const struct pf_flow_key *k, uint32_t entry_id, uint64_t now)
+{
+	uint32_t b = key_hash(k);
+	struct learn_flow *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->key = *k;
+	f->entry_id = entry_id;
+	f->created_ns = now;
+	f->next = l->buckets[b];
+	l->buckets[b] = f;
+	l->nflows++;
+	l->flows_in_pipe[k->pipe]++;
+	return f;
+}
+
+static void flow_unlink(struct pf_learner *l, struct learn_flow **link)
+{
+	struct learn_flow *f = *link;
+
+	*link = f->next;
+	l->nflows--;
+	l->flows_in_pipe[f->key.pipe]--;
+	free(f);
+}
+
+static void flow_forget(struct pf_learner *l, const struct pf_flow_key *k)
+{
+	for (struct learn_flow **link = &l->buckets[key_hash(k)]; *link; link = &(*link)->next)
+		if (!memcmp(&(*link)->key, k, sizeof(*k))) {
+			flow_unlink(l, link);
+			return;
+		}
+}
+
+static void masked_key(const struct pf_learner *l, uint32_t pipe, const struct pf_fields *pkt, struct pf_flow_key *k)
+{
+	const uint8_t *src = (const uint8_t *)pkt, *mask = (const uint8_t *)&l->masks[pipe];
+	uint8_t *dst = (uint8_t *)&k->f;
+
+	memset(k, 0, sizeof(*k));
+	k->pipe = pipe;
+	for (size_t i = 0; i < sizeof(k->f); i++)
+		dst[i] = src[i] & mask[i];
+}
+
+/* ---- public ----------------------------------------------------------- */
+
+struct pf_learner *pf_learner_new(const struct pf_learn_ops *ops, void *backend)
+{
+	struct pf_learner *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->buckets = calloc(LEARN_BUCKETS, sizeof(*l->buckets));
+	if (!l->buckets) {
+		free(l);
+		return NULL;
+	}
+	l->ops = ops;
+	l->backend = backend;
+	pthread_mutex_init(&l->lock, NULL);
+	return l;
+}
+
+void pf_learner_free(struct pf_learner *l)
+{
+	if (!l)
+		return;
+	for (uint32_t b = 0; b < LEARN_BUCKETS; b++)
+		while (l->buckets[b])
+			flow_unlink(l, &l->buckets[b]);
+	for (uint32_t i = 0; i < PF_MAX_PIPES; i++)
+		free(l->policies[i]);
+	pthread_mutex_destroy(&l->lock);
+	free(l->buckets);
+	free(l);
+}
+
+int pf_learner_set_mask(struct pf_learner *l, uint32_t pipe, const struct pf_fields *mask, struct pf_error *err)
+{
+	if (pipe >= PF_MAX_PIPES)
+		return pf_err(err, -ERANGE, "pipe id %u out of range (max %u)", pipe, PF_MAX_PIPES - 1);
+	pthread_mutex_lock(&l->lock);
+	l->masks[pipe] = *mask;
+	l->mask_known[pipe] = 1;
+	pthread_mutex_unlock(&l->lock);
+	return 0;
+}
+
+int pf_learner_set_policy(struct pf_learner *l, const struct pf_learn *p, struct pf_error *err)
+{
+	struct learn_policy *lp;
+	struct pf_actions probe;
+	struct pf_fields zero = { 0 };
+	int ret;
+
+	if (p->from_pipe >= PF_MAX_PIPES || p->to_pipe >= PF_MAX_PIPES)
+		return pf_err(err, -ERANGE, "miss policy: pipe ids %u -> %u out of range (max %u)", p->from_pipe,
+			      p->to_pipe, PF_MAX_PIPES - 1);
+	if (p->fwd.type == PF_FWD_MISS)
+		return pf_err(err, -EINVAL, "miss policy of pipe %u: learned entries cannot forward to the miss handler "
+			      "(expected port, pipe, drop or kernel)", p->from_pipe);
+	/* validates every set before anything changes */
+	ret = pf_learn_eval(p, &zero, &probe, err);
+	if (ret)
+		return ret;
+	lp = calloc(1, sizeof(*lp));
+	if (!lp)
+		return pf_err(err, -ENOMEM, "out of memory");
+	lp->p = *p;
+	lp->tokens = p->burst ? p->burst : (p->rate_limit_pps ? p->rate_limit_pps : 1);
+	lp->refill_ns = now_ns();
+	pthread_mutex_lock(&l->lock);
+	if (!l->mask_known[p->to_pipe]) {
+		pthread_mutex_unlock(&l->lock);
+		free(lp);
+		return pf_err(err, -EINVAL, "miss policy of pipe %u: install pipe %u is not defined "
+			      "(define the pipe before its miss policy)", p->from_pipe, p->to_pipe);
+	}
+	free(l->policies[p->from_pipe]);
+	l->policies[p->from_pipe] = lp;
+	l->idle_ns[p->to_pipe] = (uint64_t)p->idle_timeout_ms * 1000000ull;
+	pthread_mutex_unlock(&l->lock);
+	return 0;
+}
+
+uint64_t pf_learner_min_idle_ns(struct pf_learner *l)
+{
+	uint64_t min = 0;
+
+	pthread_mutex_lock(&l->lock);
+	for (uint32_t i = 0; i < PF_MAX_PIPES; i++)
+		if (l->idle_ns[i] && (!min || l->idle_ns[i] < min))
+			min = l->idle_ns[i];
+	pthread_mutex_unlock(&l->lock);
+	return min;
+}
+
+/* token bucket: may one more new flow be installed now? */
+static int take_token(struct learn_policy *lp, uint64_t now)
+{
+	double cap;
+
+	if (!lp->p.rate_limit_pps)
+		return 1;
+	cap = lp->p.burst ? lp->p.burst : lp->p.rate_limit_pps;
+	lp->tokens += (double)(now - lp->refill_ns) * lp->p.rate_limit_pps / 1e9;
+	if (lp->tokens > cap)
+		lp->tokens = cap;
+	lp->refill_ns = now;
+	if (lp->tokens < 1.0)
+		return 0;
+	lp->tokens -= 1.0;
+	return 1;
+}
+
+static void log_created(const struct pf_fields *f)
+{
+	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+
+	if (!pf_log_enabled(PF_LOG_INFO))
+		return;
+	if (f->eth_type == htons(0x0800)) {
+		inet_ntop(AF_INET, &f->ipv4_src, src, sizeof(src));
+		inet_ntop(AF_INET, &f->ipv4_dst, dst, sizeof(dst));
+	} else if (f->eth_type == htons(0x86dd)) {
+		inet_ntop(AF_INET6, f->ipv6_src, src, sizeof(src));
+		inet_ntop(AF_INET6, f->ipv6_dst, dst, sizeof(dst));
+	} else {
+		pf_info("Created flow for MAC %02x:%02x:%02x:%02x:%02x:%02x->%02x:%02x:%02x:%02x:%02x:%02x",
+			f->eth_src[0], f->eth_src[1], f->eth_src[2], f->eth_src[3], f->eth_src[4], f->eth_src[5],
+			f->eth_dst[0], f->eth_dst[1], f->eth_dst[2], f->eth_dst[3], f->eth_dst[4], f->eth_dst[5]);
+		return;
+	}
+	pf_info("Created flow for IP %s->%s", src, dst);
+}
+
+static int resubmit(struct pf_learner *l, uint32_t port, const void *frame, uint32_t len)
+{
+	struct pf_error err = { 0 };
+	int ret = l->ops->resubmit(l->backend, port, frame, len, &err);
+
+	if (ret) {
+		STAT_INC(l, resubmit_errors);
+		pf_debug("resubmit on port %u failed: %s", port, err.msg);
+		return ret;
+	}
+	STAT_INC(l, resubmitted);
+	return 0;
+}
+
+int pf_learner_handle_path(struct pf_learner *l, uint32_t port, uint32_t pipe, uint32_t packet_path,
+			   const void *frame, uint32_t len)
+{
+	struct learn_policy *lp;
+	struct pf_fields pkt;
+	struct pf_flow_key key;
+	struct pf_entry entry;
+	struct pf_error err = { 0 };
+	struct learn_flow *flow;
+	uint32_t to_pipe;
+	uint64_t now;
+	int ret;
+
+	STAT_INC(l, received);
+	if (pipe >= PF_MAX_PIPES) {
+		STAT_INC(l, no_policy);
+		return -ENOENT;
+	}
+	if (pf_learn_parse(frame, len, &pkt)) {
+		STAT_INC(l, install_errors);
+		pf_debug("miss on pipe %u: malformed frame of %u bytes", pipe, len);
+		return -EINVAL;
+	}
+	pkt.port = port;
+	pthread_mutex_lock(&l->lock);
+	lp = l->policies[pipe];
+	if (!lp) {
+		pthread_mutex_unlock(&l->lock);
+		STAT_INC(l, no_policy);
+		return -ENOENT;
+	}
+	to_pipe = lp->p.to_pipe;
+	masked_key(l, to_pipe, &pkt, &key);
+	now = now_ns();
+	flow = flow_find(l, &key);
+	if (flow && packet_path == PF_PATH_RESUBMIT) {
+		/* it missed even after a resubmit: the entry is gone; learn it afresh next time */
+		flow_forget(l, &key);
+		pthread_mutex_unlock(&l->lock);
+		STAT_INC(l, resubmit_errors);
+		return -ENOENT;
+	}
+	if (flow && now - flow->created_ns < LEARN_SETTLE_NS) {
+		/* queued behind the frame that installed the entry: it will hit it now */
+		pthread_mutex_unlock(&l->lock);
+		STAT_INC(l, coalesced);
+		return resubmit(l, port, frame, len);
+	}
+	if (flow) {
+		pf_debug("learned flow of entry %u lost its entry: installing it again", flow->entry_id);
+		flow_forget(l, &key);
+	}
+	if (!take_token(lp, now)) {
+		pthread_mutex_unlock(&l->lock);
+		STAT_INC(l, shed_rate_limit);
+		return 0;
+	}
+	if (l->flows_in_pipe[to_pipe] >= (lp->p.max_flows ? lp->p.max_flows : PF_DEFAULT_MAX_ENTRIES)) {
+		pthread_mutex_unlock(&l->lock);
+		STAT_INC(l, refused_max_flows);
+		return 0;
+	}
+	memset(&entry, 0, sizeof(entry));
+	entry.flags = lp->p.entry_flags | PF_ENTRY_LEARNED;
+	entry.fwd = lp->p.fwd;
+	ret = pf_learn_eval(&lp->p, &pkt, &entry.act, &err);
+	if (!ret)
+		ret = l->ops->install(l->backend, to_pipe, &key.f, &entry, &err);
+	if (!ret && !flow_add(l, &key, entry.id, now)) {
+		l->ops->remove(l->backend, entry.id, NULL);
+		ret = pf_err(&err, -ENOMEM, "out of memory");
+	}
+	pthread_mutex_unlock(&l->lock);
+	if (ret) {
+		STAT_INC(l, install_errors);
+		pf_warn("miss on pipe %u: cannot install into pipe %u: %s", pipe, to_pipe, err.msg);
+		return ret;
+	}
+	STAT_INC(l, installed);
+	/* the log line may wait for a slow log handler: the frame goes first */
+	ret = resubmit(l, port, frame, len);
+	log_created(&pkt);
+	return ret;
+}
+
+int pf_learner_handle(struct pf_learner *l, uint32_t port, uint32_t pipe, const void *frame, uint32_t len)
+{
+	return pf_learner_handle_path(l, port, pipe, PF_PATH_NORMAL, frame, len);
+}
+
+void pf_learner_sweep(struct pf_learner *l, uint64_t now)
+{
+	pthread_mutex_lock(&l->lock);
+	for (uint32_t b = 0; b < LEARN_BUCKETS && l->nflows; b++) {
+		struct learn_flow **link = &l->buckets[b];
+
+		while (*link) {
+			struct learn_flow *f = *link;
+			uint64_t idle = l->idle_ns[f->key.pipe], seen;
+
+			if (!idle) {
+				link = &f->next;
+				continue;
+			}
+			seen = l->ops->last_seen(l->backend, f->entry_id);
+			if (seen < f->created_ns)
+				seen = f->created_ns;
+			if (now <= seen || now - seen <= idle) {
+				link = &f->next;
+				continue;
+			}
+			/* an entry already gone (deleted by the control API) is just forgotten */
+			l->ops->remove(l->backend, f->entry_id, NULL);
+			flow_unlink(l, link);
+			STAT_INC(l, aged_out);
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+void pf_learner_adopt(struct pf_learner *l, uint32_t pipe, const struct pf_fields *match, uint32_t entry_id)
+{
+	struct pf_flow_key key;
+
+	if (pipe >= PF_MAX_PIPES)
+		return;
+	memset(&key, 0, sizeof(key));
+	key.pipe = pipe;
+	key.f = *match;
+	pthread_mutex_lock(&l->lock);
+	if (!flow_find(l, &key))
+		flow_add(l, &key, entry_id, now_ns());
+	pthread_mutex_unlock(&l->lock);
+}
+
+uint32_t pf_learner_flow_count(struct pf_learner *l)
+{
+	uint32_t n;
+
+	pthread_mutex_lock(&l->lock);
+	n = l->nflows;
+	pthread_mutex_unlock(&l->lock);
+	return n;
+}
+
+void pf_learner_stats(struct pf_learner *l, struct pf_miss_stats *out)
+{
+	const uint64_t *src = (const uint64_t *)&l->stats;
+	uint64_t *dst = (uint64_t *)out;
+
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}

@@ -1,0 +1,434 @@
+"""The pyflow command line.
+
+Conventions (bpftool, nikss-ctl, DPDK apps): data on stdout, errors and logs on
+stderr, `-o json` output with stable keys, exit 0 on success, 2 for a bad
+config or flag (one line naming the JSON path or the flag), 3 for a backend
+this build or host cannot provide, 1 for anything else. In `pyflow run`,
+everything after `--` is handed to the DPDK EAL unchanged.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import sys
+import time
+
+import click
+
+from . import __version__
+from .errors import PyflowError, UsageError
+
+LOG_LEVELS = {"disable": 10, "critical": 20, "error": 30, "warning": 40, "info": 50, "debug": 60, "trace": 70}
+LOG_ALIASES = {"warn": "warning", "crit": "critical", "err": "error", "none": "disable", "off": "disable"}
+LEVEL_TAGS = {logging.CRITICAL: "CRT", logging.ERROR: "ERR", logging.WARNING: "WRN", logging.INFO: "INF",
+              logging.DEBUG: "DBG", 5: "TRC"}
+DEFAULT_LOG_LEVEL = "info"
+DEFAULT_SDK_LOG_LEVEL = "warning"
+# DOCA numeric levels -> DPDK RTE_LOG levels (1 emerg .. 8 debug), for --sdk-log-level on the EAL.
+DOCA_TO_RTE = {10: 1, 20: 3, 30: 4, 40: 5, 50: 7, 60: 8, 70: 8}
+
+
+def parse_log_level(value: str | int, flag: str = "--log-level") -> int:
+    """A DOCA numeric level (10 disable .. 70 trace) from a name or a number."""
+    text = str(value).strip().lower()
+    text = LOG_ALIASES.get(text, text)
+    if text in LOG_LEVELS:
+        return LOG_LEVELS[text]
+    if text.isdigit() and int(text) in LOG_LEVELS.values():
+        return int(text)
+    raise UsageError(f"{flag}: expected one of {', '.join(LOG_LEVELS)} or 10, 20, ... 70, got {value!r}")
+
+
+class SeedFormatter(logging.Formatter):
+    """[HH:MM:SS:usec][pid][PYFLOW][INF][file:line][function] message, as DOCA applications log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        t = time.localtime(record.created)
+        usec = int((record.created % 1) * 1_000_000)
+        tag = LEVEL_TAGS.get(record.levelno) or ("TRC" if record.levelno < logging.DEBUG else "INF")
+        if record.name == "pyflow.native":  # lines from the C core carry no Python location
+            where = "[core]"
+        else:
+            where = f"[{record.filename}:{record.lineno}][{record.funcName}]"
+        msg = record.getMessage()
+        if record.exc_info and logging.getLogger("pyflow").isEnabledFor(logging.DEBUG):
+            msg += "\n" + self.formatException(record.exc_info)
+        return (f"[{time.strftime('%H:%M:%S', t)}:{usec:06d}][{record.process}][PYFLOW][{tag}]{where} {msg}")
+
+
+def setup_logging(doca_level: int, sdk_level: int | None = None) -> None:
+    from .native import DOCA_TO_PY
+
+    py_level = DOCA_TO_PY[doca_level]
+    logger = logging.getLogger("pyflow")
+    for h in list(logger.handlers):
+        if getattr(h, "_pyflow", False):
+            logger.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._pyflow = True
+    handler.setFormatter(SeedFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(py_level)
+    logger.propagate = False
+    try:
+        from .native import set_log_level
+
+        set_log_level(doca_level)
+    except PyflowError:
+        pass
+    if sdk_level is not None:
+        os.environ["PYFLOW_SDK_LOG_LEVEL"] = str(sdk_level)
+
+
+def _fail(exc: Exception, command: str | None) -> int:
+    where = f"pyflow {command}" if command else "pyflow"
+    print(f"{where}: error: {exc}", file=sys.stderr)
+    return getattr(exc, "exit_code", 1)
+
+
+class PyflowGroup(click.Group):
+    """Splits `--` (EAL arguments) off before click parses, and maps errors to one line + exit code."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        args = list(sys.argv[1:] if args is None else args)
+        eal: list[str] = []
+        if "--" in args:
+            cut = args.index("--")
+            args, eal = args[:cut], args[cut + 1:]
+        extra.setdefault("obj", {})["eal_args"] = eal
+        command = next((a for a in args if not a.startswith("-")), None)
+        try:
+            rv = super().main(args=args, prog_name=prog_name or "pyflow", standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        except click.exceptions.Abort:
+            print("pyflow: aborted", file=sys.stderr)
+            code = 1
+        except click.ClickException as exc:
+            # click's multi-line usage dump is noise: one line naming the flag.
+            print(f"pyflow{' ' + command if command else ''}: error: {exc.format_message()}", file=sys.stderr)
+            code = 2 if isinstance(exc, click.UsageError) else exc.exit_code
+        except PyflowError as exc:
+            code = _fail(exc, command)
+        except KeyboardInterrupt:
+            code = 130
+        else:
+            code = rv if isinstance(rv, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _emit(data, output: str, text: str) -> None:
+    if output == "json":
+        click.echo(json.dumps(data, indent=None, sort_keys=True))
+    else:
+        click.echo(text)
+
+
+OUTPUT = click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                      help="Output format (json keys are stable).")
+JSON_FILE = click.option("-j", "--json", "config_path", required=True, metavar="FILE",
+                         help="The pipeline configuration (JSON).")
+
+
+@click.group(cls=PyflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-v", "--version", prog_name="pyflow", message="%(prog)s %(version)s")
+def cli():
+    """pyflow: one JSON packet pipeline on DOCA Flow, DPDK or XDP/TC."""
+
+
+# ---------------------------------------------------------------------------- run
+
+@cli.command(context_settings={"ignore_unknown_options": False})
+@click.option("-b", "--backend", required=True, type=click.Choice(["doca", "dpdk", "ebpf"]),
+              help="Where the pipeline runs.")
+@JSON_FILE
+@click.option("-p", "--port", "ports", multiple=True, metavar="NAME=IFNAME|DPDK_PORT",
+              help="Bind a config port (repeatable); overrides the config's ifname.")
+@click.option("-l", "--log-level", default=DEFAULT_LOG_LEVEL, show_default=True, metavar="LEVEL",
+              help="pyflow's log level: disable, critical, error, warning, info, debug, trace or 10..70.")
+@click.option("--sdk-log-level", default=DEFAULT_SDK_LOG_LEVEL, show_default=True, metavar="LEVEL",
+              help="Log level of the backend SDK (libbpf, DPDK, DOCA), same values.")
+@click.option("-s", "--stats-interval", type=float, default=1.0, show_default=True, metavar="S",
+              help="Seconds between counter lines.")
+@click.option("-d", "--duration", type=float, default=None, metavar="S", help="Stop after S seconds.")
+@OUTPUT
+@click.option("--detail", is_flag=True, help="Add per-port/per-pipe counters (with drop reasons) to each print.")
+@click.option("-i", "--instance", default=None, metavar="NAME",
+              help="Instance name (pins under /sys/fs/bpf/pyflow/NAME); default: the config's name.")
+@click.option("--fresh", is_flag=True, help="Discard pinned state of a previous run instead of re-adopting it.")
+@click.pass_obj
+def run(obj, backend, config_path, ports, log_level, sdk_log_level, stats_interval, duration, output, detail,
+        instance, fresh):
+    """Run a pipeline until SIGINT/SIGTERM (or --duration). Arguments after `--` go to the DPDK EAL."""
+    from .controller import Controller, RunOptions, parse_port_bindings
+
+    level = parse_log_level(log_level)
+    sdk_level = parse_log_level(sdk_log_level, "--sdk-log-level")
+    if stats_interval <= 0:
+        raise UsageError(f"--stats-interval: expected a positive number of seconds, got {stats_interval}")
+    if duration is not None and duration < 0:
+        raise UsageError(f"--duration: expected a non-negative number of seconds, got {duration}")
+    if instance is not None:
+        _check_instance_name(instance)
+    eal = list(obj.get("eal_args", []))
+    if eal and backend != "dpdk":
+        raise UsageError(f"arguments after '--' go to the DPDK EAL; --backend {backend} takes none "
+                         f"(got {' '.join(eal)})")
+    if backend == "dpdk" and not any(a.startswith("--log-level") for a in eal):
+        eal = [f"--log-level={DOCA_TO_RTE[sdk_level]}"] + eal
+    setup_logging(level, sdk_level)
+    opts = RunOptions(backend=backend, config_path=config_path, ports=parse_port_bindings(ports),
+                      stats_interval=stats_interval, duration=duration, output=output, instance=instance,
+                      fresh=fresh, eal_args=eal, detail=detail)
+    return Controller(opts).run()
+
+
+def _check_instance_name(name: str) -> None:
+    if not name or len(name) > 63 or not all(c.isalnum() or c in "_-." for c in name) or name[0] == ".":
+        raise UsageError(f"--instance: expected letters, digits, '_', '-', '.' (at most 63), got {name!r}")
+
+
+# ---------------------------------------------------------------------------- validate / plan
+
+@cli.command()
+@JSON_FILE
+@OUTPUT
+def validate(config_path, output):
+    """Check a configuration without touching the system."""
+    from .config import load_config
+
+    cfg = load_config(config_path)
+    summary = {
+        "config": config_path, "valid": True, "name": cfg.name,
+        "ports": len(cfg.ports), "pipes": len(cfg.pipes),
+        "entries": sum(len(p.entries) for p in cfg.pipes),
+        "sessions": len(cfg.sessions), "miss_policies": len(cfg.miss_policies),
+    }
+    _emit(summary, output, f"{config_path}: valid ({summary['ports']} ports, {summary['pipes']} pipes, "
+                           f"{summary['entries']} entries, {summary['sessions']} sessions, "
+                           f"{summary['miss_policies']} miss policies)")
+
+
+@cli.command()
+@click.option("-b", "--backend", required=True, type=click.Choice(["doca", "dpdk", "ebpf"]))
+@JSON_FILE
+@click.option("-p", "--port", "ports", multiple=True, metavar="NAME=IFNAME|DPDK_PORT")
+@OUTPUT
+def plan(backend, config_path, ports, output):
+    """Show what the pipeline becomes on a backend (works without that backend's SDK)."""
+    from . import plan as plan_mod
+    from .config import load_config
+    from .controller import parse_port_bindings
+
+    cfg = load_config(config_path)
+    overrides = parse_port_bindings(ports)
+    result = _call_flexible(plan_mod.plan, cfg, backend, overrides)
+    if output == "json":
+        data = result if isinstance(result, (dict, list)) else getattr(result, "to_json", lambda: result)()
+        click.echo(json.dumps(data, sort_keys=True, default=str))
+    else:
+        click.echo(plan_mod.render_plan_text(result))
+
+
+def _call_flexible(fn, cfg, backend, overrides):
+    """plan(cfg, backend, bindings=...) with whichever keyword the planner takes."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    kwargs = {}
+    for key in ("bindings", "ports", "port_overrides"):
+        if key in params:
+            kwargs[key] = overrides
+            break
+    if "backend" in params:
+        kwargs["backend"] = backend
+        return fn(cfg, **kwargs)
+    return fn(cfg, backend, **kwargs)
+
+
+# ---------------------------------------------------------------------------- lab
+
+@cli.group()
+def lab():
+    """Network-namespace topologies to try pyflow on."""
+
+
+@lab.command("up")
+@click.option("-t", "--topology", type=click.Choice(["resubmit", "three-host"]), default="resubmit",
+              show_default=True)
+@click.option("--prefix", default="pfl", show_default=True, help="Name prefix of everything created.")
+@click.option("--peer-mode", type=click.Choice(["xdp", "gro"]), default="xdp", show_default=True,
+              help="How namespace ends accept XDP-redirected frames.")
+@OUTPUT
+def lab_up(topology, prefix, peer_mode, output):
+    """Create a lab (removed with `pyflow lab down --prefix P`)."""
+    from .lab import Lab
+
+    lb = Lab(topology, prefix=prefix, peer_mode=peer_mode).up()
+    _emit(lb.describe(), output, _lab_text(lb.describe()) + f"\nrun with: {' '.join(lb.port_args())}")
+
+
+@lab.command("down")
+@click.option("--prefix", default="pfl", show_default=True)
+def lab_down(prefix):
+    """Remove exactly what `lab up --prefix P` created."""
+    from .lab import Lab
+
+    Lab.load(prefix).down()
+    click.echo(f"lab {prefix}: removed")
+
+
+@lab.command("list")
+@OUTPUT
+def lab_list(output):
+    """Labs that are up (recorded under /run/pyflow/labs)."""
+    from .lab import list_labs
+
+    labs = list_labs()
+    _emit(labs, output, "\n".join(_lab_text(d) for d in labs) or "no labs")
+
+
+def _lab_text(d: dict) -> str:
+    lines = [f"lab {d['prefix']}: topology {d['topology']}, peers {d['peer_mode']}"
+             + ("" if d.get("alive", True) else " (namespaces missing)")]
+    for h in d["hosts"].values():
+        ips = ", ".join(h["ips"][:3]) + (", ..." if len(h["ips"]) > 3 else "")
+        lines.append(f"  port {h['port']:<8} {h['root_ifname']:<15} <-> {h['netns']}:{h['ifname']} "
+                     f"{h['mac']} {ips}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- control API clients
+
+def _default_instance(instance: str | None) -> str:
+    if instance:
+        _check_instance_name(instance)
+        return instance
+    from .control import RUN_DIR
+
+    socks = sorted(glob.glob(os.path.join(RUN_DIR, "*.sock")))
+    if len(socks) == 1:
+        return os.path.basename(socks[0])[:-5]
+    if not socks:
+        raise UsageError("--instance: no running pyflow instance found in /run/pyflow")
+    names = ", ".join(os.path.basename(s)[:-5] for s in socks)
+    raise UsageError(f"--instance: several instances are running ({names}); name one")
+
+
+INSTANCE = click.option("-i", "--instance", default=None, metavar="NAME",
+                        help="Running instance to talk to (default: the only one).")
+
+
+@cli.command()
+@INSTANCE
+@OUTPUT
+@click.option("--detail", is_flag=True, help="Per-port (with drop reasons), per-pipe and per-entry counters.")
+def counters(instance, output, detail):
+    """Counters of a running instance."""
+    from . import counters as counters_mod
+    from .control import ControlClient
+
+    data = ControlClient(_default_instance(instance)).request("counters")
+    snap = counters_mod.from_json(data)
+    text = counters_mod.format_line(snap)
+    if detail:
+        text += "\n" + counters_mod.format_detail(snap)
+    _emit(data, output, text)
+
+
+@cli.group()
+def entry():
+    """Add, change, remove and list entries of a running instance."""
+
+
+def _kv_pairs(values, flag) -> dict:
+    out = {}
+    for v in values:
+        k, sep, val = v.partition("=")
+        if not sep or not k:
+            raise UsageError(f"{flag}: expected FIELD=VALUE, got {v!r}")
+        out[k] = _scalar(val)
+    return out
+
+
+def _scalar(text: str):
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text.startswith("[") or text.startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            raise UsageError(f"expected JSON, got {text!r}") from None
+    try:
+        return int(text, 0)
+    except ValueError:
+        return text
+
+
+@entry.command("add")
+@INSTANCE
+@click.argument("pipe")
+@click.argument("name")
+@click.option("-m", "--match", "match", multiple=True, metavar="FIELD=VALUE", help="Match value (repeatable).")
+@click.option("-a", "--action", "actions", multiple=True, metavar="ACTION=VALUE",
+              help="Action value, e.g. ipv4.dst=10.0.0.9, push_mpls=100, dec_ttl=true (repeatable).")
+@click.option("-f", "--fwd", default=None, metavar="TARGET", help="port:NAME, pipe:NAME, miss, drop, session:ID")
+@click.option("--priority", type=int, default=None)
+@click.option("--replace", is_flag=True, help="Change the entry if one with this name exists.")
+@OUTPUT
+def entry_add(instance, pipe, name, match, actions, fwd, priority, replace, output):
+    """Add (or with --replace change) entry NAME in PIPE."""
+    from .control import ControlClient
+
+    spec = {"name": name, "match": _kv_pairs(match, "--match")}
+    if actions:
+        spec["actions"] = _kv_pairs(actions, "--action")
+    if fwd:
+        spec["fwd"] = fwd
+    if priority is not None:
+        spec["priority"] = priority
+    result = ControlClient(_default_instance(instance)).request("entry_add", pipe=pipe, entry=spec,
+                                                                replace=replace)
+    _emit(result, output, f"entry {name}: {'changed' if result.get('replaced') else 'added'} in pipe {pipe} "
+                          f"(id {result.get('id')})")
+
+
+@entry.command("del")
+@INSTANCE
+@click.argument("name")
+@OUTPUT
+def entry_del(instance, name, output):
+    """Remove entry NAME."""
+    from .control import ControlClient
+
+    result = ControlClient(_default_instance(instance)).request("entry_del", name=name)
+    _emit(result, output, f"entry {name}: removed")
+
+
+@entry.command("list")
+@INSTANCE
+@click.option("--pipe", default=None, help="Only this pipe.")
+@OUTPUT
+def entry_list(instance, pipe, output):
+    """Entries of a running instance (config, runtime and learned)."""
+    from .control import ControlClient
+
+    rows = ControlClient(_default_instance(instance)).request("entry_list", pipe=pipe)
+    lines = [f"{'pipe':<16} {'name':<28} {'origin':<8} {'id':>6} {'packets':>10}  match -> fwd"]
+    for r in rows:
+        m = ", ".join(f"{k}={v}" for k, v in r.get("match", {}).items())
+        lines.append(f"{r['pipe']:<16} {r['name']:<28} {r['origin']:<8} {r['id']:>6} {r.get('packets', 0):>10}  "
+                     f"{m} -> {r.get('fwd') or '-'}")
+    _emit(rows, output, "\n".join(lines))
+
+
+def main(argv=None) -> None:
+    cli.main(args=argv, prog_name="pyflow")
+
+
+if __name__ == "__main__":
+    main()

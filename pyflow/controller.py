@@ -1,0 +1,474 @@
+"""Lifecycle of one running pipeline.
+
+load -> compile (everything validated, nothing attached yet) -> open instance
+-> apply -> start -> loop printing counters every --stats-interval -> stop.
+
+A control API server (pyflow.control) runs beside the loop so `pyflow entry`
+and `pyflow counters` can talk to the instance from another shell. SIGINT /
+SIGTERM stop cleanly: programs detached, handles closed, pinned state kept so
+the next run re-adopts it (unless --fresh).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from . import counters as counters_mod
+from .control import RUN_DIR, ControlServer, socket_path
+from .errors import BackendUnavailable, ConfigError, UsageError
+
+log = logging.getLogger("pyflow")
+
+BACKENDS = ("doca", "dpdk", "ebpf")
+PIN_ROOT = "/sys/fs/bpf/pyflow"
+
+
+@dataclass
+class RunOptions:
+    backend: str
+    config_path: str
+    ports: dict[str, str] = field(default_factory=dict)     # --port NAME=IFNAME|DPDK_PORT
+    stats_interval: float = 1.0
+    duration: float | None = None
+    output: str = "text"
+    instance: str | None = None
+    fresh: bool = False
+    eal_args: list[str] = field(default_factory=list)
+    run_dir: str = RUN_DIR
+    detail: bool = False
+
+
+def parse_port_bindings(values: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """--port NAME=IFNAME|DPDK_PORT, repeated."""
+    out: dict[str, str] = {}
+    for v in values:
+        name, sep, target = v.partition("=")
+        if not sep or not name or not target:
+            raise UsageError(f"--port: expected NAME=IFNAME or NAME=DPDK_PORT, got {v!r}")
+        if name in out:
+            raise UsageError(f"--port: port {name!r} is bound twice")
+        out[name] = target
+    return out
+
+
+def instance_name_for(cfg, config_path: str) -> str:
+    name = getattr(cfg, "name", "") or os.path.splitext(os.path.basename(config_path))[0]
+    return "".join(c if c.isalnum() or c in "_-." else "_" for c in name)[:63]
+
+
+def check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise UsageError(f"--backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    from .native import backend_available
+
+    ok, why = backend_available(backend)
+    if not ok:
+        raise BackendUnavailable(why)
+
+
+def resolve_bindings(cfg, overrides: dict[str, str], backend: str) -> dict[str, str]:
+    """Port name -> interface / DPDK port: the config's ifname, overridden by --port."""
+    from .config.errors_util import suggest
+
+    names = [p.name for p in cfg.ports]
+    for name in overrides:
+        if name not in names:
+            raise UsageError(f"--port {name}=...: the config has no port {name!r}{suggest(name, names)} "
+                             f"(ports: {', '.join(names)})")
+    bindings = {}
+    for i, p in enumerate(cfg.ports):
+        target = overrides.get(p.name) or p.ifname
+        if not target:
+            raise ConfigError(f"ports[{i}]", f"port {p.name!r} is not bound: give it an 'ifname' or pass "
+                              f"--port {p.name}=IFNAME")
+        bindings[p.name] = target
+    if backend == "ebpf":
+        for name, ifname in bindings.items():
+            if not os.path.exists(f"/sys/class/net/{ifname}"):
+                raise UsageError(f"--port {name}={ifname}: no such network interface")
+    return bindings
+
+
+def load_and_compile(config_path: str, backend: str, port_overrides: dict[str, str]):
+    """Everything that can fail on bad input, before anything touches the system."""
+    from .config import load_config
+
+    cfg = load_config(config_path)
+    bindings = resolve_bindings(cfg, port_overrides, backend)
+    from .compiler import compile_program
+
+    program = compile_program(cfg, bindings)
+    return cfg, bindings, program
+
+
+def counter_layout(instance: str, cfg, program) -> counters_mod.CounterLayout:
+    pipe_ids = cfg.pipe_ids()
+    entry_ids = _entry_ids(program)
+    static = []
+    for pipe in cfg.pipes:
+        for e in pipe.entries:
+            if e.name in entry_ids and (pipe.counters or e.actions.count):
+                static.append((e.name, pipe.name, entry_ids[e.name]))
+    policies = [(mp.name, mp.pipe, pipe_ids[mp.pipe], pipe_ids[mp.install], mp.entry_name)
+                for mp in cfg.miss_policies]
+    return counters_mod.CounterLayout(
+        instance=instance, static_entries=static, miss_policies=policies,
+        pipes=[(p.name, pipe_ids[p.name]) for p in cfg.pipes],
+        ports=[(p.name, p.id) for p in cfg.ports])
+
+
+def _entry_ids(program) -> dict[str, int]:
+    """Config entry name -> entry id (filled by Program.apply)."""
+    return dict(program.entry_ids)
+
+
+def instance_handle(inst):
+    return inst.handle
+
+
+# ---------------------------------------------------------------------------
+# veth peers: XDP_REDIRECT into a veth is dropped unless the peer runs NAPI.
+
+def veth_peer_problem(ifname: str) -> str | None:
+    """Why frames redirected out of ifname would be dropped at its veth peer, or None."""
+    try:
+        from pyroute2 import IPRoute, NetNS, netns
+    except ImportError:
+        return None
+    with IPRoute() as ipr:
+        idx = ipr.link_lookup(ifname=ifname)
+        if not idx:
+            return None
+        link = ipr.get_links(idx[0])[0]
+        info = link.get("IFLA_LINKINFO")
+        if not info or info.get("IFLA_INFO_KIND") != "veth":
+            return None
+        peer_idx = link.get("IFLA_LINK")
+        in_other_ns = link.get("IFLA_LINK_NETNSID") is not None
+        if not in_other_ns:
+            peer = ipr.get_links(peer_idx)[0]
+            return _peer_verdict(peer, None)
+    for ns in netns.listnetns():
+        try:
+            with NetNS(ns, flags=0) as nsr:
+                for peer in nsr.get_links():
+                    if peer["index"] == peer_idx and peer.get("IFLA_LINK") == idx[0]:
+                        return _peer_verdict(peer, ns)
+        except Exception:
+            continue
+    return None
+
+
+def _peer_verdict(peer, ns: str | None) -> str | None:
+    xdp = peer.get("IFLA_XDP")
+    if xdp and xdp.get("IFLA_XDP_ATTACHED"):
+        return None
+    name = peer.get("IFLA_IFNAME")
+    cmd = ["ethtool", "-k", name]
+    if ns:
+        cmd = ["ip", "netns", "exec", ns] + cmd
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=5).stdout
+        if "generic-receive-offload: on" in out:
+            return None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    where = f" in netns {ns}" if ns else ""
+    return (f"its veth peer {name}{where} has neither an XDP program nor GRO, so frames redirected to it are "
+            f"dropped; attach an XDP program there or run 'ethtool -K {name} gro on'")
+
+
+# ---------------------------------------------------------------------------
+
+class Controller:
+    def __init__(self, opts: RunOptions, out=None):
+        self.opts = opts
+        self.out = out or sys.stdout
+        self.stop_event = threading.Event()
+        self.cfg = None
+        self.program = None
+        self.bindings: dict[str, str] = {}
+        self.instance = None
+        self.instance_name = opts.instance or ""
+        self.layout: counters_mod.CounterLayout | None = None
+        self.server: ControlServer | None = None
+        self.runtime_entries: dict[str, tuple[str, int]] = {}   # name -> (pipe, id), added over the control API
+        self.installed_masks: dict[int, list[bytes]] = {}        # pipe id -> mask slots programmed
+
+    # -- lifecycle ----------------------------------------------------------
+    def prepare(self) -> None:
+        check_backend(self.opts.backend)
+        self.cfg, self.bindings, self.program = load_and_compile(self.opts.config_path, self.opts.backend,
+                                                                 self.opts.ports)
+        if not self.instance_name:
+            self.instance_name = instance_name_for(self.cfg, self.opts.config_path)
+
+    def open(self) -> None:
+        from .instance import Instance
+
+        eal = ["pyflow"] + list(self.opts.eal_args) if self.opts.backend == "dpdk" else None
+        self.instance = Instance.open(self.opts.backend, self.instance_name, fresh=self.opts.fresh, eal_args=eal)
+        info = self.instance.info()
+        if info.get("adopted"):
+            log.info("Re-adopted the pinned state of instance %s", self.instance_name)
+        if info.get("mode_reason"):
+            log.warning("%s", info["mode_reason"])
+        self.program.apply(self.instance)
+        self.layout = counter_layout(self.instance_name, self.cfg, self.program)
+        self.installed_masks = {p.id: [p.mask_bytes(i) for i in range(p.nmasks)] for p in self.program.pipes}
+
+    def start(self) -> None:
+        self.instance.start()
+        if self.opts.backend == "ebpf":
+            for name, ifname in self.bindings.items():
+                problem = veth_peer_problem(ifname)
+                if problem:
+                    log.warning("port %s (%s): %s", name, ifname, problem)
+        self.server = ControlServer(socket_path(self.instance_name, self.opts.run_dir), self.handlers())
+        self.server.start()
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.stop()
+            self.server = None
+        if self.instance is not None:
+            try:
+                self.instance.stop()
+            finally:
+                self.instance.close()
+                self.instance = None
+
+    def run(self) -> int:
+        self.prepare()
+        self._install_signals()
+        try:
+            self.open()
+            self.start()
+            log.info("Waiting for signal...")
+            self.loop()
+        finally:
+            log.info("Shutting down...")
+            self.stop()
+        return 0
+
+    def loop(self) -> None:
+        interval = max(self.opts.stats_interval, 0.05)
+        deadline = None if self.opts.duration is None else time.monotonic() + self.opts.duration
+        while not self.stop_event.is_set():
+            wait = interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic()))
+            if self.stop_event.wait(wait):
+                break
+            self.print_counters()
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+
+    def print_counters(self) -> None:
+        snap = self.snapshot()
+        if self.opts.output == "json":
+            line = json.dumps(counters_mod.to_json(snap), sort_keys=True)
+        else:
+            line = counters_mod.format_line(snap)
+            if self.opts.detail:
+                line += "\n" + counters_mod.format_detail(snap)
+        print(line, file=self.out, flush=True)
+
+    def snapshot(self) -> counters_mod.Snapshot:
+        return counters_mod.collect(instance_handle(self.instance), self.layout)
+
+    def _install_signals(self) -> None:
+        main_pid = os.getpid()
+
+        def on_signal(signum, _frame):
+            if os.getpid() != main_pid:  # a forked helper (pyroute2 netns sockets) inherited this handler
+                os._exit(128 + signum)
+            # The seed's wording; stdout like its counter lines so they interleave in order.
+            print(f"Signal {signum} received, preparing to exit...", file=self.out, flush=True)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+
+    # -- control API ----------------------------------------------------------
+    def handlers(self) -> dict:
+        return {
+            "status": self._op_status,
+            "counters": self._op_counters,
+            "entry_add": self._op_entry_add,
+            "entry_del": self._op_entry_del,
+            "entry_list": self._op_entry_list,
+        }
+
+    def _op_status(self, args):
+        return {"instance": self.instance_name, "backend": self.opts.backend, "config": self.opts.config_path,
+                "pid": os.getpid(), "ports": self.bindings}
+
+    def _op_counters(self, args):
+        return counters_mod.to_json(self.snapshot())
+
+    def _op_entry_add(self, args):
+        pipe_name, spec, replace = args.get("pipe"), args.get("entry"), bool(args.get("replace"))
+        if not isinstance(pipe_name, str) or not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+            raise UsageError('entry add: expected {"pipe": NAME, "entry": {"name": ..., "match": {...}}}')
+        name = spec["name"]
+        pipes = [p.name for p in self.cfg.pipes]
+        if pipe_name not in pipes:
+            from .config.errors_util import suggest
+
+            raise ConfigError("pipe", f"no pipe {pipe_name!r}{suggest(pipe_name, pipes)} (pipes: {', '.join(pipes)})")
+        existing = self._entry_location(name)
+        if existing and not replace:
+            raise ConfigError(f"entry {name}", f"already exists in pipe {existing[0]}; use --replace to change it")
+        if existing and existing[0] != pipe_name:
+            raise ConfigError(f"entry {name}", f"lives in pipe {existing[0]}, not {pipe_name}")
+        compiled = self._compile_runtime_entry(pipe_name, spec)
+        pipe_prog = self.program.pipe(pipe_name)
+        mask_idx = self._mask_slot(pipe_prog, compiled)
+        if existing:
+            self.instance.entry_del(existing[1])
+            self._forget_entry(name)
+        entry = ffi_copy_entry(compiled.entry)
+        eid = self.instance.entry_add(pipe_prog.id, mask_idx, compiled.prefixlen, compiled.match, entry)
+        self.runtime_entries[name] = (pipe_name, eid)
+        if self.cfg.pipe(pipe_name).counters or entry.flags & _lib().PF_ENTRY_COUNTED:
+            self.layout.static_entries.append((name, pipe_name, eid))
+        log.info("Entry %s %s in pipe %s (id %d)", name, "changed" if existing else "added", pipe_name, eid)
+        return {"name": name, "pipe": pipe_name, "id": eid, "replaced": bool(existing)}
+
+    def _op_entry_del(self, args):
+        name = args.get("name")
+        if not isinstance(name, str):
+            raise UsageError('entry del: expected {"name": NAME}')
+        where = self._entry_location(name)
+        if not where:
+            raise ConfigError(f"entry {name}", "no such entry (see 'pyflow entry list')")
+        self.instance.entry_del(where[1])
+        self._forget_entry(name)
+        log.info("Entry %s removed from pipe %s", name, where[0])
+        return {"name": name, "pipe": where[0], "id": where[1]}
+
+    def _op_entry_list(self, args):
+        from .compiler import decode_fields
+        from .config.fields import FIELDS, format_value
+        from .native import ffi
+
+        only = args.get("pipe")
+        if only is not None and only not in [p.name for p in self.cfg.pipes]:
+            raise ConfigError("pipe", f"no pipe {only!r}")
+        names = {eid: (n, "config") for n, eid in self.program.entry_ids.items()}
+        names.update({eid: (n, "runtime") for n, (_, eid) in self.runtime_entries.items()})
+        rows = []
+        for pp in self.program.pipes:
+            if only and pp.name != only:
+                continue
+            infos = self.instance.entry_list(pp.id)
+            ids = [info.entry.id for info in infos]
+            counts = self.instance.counters_entries(ids) if ids else {}
+            for info in infos:
+                eid = info.entry.id
+                match = ffi.addressof(info, "match")
+                if eid in names:
+                    name, origin = names[eid]
+                elif info.entry.flags & _lib().PF_ENTRY_LEARNED:
+                    name, origin = self.program.learned_entry_name(pp.id, match) or f"#{eid}", "learned"
+                else:
+                    name, origin = f"#{eid}", "unknown"
+                match_names = [m for m in pp.match if m in FIELDS]
+                values = decode_fields(match, match_names)
+                rows.append({"pipe": pp.name, "name": name, "origin": origin, "id": eid,
+                             "match": {k: format_value(FIELDS[k], v) for k, v in values.items()},
+                             "fwd": _fwd_text(info.entry.fwd, self.program),
+                             "packets": counts.get(eid, (0, 0))[0], "bytes": counts.get(eid, (0, 0))[1]})
+        return rows
+
+    # -- runtime entry helpers ---------------------------------------------------
+    def _entry_location(self, name: str) -> tuple[str, int] | None:
+        if name in self.runtime_entries:
+            return self.runtime_entries[name]
+        if name in self.program.entry_ids:
+            return self.program.entry(name).pipe_name, self.program.entry_ids[name]
+        return None
+
+    def _forget_entry(self, name: str) -> None:
+        self.runtime_entries.pop(name, None)
+        self.program.entry_ids.pop(name, None)
+        self.layout.static_entries = [t for t in self.layout.static_entries if t[0] != name]
+
+    def _compile_runtime_entry(self, pipe_name: str, spec: dict):
+        """Validate one entry exactly as the config loader would, inside a copy of the running config."""
+        import copy
+
+        from .compiler import compile_program
+        from .config import load_config
+
+        raw = copy.deepcopy(self.cfg.raw)
+        index = next(i for i, p in enumerate(raw["pipes"]) if p.get("name") == pipe_name)
+        if raw["pipes"][index].get("type") == "hash":
+            raise ConfigError(f"pipe {pipe_name}", "hash pipe members come from the config; they cannot be "
+                              "added at run time")
+        raw["pipes"][index]["entries"] = [spec]
+        inside = f"pipes[{index}].entries[0]"
+        try:
+            cfg = load_config(raw)
+            program = compile_program(cfg, self.bindings)
+        except ConfigError as exc:
+            path = exc.path.replace(inside, f"entry {spec['name']}") if exc.path else f"entry {spec['name']}"
+            message = exc.message.replace(inside, f"entry {spec['name']}")
+            raise ConfigError(path, message) from None
+        compiled = program.entry(spec["name"])
+        compiled.mask_bytes = program.pipe(pipe_name).mask_bytes(compiled.mask_idx)
+        return compiled
+
+    def _mask_slot(self, pipe_prog, compiled) -> int:
+        """Control pipes: reuse the slot of an identical mask or program a new one."""
+        if pipe_prog.type != "control":
+            return compiled.mask_idx
+        slots = self.installed_masks.setdefault(pipe_prog.id, [])
+        if compiled.mask_bytes in slots:
+            return slots.index(compiled.mask_bytes)
+        lib = _lib()
+        if len(slots) >= lib.PF_MAX_MASKS:
+            raise ConfigError(f"entry {compiled.name}", f"pipe {pipe_prog.name} already uses all "
+                              f"{lib.PF_MAX_MASKS} mask combinations; match the same fields as an existing entry")
+        from .native import ffi
+
+        new_slots = slots + [compiled.mask_bytes]
+        size = ffi.sizeof("struct pf_fields")
+        masks = ffi.new("struct pf_fields[]", len(new_slots))
+        for i, m in enumerate(new_slots):
+            ffi.buffer(masks)[i * size:(i + 1) * size] = m
+        pipe_prog.value.nmasks = len(new_slots)
+        self.instance.pipe_set(pipe_prog.id, pipe_prog.value, masks, len(new_slots))
+        self.installed_masks[pipe_prog.id] = new_slots
+        return len(new_slots) - 1
+
+
+def _lib():
+    from .native import lib
+
+    return lib
+
+
+def ffi_copy_entry(entry):
+    from .native import ffi
+
+    return ffi.new("struct pf_entry *", entry[0])
+
+
+def _fwd_text(fwd, program) -> str:
+    lib = _lib()
+    kinds = {lib.PF_FWD_DEFAULT: "default", lib.PF_FWD_MISS: "miss", lib.PF_FWD_DROP: "drop",
+             lib.PF_FWD_KERNEL: "kernel"}
+    if fwd.type == lib.PF_FWD_PORT:
+        return "port:" + next((p.name for p in program.ports if p.id == fwd.target), str(fwd.target))
+    if fwd.type == lib.PF_FWD_PIPE:
+        return "pipe:" + next((p.name for p in program.pipes if p.id == fwd.target), str(fwd.target))
+    if fwd.type == lib.PF_FWD_SESSION:
+        return f"session:{fwd.target}"
+    return kinds.get(fwd.type, str(fwd.type))

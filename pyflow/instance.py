@@ -1,0 +1,183 @@
+"""A small Pythonic wrapper over the pf_* C API: one opened datapath instance."""
+from __future__ import annotations
+
+from .native import call, ffi, lib
+
+XDP_MODES = {"auto": lib.PF_XDP_AUTO, "driver": lib.PF_XDP_DRIVER, "native": lib.PF_XDP_DRIVER,
+             "generic": lib.PF_XDP_GENERIC, "skb": lib.PF_XDP_GENERIC, "hw": lib.PF_XDP_HW,
+             "offload": lib.PF_XDP_HW}
+VERDICTS = {lib.PF_VERDICT_TX: "tx", lib.PF_VERDICT_DROP: "drop", lib.PF_VERDICT_MISS: "miss",
+            lib.PF_VERDICT_PASS: "pass", lib.PF_VERDICT_REPLICATE: "replicate"}
+MISS_STATS = ("received", "installed", "resubmitted", "coalesced", "refused_max_flows", "shed_rate_limit",
+              "aged_out", "install_errors", "resubmit_errors", "no_policy")
+
+
+def _ptr(value, ctype: str):
+    """Accept a cdata pointer or a struct value; return a pointer for the C call."""
+    if isinstance(value, ffi.CData) and ffi.typeof(value).kind == "pointer":
+        return value
+    return ffi.new(ctype + " *", value)
+
+
+class Instance:
+    """An opened pf_instance. Use Instance.open(...) and close() (or a with block)."""
+
+    def __init__(self, backend: str, name: str, *, pin_root: str | None = None, obj_dir: str | None = None,
+                 xdp_mode: str = "auto", max_entries: int = 0, eal_args: list[str] | None = None,
+                 fresh: bool = False, no_pin: bool = False, miss_threads: int = 0):
+        """Open instance `name` on `backend` (pf_instance_open); close() releases it."""
+        from .native import bpf_object_dir
+
+        self._handle = None
+        self.backend = backend
+        self.name = name
+        if xdp_mode not in XDP_MODES:
+            raise ValueError(f"xdp mode {xdp_mode!r}: expected one of {', '.join(XDP_MODES)}")
+        keep = []   # C strings must outlive the call
+
+        def cstr(text):
+            if text is None:
+                return ffi.NULL
+            buf = ffi.new("char[]", text.encode())
+            keep.append(buf)
+            return buf
+
+        opts = ffi.new("struct pf_instance_opts *")
+        opts.backend = cstr(backend)
+        opts.name = cstr(name)
+        opts.pin_root = cstr(pin_root)
+        opts.obj_dir = cstr(obj_dir or bpf_object_dir())
+        opts.xdp_mode = XDP_MODES[xdp_mode]
+        opts.max_entries = max_entries
+        if eal_args is not None:
+            argv = ffi.new("char *[]", [cstr(a) for a in eal_args] + [ffi.NULL])
+            keep.append(argv)
+            opts.eal_argc = len(eal_args)
+            opts.eal_argv = argv
+        opts.flags = (lib.PF_INST_FRESH if fresh else 0) | (lib.PF_INST_NO_PIN if no_pin else 0)
+        opts.miss_threads = miss_threads
+        out = ffi.new("pf_instance **")
+        call(lib.pf_instance_open, opts, out)
+        self._handle = out[0]
+
+    @classmethod
+    def open(cls, backend: str, name: str, **opts) -> "Instance":
+        return cls(backend, name, **opts)
+
+    def __del__(self):
+        self.close()
+
+    @property
+    def handle(self):
+        if self._handle is None:
+            raise ValueError(f"instance {self.name!r} is closed")
+        return self._handle
+
+    # lifecycle
+    def info(self) -> dict:
+        info = ffi.new("struct pf_instance_info *")
+        call(lib.pf_instance_info_get, self.handle, info)
+        return {"adopted": bool(info.adopted), "xdp_mode": info.xdp_mode,
+                "mode_reason": ffi.string(info.mode_reason).decode(errors="replace")}
+
+    def start(self) -> None:
+        call(lib.pf_instance_start, self.handle)
+
+    def stop(self) -> None:
+        call(lib.pf_instance_stop, self.handle)
+
+    def destroy(self) -> None:
+        call(lib.pf_instance_destroy, self.handle)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            lib.pf_instance_close(self._handle)
+            self._handle = None
+
+    def __enter__(self) -> "Instance":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # programming
+    def port_set(self, port_id: int, binding: str | None, port) -> None:
+        call(lib.pf_port_set, self.handle, port_id, binding.encode() if binding else ffi.NULL,
+             _ptr(port, "struct pf_port"))
+
+    def pipe_set(self, pipe_id: int, pipe, masks, nmasks: int | None = None) -> None:
+        if isinstance(masks, (list, tuple)):
+            array = ffi.new("struct pf_fields[]", len(masks))
+            for i, m in enumerate(masks):
+                array[i] = m[0] if ffi.typeof(m).kind == "pointer" else m
+            masks, nmasks = array, len(masks)
+        call(lib.pf_pipe_set, self.handle, pipe_id, _ptr(pipe, "struct pf_pipe"), masks,
+             nmasks if nmasks is not None else len(masks))
+
+    def root_set(self, pipe_id: int) -> None:
+        call(lib.pf_root_set, self.handle, pipe_id)
+
+    def session_set(self, session_id: int, session) -> None:
+        call(lib.pf_session_set, self.handle, session_id, _ptr(session, "struct pf_session"))
+
+    def entry_add(self, pipe_id: int, mask_idx: int, prefixlen: int, match, entry) -> int:
+        """Add an entry; returns the id the backend gave it (also written into entry.id)."""
+        entry = _ptr(entry, "struct pf_entry")
+        call(lib.pf_entry_add, self.handle, pipe_id, mask_idx, prefixlen, _ptr(match, "struct pf_fields"), entry)
+        return entry.id
+
+    def entry_del(self, entry_id: int) -> None:
+        call(lib.pf_entry_del, self.handle, entry_id)
+
+    def entry_list(self, pipe_id: int, max_entries: int = 4096) -> list:
+        """struct pf_entry_info values of the pipe's entries (cdata, copied)."""
+        out = ffi.new("struct pf_entry_info[]", max_entries)
+        count = ffi.new("uint32_t *")
+        call(lib.pf_entry_list, self.handle, pipe_id, out, max_entries, count)
+        result = []
+        for i in range(min(count[0], max_entries)):
+            item = ffi.new("struct pf_entry_info *", out[i])
+            result.append(item)
+        return result
+
+    def learn_set(self, policy) -> None:
+        call(lib.pf_learn_set, self.handle, _ptr(policy, "struct pf_learn"))
+
+    # counters
+    def counters_entries(self, ids: list[int]) -> dict[int, tuple[int, int]]:
+        """entry id -> (packets, bytes)."""
+        if not ids:
+            return {}
+        c_ids = ffi.new("uint32_t[]", list(ids))
+        out = ffi.new("struct pf_counter[]", len(ids))
+        call(lib.pf_counters_entries, self.handle, c_ids, len(ids), out)
+        return {eid: (out[i].packets, out[i].bytes) for i, eid in enumerate(ids)}
+
+    def counters_pipe(self, pipe_id: int) -> dict[str, int]:
+        out = ffi.new("struct pf_pipe_counter *")
+        call(lib.pf_counters_pipe, self.handle, pipe_id, out)
+        return {"hits": out.hits, "misses": out.misses}
+
+    def counters_port(self, port_id: int) -> dict:
+        out = ffi.new("struct pf_port_counter *")
+        call(lib.pf_counters_port, self.handle, port_id, out)
+        return {"rx_packets": out.rx_packets, "rx_bytes": out.rx_bytes, "tx_packets": out.tx_packets,
+                "tx_bytes": out.tx_bytes, "drops": [out.drops[i] for i in range(lib.PF_DROP_MAX)]}
+
+    def miss_stats(self) -> dict[str, int]:
+        out = ffi.new("struct pf_miss_stats *")
+        call(lib.pf_miss_stats_get, self.handle, out)
+        return {name: getattr(out, name) for name in MISS_STATS}
+
+    # one frame through the datapath
+    def test_run(self, in_port: int, frame: bytes, out_cap: int = 2048):
+        """Run frame as if received on in_port; returns (verdict cdata copy, out_frame bytes)."""
+        out = ffi.new("uint8_t[]", out_cap)
+        res = ffi.new("struct pf_test_result *")
+        call(lib.pf_test_run, self.handle, in_port, frame, len(frame), out, out_cap, res)
+        verdict = ffi.new("struct pf_verdict *", res.verdict)
+        return verdict, bytes(ffi.buffer(out, min(res.out_len, out_cap)))
+
+
+def verdict_kind(verdict) -> str:
+    return VERDICTS.get(verdict.kind, str(verdict.kind))

@@ -1,0 +1,334 @@
+"""DPDK backend: EAL bring-up on vdevs, real frames through the software pipes, errors.
+
+DPDK runs in subprocesses (tests/dpdk/runner.py): the EAL initialises once per
+process. Frames cross real veths between namespaces this test creates; the
+DPDK process binds net_af_packet vdevs to its own veth ends.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+RUNNER = HERE / "runner.py"
+WIRE = HERE / "wire.py"
+PY = sys.executable
+
+scapy = pytest.importorskip("scapy.all")
+Ether, IP, UDP, Raw = scapy.Ether, scapy.IP, scapy.UDP, scapy.Raw
+
+FWD_CONFIG = {
+    "name": "fwd",
+    "ports": [{"name": "a", "id": 0}, {"name": "b", "id": 1}],
+    "pipes": [{
+        "name": "root", "type": "basic", "root": True, "match": ["meta.port"],
+        "actions": ["ipv4.dst", "eth.dst", "l4.dport"], "fwd_miss": "drop",
+        "entries": [
+            {"name": "a_to_b", "match": {"meta.port": "a"},
+             "actions": {"ipv4.dst": "10.9.9.9", "eth.dst": "02:00:00:00:00:bb", "l4.dport": 7777},
+             "fwd": "port:b"},
+            {"name": "b_to_a", "match": {"meta.port": "b"}, "fwd": "port:a"},
+        ],
+    }],
+}
+
+
+def sh(*args, ns=None, check=True):
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
+    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+
+
+@pytest.fixture
+def lab():
+    """Namespaces A and B each with one veth whose peer sits in namespace D (where DPDK runs)."""
+    p = f"pfd{uuid.uuid4().hex[:5]}"
+    ns = {"a": p + "a", "b": p + "b", "d": p + "d"}
+    try:
+        for n in ns.values():
+            sh("ip", "netns", "add", n)
+        for side, dev in (("a", "d0"), ("b", "d1")):
+            host, peer = f"{p}{side}0", f"{p}{dev}"
+            sh("ip", "link", "add", host, "netns", ns[side], "type", "veth", "peer", "name", peer, "netns", ns["d"])
+            # no IPv6 autoconfiguration: only the frames a test sends cross the pipes
+            for n, dev_name in ((ns[side], host), (ns["d"], peer)):
+                sh("sysctl", "-qw", f"net.ipv6.conf.{dev_name}.disable_ipv6=1", ns=n)
+                sh("ip", "link", "set", dev_name, "up", ns=n)
+        yield {"prefix": p, "ns": ns, "a": f"{p}a0", "b": f"{p}b0", "d0": f"{p}d0", "d1": f"{p}d1"}
+    finally:
+        for n in ns.values():
+            subprocess.run(["ip", "netns", "del", n], capture_output=True)
+        subprocess.run(["rm", "-rf", f"/var/run/dpdk/{p}"], capture_output=True)
+
+
+def eal_args(prefix: str, vdevs: list[str]) -> list[str]:
+    args = ["pyflow", "--no-huge", "-m", "512", "--file-prefix", prefix, "-l", "0-1", "--no-pci",
+            "--log-level", "lib.eal:warning"]
+    for v in vdevs:
+        args += ["--vdev", v]
+    return args
+
+
+def run_job(job: dict, ns: str | None = None, timeout: float = 60):
+    cmd = ([ "ip", "netns", "exec", ns] if ns else []) + [PY, str(RUNNER), json.dumps(job)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+class Serve:
+    """A runner in serve mode inside namespace ns; stop() returns its final counters."""
+
+    def __init__(self, job: dict, ns: str):
+        job = dict(job, mode="serve", duration=60)
+        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, PY, str(RUNNER), json.dumps(job)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            err = self.proc.stderr.read()
+            self.proc.wait()
+            raise AssertionError(f"dpdk runner did not start: {err}")
+        self.ready = json.loads(line)
+
+    def stop(self) -> dict:
+        out, err = self.proc.communicate(input="", timeout=30)   # stdin EOF: stop, print counters
+        assert self.proc.returncode == 0, err
+        self.log = err
+        return json.loads(out.strip().splitlines()[-1])["counters"]
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def capture(ns: str, ifname: str, seconds: float):
+    proc = subprocess.Popen(["ip", "netns", "exec", ns, PY, str(WIRE), "capture", ifname, str(seconds), "0800"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr.readline().strip() == "ready"
+    return proc
+
+
+def send(ns: str, ifname: str, frames: list[bytes], gap: float = 0.0):
+    sh(PY, str(WIRE), "send", ifname, ",".join(f.hex() for f in frames), str(gap), ns=ns)
+
+
+def udp(src: str, dst: str, seq: int) -> bytes:
+    return bytes(Ether(src="02:00:00:00:00:aa", dst="02:00:00:00:00:01") / IP(src=src, dst=dst, ttl=64, id=seq) /
+                 UDP(sport=5000 + seq, dport=4000) / Raw(b"PFDPDK" + seq.to_bytes(4, "big") + bytes(20)))
+
+
+def checksums_ok(frame: bytes) -> bool:
+    pkt = Ether(frame)
+    again = pkt.copy()
+    del again[IP].chksum
+    del again[UDP].chksum
+    again = Ether(bytes(again))
+    return pkt[IP].chksum == again[IP].chksum and pkt[UDP].chksum == again[UDP].chksum
+
+
+def ours(frames: list[bytes]) -> list:
+    return [Ether(f) for f in frames if b"PFDPDK" in f]
+
+
+# ---- errors ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", ["bad_eal_arg", "missing_vdev", "port_out_of_range", "eal_twice"])
+def test_errors_are_one_clear_line(case):
+    prefix = f"pfd{uuid.uuid4().hex[:5]}"
+    job = {"name": prefix, "mode": "open", "eal": eal_args(prefix, ["net_null0", "net_null1"])}
+    expect = {
+        "bad_eal_arg": "EAL initialisation failed",
+        "missing_vdev": "no DPDK device named 'net_af_packet9' (available: 0=net_null0, 1=net_null1)",
+        "port_out_of_range": "DPDK port 7 does not exist (available: 0=net_null0, 1=net_null1)",
+        "eal_twice": "already initialised in this process",
+    }[case]
+    if case == "bad_eal_arg":
+        job["eal"] = job["eal"] + ["--no-such-eal-flag"]
+    elif case == "missing_vdev":
+        job["bind"] = [[0, "net_af_packet9"]]
+    elif case == "port_out_of_range":
+        job["bind"] = [[0, "7"]]
+    try:
+        if case == "eal_twice":
+            code = ("import sys; sys.argv=['x', sys.argv[1]]; import json; from pyflow.instance import Instance; "
+                    "j=json.loads(sys.argv[1]); a=Instance.open('dpdk','one',eal_args=j['eal']); "
+                    "Instance.open('dpdk','two',eal_args=j['eal'])")
+            r = subprocess.run([PY, "-c", code, json.dumps(job)], capture_output=True, text=True, timeout=60)
+        else:
+            r = run_job(job)
+        assert r.returncode != 0
+        errors = [line for line in r.stderr.splitlines() if line.startswith(("error:", "pyflow.errors", "pyflow."))]
+        assert any(expect in line for line in r.stderr.splitlines()), r.stderr
+        if case != "eal_twice":
+            assert len(errors) == 1, r.stderr
+    finally:
+        subprocess.run(["rm", "-rf", f"/var/run/dpdk/{prefix}"], capture_output=True)
+    # nothing left running and the EAL's runtime files are gone
+    assert not os.path.exists(f"/var/run/dpdk/{prefix}/mp_socket") or case == "bad_eal_arg"
+
+
+# ---- real traffic ----------------------------------------------------------------
+
+@pytest.mark.parametrize("pmd", ["net_af_packet", "net_af_xdp"])
+def test_frames_rewritten_across_namespaces(lab, pmd):
+    p = lab["prefix"]
+    vdevs = [f"{pmd}0,iface={lab['d0']}", f"{pmd}1,iface={lab['d1']}"]
+    job = {"name": p, "eal": eal_args(p, vdevs), "config": FWD_CONFIG,
+           "bindings": {"a": f"{pmd}0", "b": f"{pmd}1"}}
+    srv = Serve(job, lab["ns"]["d"])
+    try:
+        assert "software pipes" in srv.ready["info"]["mode_reason"]
+        cap = capture(lab["ns"]["b"], lab["b"], 4)
+        frames = [udp("192.168.1.10", "192.168.2.20", i) for i in range(20)]
+        send(lab["ns"]["a"], lab["a"], frames, gap=0.002)
+        out, _ = cap.communicate(timeout=30)
+        counters = srv.stop()
+    finally:
+        srv.kill()
+    got = ours([bytes.fromhex(line) for line in out.split()])
+    assert len(got) == 20
+    assert sorted(int.from_bytes(bytes(g[Raw])[6:10], "big") for g in got) == list(range(20))
+    for g in got:
+        assert g[Ether].dst == "02:00:00:00:00:bb" and g[Ether].src == "02:00:00:00:00:aa"
+        assert g[IP].dst == "10.9.9.9" and g[IP].src == "192.168.1.10" and g[UDP].dport == 7777
+        assert checksums_ok(bytes(g))
+    assert counters["entries"]["a_to_b"]["packets"] == 20
+    assert counters["entries"]["a_to_b"]["bytes"] == sum(len(f) for f in frames)
+    assert counters["ports"]["a"]["rx_packets"] == 20
+    assert counters["ports"]["b"]["tx_packets"] == 20
+    assert counters["pipes"]["root"] == {"hits": 20, "misses": 0}
+
+
+def test_resubmit_seed_001(lab):
+    """conf/resubmit.json: the first frame of every flow misses h2n, is learned and resubmitted."""
+    p = lab["prefix"]
+    job = {"name": p, "eal": eal_args(p, [f"net_af_packet0,iface={lab['d0']}", f"net_af_packet1,iface={lab['d1']}"]),
+           "config": str(ROOT / "conf" / "resubmit.json"),
+           "bindings": {"uplink": "net_af_packet0", "vf0": "net_af_packet1"}}
+    srv = Serve(job, lab["ns"]["d"])
+    try:
+        cap = capture(lab["ns"]["a"], lab["a"], 5)
+        flows = [f"192.168.99.{101 + i}" for i in range(10)]
+        send(lab["ns"]["b"], lab["b"], [udp(src, "20.1.1.100", i) for i, src in enumerate(flows)], gap=0.01)
+        time.sleep(0.3)
+        send(lab["ns"]["b"], lab["b"], [udp(src, "20.1.1.100", 100 + i) for i, src in enumerate(flows)], gap=0.002)
+        out, _ = cap.communicate(timeout=30)
+        counters = srv.stop()
+    finally:
+        srv.kill()
+    got = ours([bytes.fromhex(line) for line in out.split()])
+    assert len(got) == 20, srv.log
+    for g in got:
+        a, b, c, d = (int(x) for x in g[IP].src.split("."))
+        assert g[IP].dst == f"{a + 1}.{b + 1}.{c + 1}.{d + 1}"
+        assert checksums_ok(bytes(g))
+    for src in flows:
+        assert counters["entries"][f"{src}-flow"]["packets"] == 2
+    assert counters["pipes"]["h2n"]["misses"] == 10
+    assert counters["miss"]["installed"] == 10 and counters["miss"]["resubmitted"] == 10
+    assert counters["ports"]["uplink"]["tx_packets"] == 20
+
+
+# ---- test_run (no ports started) ---------------------------------------------------
+
+def test_test_run_rewrites_and_counts():
+    prefix = f"pfd{uuid.uuid4().hex[:5]}"
+    frames = [[0, udp("192.168.1.10", "192.168.2.20", 1).hex()], [1, udp("10.0.0.1", "10.0.0.2", 2).hex()],
+              [0, "00" * 10]]
+    job = {"name": prefix, "mode": "test_run", "eal": eal_args(prefix, ["net_null0", "net_null1"]),
+           "config": FWD_CONFIG, "bindings": {"a": "net_null0", "b": "net_null1"}, "frames": frames}
+    try:
+        r = run_job(job)
+    finally:
+        subprocess.run(["rm", "-rf", f"/var/run/dpdk/{prefix}"], capture_output=True)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    first, second, short = res["results"]
+    assert first["kind"] == "tx" and first["out_port"] == 1 and first["hops"] == 1
+    out = Ether(bytes.fromhex(first["out"]))
+    assert out[IP].dst == "10.9.9.9" and out[UDP].dport == 7777 and checksums_ok(bytes(out))
+    assert second["kind"] == "tx" and second["out_port"] == 0
+    assert bytes.fromhex(second["out"]) == bytes.fromhex(frames[1][1])
+    assert short["kind"] == "drop" and short["drop_reason"] == 0   # PF_DROP_MALFORMED
+    assert res["counters"]["entries"]["a_to_b"]["packets"] == 1
+    assert res["counters"]["ports"]["a"]["drops"][0] == 1
+
+
+# ---- differential: same pipes, same frames on the eBPF datapath and the software pipes ----------
+
+DIFF_CONFIG = {
+    "name": "diff",
+    "ports": [{"name": "a", "id": 0}, {"name": "b", "id": 1}],
+    "pipes": [
+        {"name": "root", "type": "control", "root": True, "match": ["meta.port", "ipv4.dst"],
+         "actions": ["ipv4.dst", "eth.dst", "l4.dport"], "fwd_miss": "drop",
+         "entries": [
+             {"name": "to_b_rewrite", "priority": 1, "match": {"meta.port": "a", "ipv4.dst": "192.168.2.20"},
+              "actions": {"ipv4.dst": "10.9.9.9", "eth.dst": "02:00:00:00:00:bb", "l4.dport": 7777},
+              "fwd": "port:b"},
+             {"name": "a_other", "priority": 5, "match": {"meta.port": "a"}, "fwd": "pipe:second"},
+             {"name": "b_back", "priority": 5, "match": {"meta.port": "b"}, "fwd": "port:a"},
+         ]},
+        {"name": "second", "type": "basic", "match": ["ipv4.src"], "fwd": "port:b", "fwd_miss": "drop",
+         "entries": [{"name": "from_one", "match": {"ipv4.src": "10.0.0.1"}}]},
+    ],
+}
+
+
+def test_differential_against_ebpf():
+    from pyflow.compiler import compile_program
+    from pyflow.config.loader import load_config
+    from pyflow.errors import PyflowError
+    from pyflow.instance import Instance, verdict_kind
+
+    frames = [(0, udp("192.168.1.10", "192.168.2.20", 1)), (0, udp("10.0.0.1", "10.0.0.2", 2)),
+              (0, udp("10.0.0.3", "10.0.0.2", 3)), (1, udp("10.0.0.4", "10.0.0.5", 4)),
+              (0, bytes(Ether(src="02:00:00:00:00:aa", dst="02:00:00:00:00:01", type=0x0800)) + bytes(6)),
+              (0, bytes(Ether(src="02:00:00:00:00:aa", dst="02:00:00:00:00:01", type=0x88b5)))]
+    p = f"pfd{uuid.uuid4().hex[:5]}"
+    # eBPF side: ports bound to a veth pair of our own in this namespace
+    sh("ip", "link", "add", f"{p}x0", "type", "veth", "peer", "name", f"{p}x1")
+    try:
+        program = compile_program(load_config(DIFF_CONFIG), {"a": f"{p}x0", "b": f"{p}x1"})
+        try:
+            inst = Instance.open("ebpf", p, no_pin=True, fresh=True)
+            program.apply(inst)
+        except PyflowError as exc:
+            pytest.skip(f"ebpf backend cannot run here: {exc}")
+        try:
+            ebpf = []
+            for port, f in frames:
+                v, out = inst.test_run(port, f)
+                ebpf.append({"kind": verdict_kind(v), "out_port": v.out_port, "drop_reason": v.drop_reason,
+                             "last_pipe": v.last_pipe, "hops": v.hops, "out": out.hex() if v.kind == 0 else "",
+                             "entry": program.names()["entries"].get(v.entry_id)})
+            ebpf_entries = {n: c[0] for n, c in zip(program.entry_ids,
+                                                   inst.counters_entries(list(program.entry_ids.values())).values())}
+            ebpf_ports = {pp.name: inst.counters_port(pp.id) for pp in program.ports}
+        finally:
+            inst.close()
+    finally:
+        sh("ip", "link", "del", f"{p}x0", check=False)
+
+    job = {"name": p, "mode": "test_run", "eal": eal_args(p, ["net_null0", "net_null1"]), "config": DIFF_CONFIG,
+           "bindings": {"a": "net_null0", "b": "net_null1"}, "frames": [[port, f.hex()] for port, f in frames]}
+    try:
+        r = run_job(job)
+    finally:
+        subprocess.run(["rm", "-rf", f"/var/run/dpdk/{p}"], capture_output=True)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    dpdk = [{"kind": x["kind"], "out_port": x["out_port"], "drop_reason": x["drop_reason"],
+             "last_pipe": x["last_pipe"], "hops": x["hops"], "out": x["out"] if x["kind"] == "tx" else "",
+             "entry": x["entry"]} for x in res["results"]]
+    assert dpdk == ebpf
+    assert {n: c["packets"] for n, c in res["counters"]["entries"].items()} == ebpf_entries
+    for name, c in res["counters"]["ports"].items():
+        for key in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "drops"):
+            assert c[key] == ebpf_ports[name][key], (name, key)
