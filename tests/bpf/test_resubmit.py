@@ -74,3 +74,20 @@ def test_resubmitted_frame_that_misses_is_dropped_not_looped(dp):
     c = dp.port_counters(0)
     assert (c.rx_packets, c.drops[lib.PF_DROP_NO_MISS], c.tx_packets) == (5, 5, 0)
     assert dp.pipe_counters(1).misses == 5
+
+
+def test_veth_peer_check(veth_ns):
+    """pf_ebpf_veth_peer_check: 1 (with a reason) while the peer has neither XDP nor GRO, 0 once it has XDP."""
+    from pyflow import _native
+    from pyflow.native import bpf_object_dir
+
+    so = ctypes.CDLL(_native.__file__)
+    so.pf_ebpf_veth_peer_check.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
+    reason = ctypes.create_string_buffer(512)
+    subprocess.run(["ethtool", "-K", veth_ns["b"], "gro", "off"], capture_output=True)
+    assert so.pf_ebpf_veth_peer_check(veth_ns["a"].encode(), reason, 512) == 1
+    assert veth_ns["b"] in reason.value.decode() and "dropped" in reason.value.decode()
+    subprocess.run(["ip", "link", "set", "dev", veth_ns["b"], "xdp", "obj", f"{bpf_object_dir()}/xdp_pass.bpf.o",
+                    "sec", "xdp"], check=True)
+    assert so.pf_ebpf_veth_peer_check(veth_ns["a"].encode(), reason, 512) == 0
+    assert so.pf_ebpf_veth_peer_check(b"lo", reason, 512) == 0

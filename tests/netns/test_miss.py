@@ -273,6 +273,34 @@ def test_max_flows_refuses_new_flows_only(lab, far, pipeline):
     assert all(c[0] == 2 for c in inst.counters_entries(list(entries.values())).values())
 
 
+def test_miss_storm_is_shed_and_established_flows_unaffected(lab, far, pipeline):
+    inst, program = pipeline(rate_limit=5, burst=3)
+    established = SOURCES[:3]
+    send(lab, established)
+    assert len(far.collect(3)) == 3
+    entries = learned(inst, program)
+    time.sleep(0.7)  # the bucket refills to its burst of 3
+    # 300 new flows at once interleaved with established traffic: only the bucket's worth is learned
+    user, net = lab.host("user"), lab.host("net")
+    storm = [f"10.80.{i // 250}.{i % 250 + 1}" for i in range(300)]
+    frames = []
+    for i, src in enumerate(storm):
+        frames.append(udp_frame(user.mac, net.mac, src, "20.1.1.100", 1000 + i))
+        if i % 30 == 0:
+            frames += [udp_frame(user.mac, net.mac, s, "20.1.1.100", 5000 + i) for s in established]
+    lab.send_frames("user", frames)
+    got = far.collect(len(frames), timeout=1.5)
+    from_established = [g for g in got if g[0] in established]
+    assert len(from_established) == 30
+    stats = inst.miss_stats()
+    learned_storm = stats["installed"] - 3
+    assert 3 <= learned_storm <= 4  # the burst, plus what 5 pps refills while the storm is handled
+    assert stats["shed_rate_limit"] == 300 - learned_storm
+    assert len(got) - len(from_established) == learned_storm
+    counters = inst.counters_entries(list(entries.values()))
+    assert all(c[0] == 11 for c in counters.values())
+
+
 def test_idle_entries_age_out_and_relearn(lab, far, pipeline):
     inst, program = pipeline(idle_timeout=0.3)
     active, idle = SOURCES[0], SOURCES[1]
@@ -290,6 +318,27 @@ def test_idle_entries_age_out_and_relearn(lab, far, pipeline):
     assert [(s, d) for s, d, *_ in got] == [(idle, plus_1111(idle))]
     assert inst.miss_stats()["installed"] == 3
     assert sorted(learned(inst, program)) == sorted([active, idle])
+
+
+def test_policy_set_while_running(lab, far):
+    from pyflow.compiler import compile_program
+    from pyflow.config import load_config
+    from pyflow.instance import Instance
+
+    program = compile_program(load_config(pipeline_config()), lab.ports)
+    policies, program.learns = program.learns, []
+    inst = Instance("ebpf", instance_name(lab), fresh=True)
+    try:
+        program.apply(inst)
+        inst.start()
+        send(lab, SOURCES[:1])
+        assert far.collect(1, timeout=0.3) == []        # a miss without a handler is dropped
+        inst.learn_set(policies[0].value)
+        send(lab, SOURCES[:1], seq0=10)
+        assert [d for _, d, *_ in far.collect(1)] == [plus_1111(SOURCES[0])]
+    finally:
+        inst.destroy()
+        inst.close()
 
 
 def test_learned_entries_survive_close_and_reopen(lab, far, pipeline):

@@ -91,7 +91,7 @@ def test_plan_text(cfg, backend):
     text = render_plan_text(plan(cfg, backend, BINDINGS))
     assert text.startswith(f"plan for resubmit on {backend}")
     assert "root_host_to_net_vf0: meta.port=vf0 -> pipe:h2n" in text
-    assert "learn h2n_learn: misses of h2n -> entry in h2n match ipv4.src; ipv4.dst = ipv4.src + 1.1.1.1" in text
+    assert "learn rss_pipe: misses of h2n -> entry in h2n match ipv4.src; ipv4.dst = ipv4.src + 1.1.1.1" in text
     if backend == "dpdk":
         assert "flow create 1 ingress group 2 priority 1 pattern eth / end actions count / queue index 0 / end" in text
     if backend == "doca":

@@ -741,6 +741,12 @@ static int ebpf_start(pf_instance *inst, struct pf_error *err)
 		}
 	}
 	eb->started = 1;
+	for (uint32_t id = 0; id < PF_MAX_PORTS; id++) {
+		char why[512];
+
+		if (eb->ports[id].in_use && pf_ebpf_veth_peer_check(eb->ports[id].ifname, why, sizeof(why)) == 1)
+			pf_warn("port %u: %s", id, why);
+	}
 	ret = pf_ebpf_miss_start(eb, err);
 	if (ret) {
 		ebpf_stop(inst, NULL);

@@ -25,13 +25,17 @@
 #include "miss/ebpf_miss.h"
 #include "miss/miss.h"
 
-#define MISS_FRAMES 1024                /* umem frames per socket (4 MiB) */
+/* umem frames (= rx and fill ring size) per socket: 1024 (4 MiB) absorbs a
+ * burst of new flows on a few ports; many sockets share a budget of 16384 */
+#define MISS_FRAMES_MAX 1024
+#define MISS_FRAMES_MIN 128
+#define MISS_FRAMES_BUDGET 16384
 #define MISS_FRAME_SIZE XSK_UMEM__DEFAULT_FRAME_SIZE
-#define MISS_RING 1024
 #define MISS_BATCH 64
 #define MISS_POLL_MS 20
 
 struct miss_socket {
+	uint32_t nframes;
 	uint32_t port;
 	uint32_t queue;
 	uint32_t slot;                  /* XSKMAP key */
@@ -51,6 +55,11 @@ struct ebpf_miss {
 	uint32_t nsocks;
 	uint32_t npolicies;
 	uint32_t only_pipe;             /* the policy's pipe when there is exactly one */
+	/* last-seen stamps read in one batch before each sweep (the sweeper's
+	 * only reader), instead of one syscall per learned flow */
+	uint64_t *seen;
+	uint32_t nseen;
+	int seen_valid;
 	pthread_t thread;
 	int running;
 	int stop;                       /* set by pf_ebpf_miss_stop, read with atomics */
@@ -80,7 +89,49 @@ static int op_remove(void *backend, uint32_t entry_id, struct pf_error *err)
 
 static uint64_t op_last_seen(void *backend, uint32_t entry_id)
 {
-	return pf_ebpf_entry_last_seen(backend, entry_id);
+	struct pf_ebpf *eb = backend;
+	struct ebpf_miss *m = eb->miss;
+
+	if (m && m->seen_valid && entry_id < m->nseen)
+		return m->seen[entry_id];
+	return pf_ebpf_entry_last_seen(eb, entry_id);
+}
+
+/* One BPF_MAP_LOOKUP_BATCH over the whole entry_seen array. */
+static void seen_refresh(struct ebpf_miss *m)
+{
+	struct pf_ebpf *eb = m->eb;
+	uint32_t *keys, out_batch = 0, count, done = 0;
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	int ret;
+
+	m->seen_valid = 0;
+	if (!m->seen) {
+		m->seen = calloc(eb->max_entries, sizeof(*m->seen));
+		if (!m->seen)
+			return;
+		m->nseen = eb->max_entries;
+	}
+	keys = malloc((size_t)m->nseen * sizeof(*keys));
+	if (!keys)
+		return;
+	while (done < m->nseen) {
+		count = m->nseen - done;
+		ret = bpf_map_lookup_batch(eb->map_entry_seen, done ? &out_batch : NULL, &out_batch, keys + done,
+					   m->seen + done, &count, &opts);
+		done += count;
+		if (ret) {
+			/* ENOENT: the whole array was read */
+			if (errno == ENOENT)
+				break;
+			pf_debug("miss handler: batch read of entry_seen failed (%s): one lookup per flow",
+				 strerror(errno));
+			free(keys);
+			return;
+		}
+	}
+	free(keys);
+	m->seen_valid = 1;
 }
 
 static int op_resubmit(void *backend, uint32_t port, const void *frame, uint32_t len, struct pf_error *err)
@@ -151,6 +202,9 @@ int pf_ebpf_miss_set_policy(struct pf_ebpf *eb, const struct pf_learn *policy, s
 		m->only_pipe = policy->from_pipe;
 	else if (m->only_pipe != policy->from_pipe)
 		m->only_pipe = UINT32_MAX;
+	/* the first policy of a running instance brings the sockets up */
+	if (eb->started && !m->running)
+		return pf_ebpf_miss_start(eb, err);
 	return 0;
 }
 
@@ -188,16 +242,17 @@ static void socket_close(struct pf_ebpf *eb, struct miss_socket *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static int socket_open(struct pf_ebpf *eb, struct miss_socket *s, uint32_t port, uint32_t queue, struct pf_error *err)
+static int socket_open(struct pf_ebpf *eb, struct miss_socket *s, uint32_t port, uint32_t queue, uint32_t nframes,
+		       struct pf_error *err)
 {
 	struct xsk_umem_config ucfg = {
-		.fill_size = MISS_RING,
+		.fill_size = nframes,
 		.comp_size = 64,
 		.frame_size = MISS_FRAME_SIZE,
 		.frame_headroom = 0,
 	};
 	struct xsk_socket_config scfg = {
-		.rx_size = MISS_RING,
+		.rx_size = nframes,
 		.tx_size = 0,
 		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
 		.bind_flags = XDP_COPY,
@@ -206,12 +261,13 @@ static int socket_open(struct pf_ebpf *eb, struct miss_socket *s, uint32_t port,
 	uint32_t idx;
 	int fd, ret;
 
+	s->nframes = nframes;
 	s->port = port;
 	s->queue = queue;
 	s->slot = port * PF_MAX_QUEUES + queue;
-	if (posix_memalign(&s->area, getpagesize(), (size_t)MISS_FRAMES * MISS_FRAME_SIZE))
+	if (posix_memalign(&s->area, getpagesize(), (size_t)nframes * MISS_FRAME_SIZE))
 		return pf_err(err, -ENOMEM, "miss handler: no memory for the umem of %s queue %u", ifname, queue);
-	ret = xsk_umem__create(&s->umem, s->area, (uint64_t)MISS_FRAMES * MISS_FRAME_SIZE, &s->fill, &s->comp, &ucfg);
+	ret = xsk_umem__create(&s->umem, s->area, (uint64_t)nframes * MISS_FRAME_SIZE, &s->fill, &s->comp, &ucfg);
 	if (ret) {
 		s->umem = NULL;
 		return pf_err(err, ret, "miss handler: cannot create the AF_XDP umem for %s queue %u: %s", ifname,
@@ -224,11 +280,11 @@ static int socket_open(struct pf_ebpf *eb, struct miss_socket *s, uint32_t port,
 		return pf_err(err, ret, "miss handler: cannot bind an AF_XDP socket to %s queue %u: %s", ifname,
 			      queue, strerror(-ret));
 	}
-	if (xsk_ring_prod__reserve(&s->fill, MISS_FRAMES, &idx) != MISS_FRAMES)
+	if (xsk_ring_prod__reserve(&s->fill, nframes, &idx) != nframes)
 		return pf_err(err, -ENOSPC, "miss handler: fill ring of %s queue %u is too small", ifname, queue);
-	for (uint32_t i = 0; i < MISS_FRAMES; i++)
+	for (uint32_t i = 0; i < nframes; i++)
 		*xsk_ring_prod__fill_addr(&s->fill, idx + i) = (uint64_t)i * MISS_FRAME_SIZE;
-	xsk_ring_prod__submit(&s->fill, MISS_FRAMES);
+	xsk_ring_prod__submit(&s->fill, nframes);
 	fd = xsk_socket__fd(s->xsk);
 	if (bpf_map_update_elem(eb->map_xsks, &s->slot, &fd, BPF_ANY))
 		return pf_err(err, -errno, "miss handler: cannot insert the socket of %s queue %u into the XSKMAP "
@@ -320,12 +376,24 @@ static void *miss_thread(void *arg)
 		every = sweep_interval_ns(m);
 		now = mono_ns();
 		if (every && now >= next_sweep) {
+			seen_refresh(m);
 			pf_learner_sweep(m->learner, now);
+			m->seen_valid = 0;
 			next_sweep = now + every;
 		}
 	}
 	free(pfds);
 	return NULL;
+}
+
+/* rx queues of a port that get a socket: the interface's, capped by the instance's nqueues */
+static uint32_t port_queues(struct pf_ebpf *eb, uint32_t port)
+{
+	uint32_t nq = rx_queue_count(eb->ports[port].ifname);
+
+	if (eb->nqueues && eb->nqueues < nq)
+		nq = eb->nqueues;
+	return nq > PF_MAX_QUEUES ? PF_MAX_QUEUES : nq;
 }
 
 /* Entries learned before a restart are pinned: count them and age them again. */
@@ -365,7 +433,7 @@ static void set_config_flag(struct pf_ebpf *eb, int on)
 int pf_ebpf_miss_start(struct pf_ebpf *eb, struct pf_error *err)
 {
 	struct ebpf_miss *m = eb->miss;
-	uint32_t nports = 0, n = 0;
+	uint32_t nports = 0, n = 0, total = 0, nframes = MISS_FRAMES_MAX;
 	int ret;
 
 	if (!m || !m->npolicies || m->running)
@@ -378,18 +446,20 @@ int pf_ebpf_miss_start(struct pf_ebpf *eb, struct pf_error *err)
 	m->socks = calloc((size_t)nports * PF_MAX_QUEUES, sizeof(*m->socks));
 	if (!m->socks)
 		return pf_err(err, -ENOMEM, "out of memory");
+	for (uint32_t p = 0; p < PF_MAX_PORTS; p++)
+		if (eb->ports[p].in_use && eb->ports[p].ifindex)
+			total += port_queues(eb, p);
+	/* ring sizes are powers of two */
+	while (nframes > MISS_FRAMES_MIN && nframes * total > MISS_FRAMES_BUDGET)
+		nframes /= 2;
 	for (uint32_t p = 0; p < PF_MAX_PORTS; p++) {
 		uint32_t nq;
 
 		if (!eb->ports[p].in_use || !eb->ports[p].ifindex)
 			continue;
-		nq = rx_queue_count(eb->ports[p].ifname);
-		if (eb->nqueues && eb->nqueues < nq)
-			nq = eb->nqueues;
-		if (nq > PF_MAX_QUEUES)
-			nq = PF_MAX_QUEUES;
+		nq = port_queues(eb, p);
 		for (uint32_t q = 0; q < nq; q++) {
-			ret = socket_open(eb, &m->socks[n], p, q, err);
+			ret = socket_open(eb, &m->socks[n], p, q, nframes, err);
 			n++;
 			m->nsocks = n;
 			if (ret)
@@ -405,7 +475,7 @@ int pf_ebpf_miss_start(struct pf_ebpf *eb, struct pf_error *err)
 	}
 	m->running = 1;
 	set_config_flag(eb, 1);
-	pf_debug("miss handler: %u AF_XDP sockets on %u ports", m->nsocks, nports);
+	pf_debug("miss handler: %u AF_XDP sockets on %u ports, %u frames each", m->nsocks, nports, nframes);
 	return 0;
 fail:
 	for (uint32_t i = 0; i < m->nsocks; i++)
@@ -443,6 +513,7 @@ void pf_ebpf_miss_free(struct pf_ebpf *eb)
 		return;
 	pf_ebpf_miss_stop(eb);
 	pf_learner_free(m->learner);
+	free(m->seen);
 	free(m);
 	eb->miss = NULL;
 }
