@@ -146,13 +146,13 @@ def instance_name(lab) -> str:
     return f"{lab.prefix}{uuid.uuid4().hex[:4]}"
 
 
-def open_pipeline(lab, name: str, data: dict, fresh: bool = True):
+def open_pipeline(lab, name: str, data: dict, fresh: bool = True, xdp_mode: str = "auto", miss_threads: int = 0):
     from pyflow.compiler import compile_program
     from pyflow.config import load_config
     from pyflow.instance import Instance
 
     program = compile_program(load_config(data), lab.ports)
-    inst = Instance("ebpf", name, fresh=fresh)
+    inst = Instance("ebpf", name, fresh=fresh, xdp_mode=xdp_mode, miss_threads=miss_threads)
     try:
         program.apply(inst)
         inst.start()
@@ -167,8 +167,9 @@ def pipeline(lab):
     """Factory: open, program and start an ebpf instance; stopped and destroyed after the test."""
     opened = []
 
-    def make(name=None, fresh=True, **policy):
-        inst, program = open_pipeline(lab, name or instance_name(lab), pipeline_config(**policy), fresh)
+    def make(name=None, fresh=True, xdp_mode="auto", miss_threads=0, **policy):
+        inst, program = open_pipeline(lab, name or instance_name(lab), pipeline_config(**policy), fresh, xdp_mode,
+                                      miss_threads)
         opened.append(inst)
         return inst, program
 
@@ -213,8 +214,11 @@ SOURCES = [f"192.168.99.{i}" for i in range(101, 111)]
 
 # ---- tests -------------------------------------------------------------------
 
-def test_first_packet_of_every_flow_is_forwarded(lab, far, pipeline):
-    inst, program = pipeline()
+@pytest.mark.parametrize("xdp_mode", ["driver", "generic"])
+def test_first_packet_of_every_flow_is_forwarded(lab, far, pipeline, xdp_mode):
+    # AF_XDP copy mode receives the metadata in both attach modes
+    inst, program = pipeline(xdp_mode=xdp_mode)
+    assert inst.info()["xdp_mode"] == {"driver": 1, "generic": 2}[xdp_mode]
     send(lab, SOURCES)
     got = far.collect(len(SOURCES))
     assert sorted((s, d) for s, d, *_ in got) == sorted((s, plus_1111(s)) for s in SOURCES)
@@ -239,7 +243,7 @@ def test_first_packet_of_every_flow_is_forwarded(lab, far, pipeline):
 
 
 def test_burst_of_one_new_flow_is_one_entry_without_loss(lab, far, pipeline):
-    inst, program = pipeline()
+    inst, program = pipeline(miss_threads=2)  # one thread per port's socket
     burst = 64
     send(lab, ["192.168.99.150"], repeat=burst)
     got = far.collect(burst)

@@ -533,6 +533,7 @@ static int ebpf_open(pf_instance *inst, const struct pf_instance_opts *opts, str
 	eb->inst = inst;
 	eb->prog_fd = -1;
 	eb->flags = opts->flags;
+	eb->miss_threads = opts->miss_threads;
 	eb->xdp_mode_req = opts->xdp_mode;
 	eb->max_entries = opts->max_entries ? opts->max_entries : PF_DEFAULT_MAX_ENTRIES;
 	eb->nqueues = 1;

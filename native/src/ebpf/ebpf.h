@@ -76,6 +76,7 @@ struct pf_ebpf {
 	uint32_t next_id;               /* allocation cursor */
 
 	void *miss;                     /* owned by miss/ebpf_miss.c */
+	uint32_t miss_threads;          /* opts->miss_threads: handler threads, 0 = 1 */
 };
 
 /* install / remove an entry in a pipe (used by the control API and the miss handler).

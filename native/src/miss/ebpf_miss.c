@@ -33,6 +33,7 @@
 #define MISS_FRAME_SIZE XSK_UMEM__DEFAULT_FRAME_SIZE
 #define MISS_BATCH 64
 #define MISS_POLL_MS 20
+#define MISS_MAX_THREADS 16
 
 struct miss_socket {
 	uint32_t nframes;
@@ -60,7 +61,13 @@ struct ebpf_miss {
 	uint64_t *seen;
 	uint32_t nseen;
 	int seen_valid;
-	pthread_t thread;
+	/* handler threads: thread t polls sockets t, t + nthreads, ...; thread 0 also sweeps */
+	struct miss_worker {
+		struct ebpf_miss *m;
+		uint32_t index;
+		pthread_t thread;
+	} workers[MISS_MAX_THREADS];
+	uint32_t nthreads;
 	int running;
 	int stop;                       /* set by pf_ebpf_miss_stop, read with atomics */
 	uint64_t bad_meta;
@@ -355,24 +362,31 @@ static uint64_t sweep_interval_ns(struct ebpf_miss *m)
 
 static void *miss_thread(void *arg)
 {
-	struct ebpf_miss *m = arg;
+	struct miss_worker *w = arg;
+	struct ebpf_miss *m = w->m;
 	struct pollfd *pfds = calloc(m->nsocks, sizeof(*pfds));
+	struct miss_socket **mine = calloc(m->nsocks, sizeof(*mine));
 	uint64_t next_sweep = 0;
+	uint32_t n = 0;
 
-	if (!pfds)
-		return NULL;
-	for (uint32_t i = 0; i < m->nsocks; i++) {
-		pfds[i].fd = xsk_socket__fd(m->socks[i].xsk);
-		pfds[i].events = POLLIN;
+	if (!pfds || !mine)
+		goto out;
+	for (uint32_t i = w->index; i < m->nsocks; i += m->nthreads) {
+		mine[n] = &m->socks[i];
+		pfds[n].fd = xsk_socket__fd(m->socks[i].xsk);
+		pfds[n].events = POLLIN;
+		n++;
 	}
 	while (!__atomic_load_n(&m->stop, __ATOMIC_ACQUIRE)) {
 		uint32_t got = 0;
 		uint64_t every, now;
 
-		for (uint32_t i = 0; i < m->nsocks; i++)
-			got += drain_socket(m, &m->socks[i]);
+		for (uint32_t i = 0; i < n; i++)
+			got += drain_socket(m, mine[i]);
 		if (!got)
-			poll(pfds, m->nsocks, MISS_POLL_MS);
+			poll(pfds, n, MISS_POLL_MS);
+		if (w->index != 0)
+			continue;
 		every = sweep_interval_ns(m);
 		now = mono_ns();
 		if (every && now >= next_sweep) {
@@ -382,6 +396,8 @@ static void *miss_thread(void *arg)
 			next_sweep = now + every;
 		}
 	}
+out:
+	free(mine);
 	free(pfds);
 	return NULL;
 }
@@ -468,14 +484,27 @@ int pf_ebpf_miss_start(struct pf_ebpf *eb, struct pf_error *err)
 	}
 	adopt_pinned(m);
 	m->stop = 0;
-	ret = pthread_create(&m->thread, NULL, miss_thread, m);
-	if (ret) {
-		ret = pf_err(err, -ret, "miss handler: cannot start its thread: %s", strerror(ret));
-		goto fail;
+	m->nthreads = eb->miss_threads ? eb->miss_threads : 1;
+	if (m->nthreads > MISS_MAX_THREADS)
+		m->nthreads = MISS_MAX_THREADS;
+	if (m->nthreads > m->nsocks)
+		m->nthreads = m->nsocks;
+	for (uint32_t t = 0; t < m->nthreads; t++) {
+		m->workers[t].m = m;
+		m->workers[t].index = t;
+		ret = pthread_create(&m->workers[t].thread, NULL, miss_thread, &m->workers[t]);
+		if (ret) {
+			ret = pf_err(err, -ret, "miss handler: cannot start thread %u: %s", t, strerror(ret));
+			__atomic_store_n(&m->stop, 1, __ATOMIC_RELEASE);
+			for (uint32_t j = 0; j < t; j++)
+				pthread_join(m->workers[j].thread, NULL);
+			goto fail;
+		}
 	}
 	m->running = 1;
 	set_config_flag(eb, 1);
-	pf_debug("miss handler: %u AF_XDP sockets on %u ports, %u frames each", m->nsocks, nports, nframes);
+	pf_debug("miss handler: %u threads, %u AF_XDP sockets on %u ports, %u frames each", m->nthreads, m->nsocks,
+		 nports, nframes);
 	return 0;
 fail:
 	for (uint32_t i = 0; i < m->nsocks; i++)
@@ -495,7 +524,8 @@ void pf_ebpf_miss_stop(struct pf_ebpf *eb)
 	if (m->running) {
 		set_config_flag(eb, 0);
 		__atomic_store_n(&m->stop, 1, __ATOMIC_RELEASE);
-		pthread_join(m->thread, NULL);
+		for (uint32_t t = 0; t < m->nthreads; t++)
+			pthread_join(m->workers[t].thread, NULL);
 		m->running = 0;
 	}
 	for (uint32_t i = 0; i < m->nsocks; i++)
