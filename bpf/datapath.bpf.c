@@ -22,133 +22,7 @@
 #define PF_PKT_RANDOM() bpf_get_prandom_u32()
 #include "pyflow/packet.h"
 
-#define PF_NO_ENTRY 0xffffffffu
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pf_config);
-} config SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PF_MAX_PIPES);
-	__type(key, __u32);
-	__type(value, struct pf_pipe);
-} pipes SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PF_MAX_PIPES * PF_MAX_MASKS);
-	__type(key, __u32);
-	__type(value, struct pf_fields);
-} pipe_masks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PF_DEFAULT_MAX_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct pf_flow_key);
-	__type(value, struct pf_entry);
-} entries SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, PF_DEFAULT_MAX_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct pf_lpm_key);
-	__type(value, struct pf_entry);
-} lpm SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PF_MAX_HASH_PIPES * PF_HASH_BUCKETS);
-	__type(key, __u32);
-	__type(value, struct pf_entry);
-} hash_buckets SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PF_MAX_PORTS);
-	__type(key, __u32);
-	__type(value, struct pf_port);
-} ports SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PF_MAX_PORTS);
-	__type(key, __u32);             /* ifindex */
-	__type(value, __u32);           /* port id */
-} ifindex_port SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_DEVMAP);
-	__uint(max_entries, PF_MAX_PORTS);
-	__type(key, __u32);             /* port id */
-	__type(value, struct bpf_devmap_val);
-} tx_ports SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(max_entries, PF_MAX_PORTS * PF_MAX_QUEUES);
-	__type(key, __u32);             /* port * PF_MAX_QUEUES + rx queue */
-	__type(value, __u32);
-} xsks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PF_DEFAULT_MAX_ENTRIES);
-	__type(key, __u32);
-	__type(value, struct pf_counter);
-} entry_counters SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PF_DEFAULT_MAX_ENTRIES);
-	__type(key, __u32);
-	__type(value, __u64);
-} entry_seen SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PF_MAX_PIPES);
-	__type(key, __u32);
-	__type(value, struct pf_pipe_counter);
-} pipe_counters SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PF_MAX_PORTS);
-	__type(key, __u32);
-	__type(value, struct pf_port_counter);
-} port_counters SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pf_verdict);
-} verdict SEC(".maps");
-
-/* The entry being applied: too large for the 512-byte stack next to the parse state. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pf_entry);
-} scratch_entry SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PF_MAX_SESSIONS);
-	__type(key, __u32);
-	__type(value, struct pf_session);
-} sessions SEC(".maps");
-
-/* Only used through a pointer, so clang would leave it out of the BTF that
- * tests/unit/test_layouts.py compares with cffi: keep one instance. */
-const volatile struct pf_xdp_meta pf_xdp_meta_layout = { .magic = PF_XDP_META_MAGIC };
+#include "pyflow/datapath_maps.h"
 
 /* ---- global functions: verified once each ---- */
 
@@ -168,142 +42,6 @@ __noinline int pf_xdp_actions(struct xdp_md *ctx, struct pf_pkt *pkt, const stru
 	if (!pkt || !act)
 		return PF_ACT_ERR_NO_HEADER;
 	return pf_apply_actions(ctx, pkt, act);
-}
-
-/* Best entry of a basic/control pipe: lowest priority value over the mask slots. */
-static __always_inline int pf_lookup_masked(const struct pf_pkt *pkt, __u32 pipe_id, const struct pf_pipe *pipe,
-					    struct pf_entry *out)
-{
-	struct pf_flow_key key;
-	const struct pf_entry *best = NULL;
-	__u32 nmasks = pipe->nmasks ? pipe->nmasks : 1;
-	__u32 i;
-
-	__builtin_memset(&key, 0, sizeof(key));
-	key.pipe = pipe_id;
-	for (i = 0; i < PF_MAX_MASKS; i++) {
-		__u32 mask_id = pipe_id * PF_MAX_MASKS + i;
-		const struct pf_fields *mask;
-		const struct pf_entry *e;
-
-		if (i >= nmasks)
-			break;
-		mask = bpf_map_lookup_elem(&pipe_masks, &mask_id);
-		if (!mask)
-			break;
-		key.mask_idx = i;
-		pf_fields_and(&pkt->f, mask, &key.f);
-		e = bpf_map_lookup_elem(&entries, &key);
-		if (e && (!best || e->priority < best->priority))
-			best = e;
-	}
-	if (!best)
-		return 0;
-	__builtin_memcpy(out, best, sizeof(*out));
-	return 1;
-}
-
-/* 1 = hit (entry copied to out), 0 = miss, -1 = the pipe is not configured. */
-__noinline int pf_pipe_lookup(const struct pf_pkt *pkt, __u32 pipe_id, struct pf_entry *out)
-{
-	const struct pf_pipe *pipe;
-	const struct pf_entry *e;
-
-	if (!pkt || !out)
-		return -1;
-	pipe = bpf_map_lookup_elem(&pipes, &pipe_id);
-	if (!pipe || !(pipe->flags & PF_PIPE_IN_USE))
-		return -1;
-	switch (pipe->type) {
-	case PF_PIPE_LPM: {
-		struct pf_lpm_key key;
-
-		pf_lpm_key_build(&pkt->f, pipe_id, pipe->lpm_field, &key);
-		e = bpf_map_lookup_elem(&lpm, &key);
-		if (!e)
-			return 0;
-		__builtin_memcpy(out, e, sizeof(*out));
-		return 1;
-	}
-	case PF_PIPE_HASH: {
-		__u32 bucket;
-
-		if (!pipe->nbuckets || pipe->nbuckets > PF_HASH_BUCKETS || pipe->hash_slot >= PF_MAX_HASH_PIPES)
-			return 0;
-		bucket = pipe->hash_slot * PF_HASH_BUCKETS + pf_flow_hash(&pkt->f) % pipe->nbuckets;
-		e = bpf_map_lookup_elem(&hash_buckets, &bucket);
-		if (!e)
-			return 0;
-		__builtin_memcpy(out, e, sizeof(*out));
-		return 1;
-	}
-	default:
-		return pf_lookup_masked(pkt, pipe_id, pipe, out);
-	}
-}
-
-/* ---- counters and verdict ---- */
-
-static __always_inline void pf_count_port_drop(__u32 port, __u32 reason)
-{
-	struct pf_port_counter *pc = bpf_map_lookup_elem(&port_counters, &port);
-
-	if (pc && reason < PF_DROP_MAX)
-		pc->drops[reason]++;
-}
-
-static __always_inline void pf_set_verdict(__u32 kind, __u32 out_port, __u32 reason, __u32 last_pipe,
-					   __u32 entry_id, __u32 hops)
-{
-	__u32 zero = 0;
-	struct pf_verdict *v = bpf_map_lookup_elem(&verdict, &zero);
-
-	if (!v)
-		return;
-	v->kind = kind;
-	v->out_port = out_port;
-	v->drop_reason = reason;
-	v->last_pipe = last_pipe;
-	v->entry_id = entry_id;
-	v->hops = hops;
-}
-
-static __always_inline int pf_drop(__u32 port, __u32 reason, __u32 pipe, __u32 entry_id, __u32 hops)
-{
-	pf_count_port_drop(port, reason);
-	pf_set_verdict(PF_VERDICT_DROP, 0, reason, pipe, entry_id, hops);
-	return XDP_DROP;
-}
-
-static __always_inline void pf_count_entry(__u32 id, __u32 len)
-{
-	struct pf_counter *c = bpf_map_lookup_elem(&entry_counters, &id);
-	__u64 *seen;
-	__u64 now;
-
-	if (c) {
-		c->packets++;
-		c->bytes += len;
-	}
-	seen = bpf_map_lookup_elem(&entry_seen, &id);
-	if (seen) {
-		now = bpf_ktime_get_ns();
-		/* a shared line: write at most once per millisecond */
-		if (now - *seen > 1000000)
-			*seen = now;
-	}
-}
-
-static __always_inline void pf_count_pipe(__u32 pipe, int hit)
-{
-	struct pf_pipe_counter *pc = bpf_map_lookup_elem(&pipe_counters, &pipe);
-
-	if (!pc)
-		return;
-	if (hit)
-		pc->hits++;
-	else
-		pc->misses++;
 }
 
 /* Metadata must not follow a frame out of this program (a peer's XDP would see it). */
@@ -371,6 +109,69 @@ static __always_inline int pf_miss(struct xdp_md *ctx, __u32 port, __u32 pipe, _
 	return ret;
 }
 
+/* Multicast group: one copy to every member port but the ingress one, in XDP
+ * (DEVMAP broadcast). Members' egress pipes do not run on these copies. */
+static __always_inline int pf_flood(struct xdp_md *ctx, __u32 in_port, __u32 session, __u32 pipe, __u32 entry_id,
+				    __u32 hops)
+{
+	const struct pf_session *s;
+	void *group;
+	__u32 len, i;
+	int ret;
+
+	group = bpf_map_lookup_elem(&group_ports, &session);
+	s = bpf_map_lookup_elem(&sessions, &session);
+	if (!group || !s)
+		return pf_drop(in_port, PF_DROP_ACTION_FAIL, pipe, entry_id, hops);
+	pf_strip_meta(ctx);
+	len = ctx->data_end - ctx->data;
+	ret = bpf_redirect_map(group, 0, BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS);
+	if (ret != XDP_REDIRECT)
+		return pf_drop(in_port, PF_DROP_TX_FAIL, pipe, entry_id, hops);
+	for (i = 0; i < PF_MAX_SESSION_MEMBERS; i++) {
+		__u32 out = s->members[i].port;
+		struct pf_port_counter *pc;
+
+		if (i >= s->nmembers)
+			break;
+		if (!s->members[i].in_use || out == in_port)
+			continue;
+		pc = bpf_map_lookup_elem(&port_counters, &out);
+		if (pc) {
+			pc->tx_packets++;
+			pc->tx_bytes += len;
+		}
+	}
+	pf_set_verdict(PF_VERDICT_REPLICATE, session, 0, pipe, entry_id, hops);
+	return ret;
+}
+
+/* Clone sessions need an sk_buff: pass the frame up with a pf_handoff in the
+ * metadata area; the clsact ingress program of this port (tc_replicate.bpf.c)
+ * clones it to the session's members and sends the original to out_port. */
+static __always_inline int pf_handoff(struct xdp_md *ctx, __u32 in_port, __u32 out_port, __u32 session,
+				      __u32 clone_path, __u32 flags, __u32 pipe, __u32 entry_id, __u32 hops)
+{
+	struct pf_handoff *h;
+
+	pf_strip_meta(ctx);
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct pf_handoff)))
+		return pf_drop(in_port, PF_DROP_ACTION_FAIL, pipe, entry_id, hops);
+	h = (void *)(long)ctx->data_meta;
+	if ((void *)(h + 1) > (void *)(long)ctx->data)
+		return pf_drop(in_port, PF_DROP_ACTION_FAIL, pipe, entry_id, hops);
+	h->magic = PF_HANDOFF_MAGIC;
+	h->session = session;
+	h->clone_path = clone_path;
+	h->flags = flags;
+	h->out_port = out_port;
+	h->in_port = in_port;
+	pf_set_verdict(PF_VERDICT_REPLICATE, out_port, 0, pipe, entry_id, hops);
+	return XDP_PASS;
+}
+
+#define PF_RESUBMIT_PIPE_UNKNOWN 0xffff
+
 SEC("xdp")
 int pf_xdp_root(struct xdp_md *ctx)
 {
@@ -385,13 +186,21 @@ int pf_xdp_root(struct xdp_md *ctx)
 	__u32 zero = 0, ifindex = ctx->ingress_ifindex, port, *portp;
 	__u32 pipe, hop, entry_id = PF_NO_ENTRY, packet_path = PF_PATH_NORMAL;
 	__u32 pending_port = 0, egress_done = 0;
+	/* clone session + 1 (0 = none) asked by an ingress / egress pipe's clone action */
+	__u32 clone_i2e = 0, clone_e2e = 0;
+	/* a resubmitted frame was already counted up to the pipe that missed, and
+	 * already carries the actions of the pipes before it: it replays the walk
+	 * silently until that pipe and counts (and acts) from there on */
+	__u32 counting = 1, resubmit_pipe = PF_RESUBMIT_PIPE_UNKNOWN;
 	int ret;
 
-	/* a resubmitted frame carries pf_xdp_meta in the metadata area */
 	meta = (void *)(long)ctx->data_meta;
 	if ((void *)(meta + 1) <= (void *)(long)ctx->data && meta->magic == PF_XDP_META_MAGIC &&
-	    meta->packet_path == PF_PATH_RESUBMIT)
+	    meta->packet_path == PF_PATH_RESUBMIT) {
 		packet_path = PF_PATH_RESUBMIT;
+		resubmit_pipe = meta->pipe;
+		counting = 0;
+	}
 
 	portp = bpf_map_lookup_elem(&ifindex_port, &ifindex);
 	if (!portp)
@@ -402,7 +211,7 @@ int pf_xdp_root(struct xdp_md *ctx)
 		return XDP_PASS;        /* nothing programmed yet: leave the host alone */
 
 	pc = bpf_map_lookup_elem(&port_counters, &port);
-	if (pc) {
+	if (pc && counting) {
 		pc->rx_packets++;
 		pc->rx_bytes += ctx->data_end - ctx->data;
 	}
@@ -420,20 +229,34 @@ int pf_xdp_root(struct xdp_md *ctx)
 		pipe_cfg = bpf_map_lookup_elem(&pipes, &pipe);
 		if (!pipe_cfg)
 			break;
+		/* the handler does not always say which pipe missed: then it is the
+		 * first pipe on the way whose misses go to the handler */
+		if (!counting && (pipe == resubmit_pipe ||
+				  (resubmit_pipe == PF_RESUBMIT_PIPE_UNKNOWN && pipe_cfg->fwd_miss.type == PF_FWD_MISS)))
+			counting = 1;
 		ret = pf_pipe_lookup(&pkt, pipe, ent);
 		if (ret < 0)
 			return pf_drop(port, PF_DROP_ACTION_FAIL, pipe, entry_id, hop);
-		pf_count_pipe(pipe, ret);
+		if (counting)
+			pf_count_pipe(pipe, ret);
 		if (ret) {
 			entry_id = ent->id;
-			pf_count_entry(ent->id, ctx->data_end - ctx->data);
 			fwd = ent->fwd.type == PF_FWD_DEFAULT ? pipe_cfg->fwd : ent->fwd;
-			if (ent->act.flags) {
-				ret = pf_xdp_actions(ctx, &pkt, &ent->act);
-				if (ret == PF_ACT_SAMPLED_DROP)
-					return pf_drop(port, PF_DROP_SAMPLED, pipe, entry_id, hop + 1);
-				if (ret)
-					return pf_drop(port, PF_DROP_ACTION_FAIL, pipe, entry_id, hop + 1);
+			if ((ent->act.flags & PF_ACT_CLONE) && ent->act.session < PF_MAX_SESSIONS) {
+				if (pipe_cfg->domain == PF_DOMAIN_EGRESS || egress_done)
+					clone_e2e = ent->act.session + 1;
+				else
+					clone_i2e = ent->act.session + 1;
+			}
+			if (counting) {
+				pf_count_entry(ent->id, ctx->data_end - ctx->data);
+				if (ent->act.flags & ~(__u32)PF_ACT_CLONE) {
+					ret = pf_xdp_actions(ctx, &pkt, &ent->act);
+					if (ret == PF_ACT_SAMPLED_DROP)
+						return pf_drop(port, PF_DROP_SAMPLED, pipe, entry_id, hop + 1);
+					if (ret)
+						return pf_drop(port, PF_DROP_ACTION_FAIL, pipe, entry_id, hop + 1);
+				}
 			}
 		} else {
 			fwd = pipe_cfg->fwd_miss;
@@ -444,6 +267,10 @@ int pf_xdp_root(struct xdp_md *ctx)
 			pipe = fwd.target;
 			continue;
 		case PF_FWD_PORT:
+			/* an I2E clone: the copies and the original all run their egress pipes in TC */
+			if (clone_i2e)
+				return pf_handoff(ctx, port, fwd.target, clone_i2e - 1, PF_PATH_CLONE_I2E, 0, pipe,
+						  entry_id, hop + 1);
 			if (!egress_done && fwd.target < PF_MAX_PORTS) {
 				__u32 out = fwd.target;
 
@@ -456,21 +283,37 @@ int pf_xdp_root(struct xdp_md *ctx)
 					continue;
 				}
 			}
+			if (clone_e2e)
+				return pf_handoff(ctx, port, fwd.target, clone_e2e - 1, PF_PATH_CLONE_E2E,
+						  PF_HANDOFF_EGRESS_DONE, pipe, entry_id, hop + 1);
 			return pf_tx(ctx, port, fwd.target, pipe, entry_id, hop + 1);
 		case PF_FWD_DEFAULT:
 			/* an egress pipe without its own forward lets the frame go where ingress sent it */
-			if (egress_done)
+			if (egress_done) {
+				if (clone_e2e)
+					return pf_handoff(ctx, port, pending_port, clone_e2e - 1, PF_PATH_CLONE_E2E,
+							  PF_HANDOFF_EGRESS_DONE, pipe, entry_id, hop + 1);
 				return pf_tx(ctx, port, pending_port, pipe, entry_id, hop + 1);
+			}
+			/* fall through: no forward is a drop, but clones still leave (PSA) */
+		case PF_FWD_DROP:
+			if (clone_i2e || clone_e2e)
+				return pf_handoff(ctx, port, PF_NO_PORT, clone_i2e ? clone_i2e - 1 : clone_e2e - 1,
+						  clone_i2e ? PF_PATH_CLONE_I2E : PF_PATH_CLONE_E2E,
+						  PF_HANDOFF_DROP_ORIGINAL, pipe, entry_id, hop + 1);
 			return pf_drop(port, PF_DROP_ACTION, pipe, entry_id, hop + 1);
 		case PF_FWD_MISS:
 			return pf_miss(ctx, port, pipe, packet_path, hop + 1);
 		case PF_FWD_KERNEL:
+			if (clone_i2e || clone_e2e)
+				return pf_handoff(ctx, port, PF_NO_PORT, clone_i2e ? clone_i2e - 1 : clone_e2e - 1,
+						  clone_i2e ? PF_PATH_CLONE_I2E : PF_PATH_CLONE_E2E,
+						  PF_HANDOFF_TO_KERNEL, pipe, entry_id, hop + 1);
 			pf_strip_meta(ctx);
 			pf_set_verdict(PF_VERDICT_PASS, 0, 0, pipe, entry_id, hop + 1);
 			return XDP_PASS;
 		case PF_FWD_SESSION:
-			/* replication needs an sk_buff (TC, bpf_clone_redirect): not in this program */
-			return pf_drop(port, PF_DROP_ACTION_FAIL, pipe, entry_id, hop + 1);
+			return pf_flood(ctx, port, fwd.target, pipe, entry_id, hop + 1);
 		default:
 			return pf_drop(port, PF_DROP_ACTION, pipe, entry_id, hop + 1);
 		}

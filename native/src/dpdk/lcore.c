@@ -58,6 +58,12 @@ static int port_start_one(struct pfd *d, uint32_t port, struct pf_error *err)
 			p->nrxq = 1;
 		}
 		ret = rte_eth_dev_configure(p->dpdk_port, p->nrxq, p->ntxq, &conf);
+		if (ret && p->ntxq != p->nrxq) {
+			/* some PMDs (net_tap) want as many tx as rx queues: share the tx queues instead */
+			p->ntxq = p->nrxq;
+			p->tx_shared = true;
+			ret = rte_eth_dev_configure(p->dpdk_port, p->nrxq, p->ntxq, &conf);
+		}
 		if (ret)
 			return pf_err(err, ret, "%s: configure with %u rx / %u tx queues failed: %s", label, p->nrxq,
 				      p->ntxq, rte_strerror(-ret));

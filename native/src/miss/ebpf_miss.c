@@ -4,10 +4,10 @@
  * the XSKMAP slot port*PF_MAX_QUEUES + rx_queue with a struct pf_xdp_meta in
  * its metadata area; one AF_XDP socket per bound port and queue receives it
  * (copy mode keeps the metadata in the umem headroom right before the frame:
- * verified on veth, native and generic XDP, kernel 6.18). A handler thread
- * polls every socket, hands frames to the learner, which installs the entry
- * and resubmits the frame through BPF_PROG_RUN with live frames. The same
- * thread sweeps idle learned entries.
+ * verified on veth, native and generic XDP, kernel 6.18). Handler threads
+ * (opts.miss_threads, default one) poll the sockets and hand frames to the
+ * learner, which installs the entry and resubmits the frame through
+ * BPF_PROG_RUN with live frames. The first thread also sweeps idle entries.
  */
 #include <dirent.h>
 #include <poll.h>
@@ -317,7 +317,9 @@ static void handle_frame(struct ebpf_miss *m, struct miss_socket *s, const struc
 			path = meta.packet_path;
 		} else {
 			/* no metadata: the socket says the port; the policy table says the pipe if unambiguous */
-			m->bad_meta++;
+			if (!__atomic_fetch_add(&m->bad_meta, 1, __ATOMIC_RELAXED))
+				pf_warn("miss handler: frames on %s queue %u carry no metadata; using the socket's port",
+					m->eb->ports[s->port].ifname, s->queue);
 		}
 	}
 	pf_learner_handle_path(m->learner, port, pipe, path, pkt, d->len);

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * PSA clone sessions on clsact (TC), where a frame has an sk_buff and
+ * bpf_clone_redirect can make one copy per session member.
+ *
+ *   XDP (datapath.bpf.c) --XDP_PASS + pf_handoff in data_meta--> pf_tc_ingress
+ *       on the same port: one bpf_clone_redirect per member (to the member's
+ *       egress, packet_path CLONE_I2E/E2E, instance, class_of_service and
+ *       truncate in skb->cb), then the original is redirected to its out port
+ *       (packet_path NORMAL).
+ *   pf_tc_egress on each port: a frame marked in skb->cb is truncated if its
+ *       member asks, runs the port's egress pipe with its packet_path (a clone
+ *       action there makes E2E copies, same way), is counted and leaves.
+ *
+ * Frames without the marks (the host's own traffic) pass untouched. The maps
+ * are the XDP object's: the loader hands their fds over before loading.
+ * Push/pop of VLAN/MPLS tags is not available in TC egress pipes (the head of
+ * an sk_buff cannot shrink from the front): such an entry drops the copy.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+static __always_inline int pf_skb_adjust_head(struct __sk_buff *skb, int delta)
+{
+	if (delta < 0)
+		return bpf_skb_change_head(skb, (__u32)-delta, 0);
+	return -1;
+}
+
+#define PF_PKT_CTX struct __sk_buff
+#define PF_PKT_DATA(ctx) ((void *)(long)(ctx)->data)
+#define PF_PKT_DATA_END(ctx) ((void *)(long)(ctx)->data_end)
+#define PF_PKT_ADJUST_HEAD(ctx, delta) pf_skb_adjust_head((ctx), (delta))
+#define PF_PKT_RANDOM() bpf_get_prandom_u32()
+#include "pyflow/packet.h"
+
+#include "pyflow/datapath_maps.h"
+
+__noinline int pf_tc_parse(struct __sk_buff *skb, struct pf_pkt *pkt)
+{
+	uint8_t *data, *data_end;
+
+	if (!pkt)
+		return PF_PARSE_ERR_ETH;
+	bpf_skb_pull_data(skb, 0);
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	pf_pkt_clear(pkt);
+	return pf_parse(data, data_end, pkt);
+}
+
+__noinline int pf_tc_actions(struct __sk_buff *skb, struct pf_pkt *pkt, const struct pf_actions *act)
+{
+	if (!pkt || !act)
+		return PF_ACT_ERR_NO_HEADER;
+	return pf_apply_actions(skb, pkt, act);
+}
+
+static __always_inline __u32 pf_port_ifindex(__u32 port)
+{
+	const struct pf_port *p = bpf_map_lookup_elem(&ports, &port);
+
+	return p && (p->flags & PF_PORT_IN_USE) ? p->ifindex : 0;
+}
+
+static __always_inline void pf_cb_mark(struct __sk_buff *skb, __u32 path, __u32 flags, __u32 depth, __u32 member,
+				       __u32 truncate, __u32 in_port)
+{
+	skb->cb[PF_CB_MAGIC_IDX] = PF_CB_MAGIC;
+	skb->cb[PF_CB_PATH_IDX] = path | flags << 8 | depth << 16;
+	skb->cb[PF_CB_MEMBER_IDX] = member;
+	skb->cb[PF_CB_TRUNCATE_IDX] = truncate;
+	skb->cb[PF_CB_IN_PORT_IDX] = in_port;
+}
+
+/* One copy per member of the session, each to that member port's egress. */
+static __always_inline void pf_clone_to_session(struct __sk_buff *skb, __u32 session, __u32 path, __u32 depth,
+						__u32 in_port)
+{
+	const struct pf_session *s = bpf_map_lookup_elem(&sessions, &session);
+	__u32 i;
+
+	if (!s)
+		return;
+	for (i = 0; i < PF_MAX_SESSION_MEMBERS; i++) {
+		const struct pf_session_member *m = &s->members[i];
+		__u32 ifindex;
+
+		if (i >= s->nmembers)
+			break;
+		if (!m->in_use)
+			continue;
+		ifindex = pf_port_ifindex(m->port);
+		if (!ifindex) {
+			pf_count_port_drop(m->port, PF_DROP_TX_FAIL);
+			continue;
+		}
+		pf_cb_mark(skb, path, 0, depth, m->instance | (__u32)m->class_of_service << 16, m->truncate, in_port);
+		if (bpf_clone_redirect(skb, ifindex, 0))
+			pf_count_port_drop(m->port, PF_DROP_TX_FAIL);
+	}
+	skb->cb[PF_CB_MAGIC_IDX] = 0;
+}
+
+SEC("tc")
+int pf_tc_ingress(struct __sk_buff *skb)
+{
+	struct pf_handoff *h = (void *)(long)skb->data_meta;
+	__u32 session, path, flags, out_port, in_port, ifindex;
+
+	if ((void *)(h + 1) > (void *)(long)skb->data || h->magic != PF_HANDOFF_MAGIC)
+		return TC_ACT_OK;
+	session = h->session;
+	path = h->clone_path;
+	flags = h->flags;
+	out_port = h->out_port;
+	in_port = h->in_port;
+	h->magic = 0;
+
+	pf_clone_to_session(skb, session, path, 1, in_port);
+
+	if (flags & PF_HANDOFF_DROP_ORIGINAL)
+		return TC_ACT_SHOT;
+	if (flags & PF_HANDOFF_TO_KERNEL)
+		return TC_ACT_OK;
+	ifindex = pf_port_ifindex(out_port);
+	if (!ifindex) {
+		pf_count_port_drop(in_port, PF_DROP_TX_FAIL);
+		return TC_ACT_SHOT;
+	}
+	pf_cb_mark(skb, PF_PATH_NORMAL, flags & PF_HANDOFF_EGRESS_DONE, 0, 0, 0, in_port);
+	return bpf_redirect(ifindex, 0);
+}
+
+SEC("tc")
+int pf_tc_egress(struct __sk_buff *skb)
+{
+	struct pf_pkt pkt;
+	struct pf_entry *ent;
+	const struct pf_port *port_cfg;
+	const struct pf_pipe *pipe_cfg;
+	struct pf_port_counter *pc;
+	struct pf_fwd fwd;
+	__u32 zero = 0, ifindex = skb->ifindex, port, *portp, pipe, hop, path, flags, depth, truncate, in_port;
+	__u32 entry_id = PF_NO_ENTRY, clone_e2e = 0;
+	int ret;
+
+	if (skb->cb[PF_CB_MAGIC_IDX] != PF_CB_MAGIC)
+		return TC_ACT_OK;
+	skb->cb[PF_CB_MAGIC_IDX] = 0;
+	path = skb->cb[PF_CB_PATH_IDX] & 0xff;
+	flags = (skb->cb[PF_CB_PATH_IDX] >> 8) & 0xff;
+	depth = skb->cb[PF_CB_PATH_IDX] >> 16;
+	truncate = skb->cb[PF_CB_TRUNCATE_IDX];
+	in_port = skb->cb[PF_CB_IN_PORT_IDX];
+
+	portp = bpf_map_lookup_elem(&ifindex_port, &ifindex);
+	if (!portp)
+		return TC_ACT_OK;
+	port = *portp;
+	if (truncate && skb->len > truncate && bpf_skb_change_tail(skb, truncate, 0))
+		return pf_drop(port, PF_DROP_ACTION_FAIL, 0, PF_NO_ENTRY, 0) == XDP_DROP ? TC_ACT_SHOT : TC_ACT_SHOT;
+
+	port_cfg = bpf_map_lookup_elem(&ports, &port);
+	if (port_cfg && (port_cfg->flags & PF_PORT_EGRESS_PIPE) && !(flags & PF_HANDOFF_EGRESS_DONE)) {
+		ent = bpf_map_lookup_elem(&scratch_entry, &zero);
+		if (!ent)
+			return TC_ACT_SHOT;
+		if (pf_tc_parse(skb, &pkt)) {
+			pf_count_port_drop(port, PF_DROP_MALFORMED);
+			return TC_ACT_SHOT;
+		}
+		pkt.f.port = in_port;
+		pkt.f.packet_path = path;
+		pipe = port_cfg->egress_pipe;
+		for (hop = 0; hop < PF_MAX_PIPE_DEPTH; hop++) {
+			pipe_cfg = bpf_map_lookup_elem(&pipes, &pipe);
+			if (!pipe_cfg)
+				break;
+			ret = pf_pipe_lookup(&pkt, pipe, ent);
+			if (ret < 0) {
+				pf_drop(port, PF_DROP_ACTION_FAIL, pipe, entry_id, hop);
+				return TC_ACT_SHOT;
+			}
+			pf_count_pipe(pipe, ret);
+			if (ret) {
+				entry_id = ent->id;
+				pf_count_entry(ent->id, skb->len);
+				fwd = ent->fwd.type == PF_FWD_DEFAULT ? pipe_cfg->fwd : ent->fwd;
+				if ((ent->act.flags & PF_ACT_CLONE) && ent->act.session < PF_MAX_SESSIONS)
+					clone_e2e = ent->act.session + 1;
+				if (ent->act.flags & ~(__u32)PF_ACT_CLONE) {
+					ret = pf_tc_actions(skb, &pkt, &ent->act);
+					if (ret == PF_ACT_SAMPLED_DROP) {
+						pf_drop(port, PF_DROP_SAMPLED, pipe, entry_id, hop + 1);
+						return TC_ACT_SHOT;
+					}
+					if (ret) {
+						pf_drop(port, PF_DROP_ACTION_FAIL, pipe, entry_id, hop + 1);
+						return TC_ACT_SHOT;
+					}
+				}
+			} else {
+				fwd = pipe_cfg->fwd_miss;
+			}
+			if (fwd.type == PF_FWD_PIPE) {
+				pipe = fwd.target;
+				continue;
+			}
+			/* PSA: an egress pipe cannot choose another port; it drops or lets the frame go */
+			if (clone_e2e && depth < PF_MAX_CLONE_DEPTH)
+				pf_clone_to_session(skb, clone_e2e - 1, PF_PATH_CLONE_E2E, depth + 1, in_port);
+			if (fwd.type == PF_FWD_DROP || fwd.type == PF_FWD_MISS) {
+				pf_drop(port, fwd.type == PF_FWD_DROP ? PF_DROP_ACTION : PF_DROP_NO_MISS, pipe, entry_id,
+					hop + 1);
+				return TC_ACT_SHOT;
+			}
+			break;
+		}
+		if (hop == PF_MAX_PIPE_DEPTH) {
+			pf_drop(port, PF_DROP_DEPTH, pipe, entry_id, hop);
+			return TC_ACT_SHOT;
+		}
+	}
+	pc = bpf_map_lookup_elem(&port_counters, &port);
+	if (pc) {
+		pc->tx_packets++;
+		pc->tx_bytes += skb->len;
+	}
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
