@@ -109,25 +109,14 @@ static __always_inline int pf_miss(struct xdp_md *ctx, __u32 port, __u32 pipe, _
 	return ret;
 }
 
-/* Multicast group: one copy to every member port but the ingress one, in XDP
- * (DEVMAP broadcast). Members' egress pipes do not run on these copies. */
-static __always_inline int pf_flood(struct xdp_md *ctx, __u32 in_port, __u32 session, __u32 pipe, __u32 entry_id,
-				    __u32 hops)
+/* tx counters of a flood's copies: every member port but the ingress one */
+__noinline int pf_count_group_tx(__u32 session, __u32 in_port, __u32 len)
 {
-	const struct pf_session *s;
-	void *group;
-	__u32 len, i;
-	int ret;
+	const struct pf_session *s = bpf_map_lookup_elem(&sessions, &session);
+	__u32 i;
 
-	group = bpf_map_lookup_elem(&group_ports, &session);
-	s = bpf_map_lookup_elem(&sessions, &session);
-	if (!group || !s)
-		return pf_drop(in_port, PF_DROP_ACTION_FAIL, pipe, entry_id, hops);
-	pf_strip_meta(ctx);
-	len = ctx->data_end - ctx->data;
-	ret = bpf_redirect_map(group, 0, BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS);
-	if (ret != XDP_REDIRECT)
-		return pf_drop(in_port, PF_DROP_TX_FAIL, pipe, entry_id, hops);
+	if (!s)
+		return 0;
 	for (i = 0; i < PF_MAX_SESSION_MEMBERS; i++) {
 		__u32 out = s->members[i].port;
 		struct pf_port_counter *pc;
@@ -142,6 +131,27 @@ static __always_inline int pf_flood(struct xdp_md *ctx, __u32 in_port, __u32 ses
 			pc->tx_bytes += len;
 		}
 	}
+	return 0;
+}
+
+/* Multicast group: one copy to every member port but the ingress one, in XDP
+ * (DEVMAP broadcast). Members' egress pipes do not run on these copies. */
+static __always_inline int pf_flood(struct xdp_md *ctx, __u32 in_port, __u32 session, __u32 pipe, __u32 entry_id,
+				    __u32 hops)
+{
+	void *group;
+	long len;
+	int ret;
+
+	group = bpf_map_lookup_elem(&group_ports, &session);
+	if (!group)
+		return pf_drop(in_port, PF_DROP_ACTION_FAIL, pipe, entry_id, hops);
+	pf_strip_meta(ctx);
+	len = (long)ctx->data_end - (long)ctx->data;
+	ret = bpf_redirect_map(group, 0, BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS);
+	if (ret != XDP_REDIRECT)
+		return pf_drop(in_port, PF_DROP_TX_FAIL, pipe, entry_id, hops);
+	pf_count_group_tx(session, in_port, (__u32)len);
 	pf_set_verdict(PF_VERDICT_REPLICATE, session, 0, pipe, entry_id, hops);
 	return ret;
 }

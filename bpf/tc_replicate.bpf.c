@@ -8,9 +8,10 @@
  *       egress, packet_path CLONE_I2E/E2E, instance, class_of_service and
  *       truncate in skb->cb), then the original is redirected to its out port
  *       (packet_path NORMAL).
- *   pf_tc_egress on each port: a frame marked in skb->cb is truncated if its
- *       member asks, runs the port's egress pipe with its packet_path (a clone
- *       action there makes E2E copies, same way), is counted and leaves.
+ *   pf_tc_egress on each port: a frame marked in skb->cb runs the port's
+ *       egress pipe with its packet_path (a clone action there makes E2E
+ *       copies, same way), is truncated if its member asks, is counted and
+ *       leaves.
  *
  * Frames without the marks (the host's own traffic) pass untouched. The maps
  * are the XDP object's: the loader hands their fds over before loading.
@@ -159,8 +160,6 @@ int pf_tc_egress(struct __sk_buff *skb)
 	if (!portp)
 		return TC_ACT_OK;
 	port = *portp;
-	if (truncate && skb->len > truncate && bpf_skb_change_tail(skb, truncate, 0))
-		return pf_drop(port, PF_DROP_ACTION_FAIL, 0, PF_NO_ENTRY, 0) == XDP_DROP ? TC_ACT_SHOT : TC_ACT_SHOT;
 
 	port_cfg = bpf_map_lookup_elem(&ports, &port);
 	if (port_cfg && (port_cfg->flags & PF_PORT_EGRESS_PIPE) && !(flags & PF_HANDOFF_EGRESS_DONE)) {
@@ -222,6 +221,11 @@ int pf_tc_egress(struct __sk_buff *skb)
 			pf_drop(port, PF_DROP_DEPTH, pipe, entry_id, hop);
 			return TC_ACT_SHOT;
 		}
+	}
+	/* PSA truncates a copy as it leaves: the egress pipe saw it whole */
+	if (truncate && skb->len > truncate && bpf_skb_change_tail(skb, truncate, 0)) {
+		pf_count_port_drop(port, PF_DROP_ACTION_FAIL);
+		return TC_ACT_SHOT;
 	}
 	pc = bpf_map_lookup_elem(&port_counters, &port);
 	if (pc) {

@@ -426,6 +426,72 @@ def entry_list(instance, pipe, output):
     _emit(rows, output, "\n".join(lines))
 
 
+@cli.group()
+def session():
+    """Clone sessions / multicast groups of a running instance (members change while traffic flows)."""
+
+
+@session.command("create")
+@INSTANCE
+@click.argument("session_id", type=int)
+@OUTPUT
+def session_create(instance, session_id, output):
+    """Create empty session SESSION_ID."""
+    from .control import ControlClient
+
+    result = ControlClient(_default_instance(instance)).request("session_create", id=session_id)
+    _emit(result, output, f"session {session_id}: created")
+
+
+@session.command("add-member")
+@INSTANCE
+@click.argument("session_id", type=int)
+@click.argument("port")
+@click.argument("member_instance", metavar="INSTANCE", type=int)
+@click.argument("class_of_service", type=int)
+@click.option("--truncate", type=int, default=0, show_default=True, help="Copies keep at most N bytes (0 = all).")
+@OUTPUT
+def session_add_member(instance, session_id, port, member_instance, class_of_service, truncate, output):
+    """Add (or change) member PORT INSTANCE of session SESSION_ID."""
+    from .control import ControlClient
+
+    result = ControlClient(_default_instance(instance)).request(
+        "session_add_member", id=session_id, port=port, instance=member_instance,
+        class_of_service=class_of_service, truncate=truncate)
+    _emit(result, output, f"session {session_id}: member {port} instance {member_instance} added")
+
+
+@session.command("delete-member")
+@INSTANCE
+@click.argument("session_id", type=int)
+@click.argument("port")
+@click.argument("member_instance", metavar="INSTANCE", type=int)
+@OUTPUT
+def session_delete_member(instance, session_id, port, member_instance, output):
+    """Remove member PORT INSTANCE from session SESSION_ID."""
+    from .control import ControlClient
+
+    result = ControlClient(_default_instance(instance)).request(
+        "session_delete_member", id=session_id, port=port, instance=member_instance)
+    _emit(result, output, f"session {session_id}: member {port} instance {member_instance} removed")
+
+
+@session.command("list")
+@INSTANCE
+@OUTPUT
+def session_list(instance, output):
+    """Sessions and their members."""
+    from .control import ControlClient
+
+    rows = ControlClient(_default_instance(instance)).request("session_list")
+    lines = [f"{'session':>7}  members (port/instance/class_of_service/truncate)"]
+    for r in rows:
+        members = ", ".join(f"{m['port']}/{m['instance']}/{m['class_of_service']}/{m['truncate']}"
+                            for m in r["members"])
+        lines.append(f"{r['id']:>7}  {members or '-'}")
+    _emit(rows, output, "\n".join(lines))
+
+
 def main(argv=None) -> None:
     cli.main(args=argv, prog_name="pyflow")
 

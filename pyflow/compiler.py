@@ -283,7 +283,9 @@ def _pipe_masks(pipe: Pipe) -> list[dict[str, int]]:
 
 
 def _fwd_text(entry: Entry, pipe: Pipe) -> str:
-    return str(entry.fwd) if entry.fwd else (str(pipe.fwd) if pipe.fwd else "drop")
+    if entry.fwd or pipe.fwd:
+        return str(entry.fwd or pipe.fwd)
+    return "out" if pipe.domain == "egress" else "drop"
 
 
 def compile_program(cfg: Config, bindings: dict[str, str] | None = None) -> Program:
@@ -313,7 +315,8 @@ def compile_program(cfg: Config, bindings: dict[str, str] | None = None) -> Prog
         value.domain = DOMAINS[pipe.domain]
         value.flags = lib.PF_PIPE_IN_USE | (lib.PF_PIPE_COUNTED if pipe.counters else 0) | \
             (lib.PF_PIPE_ROOT if pipe.root else 0)
-        _set_fwd(value.fwd, pipe.fwd or Fwd("drop"), pipe_ids, port_ids)
+        # an egress pipe without fwd lets frames leave where ingress sent them
+        _set_fwd(value.fwd, pipe.fwd or (None if pipe.domain == "egress" else Fwd("drop")), pipe_ids, port_ids)
         _set_fwd(value.fwd_miss, pipe.fwd_miss, pipe_ids, port_ids)
         if pipe.type == "lpm":
             value.lpm_field = getattr(lib, LPM_FIELDS[pipe.lpm_field])

@@ -1,6 +1,7 @@
 """Control API of a running instance: a Unix socket, one JSON object per line each way.
 
-Request:  {"op": "counters" | "entry_add" | "entry_del" | "entry_list" | "status", "args": {...}}
+Request:  {"op": "counters" | "entry_add" | "entry_del" | "entry_list" | "status" | "session_create" |
+          "session_add_member" | "session_delete_member" | "session_list", "args": {...}}
 Reply:    {"ok": true, "result": ...}  or  {"ok": false, "error": "...", "exit_code": N}
 
 The socket lives at /run/pyflow/<instance>.sock, mode 0600: only root may

@@ -227,7 +227,8 @@ class _Builder:
         if "fwd" in re_:
             fwd = parse_fwd(re_["fwd"])
             self.fwd_refs.append((fwd, f"{path}.fwd", pipe))
-        elif pipe.fwd is None:
+        elif pipe.fwd is None and pipe.domain != "egress":
+            # an egress pipe's entry without fwd lets the frame leave where ingress sent it
             _fail(path, f"entry {name!r} has no fwd and pipe {pipe.name!r} has no default fwd")
         if "priority" in re_ and pipe.type != "control":
             _fail(f"{path}.priority", f"priority only orders entries of control pipes; {pipe.name!r} is {pipe.type}")

@@ -76,9 +76,10 @@ def eal_args(prefix: str, vdevs: list[str]) -> list[str]:
     return args
 
 
-def run_job(job: dict, ns: str | None = None, timeout: float = 60):
+def run_job(job: dict, ns: str | None = None, timeout: float = 60, env: dict | None = None):
     cmd = ([ "ip", "netns", "exec", ns] if ns else []) + [PY, str(RUNNER), json.dumps(job)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input="",
+                          env=dict(os.environ, **(env or {})))
 
 
 class Serve:
@@ -332,3 +333,35 @@ def test_differential_against_ebpf():
     for name, c in res["counters"]["ports"].items():
         for key in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "drops"):
             assert c[key] == ebpf_ports[name][key], (name, key)
+
+
+# ---- rte_flow: validation report, creation attempted, fallback --------------------------------
+
+@pytest.mark.parametrize("mode", ["auto", "force", "off"])
+def test_rte_flow_report_and_fallback(mode):
+    """No PMD here offloads: auto reports each pipe's refusal, force makes the PMD refuse at rule creation
+    (every rule created so far is destroyed), off never asks. Every mode then forwards in software."""
+    prefix = f"pfd{uuid.uuid4().hex[:5]}"
+    job = {"name": prefix, "mode": "serve", "duration": 0.5, "eal": eal_args(prefix, ["net_null0", "net_null1"]),
+           "config": str(ROOT / "conf" / "resubmit.json"),
+           "bindings": {"uplink": "net_null0", "vf0": "net_null1"}}
+    try:
+        r = run_job(job, env={"PYFLOW_DPDK_RTE_FLOW": mode})
+    finally:
+        subprocess.run(["rm", "-rf", f"/var/run/dpdk/{prefix}"], capture_output=True)
+    assert r.returncode == 0, r.stderr
+    ready = json.loads(r.stdout.splitlines()[0])
+    reason = ready["info"]["mode_reason"]
+    refusals = [line for line in r.stderr.splitlines() if "software (rte_flow: " in line]
+    if mode == "auto":
+        assert reason.startswith("rte_flow accepted 0 of 3 pipes on every port (net_null)"), reason
+        assert len(refusals) == 3 * 2, r.stderr                # every pipe on every port, with the PMD's message
+    elif mode == "force":
+        assert reason.startswith("rte_flow refused at creation (miss rule of pipe 0 on net_null0: "), reason
+        assert "all rules removed, the software pipes run the pipeline" in r.stderr
+    else:
+        assert reason.startswith("rte_flow off") and not refusals and "no template API" not in r.stderr
+    assert "rules destroyed" not in r.stderr                   # nothing was left to destroy
+    # the software pipes still run: the mbufs of the null PMD's rx reach root and are counted
+    counters = json.loads(r.stdout.strip().splitlines()[-1])["counters"]
+    assert counters["ports"]["uplink"]["rx_packets"] > 0

@@ -404,7 +404,7 @@ def test_learned_entries_survive_sigkill(lab, far, pipeline):
     assert [d for _, d, *_ in far.collect(1)] == ["193.169.100.161"]
 
 
-@pytest.mark.skipif(not os.environ.get("PYFLOW_MEASURE"), reason="measurement: set PYFLOW_MEASURE=1")
+@pytest.mark.measure
 def test_measure_miss_path(lab, far, pipeline):
     """New flows/s through one handler thread and first-packet latency, vs established-flow latency."""
     inst, program = pipeline(max_flows=16384)

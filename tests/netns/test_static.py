@@ -109,3 +109,56 @@ def test_static_forwarding(three_host_lab, instance_name, pyflow_run, read_count
 
     assert run.stop(signal.SIGINT) == 0
     assert "Signal 2 received, preparing to exit..." in run.stdout
+
+
+def test_shipped_static_forward_config(three_host_lab, instance_name, pyflow_run, read_counters):
+    """conf/static-forward.json exactly as shipped: router MAC + TTL, NAT, MPLS push and pop, drop.
+
+    The config rewrites no destination MAC (lab MACs are random), so senders address
+    the far host's MAC directly, as an L2-adjacent router would have resolved it.
+    """
+    from pathlib import Path
+
+    lab = three_host_lab
+    h1, h2, h3 = lab.host("h1"), lab.host("h2"), lab.host("h3")
+    cfg = Path(__file__).resolve().parents[2] / "conf" / "static-forward.json"
+    run = pyflow_run("--backend", "ebpf", "-j", str(cfg), *lab.port_args(), "--instance", instance_name,
+                     "--fresh", "--stats-interval", "0.5")
+    # listeners, so no host answers the test traffic with ICMP port-unreachable
+    sinks = [UdpSink(lab, h, DPORT) for h in ("h1", "h2", "h3")]
+    caps = {h: Capture(lab, h) for h in ("h1", "h2", "h3")}
+    try:
+        lab.send_frames("h1", frames_for(lab, "h2", "10.0.0.1", "10.0.0.2", N, h2.mac, h1.mac))
+        lab.send_frames("h1", frames_for(lab, "h3", "10.0.0.1", "10.0.0.3", N, h3.mac, h1.mac))
+        lab.send_frames("h1", frames_for(lab, "drop", "10.0.0.1", "10.0.0.66", N, h2.mac, h1.mac))
+        lab.send_frames("h2", frames_for(lab, "nat", "10.0.0.2", "10.0.0.99", N, h3.mac, h2.mac))
+        inner = [ipv4_udp("10.0.0.3", "10.0.0.1", payload_tag("pop", i), dport=DPORT, ident=i) for i in range(N)]
+        lab.send_frames("h3", [eth(h1.mac, h3.mac, 0x8847, mpls([200], pkt, ttl=30)) for pkt in inner])
+        time.sleep(1.0)
+    finally:
+        got = {h: [p for p in map(parse_frame, c.stop()) if p and read_tag(p)] for h, c in caps.items()}
+        for s in sinks:
+            s.close()
+
+    def tagged(host, tag):
+        frames = [p for p in got[host] if read_tag(p)[0] == tag]
+        assert sorted(read_tag(p)[1] for p in frames) == list(range(N)), f"{tag} at {host}"
+        return frames
+
+    for p in tagged("h2", "h2"):
+        assert p["eth_src"] == "02:00:00:00:00:fe" and p["ttl"] == 63
+        assert p["ip_csum_ok"] and p["l4_csum_ok"]
+    for p in tagged("h3", "h3"):
+        assert [(m["label"], m["s"]) for m in p["mpls"]] == [(100, 1)]
+        assert p["ip_csum_ok"] and p["l4_csum_ok"] and p["ip_dst"] == "10.0.0.3"
+    for p in tagged("h3", "nat"):
+        assert p["ip_dst"] == "10.0.0.3" and p["ip_csum_ok"] and p["l4_csum_ok"]
+    for p in tagged("h1", "pop"):
+        assert p["eth_type"] == 0x0800 and not p["mpls"] and p["ip_csum_ok"] and p["l4_csum_ok"]
+    assert not any(read_tag(p)[0] == "drop" for frames in got.values() for p in frames)
+
+    _, packets = read_counters(instance_name)
+    for name in ("h1_to_h2", "h1_to_h3_mpls", "h1_drop_66", "h2_nat_to_h3", "h3_pop_200"):
+        assert packets[name] == N, name
+    assert packets["classify_ipv4"] == 4 * N and packets["classify_mpls"] == N
+    assert run.stop(signal.SIGINT) == 0

@@ -37,7 +37,7 @@ static int t_install(void *b, uint32_t pipe, const struct pf_fields *m, struct p
 }
 static int t_remove(void *b, uint32_t id, struct pf_error *err) { nremoves++; return 0; }
 static uint64_t t_seen(void *b, uint32_t id) { return seen[id - 100]; }
-static int t_resubmit(void *b, uint32_t port, const void *f, uint32_t len, struct pf_error *err) { nresubmits++; return 0; }
+static int t_resubmit(void *b, uint32_t port, uint32_t pipe, const void *f, uint32_t len, struct pf_error *err) { nresubmits++; return 0; }
 static const struct pf_learn_ops ops = { t_install, t_remove, t_seen, t_resubmit };
 
 static unsigned frame(uint8_t *buf, const char *src, const char *dst, uint16_t sport)

@@ -89,6 +89,21 @@ static int eal_init(const struct pf_instance_opts *opts, struct pf_error *err)
 
 static void dpdk_close(pf_instance *inst);
 
+/* PYFLOW_DPDK_RTE_FLOW=auto (default) | off | force: whether pipes are offered to the PMD's rte_flow. */
+static enum pfd_rte_flow_mode rte_flow_mode_from_env(void)
+{
+	const char *v = getenv("PYFLOW_DPDK_RTE_FLOW");
+
+	if (!v || !*v || !strcmp(v, "auto"))
+		return PFD_RTE_FLOW_AUTO;
+	if (!strcmp(v, "off") || !strcmp(v, "0"))
+		return PFD_RTE_FLOW_OFF;
+	if (!strcmp(v, "force"))
+		return PFD_RTE_FLOW_FORCE;
+	pf_warn("PYFLOW_DPDK_RTE_FLOW=%s: expected auto, off or force; using auto", v);
+	return PFD_RTE_FLOW_AUTO;
+}
+
 /* The primary's runtime files (/var/run/dpdk/PREFIX) are stale once the EAL is gone. */
 static void remove_runtime_dir(const char *dir)
 {
@@ -122,6 +137,7 @@ static int dpdk_open(pf_instance *inst, const struct pf_instance_opts *opts, str
 	d->inst = inst;
 	d->max_entries = opts->max_entries ? opts->max_entries : PF_DEFAULT_MAX_ENTRIES;
 	d->handler_lcore = RTE_MAX_LCORE;
+	d->rte_flow_mode = rte_flow_mode_from_env();
 	memset(d->dpdk_to_port, 0xff, sizeof(d->dpdk_to_port));
 	ret = pfd_tables_init(d, err);
 	if (ret) {
@@ -138,6 +154,7 @@ static void dpdk_close(pf_instance *inst)
 
 	if (!d)
 		return;
+	pfd_rte_flow_remove(d);
 	if (d->started)
 		pfd_lcores_stop(d);
 	pfd_telemetry_unregister(d);
@@ -225,6 +242,8 @@ static int dpdk_start(pf_instance *inst, struct pf_error *err)
 	ret = pfd_lcores_start(d, err);
 	if (ret)
 		return ret;
+	/* rules need started ports; a refusal leaves the software pipes in charge */
+	pfd_rte_flow_install(d);
 	d->started = true;
 	return 0;
 }
@@ -234,6 +253,7 @@ static int dpdk_stop(pf_instance *inst, struct pf_error *err)
 	struct pfd *d = pfd_of(inst);
 
 	if (d->started) {
+		pfd_rte_flow_remove(d);
 		pfd_lcores_stop(d);
 		d->started = false;
 	}

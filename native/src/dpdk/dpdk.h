@@ -30,6 +30,12 @@
 #define PFD_SLOT_CONTROL (PFD_MAX_WORKERS + 1)
 #define PFD_NSLOTS (PFD_MAX_WORKERS + 2)
 #define PFD_NO_ENTRY 0xffffffffu
+/* rte_flow MARK on a pipe's miss rule: the worker continues that pipe (low bits) in software. */
+#define PFD_MARK_MISS 0x00100000u
+#define PFD_MARK_PIPE_MASK 0x000fffffu
+
+enum pfd_rte_flow_mode { PFD_RTE_FLOW_AUTO, PFD_RTE_FLOW_OFF, PFD_RTE_FLOW_FORCE };
+
 /* IPv6 lpm prefixes live in the exact-match hash: mask_idx = flag | prefix length. */
 #define PFD_LPM6_MASK_FLAG 0x80000000u
 
@@ -57,6 +63,8 @@ struct pfd_port {
 	/* tx queues shared by more lcores than queues take this lock */
 	rte_spinlock_t txlock[PF_MAX_QUEUES];
 	bool tx_shared;
+	bool flow_configured;           /* rte_flow_configure was asked (template API) */
+	bool flow_async;                /* rules go through template tables and the async queue */
 };
 
 struct pfd_pipe {
@@ -65,7 +73,8 @@ struct pfd_pipe {
 	uint32_t nmasks;
 	struct rte_lpm *lpm;            /* IPv4 lpm pipes */
 	uint64_t lpm6_lengths[3];       /* IPv6 lpm pipes: prefix lengths in use (bitmap 0..128) */
-	bool offloaded;                 /* rte_flow accepted this pipe on every port */
+	bool validated;                 /* rte_flow_validate accepted this pipe on every port */
+	bool offloaded;                 /* its rules exist in the NIC */
 };
 
 struct pfd_entry {
@@ -100,6 +109,9 @@ struct pfd {
 	struct rte_mempool *pool;       /* ports, misses, resubmits */
 	struct rte_mempool *aux_pool;   /* test_run, which needs no port */
 	char mode_reason[256];          /* rte_flow offload summary */
+	enum pfd_rte_flow_mode rte_flow_mode;
+	bool rte_flow_all;              /* every pipe validated on every port */
+	struct pfd_hw *hw;              /* rte_flow rules; NULL: software pipes only */
 	struct rte_hash *table;         /* key struct pf_flow_key -> entry id */
 	struct rte_rcu_qsbr *rcu;
 	pthread_mutex_t write_lock;     /* one writer at a time on tables and entries */
@@ -156,6 +168,9 @@ struct pfd_outputs {
  * (dropped / handed to the miss ring / placed in out) and verdict says what happened. */
 void pfd_pipeline_run(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, struct rte_mbuf *m,
 		      struct pfd_outputs *out, struct pf_verdict *verdict, bool to_miss_ring);
+/* The same, entering at start_pipe (a frame the NIC's rte_flow rules sent up on a miss of that pipe). */
+void pfd_pipeline_run_from(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
+			   struct rte_mbuf *m, struct pfd_outputs *out, struct pf_verdict *verdict, bool to_miss_ring);
 
 /* counters */
 void pfd_counters_sum_entry(struct pfd *d, uint32_t id, struct pf_counter *out);
@@ -170,8 +185,15 @@ void pfd_lcores_stop(struct pfd *d);
 uint16_t pfd_tx(struct pfd *d, uint32_t slot, uint32_t port, struct rte_mbuf **m, uint16_t n);
 extern const struct pf_learn_ops pfd_learn_ops;
 
-/* rte_flow probe (rteflow.c) */
+/* rte_flow offload (rteflow.c) */
+struct pfd_hw;
 void pfd_rte_flow_probe(struct pfd *d);
+int pfd_rte_flow_port_configure(struct pfd *d, uint32_t port);
+int pfd_rte_flow_install(struct pfd *d);
+void pfd_rte_flow_remove(struct pfd *d);
+void pfd_rte_flow_entry_added(struct pfd *d, uint32_t id);
+void pfd_rte_flow_entry_removed(struct pfd *d, uint32_t id);
+void pfd_rte_flow_entry_counts(struct pfd *d, uint32_t id, struct pf_counter *out);
 
 /* telemetry (telemetry.c) */
 void pfd_telemetry_register(struct pfd *d);

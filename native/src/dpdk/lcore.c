@@ -51,6 +51,12 @@ static int port_start_one(struct pfd *d, uint32_t port, struct pf_error *err)
 		p->tx_shared = p->ntxq < d->nworkers + 1;
 		for (int q = 0; q < PF_MAX_QUEUES; q++)
 			rte_spinlock_init(&p->txlock[q]);
+		if (!p->flow_configured && d->rte_flow_mode != PFD_RTE_FLOW_OFF) {
+			/* the miss rules MARK frames for the workers: ask for the mark before configuring */
+			uint64_t meta = RTE_ETH_RX_METADATA_USER_MARK;
+
+			rte_eth_rx_metadata_negotiate(p->dpdk_port, &meta);
+		}
 		if (p->nrxq > 1 && (info.flow_type_rss_offloads & RTE_ETH_RSS_IP)) {
 			conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 			conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
@@ -77,6 +83,11 @@ static int port_start_one(struct pfd *d, uint32_t port, struct pf_error *err)
 			ret = rte_eth_tx_queue_setup(p->dpdk_port, q, ntxd, (unsigned int)socket, NULL);
 			if (ret)
 				return pf_err(err, ret, "%s: tx queue %u setup failed: %s", label, q, rte_strerror(-ret));
+		}
+		/* the template API must be configured before the port starts */
+		if (!p->flow_configured) {
+			p->flow_configured = true;
+			pfd_rte_flow_port_configure(d, port);
 		}
 	}
 	ret = rte_eth_dev_start(p->dpdk_port);
@@ -190,9 +201,14 @@ static void run_and_stage(struct pfd *d, uint32_t slot, struct tx_stage *st, uin
 {
 	struct pfd_outputs out;
 	struct pf_verdict v;
+	uint32_t start = d->root_pipe;
 
+	/* a frame the NIC sent up on a pipe's miss continues that pipe here (the pipes before it ran in the NIC) */
+	if ((m->ol_flags & RTE_MBUF_F_RX_FDIR_ID) && (m->hash.fdir.hi & PFD_MARK_MISS) &&
+	    (m->hash.fdir.hi & PFD_MARK_PIPE_MASK) < PF_MAX_PIPES)
+		start = m->hash.fdir.hi & PFD_MARK_PIPE_MASK;
 	out.n = 0;
-	pfd_pipeline_run(d, slot, port, path, m, &out, &v, to_miss_ring);
+	pfd_pipeline_run_from(d, slot, port, path, start, m, &out, &v, to_miss_ring);
 	for (uint32_t i = 0; i < out.n; i++)
 		stage_add(d, slot, st, out.ports[i], out.mbufs[i]);
 }
@@ -260,7 +276,8 @@ static uint64_t learn_last_seen(void *backend, uint32_t entry_id)
 	return entry_id < d->max_entries ? d->entries[entry_id].last_seen_ns : 0;
 }
 
-static int learn_resubmit(void *backend, uint32_t port, const void *frame, uint32_t len, struct pf_error *err)
+static int learn_resubmit(void *backend, uint32_t port, uint32_t pipe, const void *frame, uint32_t len,
+			  struct pf_error *err)
 {
 	struct pfd *d = backend;
 	struct tx_stage *st;

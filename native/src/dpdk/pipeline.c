@@ -103,6 +103,12 @@ static void tx(struct walk *w, struct rte_mbuf *m, uint32_t out_port, uint32_t p
 void pfd_pipeline_run(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, struct rte_mbuf *m,
 		      struct pfd_outputs *out, struct pf_verdict *verdict, bool to_miss_ring)
 {
+	pfd_pipeline_run_from(d, slot, port, packet_path, d->root_pipe, m, out, verdict, to_miss_ring);
+}
+
+void pfd_pipeline_run_from(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
+			   struct rte_mbuf *m, struct pfd_outputs *out, struct pf_verdict *verdict, bool to_miss_ring)
+{
 	struct walk w = { .d = d, .c = &d->counters[slot], .out = out, .v = verdict, .in_port = port };
 	struct pf_pkt pkt;
 	uint32_t pipe, hop, entry_id = PFD_NO_ENTRY, pending_port = 0;
@@ -125,7 +131,7 @@ void pfd_pipeline_run(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packe
 	pkt.f.port = port;
 	pkt.f.packet_path = packet_path;
 
-	pipe = d->root_pipe;
+	pipe = start_pipe;
 	for (hop = 0; hop < PF_MAX_PIPE_DEPTH; hop++) {
 		const struct pfd_pipe *pp;
 		const struct pf_fwd *fwd;

@@ -346,6 +346,8 @@ int pfd_entry_install(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t 
 	entry->id = id;
 out:
 	pthread_mutex_unlock(&d->write_lock);
+	if (!ret)
+		pfd_rte_flow_entry_added(d, entry->id);    /* no-op unless rte_flow rules are in use */
 	return ret;
 }
 
@@ -364,6 +366,8 @@ int pfd_entry_remove(struct pfd *d, uint32_t id, struct pf_error *err)
 
 	if (id >= d->max_entries)
 		return pf_err(err, -ERANGE, "entry id %u out of range (max %u)", id, d->max_entries - 1);
+	/* the NIC stops matching first; frames then fall through to the software table until it is gone too */
+	pfd_rte_flow_entry_removed(d, id);
 	pthread_mutex_lock(&d->write_lock);
 	slot = &d->entries[id];
 	if (!slot->in_use) {
@@ -442,6 +446,7 @@ void pfd_counters_sum_entry(struct pfd *d, uint32_t id, struct pf_counter *out)
 		out->packets += d->counters[s].entries[id].packets;
 		out->bytes += d->counters[s].entries[id].bytes;
 	}
+	pfd_rte_flow_entry_counts(d, id, out);     /* what the NIC counted for its rules */
 }
 
 void pfd_counters_sum_pipe(struct pfd *d, uint32_t pipe, struct pf_pipe_counter *out)

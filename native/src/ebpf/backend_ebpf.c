@@ -22,6 +22,10 @@
 
 #define DATAPATH_OBJ "datapath.bpf.o"
 #define DATAPATH_PROG "pf_xdp_root"
+#define REPLICATE_OBJ "tc_replicate.bpf.o"
+/* our clsact filters: a fixed handle/priority so stop removes exactly them */
+#define TC_HANDLE 0x7066
+#define TC_PRIORITY 0x7066
 #define DEFAULT_PIN_ROOT "/sys/fs/bpf/pyflow"
 
 static struct pf_ebpf *eb_of(pf_instance *inst)
@@ -502,6 +506,7 @@ static void ebpf_free(struct pf_ebpf *eb)
 	if (!eb)
 		return;
 	pf_ebpf_miss_free(eb);          /* threads joined and XSKMAP slots cleared while the maps are open */
+	bpf_object__close(eb->tc_obj);
 	bpf_object__close(eb->obj);
 	free(eb->slots);
 	pthread_mutex_destroy(&eb->lock);
@@ -509,6 +514,43 @@ static void ebpf_free(struct pf_ebpf *eb)
 }
 
 static const char *const sized_maps[] = { "entries", "lpm", "entry_counters", "entry_seen" };
+
+/* The TC clone programs run on the XDP object's maps: hand every map fd over before loading. */
+static int replicate_load(struct pf_ebpf *eb, const char *obj_dir, struct pf_error *err)
+{
+	struct bpf_program *in, *out;
+	struct bpf_map *map;
+	char path[PATH_MAX];
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/%s", obj_dir, REPLICATE_OBJ);
+	eb->tc_obj = bpf_object__open_file(path, NULL);
+	if (!eb->tc_obj) {
+		ret = -errno;
+		return pf_err(err, ret, "cannot open %s: %s", path, strerror(-ret));
+	}
+	bpf_object__for_each_map(map, eb->tc_obj) {
+		struct bpf_map *same;
+
+		if (bpf_map__is_internal(map))
+			continue;
+		same = bpf_object__find_map_by_name(eb->obj, bpf_map__name(map));
+		if (!same || bpf_map__fd(same) < 0 || bpf_map__reuse_fd(map, bpf_map__fd(same)))
+			return pf_err(err, -ENOENT, "%s: map '%s' of " REPLICATE_OBJ " is not in " DATAPATH_OBJ,
+				      eb->inst->name, bpf_map__name(map));
+	}
+	ret = bpf_object__load(eb->tc_obj);
+	if (ret)
+		return pf_err(err, ret, "%s: cannot load %s: %s; run with log level DEBUG for the verifier log",
+			      eb->inst->name, REPLICATE_OBJ, strerror(-ret));
+	in = bpf_object__find_program_by_name(eb->tc_obj, "pf_tc_ingress");
+	out = bpf_object__find_program_by_name(eb->tc_obj, "pf_tc_egress");
+	eb->tc_ingress_fd = in ? bpf_program__fd(in) : -1;
+	eb->tc_egress_fd = out ? bpf_program__fd(out) : -1;
+	if (eb->tc_ingress_fd < 0 || eb->tc_egress_fd < 0)
+		return pf_err(err, -ENOENT, "%s: programs missing from " REPLICATE_OBJ, eb->inst->name);
+	return 0;
+}
 
 static int ebpf_open(pf_instance *inst, const struct pf_instance_opts *opts, struct pf_error *err)
 {
@@ -627,7 +669,14 @@ static int ebpf_open(pf_instance *inst, const struct pf_instance_opts *opts, str
 	MAP_FD(map_port_counters, "port_counters");
 	MAP_FD(map_verdict, "verdict");
 	MAP_FD(map_sessions, "sessions");
+	MAP_FD(map_group_ports, "group_ports");
 #undef MAP_FD
+
+	ret = replicate_load(eb, opts->obj_dir, err);
+	if (ret) {
+		ebpf_free(eb);
+		return ret;
+	}
 
 	if (!(eb->flags & PF_INST_NO_PIN)) {
 		/* the program too, so bpftool shows what runs on the ports */
@@ -657,6 +706,8 @@ static int ebpf_open(pf_instance *inst, const struct pf_instance_opts *opts, str
 	return 0;
 }
 
+static void tc_attach_port(struct pf_ebpf *eb, uint32_t id);
+
 static int attach_port(struct pf_ebpf *eb, uint32_t id, struct pf_error *err)
 {
 	struct pf_ebpf_port *p = &eb->ports[id];
@@ -685,6 +736,7 @@ static int attach_port(struct pf_ebpf *eb, uint32_t id, struct pf_error *err)
 			      flags == XDP_FLAGS_SKB_MODE ? "generic" : flags == XDP_FLAGS_HW_MODE ? "hw" : "driver",
 			      strerror(-ret));
 	eb->attach_flags[id] = flags;
+	tc_attach_port(eb, id);
 	/* the instance reports the weakest mode any port got */
 	if (flags == XDP_FLAGS_SKB_MODE)
 		eb->xdp_mode = PF_XDP_GENERIC;
@@ -694,12 +746,68 @@ static int attach_port(struct pf_ebpf *eb, uint32_t id, struct pf_error *err)
 	return 0;
 }
 
+/* clsact ingress + egress filters for clone sessions. A port where they cannot
+ * be added still forwards; only cloning through it is lost (said once). */
+static void tc_attach_port(struct pf_ebpf *eb, uint32_t id)
+{
+	struct pf_ebpf_port *p = &eb->ports[id];
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = p->ifindex, .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIORITY, .flags = BPF_TC_F_REPLACE);
+	int ret;
+
+	if (eb->tc_attached[id])
+		return;
+	ret = bpf_tc_hook_create(&hook);
+	if (ret && ret != -EEXIST) {
+		pf_warn("%s: port %u (%s): no clsact qdisc (%s): clone sessions cannot use this port", eb->inst->name,
+			id, p->ifname, strerror(-ret));
+		return;
+	}
+	eb->tc_hook_created[id] = ret == 0;
+	hook.attach_point = BPF_TC_INGRESS;
+	opts.prog_fd = eb->tc_ingress_fd;
+	ret = bpf_tc_attach(&hook, &opts);
+	if (!ret) {
+		hook.attach_point = BPF_TC_EGRESS;
+		opts.prog_fd = eb->tc_egress_fd;
+		opts.prog_id = 0;
+		ret = bpf_tc_attach(&hook, &opts);
+	}
+	if (ret)
+		pf_warn("%s: port %u (%s): cannot attach the clone programs to clsact (%s)", eb->inst->name, id,
+			p->ifname, strerror(-ret));
+	eb->tc_attached[id] = 1;
+}
+
+static void tc_detach_port(struct pf_ebpf *eb, uint32_t id)
+{
+	struct pf_ebpf_port *p = &eb->ports[id];
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = p->ifindex);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+
+	if (!eb->tc_attached[id])
+		return;
+	if (eb->tc_hook_created[id]) {
+		/* the qdisc is ours: removing it removes both filters */
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&hook);
+	} else {
+		hook.attach_point = BPF_TC_INGRESS;
+		bpf_tc_detach(&hook, &opts);
+		hook.attach_point = BPF_TC_EGRESS;
+		bpf_tc_detach(&hook, &opts);
+	}
+	eb->tc_attached[id] = 0;
+	eb->tc_hook_created[id] = 0;
+}
+
 static void detach_port(struct pf_ebpf *eb, uint32_t id)
 {
 	struct pf_ebpf_port *p = &eb->ports[id];
 	LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = eb->prog_fd);
 	int ret;
 
+	tc_detach_port(eb, id);
 	if (!eb->attach_flags[id])
 		return;
 	/* only our program: never take down something that replaced it */
@@ -950,10 +1058,44 @@ static int ebpf_root_set(pf_instance *inst, uint32_t pipe_id, struct pf_error *e
 	return 0;
 }
 
+/* The session's member ports as a fresh DEVMAP_HASH, swapped into group_ports
+ * in one update so a flood never sees a half-built group. */
+static int group_ports_set(struct pf_ebpf *eb, uint32_t session_id, const struct pf_session *s, struct pf_error *err)
+{
+	int inner, ret = 0;
+
+	inner = bpf_map_create(BPF_MAP_TYPE_DEVMAP_HASH, "pf_group", sizeof(uint32_t), sizeof(struct bpf_devmap_val),
+			       PF_MAX_SESSION_MEMBERS, NULL);
+	if (inner < 0)
+		return pf_err(err, -errno, "session %u: cannot create its port group: %s", session_id,
+			      strerror(errno));
+	for (uint32_t i = 0; i < s->nmembers; i++) {
+		const struct pf_session_member *m = &s->members[i];
+		struct bpf_devmap_val val = { 0 };
+
+		if (!m->in_use)
+			continue;
+		if (!eb->ports[m->port].in_use) {
+			ret = pf_err(err, -ENODEV, "session %u: member %u: port %u is not bound", session_id, i, m->port);
+			break;
+		}
+		val.ifindex = eb->ports[m->port].ifindex;
+		if (bpf_map_update_elem(inner, &m->port, &val, BPF_ANY)) {
+			ret = pf_err(err, -errno, "session %u: member port %u: %s", session_id, m->port, strerror(errno));
+			break;
+		}
+	}
+	if (!ret && bpf_map_update_elem(eb->map_group_ports, &session_id, &inner, BPF_ANY))
+		ret = pf_err(err, -errno, "session %u: %s", session_id, strerror(errno));
+	close(inner);           /* the outer map holds it now */
+	return ret;
+}
+
 static int ebpf_session_set(pf_instance *inst, uint32_t session_id, const struct pf_session *s,
 			    struct pf_error *err)
 {
 	struct pf_ebpf *eb = eb_of(inst);
+	int ret;
 
 	if (!s || s->nmembers > PF_MAX_SESSION_MEMBERS)
 		return pf_err(err, -ERANGE, "session %u: %u members, at most %u", session_id, s ? s->nmembers : 0,
@@ -962,6 +1104,9 @@ static int ebpf_session_set(pf_instance *inst, uint32_t session_id, const struct
 		if (s->members[i].port >= PF_MAX_PORTS)
 			return pf_err(err, -ERANGE, "session %u: member %u: port %u out of range", session_id, i,
 				      s->members[i].port);
+	ret = group_ports_set(eb, session_id, s, err);
+	if (ret)
+		return ret;
 	if (bpf_map_update_elem(eb->map_sessions, &session_id, s, BPF_ANY))
 		return pf_err(err, -errno, "session %u: %s", session_id, strerror(errno));
 	return 0;
@@ -1136,7 +1281,15 @@ static int ebpf_test_run(pf_instance *inst, uint32_t in_port, const void *frame,
 
 int pf_ebpf_resubmit(struct pf_ebpf *eb, uint32_t port, const void *frame, uint32_t len, struct pf_error *err)
 {
-	struct pf_xdp_meta meta = { .magic = PF_XDP_META_MAGIC, .packet_path = PF_PATH_RESUBMIT, .port = port };
+	return pf_ebpf_resubmit_from(eb, port, UINT32_MAX, frame, len, err);
+}
+
+int pf_ebpf_resubmit_from(struct pf_ebpf *eb, uint32_t port, uint32_t pipe, const void *frame, uint32_t len,
+			  struct pf_error *err)
+{
+	/* 0xffff: the datapath finds the pipe that missed itself */
+	struct pf_xdp_meta meta = { .magic = PF_XDP_META_MAGIC, .packet_path = PF_PATH_RESUBMIT, .port = port,
+				    .pipe = pipe < PF_MAX_PIPES ? (uint16_t)pipe : 0xffff };
 	struct xdp_md ctx = { 0 };
 	uint8_t buf[4096];
 	LIBBPF_OPTS(bpf_test_run_opts, opts);

@@ -77,6 +77,14 @@ struct pf_ebpf {
 
 	void *miss;                     /* owned by miss/ebpf_miss.c */
 	uint32_t miss_threads;          /* opts->miss_threads: handler threads, 0 = 1 */
+
+	/* replication: multicast groups in XDP, clone sessions on clsact (tc_replicate.bpf.o) */
+	int map_group_ports;            /* "group_ports": array of DEVMAP_HASH, one per session */
+	struct bpf_object *tc_obj;      /* shares the XDP object's maps */
+	int tc_ingress_fd;
+	int tc_egress_fd;
+	uint8_t tc_attached[PF_MAX_PORTS];      /* filters on this port's clsact */
+	uint8_t tc_hook_created[PF_MAX_PORTS];  /* we added the clsact qdisc: remove it on stop */
 };
 
 /* install / remove an entry in a pipe (used by the control API and the miss handler).
@@ -92,6 +100,12 @@ uint64_t pf_ebpf_entry_last_seen(struct pf_ebpf *eb, uint32_t entry_id);
  * in the metadata area. The datapath never hands such a frame to the miss
  * handler again. Thread safe. */
 int pf_ebpf_resubmit(struct pf_ebpf *eb, uint32_t port, const void *frame, uint32_t len, struct pf_error *err);
+
+/* Same, saying which pipe missed: the frame is counted again only from that
+ * pipe on (pipe >= PF_MAX_PIPES: unknown, counted from the first pipe on its
+ * way whose misses go to the handler). */
+int pf_ebpf_resubmit_from(struct pf_ebpf *eb, uint32_t port, uint32_t pipe, const void *frame, uint32_t len,
+			  struct pf_error *err);
 
 /* The instance's ebpf state (NULL if inst is not an ebpf instance). */
 struct pf_ebpf *pf_ebpf_from_instance(pf_instance *inst);

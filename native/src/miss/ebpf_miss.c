@@ -141,9 +141,10 @@ static void seen_refresh(struct ebpf_miss *m)
 	m->seen_valid = 1;
 }
 
-static int op_resubmit(void *backend, uint32_t port, const void *frame, uint32_t len, struct pf_error *err)
+static int op_resubmit(void *backend, uint32_t port, uint32_t pipe, const void *frame, uint32_t len,
+		       struct pf_error *err)
 {
-	return pf_ebpf_resubmit(backend, port, frame, len, err);
+	return pf_ebpf_resubmit_from(backend, port, pipe, frame, len, err);
 }
 
 static const struct pf_learn_ops ebpf_learn_ops = {

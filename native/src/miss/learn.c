@@ -492,10 +492,10 @@ static void log_created(const struct pf_fields *f)
 	pf_info("Created flow for IP %s->%s", src, dst);
 }
 
-static int resubmit(struct pf_learner *l, uint32_t port, const void *frame, uint32_t len)
+static int resubmit(struct pf_learner *l, uint32_t port, uint32_t pipe, const void *frame, uint32_t len)
 {
 	struct pf_error err = { 0 };
-	int ret = l->ops->resubmit(l->backend, port, frame, len, &err);
+	int ret = l->ops->resubmit(l->backend, port, pipe, frame, len, &err);
 
 	if (ret) {
 		STAT_INC(l, resubmit_errors);
@@ -552,7 +552,7 @@ int pf_learner_handle_path(struct pf_learner *l, uint32_t port, uint32_t pipe, u
 		/* queued behind the frame that installed the entry: it will hit it now */
 		pthread_mutex_unlock(&l->lock);
 		STAT_INC(l, coalesced);
-		return resubmit(l, port, frame, len);
+		return resubmit(l, port, pipe, frame, len);
 	}
 	if (flow) {
 		pf_debug("learned flow of entry %u lost its entry: installing it again", flow->entry_id);
@@ -586,7 +586,7 @@ int pf_learner_handle_path(struct pf_learner *l, uint32_t port, uint32_t pipe, u
 	}
 	STAT_INC(l, installed);
 	/* the log line may wait for a slow log handler: the frame goes first */
-	ret = resubmit(l, port, frame, len);
+	ret = resubmit(l, port, pipe, frame, len);
 	log_created(&pkt);
 	return ret;
 }

@@ -28,7 +28,8 @@ struct pf_learn_ops {
 	/* CLOCK_MONOTONIC ns of the entry's last hit, 0 if never */
 	uint64_t (*last_seen)(void *backend, uint32_t entry_id);
 	/* re-inject the frame as if received on port (packet_path = RESUBMIT) */
-	int (*resubmit)(void *backend, uint32_t port, const void *frame, uint32_t len, struct pf_error *err);
+	/* pipe: the pipe that missed, so the datapath counts the frame from there on only */
+	int (*resubmit)(void *backend, uint32_t port, uint32_t pipe, const void *frame, uint32_t len, struct pf_error *err);
 };
 
 struct pf_learner *pf_learner_new(const struct pf_learn_ops *ops, void *backend);
