@@ -49,6 +49,31 @@ def frames_for(lab, tag: str, src: str, dst: str, count: int, dst_mac: str, src_
             for i in range(count)]
 
 
+def exchange(lab, sends) -> dict[str, list[dict]]:
+    """Send (host, frames) pairs with every host listening and capturing; the tagged frames each host saw.
+
+    UDP listeners keep hosts from answering test traffic with ICMP port-unreachable,
+    which would otherwise be forwarded and counted too.
+    """
+    hosts = ("h1", "h2", "h3")
+    sinks = [UdpSink(lab, h, DPORT) for h in hosts]
+    caps = {h: Capture(lab, h) for h in hosts}
+    try:
+        for host, frames in sends:
+            lab.send_frames(host, frames)
+        time.sleep(1.0)
+    finally:
+        got = {h: [p for p in map(parse_frame, c.stop()) if p and read_tag(p)] for h, c in caps.items()}
+        for sink in sinks:
+            sink.close()
+    return got
+
+
+def mpls_frames(src_host, dst_mac, label: int, src: str, dst: str, tag: str) -> list[bytes]:
+    inner = [ipv4_udp(src, dst, payload_tag(tag, i), dport=DPORT, ident=i) for i in range(N)]
+    return [eth(dst_mac, src_host.mac, 0x8847, mpls([label], pkt, ttl=30)) for pkt in inner]
+
+
 def test_static_forwarding(three_host_lab, instance_name, pyflow_run, read_counters, tmp_path):
     lab = three_host_lab
     h1, h2, h3 = lab.host("h1"), lab.host("h2"), lab.host("h3")
@@ -57,19 +82,12 @@ def test_static_forwarding(three_host_lab, instance_name, pyflow_run, read_count
     run = pyflow_run("--backend", "ebpf", "-j", str(cfg), *lab.port_args(), "--instance", instance_name,
                      "--fresh", "--stats-interval", "0.5")
 
-    sinks = [UdpSink(lab, h, DPORT) for h in ("h1", "h2", "h3")]
-    caps = {h: Capture(lab, h) for h in ("h1", "h2", "h3")}
-    try:
-        lab.send_frames("h1", frames_for(lab, "h2", "10.0.0.1", "10.0.0.2", N, h1.root_mac, h1.mac))
-        lab.send_frames("h1", frames_for(lab, "h3", "10.0.0.1", "10.0.0.3", N, h1.root_mac, h1.mac))
-        lab.send_frames("h1", frames_for(lab, "drop", "10.0.0.1", "10.0.0.9", N, h1.root_mac, h1.mac))
-        inner = [ipv4_udp("10.0.0.3", "10.0.0.1", payload_tag("pop", i), dport=DPORT, ident=i) for i in range(N)]
-        lab.send_frames("h3", [eth(h3.root_mac, h3.mac, 0x8847, mpls([2000], pkt, ttl=30)) for pkt in inner])
-        time.sleep(1.0)
-    finally:
-        got = {h: [p for p in map(parse_frame, c.stop()) if p and read_tag(p)] for h, c in caps.items()}
-        for s in sinks:
-            s.close()
+    got = exchange(lab, [
+        ("h1", frames_for(lab, "h2", "10.0.0.1", "10.0.0.2", N, h1.root_mac, h1.mac)),
+        ("h1", frames_for(lab, "h3", "10.0.0.1", "10.0.0.3", N, h1.root_mac, h1.mac)),
+        ("h1", frames_for(lab, "drop", "10.0.0.1", "10.0.0.9", N, h1.root_mac, h1.mac)),
+        ("h3", mpls_frames(h3, h3.root_mac, 2000, "10.0.0.3", "10.0.0.1", "pop")),
+    ])
 
     # MAC rewrite + TTL decrement, checksums recomputed.
     at_h2 = [p for p in got["h2"] if read_tag(p)[0] == "h2"]
@@ -124,21 +142,13 @@ def test_shipped_static_forward_config(three_host_lab, instance_name, pyflow_run
     cfg = Path(__file__).resolve().parents[2] / "conf" / "static-forward.json"
     run = pyflow_run("--backend", "ebpf", "-j", str(cfg), *lab.port_args(), "--instance", instance_name,
                      "--fresh", "--stats-interval", "0.5")
-    # listeners, so no host answers the test traffic with ICMP port-unreachable
-    sinks = [UdpSink(lab, h, DPORT) for h in ("h1", "h2", "h3")]
-    caps = {h: Capture(lab, h) for h in ("h1", "h2", "h3")}
-    try:
-        lab.send_frames("h1", frames_for(lab, "h2", "10.0.0.1", "10.0.0.2", N, h2.mac, h1.mac))
-        lab.send_frames("h1", frames_for(lab, "h3", "10.0.0.1", "10.0.0.3", N, h3.mac, h1.mac))
-        lab.send_frames("h1", frames_for(lab, "drop", "10.0.0.1", "10.0.0.66", N, h2.mac, h1.mac))
-        lab.send_frames("h2", frames_for(lab, "nat", "10.0.0.2", "10.0.0.99", N, h3.mac, h2.mac))
-        inner = [ipv4_udp("10.0.0.3", "10.0.0.1", payload_tag("pop", i), dport=DPORT, ident=i) for i in range(N)]
-        lab.send_frames("h3", [eth(h1.mac, h3.mac, 0x8847, mpls([200], pkt, ttl=30)) for pkt in inner])
-        time.sleep(1.0)
-    finally:
-        got = {h: [p for p in map(parse_frame, c.stop()) if p and read_tag(p)] for h, c in caps.items()}
-        for s in sinks:
-            s.close()
+    got = exchange(lab, [
+        ("h1", frames_for(lab, "h2", "10.0.0.1", "10.0.0.2", N, h2.mac, h1.mac)),
+        ("h1", frames_for(lab, "h3", "10.0.0.1", "10.0.0.3", N, h3.mac, h1.mac)),
+        ("h1", frames_for(lab, "drop", "10.0.0.1", "10.0.0.66", N, h2.mac, h1.mac)),
+        ("h2", frames_for(lab, "nat", "10.0.0.2", "10.0.0.99", N, h3.mac, h2.mac)),
+        ("h3", mpls_frames(h3, h1.mac, 200, "10.0.0.3", "10.0.0.1", "pop")),
+    ])
 
     def tagged(host, tag):
         frames = [p for p in got[host] if read_tag(p)[0] == tag]
