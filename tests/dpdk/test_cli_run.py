@@ -72,6 +72,19 @@ def created(run: Run) -> list[str]:
     return [line for line in list(run.stderr) if "Created flow for IP" in line]
 
 
+def counters_json(instance: str) -> dict:
+    r = subprocess.run([sys.executable, "-P", "-m", "pyflow", "counters", "--instance", instance, "-o", "json"],
+                       capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def static_counters(line: str) -> dict:
+    m = LINE.match(line)
+    assert m, line
+    return {k: int(v) for k, v in (kv.split(": ") for kv in m["static"].rstrip(", ").split(", "))}
+
+
 @pytest.fixture(scope="module")
 def running():
     from pyflow import lab as labmod
@@ -102,12 +115,17 @@ def running():
             while time.monotonic() < deadline and len(created(run)) < len(FLOWS):
                 time.sleep(0.02)
             learn_s = time.monotonic() - t0
+            # the seed's state after the first packets: printed once they are all out, before the second ones
+            after_first = "".join(f"{s}-flow: 1, " for s in FLOWS)
+            first_line = run.wait_for(lambda s: after_first in s, 10, stream="stdout")
+            first_snap = counters_json(prefix)
             lab.send_frames("user", frames("second"))       # every one hits its learned entry
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and len([f for f in cap.frames if b"pfl " in f]) < 2 * len(FLOWS):
                 time.sleep(0.05)
             time.sleep(0.3)                                  # anything extra would show up now
-        yield {"lab": lab, "run": run, "prefix": prefix, "captured": cap.frames, "learn_s": learn_s}
+        yield {"lab": lab, "run": run, "prefix": prefix, "captured": cap.frames, "learn_s": learn_s,
+               "first_line": first_line, "first_snap": first_snap}
     finally:
         if run is not None:
             run.stop()
@@ -134,30 +152,42 @@ def test_flows_arrive_rewritten_on_the_uplink(running):
 
 
 def test_counter_lines_in_the_seed_format(running):
+    """The seed's numbers: a resubmitted frame is counted from the pipe that missed on (as on eBPF), so
+    after N first packets the root entry and vf0 rx read N and every learned entry 1."""
+    line = running["first_line"]
+    assert line, running["run"].stdout[-3:]
+    assert static_counters(line) == {"root_net_to_host": 0, "root_host_to_net_vf0": 10, "n2h_to_vf0": 0,
+                                     "rss_pipe": 10}
+    m = LINE.match(line)
+    assert m["learned"] == "".join(f"{s}-flow: 1, " for s in FLOWS)
+    assert m["misses"].strip() == "10,"
+
     run = running["run"]
     want = "".join(f"{s}-flow: 2, " for s in FLOWS)
     line = run.wait_for(lambda s: want in s, 10, stream="stdout")
     assert line, run.stdout[-3:]
-    m = LINE.match(line)
-    assert m, line
-    static = dict(kv.split(": ") for kv in m["static"].rstrip(", ").split(", "))
-    # first frames: root + miss; resubmitted: root again (packet_path=RESUBMIT); second frames: root
-    assert static == {"root_net_to_host": "0", "root_host_to_net_vf0": "30", "n2h_to_vf0": "0", "rss_pipe": "10"}
-    assert m["learned"] == want
-    assert m["misses"].strip() == "10,"
+    # second frames: root and the learned entry once each, no new miss
+    assert static_counters(line) == {"root_net_to_host": 0, "root_host_to_net_vf0": 20, "n2h_to_vf0": 0,
+                                     "rss_pipe": 10}
+    assert LINE.match(line)["misses"].strip() == "10,"
 
 
 def test_counters_over_the_control_socket(running):
-    r = subprocess.run([sys.executable, "-P", "-m", "pyflow", "counters", "--instance", running["prefix"],
-                        "-o", "json"], capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-    snap = json.loads(r.stdout)
+    first = running["first_snap"]
+    assert {e["name"]: e["packets"] for e in first["learned_entries"]} == {f"{s}-flow": 1 for s in FLOWS}
+    assert {e["name"]: e["packets"] for e in first["static_entries"]}["root_host_to_net_vf0"] == 10
+    assert first["pipes"]["h2n"] == {"hits": 10, "misses": 10}
+    assert (first["ports"]["vf0"]["rx_packets"], first["ports"]["uplink"]["tx_packets"]) == (10, 10)
+
+    snap = counters_json(running["prefix"])
     assert {e["name"]: e["packets"] for e in snap["learned_entries"]} == {f"{s}-flow": 2 for s in FLOWS}
     assert snap["miss_handler"]["installed"] == 10 and snap["miss_handler"]["resubmitted"] == 10
     assert snap["pipes"]["h2n"] == {"hits": 20, "misses": 10}
-    # a resubmitted frame enters the pipeline on its port again, as on the eBPF backend
-    assert snap["ports"]["vf0"]["rx_packets"] == 20 + 10
+    assert snap["pipes"]["root"] == {"hits": 20, "misses": 0}
+    # a resubmitted frame is not received again: vf0 rx counts what the user sent
+    assert snap["ports"]["vf0"]["rx_packets"] == 20
     assert snap["ports"]["uplink"]["tx_packets"] == 20
+    assert not any(snap["ports"]["vf0"]["drops"].values()), snap["ports"]["vf0"]["drops"]
 
 
 def telemetry(prefix: str, *commands: str) -> dict:
@@ -179,7 +209,7 @@ def test_telemetry_shows_the_pyflow_counters(running):
                   "/ethdev/list")
     assert {"/pyflow/counters", "/pyflow/pipes", "/pyflow/entries", "/pyflow/miss"} <= set(t["/"])
     ports = t["/pyflow/counters"]
-    assert ports["port1"]["device"] == "net_af_packet1" and ports["port1"]["rx_packets"] == 30
+    assert ports["port1"]["device"] == "net_af_packet1" and ports["port1"]["rx_packets"] == 20
     assert ports["port0"]["device"] == "net_af_packet0" and ports["port0"]["tx_packets"] == 20
     pipes = t["/pyflow/pipes"]
     assert pipes["pipe2"]["hits"] == 20 and pipes["pipe2"]["misses"] == 10 and pipes["pipe2"]["offloaded"] == 0

@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -234,6 +237,9 @@ def test_resubmit_seed_001(lab):
     assert counters["pipes"]["h2n"]["misses"] == 10
     assert counters["miss"]["installed"] == 10 and counters["miss"]["resubmitted"] == 10
     assert counters["ports"]["uplink"]["tx_packets"] == 20
+    # the resubmitted frames are not counted a second time on their way to h2n
+    assert counters["ports"]["vf0"]["rx_packets"] == 20
+    assert counters["entries"]["root_host_to_net_vf0"]["packets"] == 20
 
 
 # ---- test_run (no ports started) ---------------------------------------------------
@@ -333,6 +339,114 @@ def test_differential_against_ebpf():
     for name, c in res["counters"]["ports"].items():
         for key in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "drops"):
             assert c[key] == ebpf_ports[name][key], (name, key)
+
+
+# ---- differential: the resubmit path, seed 001 through the real CLI on both backends -----------------
+
+SEED_FLOWS = [f"192.168.99.{101 + i}" for i in range(10)]
+
+
+def _seed_001_first_packets(backend: str, config: str) -> dict:
+    """`pyflow run --backend BACKEND` on conf/resubmit.json in a `resubmit` lab of its own: the first frame
+    of 10 flows from the user namespace misses h2n, is learned by the miss handler (AF_XDP on ebpf, the
+    miss ring on dpdk) and resubmitted. Returns the counters over the control socket and the frames the
+    net namespace received."""
+    from pyflow import lab as labmod
+
+    prefix = f"pfp{uuid.uuid4().hex[:4]}"
+    lab = labmod.Lab("resubmit", prefix=prefix).up()
+    proc = None
+    try:
+        user, net = lab.host("user"), lab.host("net")
+        args = [PY, "-P", "-m", "pyflow", "run", "--backend", backend, "-j", config,
+                "--instance", prefix, "--fresh", "--stats-interval", "0.2"]
+        if backend == "dpdk":
+            args += ["--port", "uplink=net_af_packet0", "--port", "vf0=net_af_packet1", "--",
+                     *eal_args(prefix, [f"net_af_packet0,iface={net.root_ifname}",
+                                        f"net_af_packet1,iface={user.root_ifname}"])[1:]]
+        else:
+            args += lab.port_args()
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        stderr = []
+        for line in proc.stderr:
+            stderr.append(line)
+            if "Waiting for signal" in line:
+                break
+        else:
+            raise AssertionError(f"pyflow run --backend {backend} did not start:\n" + "".join(stderr[-20:]))
+        # keep reading the log so the process never blocks on a full pipe
+        pump = threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True)
+        pump.start()
+        frames = [labmod.eth(net.mac, user.mac, 0x0800,
+                             labmod.ipv4_udp(src, "20.1.1.100", labmod.payload_tag("first", i), dport=4000))
+                  for i, src in enumerate(SEED_FLOWS)]
+        with labmod.Capture(lab, "net") as cap:
+            lab.send_frames("user", frames)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and len([f for f in cap.frames if b"pfl first" in f]) < len(frames):
+                time.sleep(0.05)
+            time.sleep(0.3)                                  # anything extra would show up now
+        r = subprocess.run([PY, "-P", "-m", "pyflow", "counters", "--instance", prefix, "-o", "json"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0, "".join(stderr[-20:])
+        created = [line.split("Created flow for IP ")[1].strip() for line in stderr if "Created flow for IP" in line]
+        # from the ethertype on: each lab has MAC addresses of its own
+        return {"counters": json.loads(r.stdout), "created": created,
+                "frames": sorted(f[12:] for f in cap.frames if b"pfl first" in f)}
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        lab.down()
+        shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+        shutil.rmtree(f"/sys/fs/bpf/pyflow/{prefix}", ignore_errors=True)
+
+
+@pytest.mark.parametrize("root_action", ["none", "dec_ttl"])
+def test_differential_resubmit_against_ebpf(tmp_path, root_action):
+    """Seed 001's first packets on both backends: the same learned entries, and a resubmitted frame
+    counted the same way (from the pipe that missed on), so every counter agrees with the seed's.
+    With a TTL decrement on the root entry, the resubmitted frame must not get it twice."""
+    config = str(ROOT / "conf" / "resubmit.json")
+    if root_action == "dec_ttl":
+        cfg = json.loads(pathlib.Path(config).read_text())
+        root = next(p for p in cfg["pipes"] if p.get("root"))
+        root["actions"] = ["dec_ttl"]
+        next(e for e in root["entries"] if e["name"] == "root_host_to_net_vf0")["actions"] = {"dec_ttl": True}
+        config = str(tmp_path / "resubmit-dec-ttl.json")
+        pathlib.Path(config).write_text(json.dumps(cfg))
+    runs = {backend: _seed_001_first_packets(backend, config) for backend in ("ebpf", "dpdk")}
+
+    def view(run: dict) -> dict:
+        c = run["counters"]
+        return {
+            "created": run["created"],
+            "static": {e["name"]: e["packets"] for e in c["static_entries"] + c["miss_paths"]},
+            "learned": {e["name"]: (e["packets"], e["bytes"]) for e in c["learned_entries"]},
+            "pipe_misses": {e["name"]: e["packets"] for e in c["pipe_misses"]},
+            "pipes": c["pipes"],
+            "ports": c["ports"],
+            "installed": c["miss_handler"]["installed"], "resubmitted": c["miss_handler"]["resubmitted"],
+            "frames": run["frames"],
+        }
+
+    ebpf, dpdk = view(runs["ebpf"]), view(runs["dpdk"])
+    for key in ebpf:
+        assert dpdk[key] == ebpf[key], (key, ebpf[key], dpdk[key])
+    # and both are the seed's numbers
+    n = len(SEED_FLOWS)
+    assert ebpf["created"] == [f"{s}->20.1.1.100" for s in SEED_FLOWS]
+    assert ebpf["static"] == {"root_net_to_host": 0, "root_host_to_net_vf0": n, "n2h_to_vf0": 0, "rss_pipe": n}
+    assert {name: pk for name, (pk, _) in ebpf["learned"].items()} == {f"{s}-flow": 1 for s in SEED_FLOWS}
+    assert list(ebpf["pipe_misses"].values()) == [n]
+    assert ebpf["pipes"] == {"root": {"hits": n, "misses": 0}, "n2h": {"hits": 0, "misses": 0},
+                             "h2n": {"hits": n, "misses": n}}
+    assert (ebpf["ports"]["vf0"]["rx_packets"], ebpf["ports"]["uplink"]["tx_packets"]) == (n, n)
+    assert (ebpf["installed"], ebpf["resubmitted"], len(ebpf["frames"])) == (n, n, n)
+    # IPv4 TTL (the frames start at the ethertype): decremented once on the root entry, or not at all
+    assert {f[2 + 8] for f in ebpf["frames"]} == {63 if root_action == "dec_ttl" else 64}
 
 
 # ---- rte_flow: validation report, creation attempted, fallback --------------------------------

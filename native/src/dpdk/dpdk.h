@@ -171,6 +171,15 @@ void pfd_pipeline_run(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packe
 /* The same, entering at start_pipe (a frame the NIC's rte_flow rules sent up on a miss of that pipe). */
 void pfd_pipeline_run_from(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
 			   struct rte_mbuf *m, struct pfd_outputs *out, struct pf_verdict *verdict, bool to_miss_ring);
+/* A frame the miss handler resubmits after installing its entry: it replays the walk from the root
+ * without counting or acting until missed_pipe (unknown: >= PF_MAX_PIPES), as the XDP datapath does. */
+void pfd_pipeline_resubmit(struct pfd *d, uint32_t slot, uint32_t port, uint32_t missed_pipe, struct rte_mbuf *m,
+			   struct pfd_outputs *out, struct pf_verdict *verdict);
+/* The walk behind all three; resubmit_pipe only matters for packet_path RESUBMIT. */
+#define PFD_RESUBMIT_PIPE_UNKNOWN 0xffffffffu
+void pfd_pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
+		       uint32_t resubmit_pipe, struct rte_mbuf *m, struct pfd_outputs *out, struct pf_verdict *verdict,
+		       bool to_miss_ring);
 
 /* counters */
 void pfd_counters_sum_entry(struct pfd *d, uint32_t id, struct pf_counter *out);

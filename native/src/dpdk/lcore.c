@@ -243,7 +243,7 @@ static int worker_main(void *arg)
 	return 0;
 }
 
-/* The learner's ops: the software table is the install target, resubmit re-runs the pipeline. */
+/* The learner's ops: the software table is the install target, resubmit replays the pipeline from the root. */
 static int learn_install(void *backend, uint32_t pipe, const struct pf_fields *match, struct pf_entry *entry,
 			 struct pf_error *err)
 {
@@ -280,6 +280,8 @@ static int learn_resubmit(void *backend, uint32_t port, uint32_t pipe, const voi
 			  struct pf_error *err)
 {
 	struct pfd *d = backend;
+	struct pfd_outputs out;
+	struct pf_verdict v;
 	struct tx_stage *st;
 	struct rte_mbuf *m;
 	uint32_t slot = pfd_thread_slot >= 0 ? (uint32_t)pfd_thread_slot : PFD_SLOT_HANDLER;
@@ -299,8 +301,12 @@ static int learn_resubmit(void *backend, uint32_t port, uint32_t pipe, const voi
 		rte_pktmbuf_free(m);
 		return pf_err(err, -ENOMEM, "resubmit: out of memory");
 	}
-	/* a resubmitted frame that misses again is never handed back to the handler (no loops) */
-	run_and_stage(d, slot, st, port, PF_PATH_RESUBMIT, m, false);
+	/* counted from the pipe that missed on, as on the eBPF datapath; a resubmitted frame that
+	 * misses again is never handed back to the handler (no loops) */
+	out.n = 0;
+	pfd_pipeline_resubmit(d, slot, port, pipe, m, &out, &v);
+	for (uint32_t i = 0; i < out.n; i++)
+		stage_add(d, slot, st, out.ports[i], out.mbufs[i]);
 	stage_flush(d, slot, st);
 	rte_free(st);
 	return 0;

@@ -98,8 +98,6 @@ static void tx(struct walk *w, struct rte_mbuf *m, uint32_t out_port, uint32_t p
 	emit(w, out_port, m);
 }
 
-/* Mirrors pf_xdp_root in bpf/datapath.bpf.c hop for hop: same counters, same verdicts.
- * Beyond XDP: PF_FWD_SESSION and PF_ACT_CLONE replicate (mbuf copies). */
 void pfd_pipeline_run(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, struct rte_mbuf *m,
 		      struct pfd_outputs *out, struct pf_verdict *verdict, bool to_miss_ring)
 {
@@ -109,15 +107,42 @@ void pfd_pipeline_run(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packe
 void pfd_pipeline_run_from(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
 			   struct rte_mbuf *m, struct pfd_outputs *out, struct pf_verdict *verdict, bool to_miss_ring)
 {
+	pfd_pipeline_walk(d, slot, port, packet_path, start_pipe, PFD_RESUBMIT_PIPE_UNKNOWN, m, out, verdict,
+			  to_miss_ring);
+}
+
+void pfd_pipeline_resubmit(struct pfd *d, uint32_t slot, uint32_t port, uint32_t missed_pipe, struct rte_mbuf *m,
+			   struct pfd_outputs *out, struct pf_verdict *verdict)
+{
+	pfd_pipeline_walk(d, slot, port, PF_PATH_RESUBMIT, d->root_pipe,
+			  missed_pipe < PF_MAX_PIPES ? missed_pipe : PFD_RESUBMIT_PIPE_UNKNOWN, m, out, verdict, false);
+}
+
+/* Mirrors pf_xdp_root in bpf/datapath.bpf.c hop for hop: same counters, same verdicts.
+ * Beyond XDP: PF_FWD_SESSION and PF_ACT_CLONE replicate (mbuf copies).
+ *
+ * A resubmitted frame (packet_path RESUBMIT) was counted up to the pipe that
+ * missed when it first arrived, and the frame the handler got already carries
+ * the actions of the pipes before that one: it replays the walk from the root
+ * silently (no port rx, no pipe or entry counters, no actions, no clones) and
+ * counts and acts from the pipe that missed on. When that pipe is not known,
+ * counting starts at the first pipe on the way whose misses go to the handler. */
+void pfd_pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
+		       uint32_t resubmit_pipe, struct rte_mbuf *m, struct pfd_outputs *out, struct pf_verdict *verdict,
+		       bool to_miss_ring)
+{
 	struct walk w = { .d = d, .c = &d->counters[slot], .out = out, .v = verdict, .in_port = port };
 	struct pf_pkt pkt;
 	uint32_t pipe, hop, entry_id = PFD_NO_ENTRY, pending_port = 0;
 	uint64_t now = 0;
 	bool egress_done = false;
+	bool counting = packet_path != PF_PATH_RESUBMIT;
 
 	set_verdict(verdict, PF_VERDICT_DROP, 0, 0, d->root_pipe, PFD_NO_ENTRY, 0);
-	w.c->ports[port].rx_packets++;
-	w.c->ports[port].rx_bytes += rte_pktmbuf_pkt_len(m);
+	if (counting) {
+		w.c->ports[port].rx_packets++;
+		w.c->ports[port].rx_bytes += rte_pktmbuf_pkt_len(m);
+	}
 	if (!d->root_set) {
 		drop(&w, m, PF_DROP_NO_MISS, 0, PFD_NO_ENTRY, 0);
 		return;
@@ -142,12 +167,19 @@ void pfd_pipeline_run_from(struct pfd *d, uint32_t slot, uint32_t port, uint8_t 
 			return;
 		}
 		pp = &d->pipes[pipe];
+		if (!counting && (pipe == resubmit_pipe ||
+				  (resubmit_pipe == PFD_RESUBMIT_PIPE_UNKNOWN && pp->cfg.fwd_miss.type == PF_FWD_MISS)))
+			counting = true;
 		id = pfd_lookup(d, pipe, &pkt.f, pp->cfg.type == PF_PIPE_HASH ? pf_flow_hash(&pkt.f) : 0);
 		if (id != PFD_NO_ENTRY) {
 			struct pfd_entry *e = &d->entries[id];
 
-			w.c->pipes[pipe].hits++;
 			entry_id = id;
+			fwd = e->e.fwd.type == PF_FWD_DEFAULT ? &pp->cfg.fwd : &e->e.fwd;
+			/* replaying: the first pass counted this hit, applied its actions and made its copies */
+			if (!counting)
+				goto forward;
+			w.c->pipes[pipe].hits++;
 			w.c->entries[id].packets++;
 			w.c->entries[id].bytes += rte_pktmbuf_pkt_len(m);
 			if (!now)
@@ -155,7 +187,6 @@ void pfd_pipeline_run_from(struct pfd *d, uint32_t slot, uint32_t port, uint8_t 
 			/* a shared line: write at most once per millisecond */
 			if (now - e->last_seen_ns > 1000000)
 				e->last_seen_ns = now;
-			fwd = e->e.fwd.type == PF_FWD_DEFAULT ? &pp->cfg.fwd : &e->e.fwd;
 			if (e->e.act.flags) {
 				int ret = pf_apply_actions(m, &pkt, &e->e.act);
 
@@ -171,10 +202,12 @@ void pfd_pipeline_run_from(struct pfd *d, uint32_t slot, uint32_t port, uint8_t 
 					replicate(&w, m, e->e.act.session, PF_MAX_PORTS);
 			}
 		} else {
-			w.c->pipes[pipe].misses++;
+			if (counting)
+				w.c->pipes[pipe].misses++;
 			fwd = &pp->cfg.fwd_miss;
 		}
 
+forward:
 		switch (fwd->type) {
 		case PF_FWD_PIPE:
 			pipe = fwd->target;
