@@ -22,10 +22,15 @@
 #define PF_PKT_RANDOM() bpf_get_prandom_u32()
 #include "pyflow/packet.h"
 
+/* the frame class is looked at only when a lookup's mask needs it */
+#define PF_RESOLVE_MPEGTS(ctx, pkt) pf_xdp_mpegts((struct xdp_md *)(ctx), (pkt))
+__noinline int pf_xdp_mpegts(struct xdp_md *ctx, struct pf_pkt *pkt);
+
 #include "pyflow/datapath_maps.h"
 
 /* ---- global functions: verified once each ---- */
 
+/* The MPEG-TS frame class is left for the first lookup whose mask asks for it. */
 __noinline int pf_xdp_parse(struct xdp_md *ctx, struct pf_pkt *pkt)
 {
 	uint8_t *data = (void *)(long)ctx->data;
@@ -34,7 +39,15 @@ __noinline int pf_xdp_parse(struct xdp_md *ctx, struct pf_pkt *pkt)
 	if (!pkt)
 		return PF_PARSE_ERR_ETH;
 	pf_pkt_clear(pkt);
-	return pf_parse(data, data_end, pkt);
+	return pf_parse_ex(data, data_end, pkt, PF_PARSE_DEFER_MPEGTS);
+}
+
+__noinline int pf_xdp_mpegts(struct xdp_md *ctx, struct pf_pkt *pkt)
+{
+	if (!pkt)
+		return 0;
+	pf_pkt_mpegts((void *)(long)ctx->data, (void *)(long)ctx->data_end, pkt);
+	return 0;
 }
 
 __noinline int pf_xdp_actions(struct xdp_md *ctx, struct pf_pkt *pkt, const struct pf_actions *act)
@@ -42,6 +55,95 @@ __noinline int pf_xdp_actions(struct xdp_md *ctx, struct pf_pkt *pkt, const stru
 	if (!pkt || !act)
 		return PF_ACT_ERR_NO_HEADER;
 	return pf_apply_actions(ctx, pkt, act);
+}
+
+#define PF_RESUBMIT_PIPE_UNKNOWN 0xffff
+
+/* State of one frame's walk through the pipes, kept by pf_xdp_root and
+ * advanced one pipe at a time by pf_xdp_hop. */
+struct pf_walk {
+	__u32 port;             /* ingress port id */
+	__u32 pipe;             /* the pipe to run next */
+	__u32 hop;              /* pipes run before it */
+	__u32 entry_id;         /* last entry hit, PF_NO_ENTRY if none */
+	/* a resubmitted frame was already counted up to the pipe that missed, and
+	 * already carries the actions of the pipes before it: it replays the walk
+	 * silently until that pipe and counts (and acts) from there on */
+	__u32 counting;
+	__u32 resubmit_pipe;
+	__u32 egress_done;      /* the chosen port's egress pipe is running / ran */
+	__u32 pending_port;     /* the port ingress chose, while its egress pipe runs */
+	/* clone session + 1 (0 = none) asked by an ingress / egress pipe's clone action */
+	__u32 clone_i2e;
+	__u32 clone_e2e;
+	struct pf_fwd fwd;      /* out: where the pipe sends the frame */
+	__u32 drop_reason;      /* out: with PF_HOP_DROP */
+};
+
+enum pf_hop_result {
+	PF_HOP_FWD = 0,         /* w->fwd says where to */
+	PF_HOP_DROP = 1,        /* drop for w->drop_reason, after w->hop + 1 pipes */
+	PF_HOP_BAD_PIPE = 2,    /* the pipe is not in use: PF_DROP_ACTION_FAIL after w->hop pipes */
+	PF_HOP_NO_PIPE = 3,     /* the pipe id is out of range: end of the walk */
+};
+
+/* Run pipe w->pipe on the frame: look up, count, apply the entry's actions,
+ * decide the forward. One global function per hop keeps the verifier's work
+ * linear in the pipe depth, and lets the hit entry be used in place (map
+ * values stay valid for the whole run) instead of copied out per hop. */
+__noinline int pf_xdp_hop(struct xdp_md *ctx, struct pf_pkt *pkt, struct pf_walk *w)
+{
+	const struct pf_pipe *pipe_cfg;
+	const struct pf_entry *ent;
+	struct pf_flow_key *key;
+	__u32 pipe, zero = 0;
+	int ret;
+
+	if (!pkt || !w)
+		return PF_HOP_NO_PIPE;
+	pipe = w->pipe;
+	pipe_cfg = bpf_map_lookup_elem(&pipes, &pipe);
+	if (!pipe_cfg)
+		return PF_HOP_NO_PIPE;
+	if (!(pipe_cfg->flags & PF_PIPE_IN_USE))
+		return PF_HOP_BAD_PIPE;
+	/* the handler does not always say which pipe missed: then it is the
+	 * first pipe on the way whose misses go to the handler */
+	if (!w->counting && (pipe == w->resubmit_pipe ||
+			     (w->resubmit_pipe == PF_RESUBMIT_PIPE_UNKNOWN && pipe_cfg->fwd_miss.type == PF_FWD_MISS)))
+		w->counting = 1;
+	if (pipe_cfg->type == PF_PIPE_LPM || pipe_cfg->type == PF_PIPE_HASH) {
+		ent = pf_lookup_lpm_hash(pkt, pipe, pipe_cfg);
+	} else {
+		key = bpf_map_lookup_elem(&scratch_key, &zero);
+		if (!key)
+			return PF_HOP_NO_PIPE;
+		ent = pf_lookup_masked(ctx, pkt, pipe, pipe_cfg, key);
+	}
+	if (w->counting)
+		pf_count_pipe(pipe, ent != NULL);
+	if (!ent) {
+		w->fwd = pipe_cfg->fwd_miss;
+		return PF_HOP_FWD;
+	}
+	w->entry_id = ent->id;
+	w->fwd = ent->fwd.type == PF_FWD_DEFAULT ? pipe_cfg->fwd : ent->fwd;
+	if ((ent->act.flags & PF_ACT_CLONE) && ent->act.session < PF_MAX_SESSIONS) {
+		if (pipe_cfg->domain == PF_DOMAIN_EGRESS || w->egress_done)
+			w->clone_e2e = ent->act.session + 1;
+		else
+			w->clone_i2e = ent->act.session + 1;
+	}
+	if (!w->counting)
+		return PF_HOP_FWD;
+	pf_count_entry(pf_memo(), ent->id, ctx->data_end - ctx->data);
+	if (!(ent->act.flags & ~(__u32)PF_ACT_CLONE))
+		return PF_HOP_FWD;
+	ret = pf_xdp_actions(ctx, pkt, &ent->act);
+	if (!ret)
+		return PF_HOP_FWD;
+	w->drop_reason = ret == PF_ACT_SAMPLED_DROP ? PF_DROP_SAMPLED : PF_DROP_ACTION_FAIL;
+	return PF_HOP_DROP;
 }
 
 /* Metadata must not follow a frame out of this program (a peer's XDP would see it). */
@@ -180,48 +282,40 @@ static __always_inline int pf_handoff(struct xdp_md *ctx, __u32 in_port, __u32 o
 	return XDP_PASS;
 }
 
-#define PF_RESUBMIT_PIPE_UNKNOWN 0xffff
-
 SEC("xdp")
 int pf_xdp_root(struct xdp_md *ctx)
 {
-	struct pf_pkt pkt;
-	struct pf_entry *ent;
+	struct pf_pkt pkt __attribute__((aligned(8)));
+	struct pf_walk w;
 	const struct pf_config *cfg;
-	const struct pf_pipe *pipe_cfg;
 	const struct pf_port *port_cfg;
 	struct pf_port_counter *pc;
 	struct pf_xdp_meta *meta;
-	struct pf_fwd fwd;
-	__u32 zero = 0, ifindex = ctx->ingress_ifindex, port, *portp;
-	__u32 pipe, hop, entry_id = PF_NO_ENTRY, packet_path = PF_PATH_NORMAL;
-	__u32 pending_port = 0, egress_done = 0;
-	/* clone session + 1 (0 = none) asked by an ingress / egress pipe's clone action */
-	__u32 clone_i2e = 0, clone_e2e = 0;
-	/* a resubmitted frame was already counted up to the pipe that missed, and
-	 * already carries the actions of the pipes before it: it replays the walk
-	 * silently until that pipe and counts (and acts) from there on */
-	__u32 counting = 1, resubmit_pipe = PF_RESUBMIT_PIPE_UNKNOWN;
+	__u32 zero = 0, port, packet_path = PF_PATH_NORMAL, hop, clone;
 	int ret;
 
+	__builtin_memset(&w, 0, sizeof(w));
+	w.entry_id = PF_NO_ENTRY;
+	w.counting = 1;
+	w.resubmit_pipe = PF_RESUBMIT_PIPE_UNKNOWN;
 	meta = (void *)(long)ctx->data_meta;
 	if ((void *)(meta + 1) <= (void *)(long)ctx->data && meta->magic == PF_XDP_META_MAGIC &&
 	    meta->packet_path == PF_PATH_RESUBMIT) {
 		packet_path = PF_PATH_RESUBMIT;
-		resubmit_pipe = meta->pipe;
-		counting = 0;
+		w.resubmit_pipe = meta->pipe;
+		w.counting = 0;
 	}
 
-	portp = bpf_map_lookup_elem(&ifindex_port, &ifindex);
-	if (!portp)
+	port = pf_port_of(pf_memo(), ctx->ingress_ifindex);
+	if (port == PF_NO_PORT)
 		return XDP_PASS;        /* not one of our ports */
-	port = *portp;
 	cfg = bpf_map_lookup_elem(&config, &zero);
 	if (!cfg || !(cfg->flags & PF_CFG_ROOT_SET))
 		return XDP_PASS;        /* nothing programmed yet: leave the host alone */
+	w.port = port;
 
 	pc = bpf_map_lookup_elem(&port_counters, &port);
-	if (pc && counting) {
+	if (pc && w.counting) {
 		pc->rx_packets++;
 		pc->rx_bytes += ctx->data_end - ctx->data;
 	}
@@ -230,105 +324,79 @@ int pf_xdp_root(struct xdp_md *ctx)
 		return pf_drop(port, PF_DROP_MALFORMED, cfg->root_pipe, PF_NO_ENTRY, 0);
 	pkt.f.port = port;
 	pkt.f.packet_path = packet_path;
-	ent = bpf_map_lookup_elem(&scratch_entry, &zero);
-	if (!ent)
-		return XDP_ABORTED;
 
-	pipe = cfg->root_pipe;
+	w.pipe = cfg->root_pipe;
 	for (hop = 0; hop < PF_MAX_PIPE_DEPTH; hop++) {
-		pipe_cfg = bpf_map_lookup_elem(&pipes, &pipe);
-		if (!pipe_cfg)
+		w.hop = hop;
+		ret = pf_xdp_hop(ctx, &pkt, &w);
+		if (ret == PF_HOP_NO_PIPE)
 			break;
-		/* the handler does not always say which pipe missed: then it is the
-		 * first pipe on the way whose misses go to the handler */
-		if (!counting && (pipe == resubmit_pipe ||
-				  (resubmit_pipe == PF_RESUBMIT_PIPE_UNKNOWN && pipe_cfg->fwd_miss.type == PF_FWD_MISS)))
-			counting = 1;
-		ret = pf_pipe_lookup(&pkt, pipe, ent);
-		if (ret < 0)
-			return pf_drop(port, PF_DROP_ACTION_FAIL, pipe, entry_id, hop);
-		if (counting)
-			pf_count_pipe(pipe, ret);
-		if (ret) {
-			entry_id = ent->id;
-			fwd = ent->fwd.type == PF_FWD_DEFAULT ? pipe_cfg->fwd : ent->fwd;
-			if ((ent->act.flags & PF_ACT_CLONE) && ent->act.session < PF_MAX_SESSIONS) {
-				if (pipe_cfg->domain == PF_DOMAIN_EGRESS || egress_done)
-					clone_e2e = ent->act.session + 1;
-				else
-					clone_i2e = ent->act.session + 1;
-			}
-			if (counting) {
-				pf_count_entry(ent->id, ctx->data_end - ctx->data);
-				if (ent->act.flags & ~(__u32)PF_ACT_CLONE) {
-					ret = pf_xdp_actions(ctx, &pkt, &ent->act);
-					if (ret == PF_ACT_SAMPLED_DROP)
-						return pf_drop(port, PF_DROP_SAMPLED, pipe, entry_id, hop + 1);
-					if (ret)
-						return pf_drop(port, PF_DROP_ACTION_FAIL, pipe, entry_id, hop + 1);
-				}
-			}
-		} else {
-			fwd = pipe_cfg->fwd_miss;
-		}
+		if (ret == PF_HOP_BAD_PIPE)
+			return pf_drop(port, PF_DROP_ACTION_FAIL, w.pipe, w.entry_id, hop);
+		if (ret == PF_HOP_DROP)
+			return pf_drop(port, w.drop_reason, w.pipe, w.entry_id, hop + 1);
 
-		switch (fwd.type) {
+		switch (w.fwd.type) {
 		case PF_FWD_PIPE:
-			pipe = fwd.target;
+			w.pipe = w.fwd.target;
 			continue;
 		case PF_FWD_PORT:
 			/* an I2E clone: the copies and the original all run their egress pipes in TC */
-			if (clone_i2e)
-				return pf_handoff(ctx, port, fwd.target, clone_i2e - 1, PF_PATH_CLONE_I2E, 0, pipe,
-						  entry_id, hop + 1);
-			if (!egress_done && fwd.target < PF_MAX_PORTS) {
-				__u32 out = fwd.target;
+			if (w.clone_i2e)
+				return pf_handoff(ctx, port, w.fwd.target, w.clone_i2e - 1, PF_PATH_CLONE_I2E, 0, w.pipe,
+						  w.entry_id, hop + 1);
+			if (!w.egress_done && w.fwd.target < PF_MAX_PORTS) {
+				__u32 out = w.fwd.target;
 
 				port_cfg = bpf_map_lookup_elem(&ports, &out);
 				if (port_cfg && (port_cfg->flags & PF_PORT_EGRESS_PIPE)) {
 					/* the chosen port's egress pipe runs before the frame leaves */
-					egress_done = 1;
-					pending_port = out;
-					pipe = port_cfg->egress_pipe;
+					w.egress_done = 1;
+					w.pending_port = out;
+					w.pipe = port_cfg->egress_pipe;
 					continue;
 				}
 			}
-			if (clone_e2e)
-				return pf_handoff(ctx, port, fwd.target, clone_e2e - 1, PF_PATH_CLONE_E2E,
-						  PF_HANDOFF_EGRESS_DONE, pipe, entry_id, hop + 1);
-			return pf_tx(ctx, port, fwd.target, pipe, entry_id, hop + 1);
+			if (w.clone_e2e)
+				return pf_handoff(ctx, port, w.fwd.target, w.clone_e2e - 1, PF_PATH_CLONE_E2E,
+						  PF_HANDOFF_EGRESS_DONE, w.pipe, w.entry_id, hop + 1);
+			return pf_tx(ctx, port, w.fwd.target, w.pipe, w.entry_id, hop + 1);
 		case PF_FWD_DEFAULT:
 			/* an egress pipe without its own forward lets the frame go where ingress sent it */
-			if (egress_done) {
-				if (clone_e2e)
-					return pf_handoff(ctx, port, pending_port, clone_e2e - 1, PF_PATH_CLONE_E2E,
-							  PF_HANDOFF_EGRESS_DONE, pipe, entry_id, hop + 1);
-				return pf_tx(ctx, port, pending_port, pipe, entry_id, hop + 1);
+			if (w.egress_done) {
+				if (w.clone_e2e)
+					return pf_handoff(ctx, port, w.pending_port, w.clone_e2e - 1, PF_PATH_CLONE_E2E,
+							  PF_HANDOFF_EGRESS_DONE, w.pipe, w.entry_id, hop + 1);
+				return pf_tx(ctx, port, w.pending_port, w.pipe, w.entry_id, hop + 1);
 			}
 			/* fall through: no forward is a drop, but clones still leave (PSA) */
 		case PF_FWD_DROP:
-			if (clone_i2e || clone_e2e)
-				return pf_handoff(ctx, port, PF_NO_PORT, clone_i2e ? clone_i2e - 1 : clone_e2e - 1,
-						  clone_i2e ? PF_PATH_CLONE_I2E : PF_PATH_CLONE_E2E,
-						  PF_HANDOFF_DROP_ORIGINAL, pipe, entry_id, hop + 1);
-			return pf_drop(port, PF_DROP_ACTION, pipe, entry_id, hop + 1);
+			if (w.clone_i2e || w.clone_e2e) {
+				clone = w.clone_i2e ? w.clone_i2e : w.clone_e2e;
+				return pf_handoff(ctx, port, PF_NO_PORT, clone - 1,
+						  w.clone_i2e ? PF_PATH_CLONE_I2E : PF_PATH_CLONE_E2E,
+						  PF_HANDOFF_DROP_ORIGINAL, w.pipe, w.entry_id, hop + 1);
+			}
+			return pf_drop(port, PF_DROP_ACTION, w.pipe, w.entry_id, hop + 1);
 		case PF_FWD_MISS:
-			return pf_miss(ctx, port, pipe, packet_path, hop + 1);
+			return pf_miss(ctx, port, w.pipe, packet_path, hop + 1);
 		case PF_FWD_KERNEL:
-			if (clone_i2e || clone_e2e)
-				return pf_handoff(ctx, port, PF_NO_PORT, clone_i2e ? clone_i2e - 1 : clone_e2e - 1,
-						  clone_i2e ? PF_PATH_CLONE_I2E : PF_PATH_CLONE_E2E,
-						  PF_HANDOFF_TO_KERNEL, pipe, entry_id, hop + 1);
+			if (w.clone_i2e || w.clone_e2e) {
+				clone = w.clone_i2e ? w.clone_i2e : w.clone_e2e;
+				return pf_handoff(ctx, port, PF_NO_PORT, clone - 1,
+						  w.clone_i2e ? PF_PATH_CLONE_I2E : PF_PATH_CLONE_E2E,
+						  PF_HANDOFF_TO_KERNEL, w.pipe, w.entry_id, hop + 1);
+			}
 			pf_strip_meta(ctx);
-			pf_set_verdict(PF_VERDICT_PASS, 0, 0, pipe, entry_id, hop + 1);
+			pf_set_verdict(PF_VERDICT_PASS, 0, 0, w.pipe, w.entry_id, hop + 1);
 			return XDP_PASS;
 		case PF_FWD_SESSION:
-			return pf_flood(ctx, port, fwd.target, pipe, entry_id, hop + 1);
+			return pf_flood(ctx, port, w.fwd.target, w.pipe, w.entry_id, hop + 1);
 		default:
-			return pf_drop(port, PF_DROP_ACTION, pipe, entry_id, hop + 1);
+			return pf_drop(port, PF_DROP_ACTION, w.pipe, w.entry_id, hop + 1);
 		}
 	}
-	return pf_drop(port, PF_DROP_DEPTH, pipe, entry_id, hop);
+	return pf_drop(port, PF_DROP_DEPTH, w.pipe, w.entry_id, hop);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -185,7 +185,7 @@ int pf_tc_egress(struct __sk_buff *skb)
 			pf_count_pipe(pipe, ret);
 			if (ret) {
 				entry_id = ent->id;
-				pf_count_entry(ent->id, skb->len);
+				pf_count_entry(pf_memo(), ent->id, skb->len);
 				fwd = ent->fwd.type == PF_FWD_DEFAULT ? pipe_cfg->fwd : ent->fwd;
 				if ((ent->act.flags & PF_ACT_CLONE) && ent->act.session < PF_MAX_SESSIONS)
 					clone_e2e = ent->act.session + 1;

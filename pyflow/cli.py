@@ -371,19 +371,34 @@ def _scalar(text: str):
 
 @entry.command("add")
 @INSTANCE
-@click.argument("pipe")
-@click.argument("name")
+@click.argument("pipe", required=False)
+@click.argument("name", required=False)
 @click.option("-m", "--match", "match", multiple=True, metavar="FIELD=VALUE", help="Match value (repeatable).")
 @click.option("-a", "--action", "actions", multiple=True, metavar="ACTION=VALUE",
               help="Action value, e.g. ipv4.dst=10.0.0.9, push_mpls=100, dec_ttl=true (repeatable).")
 @click.option("-f", "--fwd", default=None, metavar="TARGET", help="port:NAME, pipe:NAME, miss, drop, session:ID")
 @click.option("--priority", type=int, default=None)
 @click.option("--replace", is_flag=True, help="Change the entry if one with this name exists.")
+@click.option("--from-file", "from_file", default=None, metavar="FILE.jsonl",
+              help="Add every entry of FILE (one JSON object a line, '-' for stdin) in one all-or-nothing request.")
 @OUTPUT
-def entry_add(instance, pipe, name, match, actions, fwd, priority, replace, output):
-    """Add (or with --replace change) entry NAME in PIPE."""
+def entry_add(instance, pipe, name, match, actions, fwd, priority, replace, from_file, output):
+    """Add (or with --replace change) entry NAME in PIPE, or every entry of --from-file.
+
+    \b
+    A line of FILE is {"pipe": P, "entry": {"name": N, "match": {...}, "actions": {...}, "fwd": T}}
+    or the same flattened: {"pipe": P, "name": N, "match": {...}, ...}; "replace": true on a line
+    (or --replace for all) changes an existing entry. Blank lines and lines starting with # are skipped.
+    Nothing is installed unless every line is valid and fits.
+    """
     from .control import ControlClient
 
+    if from_file is not None:
+        if pipe or name or match or actions or fwd or priority is not None:
+            raise UsageError("--from-file: PIPE, NAME, --match, --action, --fwd and --priority come from the file")
+        return _entry_add_from_file(ControlClient(_default_instance(instance)), from_file, replace, output)
+    if not pipe or not name:
+        raise UsageError("entry add: expected PIPE NAME (or --from-file FILE)")
     spec = {"name": name, "match": _kv_pairs(match, "--match")}
     if actions:
         spec["actions"] = _kv_pairs(actions, "--action")
@@ -397,6 +412,67 @@ def entry_add(instance, pipe, name, match, actions, fwd, priority, replace, outp
                           f"(id {result.get('id')})")
 
 
+def read_entry_lines(path: str, replace_all: bool = False) -> tuple[list[dict], list[int]]:
+    """Batch items from a JSON-lines file, and the line number of each (for error messages)."""
+    label = "stdin" if path == "-" else path
+    try:
+        fh = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--from-file: {label}: {exc.strerror}") from None
+    items, lines = [], []
+    with fh if path != "-" else _nullcontext(fh):
+        for number, text in enumerate(fh, 1):
+            text = text.strip()
+            if not text or text.startswith("#"):
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"{label} line {number}: not JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(obj, dict) or not isinstance(obj.get("pipe"), str):
+                raise UsageError(f'{label} line {number}: expected {{"pipe": NAME, "entry": {{...}}}} '
+                                 f'or {{"pipe": NAME, "name": ..., "match": {{...}}}}')
+            if "entry" in obj:
+                item = {"pipe": obj["pipe"], "entry": obj["entry"], "replace": bool(obj.get("replace", False))}
+            else:
+                spec = {k: v for k, v in obj.items() if k not in ("pipe", "replace")}
+                item = {"pipe": obj["pipe"], "entry": spec, "replace": bool(obj.get("replace", False))}
+            item["replace"] = item["replace"] or replace_all
+            items.append(item)
+            lines.append(number)
+    return items, lines
+
+
+class _nullcontext:
+    def __init__(self, value):
+        self.value = value
+
+    def __enter__(self):
+        return self.value
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _entry_add_from_file(client, path: str, replace: bool, output: str):
+    items, lines = read_entry_lines(path, replace)
+    label = "stdin" if path == "-" else path
+    if not items:
+        raise UsageError(f"--from-file: {label} has no entries")
+    try:
+        # A big batch is validated and installed in one go on the other side: give it time.
+        result = client.request("entry_add", timeout=max(10.0, len(items) / 1000.0), entries=items)
+    except PyflowError as exc:
+        index = getattr(exc, "index", None)
+        if isinstance(index, int) and 0 <= index < len(lines):
+            message = str(exc)
+            # the server names the position in the request; the user wants the line of the file
+            message = message.replace(f"entries[{index}]", f"{label} line {lines[index]}", 1)
+            if not message.startswith(f"{label} line"):
+                message = f"{label} line {lines[index]}: {message}"
+            exc.args = (message,)
+        raise
+    _emit(result, output, f"{label}: {result['added']} entries added, {result['replaced']} changed")
 @entry.command("del")
 @INSTANCE
 @click.argument("name")

@@ -2,7 +2,12 @@
 
 Request:  {"op": "counters" | "entry_add" | "entry_del" | "entry_list" | "status" | "session_create" |
           "session_add_member" | "session_delete_member" | "session_list", "args": {...}}
-Reply:    {"ok": true, "result": ...}  or  {"ok": false, "error": "...", "exit_code": N}
+Reply:    {"ok": true, "result": ...}  or  {"ok": false, "error": "...", "exit_code": N[, "index": I]}
+
+A connection stays open for as many requests as the client sends; replies come back in order, one
+line each. `entry_add` takes one entry ({"pipe", "entry", "replace"}) or a batch
+({"entries": [{"pipe", "entry", "replace"}, ...]}); a batch is all or nothing, and an error about
+one of its entries carries that entry's position as "index".
 
 The socket lives at /run/pyflow/<instance>.sock, mode 0600: only root may
 program the datapath.
@@ -20,7 +25,7 @@ from typing import Callable
 from .errors import ConfigError, PyflowError, UsageError
 
 RUN_DIR = "/run/pyflow"
-MAX_LINE = 1 << 20
+MAX_LINE = 64 << 20   # one request; a batch of ~500k entries fits
 
 log = logging.getLogger("pyflow.control")
 
@@ -108,7 +113,10 @@ class ControlServer:
         except json.JSONDecodeError as exc:
             return {"ok": False, "error": f"control request: not JSON ({exc})", "exit_code": 2}
         except PyflowError as exc:
-            return {"ok": False, "error": str(exc), "exit_code": exc.exit_code}
+            reply = {"ok": False, "error": str(exc), "exit_code": exc.exit_code}
+            if isinstance(getattr(exc, "index", None), int):
+                reply["index"] = exc.index
+            return reply
         except Exception as exc:  # a bug must not kill the server thread
             log.exception("control request failed")
             return {"ok": False, "error": f"internal error: {exc}", "exit_code": 1}
@@ -121,12 +129,44 @@ class RemoteError(PyflowError):
 
 
 class ControlClient:
+    """Talks to a running instance.
+
+    Used directly, every request opens and closes its own connection. As a context manager
+    (`with ControlClient(name) as client:`) one connection carries every request until the block ends,
+    which saves a connect and a server thread per request.
+    """
+
     def __init__(self, instance: str, run_dir: str = RUN_DIR, timeout: float = 10.0):
         self.instance = instance
         self.path = socket_path(instance, run_dir)
         self.timeout = timeout
+        self._sock: socket.socket | None = None
+        self._file = None
 
-    def request(self, op: str, **args):
+    def __enter__(self) -> "ControlClient":
+        self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        if self._sock is None:
+            self._sock = self._open()
+            self._file = self._sock.makefile("rwb")
+
+    def close(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            self._file = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _open(self) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
@@ -142,18 +182,31 @@ class ControlClient:
         except ConnectionRefusedError:
             sock.close()
             raise UsageError(f"--instance: instance {self.instance!r} is not running (stale {self.path})") from None
-        with sock, sock.makefile("rwb") as f:
-            f.write(json.dumps({"op": op, "args": args}).encode() + b"\n")
-            f.flush()
-            line = f.readline()
+        return sock
+
+    def request(self, op: str, timeout: float | None = None, **args):
+        """Send one request and wait for its reply; raises the remote error (with .index for a batch)."""
+        if self._file is not None:
+            return self._exchange(self._sock, self._file, op, args, timeout)
+        with self._open() as sock, sock.makefile("rwb") as f:
+            return self._exchange(sock, f, op, args, timeout)
+
+    def _exchange(self, sock, f, op: str, args: dict, timeout: float | None):
+        sock.settimeout(timeout or self.timeout)
+        f.write(json.dumps({"op": op, "args": args}).encode() + b"\n")
+        f.flush()
+        line = f.readline()
         if not line:
             raise RemoteError(f"instance {self.instance!r} closed the control connection")
         reply = json.loads(line)
         if not reply.get("ok"):
             code = reply.get("exit_code", 1)
             if code == 2:
-                raise ConfigError("", reply.get("error", "request refused"))
-            raise RemoteError(reply.get("error", "request failed"), code)
+                exc = ConfigError("", reply.get("error", "request refused"))
+            else:
+                exc = RemoteError(reply.get("error", "request failed"), code)
+            exc.index = reply.get("index")
+            raise exc
         return reply.get("result")
 
 

@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field
 DROP_REASONS = ("malformed", "action", "no_miss_handler", "depth", "tx_fail", "sampled", "action_fail",
                 "rate_limit")
 MISS_STATS = ("received", "installed", "resubmitted", "coalesced", "refused_max_flows", "shed_rate_limit",
-              "aged_out", "install_errors", "resubmit_errors", "no_policy")
+              "aged_out", "install_errors", "resubmit_errors", "no_policy", "ring_drops", "rx_ring_full",
+              "fill_ring_empty", "install_batches")
 JSON_SCHEMA_VERSION = 1
 
 

@@ -8,8 +8,8 @@ XDP_MODES = {"auto": lib.PF_XDP_AUTO, "driver": lib.PF_XDP_DRIVER, "native": lib
              "offload": lib.PF_XDP_HW}
 VERDICTS = {lib.PF_VERDICT_TX: "tx", lib.PF_VERDICT_DROP: "drop", lib.PF_VERDICT_MISS: "miss",
             lib.PF_VERDICT_PASS: "pass", lib.PF_VERDICT_REPLICATE: "replicate"}
-MISS_STATS = ("received", "installed", "resubmitted", "coalesced", "refused_max_flows", "shed_rate_limit",
-              "aged_out", "install_errors", "resubmit_errors", "no_policy")
+# every field of struct pf_miss_stats, in the header's order (ring_drops & co. included)
+MISS_STATS = tuple(name for name, _ in ffi.typeof("struct pf_miss_stats").fields)
 
 
 def _ptr(value, ctype: str):
@@ -125,6 +125,25 @@ class Instance:
         entry = _ptr(entry, "struct pf_entry")
         call(lib.pf_entry_add, self.handle, pipe_id, mask_idx, prefixlen, _ptr(match, "struct pf_fields"), entry)
         return entry.id
+
+    def entry_add_batch(self, entries) -> list[int]:
+        """Add many entries with few map writes (pf_entry_add_batch).
+
+        `entries`: an iterable of (pipe_id, mask_idx, prefixlen, match, entry), match a struct pf_fields and
+        entry a struct pf_entry (cdata or pointer). Returns the ids, in order. Entries are added in order; on a
+        failure the ones before it stay added and NativeError says "entry I of N: ...".
+        """
+        items = list(entries)
+        if not items:
+            return []
+        reqs = ffi.new("struct pf_entry_req[]", len(items))
+        for req, (pipe_id, mask_idx, prefixlen, match, entry) in zip(reqs, items):
+            req.pipe, req.mask_idx, req.prefixlen = pipe_id, mask_idx, prefixlen
+            req.match = match[0] if ffi.typeof(match).kind == "pointer" else match
+            req.entry = entry[0] if ffi.typeof(entry).kind == "pointer" else entry
+        added = ffi.new("uint32_t *")
+        call(lib.pf_entry_add_batch, self.handle, reqs, len(items), added)
+        return [reqs[i].entry.id for i in range(len(items))]
 
     def entry_del(self, entry_id: int) -> None:
         call(lib.pf_entry_del, self.handle, entry_id)

@@ -31,8 +31,9 @@ class OvsLearn(OvsUserspace):
 
 def _setup_systems(ctx):
     from .ovs import ensure_installed
+    from .pyflow_dpdk import PyflowDpdkSetup
     from .pyflow_systems import PyflowEbpf
-    systems = [PyflowEbpf(ctx.workdir)]
+    systems = [PyflowEbpf(ctx.workdir), PyflowDpdkSetup(ctx.workdir)]
     if not ctx.args.no_ovs:
         why = ensure_installed()
         for port_type in ("system", "afxdp"):

@@ -39,7 +39,7 @@ def bench_config(workdir: str, max_flows: int) -> str:
     for pipe in cfg["pipes"]:
         if pipe["name"] == "h2n":
             # room for the learned flows plus entries added at run time through the control API
-            pipe["max_entries"] = max(pipe.get("max_entries", 0), max_flows + 2048)
+            pipe["max_entries"] = max(pipe.get("max_entries", 0), max_flows + 8192)
     for policy in cfg.get("miss_policies", []):
         policy["max_flows"] = max(policy.get("max_flows", 0), max_flows)
     path = os.path.join(workdir, f"resubmit-{max_flows}.json")
@@ -55,7 +55,7 @@ class PyflowDriver:
         self.lab = lab
         self.instance = f"pfb{lab.tag}pf"
         args = {"backend": backend, "config": bench_config(workdir, max_flows), "instance": self.instance,
-                "ports": {"vf0": DUT_IN, "uplink": DUT_OUT}, "max_entries": max_flows + 4096}
+                "ports": {"vf0": DUT_IN, "uplink": DUT_OUT}, "max_entries": max_flows + 8192 + 64}
         # pyflow looks interfaces up in /sys/class/net, which shows the netns sysfs was mounted in: give the
         # driver a private mount namespace with the DUT's sysfs and the shared bpffs (pins) bound back in.
         keep = os.path.join(workdir, "bpffs")

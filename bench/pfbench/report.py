@@ -74,21 +74,35 @@ def render_setup(st: dict) -> list[str]:
     return lines
 
 
+INSTALL_LABELS = (("capi_single", "C API, one pf_entry_add per entry"),
+                  ("capi_batch", "C API, entry_add_batch (one call)"),
+                  ("control_connect", "control API, one connection per request"),
+                  ("control_persistent", "control API, one connection, one request per entry"),
+                  ("control_batch", "control API, one batched entry_add request"))
+
+
 def render_scale(sc: dict) -> list[str]:
     lines = ["", "Scale: pyflow eBPF fast path vs installed entries"]
     if sc.get("skipped"):
         return lines + [f"skipped: {sc['skipped']}"]
-    head = f"{'entries':>10s}{'64B Mpps':>26s}{'install/s (C API)':>20s}{'install/s (control)':>21s}{'B/entry':>9s}"
+    head = f"{'entries':>10s}{'64B Mpps':>26s}{'install/s':>12s}{'B/entry':>9s}"
     lines += [head, "-" * len(head)]
     for row in sc["rows"]:
-        ctl = row.get("install_rate_control")
-        lines.append(f"{row['entries']:>10d}{_mpps(row.get('pps')):>26s}{row.get('install_rate_capi') or 0:20.0f}"
-                     + (f"{ctl:21.0f}" if ctl else f"{row.get('control_skipped', '-')[:20]:>21s}")
+        lines.append(f"{row['entries']:>10d}{_mpps(row.get('pps')):>26s}{row.get('install_rate_capi') or 0:12.0f}"
                      + (f"{row['bytes_per_entry']:9.0f}" if row.get("bytes_per_entry") else f"{'-':>9s}"))
         if row.get("skipped"):
             lines.append(f"{'':10s} skipped: {row['skipped']}")
     if sc.get("notes"):
         lines += [f"  {n}" for n in sc["notes"]]
+    sampled = next((r for r in sc["rows"] if any(f"install_rate_{k}" in r or f"install_skipped_{k}" in r
+                                                 for k, _ in INSTALL_LABELS)), None)
+    if sampled:
+        lines += ["", f"Install rate, {sc.get('install_sample', 1000)} entries each way, same instance "
+                      f"({sampled['entries']} entries installed)"]
+        for key, label in INSTALL_LABELS:
+            rate = sampled.get(f"install_rate_{key}")
+            text = f"{rate:10.0f} /s" if rate else f"skipped: {sampled.get(f'install_skipped_{key}', '-')}"
+            lines.append(f"  {label:52s} {text}")
     return lines
 
 
@@ -96,11 +110,17 @@ def render_dpdk(dp: dict) -> list[str]:
     lines = ["", "DPDK: one lcore, vdev ports (net_pcap replaying the same frames in memory -> net_null)"]
     if dp.get("skipped"):
         return lines + [f"skipped: {dp['skipped']}"]
+    io = dp["systems"].get("testpmd-io", {}).get("pps", {}).get("median")
     for name, e in dp["systems"].items():
-        if e.get("skipped"):
+        if e.get("skipped") and not e.get("runs"):
             lines.append(f"{e['label']:30s} skipped: {e['skipped']}")
-        else:
-            lines.append(f"{e['label']:30s}{_mpps(e['pps']):>26s} Mpps")
+            continue
+        med = e["pps"]["median"]
+        rel = f"{med / io * 100:5.0f}% of io" if med and io else ""
+        lines.append(f"{e['label']:30s}{_mpps(e['pps']):>26s} Mpps {1e9 / med if med else 0:7.1f} ns/pkt  {rel}")
+        if e.get("learned") is not None:
+            lines.append(f"{'':30s} seed-001 pipeline, {e['learned']}/{dp.get('flows')} flows learned through the "
+                         f"miss path, {e['learned_hit_frac'] * 100:.1f}% of frames hit a learned entry")
     return lines
 
 
@@ -145,6 +165,7 @@ def plots(results: dict, out_dir: str, stamp: str) -> list[str]:
             if lat:
                 ax.plot(lat, [(i + 1) / len(lat) for i in range(len(lat))], label=e["label"])
         ax.set_xscale("log")
+        _plain_log_ticks(ax.xaxis)
         ax.set_xlabel("first-packet latency (us, log)")
         ax.set_ylabel("CDF")
         ax.set_title("Flow setup: first packet of a new flow (paced)")
@@ -162,6 +183,7 @@ def plots(results: dict, out_dir: str, stamp: str) -> list[str]:
         ax.errorbar(xs, meds, yerr=[[m - r["pps"]["min"] / 1e6 for m, r in zip(meds, rows)],
                                     [r["pps"]["max"] / 1e6 - m for m, r in zip(meds, rows)]], marker="o", capsize=3)
         ax.set_xscale("log")
+        _plain_log_ticks(ax.xaxis)
         ax.set_xlabel("installed entries (traffic spread over all of them)")
         ax.set_ylabel("Mpps, 64 B")
         ax.set_title("pyflow eBPF: pps vs installed flows")
@@ -169,7 +191,56 @@ def plots(results: dict, out_dir: str, stamp: str) -> list[str]:
         fig.tight_layout()
         written.append(_save(fig, out_dir, stamp, "scale"))
         plt.close(fig)
+    if sc and sc.get("rows"):
+        sampled = next((r for r in sc["rows"] if any(f"install_rate_{k}" in r for k, _ in INSTALL_LABELS)), None)
+        ways = [(label, sampled.get(f"install_rate_{k}")) for k, label in INSTALL_LABELS] if sampled else []
+        if any(rate for _, rate in ways):
+            fig, ax = plt.subplots(figsize=(8, 4))
+            ys = list(range(len(ways)))
+            rates = [rate or 0 for _, rate in ways]
+            ax.barh(ys, rates, color=["#4c72b0" if "C API" in label else "#dd8452" for label, _ in ways])
+            for y, (label, rate) in zip(ys, ways):
+                ax.text(rate * 1.1 if rate else 1.5, y, f"{rate:,.0f}/s" if rate else "not available", va="center",
+                        fontsize=8)
+            ax.set_yticks(ys)
+            ax.set_yticklabels([label for label, _ in ways], fontsize=8)
+            ax.invert_yaxis()
+            ax.set_xscale("log")
+            _plain_log_ticks(ax.xaxis)
+            ax.set_xlim(1, max(rates) * 8)
+            ax.set_xlabel("entries installed per second (log)")
+            ax.set_title(f"Install rate, {sc.get('install_sample', 1000)} entries each way, one instance")
+            ax.grid(True, axis="x", which="both", alpha=0.3)
+            fig.tight_layout()
+            written.append(_save(fig, out_dir, stamp, "install_rate"))
+            plt.close(fig)
+    dp = parts.get("dpdk")
+    if dp and any(e.get("pps", {}).get("median") for e in dp.get("systems", {}).values()):
+        names = [n for n, e in dp["systems"].items() if e.get("pps", {}).get("median")]
+        fig, ax = plt.subplots(figsize=(7, 4))
+        meds = [dp["systems"][n]["pps"]["median"] / 1e6 for n in names]
+        lo = [m - dp["systems"][n]["pps"]["min"] / 1e6 for m, n in zip(meds, names)]
+        hi = [dp["systems"][n]["pps"]["max"] / 1e6 - m for m, n in zip(meds, names)]
+        ax.bar(range(len(names)), meds, yerr=[lo, hi], capsize=3,
+               color=["#dd8452" if n.startswith("pyflow") else "#4c72b0" for n in names])
+        for x, (m, up) in enumerate(zip(meds, hi)):
+            ax.text(x, m + up, f"{m:.1f}", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels([dp["systems"][n]["label"] for n in names], rotation=15, ha="right")
+        ax.set_ylabel("Mpps (median, min-max)")
+        ax.set_title("DPDK, one forwarding lcore: net_pcap replay -> net_null")
+        fig.tight_layout()
+        written.append(_save(fig, out_dir, stamp, "dpdk"))
+        plt.close(fig)
     return written
+
+
+def _plain_log_ticks(axis) -> None:
+    """Decades as plain numbers (10, 100, 1000) and no labels on the minor ticks, which otherwise collide."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _save(fig, out_dir, stamp, name) -> str:

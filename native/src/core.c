@@ -62,6 +62,16 @@ int pf_err(struct pf_error *err, int code, const char *fmt, ...)
 	return code;
 }
 
+void pf_err_batch_index(struct pf_error *err, uint32_t index, uint32_t n)
+{
+	char msg[PF_ERROR_MSG_LEN];
+
+	if (!err)
+		return;
+	snprintf(msg, sizeof(msg), "entry %u of %u: %s", index, n, err->msg);
+	memcpy(err->msg, msg, sizeof(msg));
+}
+
 static const struct pf_backend_ops *backend_by_name(const char *name)
 {
 	static const struct pf_backend_ops *all[] = { &pf_backend_ebpf, &pf_backend_dpdk, &pf_backend_doca };
@@ -179,6 +189,39 @@ int pf_session_set(pf_instance *inst, uint32_t session_id, const struct pf_sessi
 int pf_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
 {
 	DISPATCH(entry_add, pipe_id, mask_idx, prefixlen, match, entry, err);
+}
+
+int pf_entry_add_batch(pf_instance *inst, struct pf_entry_req *reqs, uint32_t n, uint32_t *added, struct pf_error *err)
+{
+	uint32_t done = 0;
+	int ret = 0;
+
+	if (added)
+		*added = 0;
+	if (!inst)
+		return pf_err(err, -EINVAL, "entry_add_batch: no instance");
+	if (n && !reqs)
+		return pf_err(err, -EINVAL, "entry_add_batch: %u entries but no array", n);
+	for (uint32_t i = 0; i < n; i++)
+		reqs[i].result = -ECANCELED;
+	if (inst->ops->entry_add_batch)
+		return inst->ops->entry_add_batch(inst, reqs, n, added, err);
+	if (!inst->ops->entry_add)
+		return pf_err(err, -EOPNOTSUPP, "backend %s does not support entry_add", inst->ops->name);
+	/* backends without a batched write: the same contract, one entry at a time */
+	for (; done < n; done++) {
+		struct pf_entry_req *r = &reqs[done];
+
+		ret = inst->ops->entry_add(inst, r->pipe, r->mask_idx, r->prefixlen, &r->match, &r->entry, err);
+		r->result = ret;
+		if (ret) {
+			pf_err_batch_index(err, done, n);
+			break;
+		}
+	}
+	if (added)
+		*added = done;
+	return ret;
 }
 
 int pf_entry_del(pf_instance *inst, uint32_t entry_id, struct pf_error *err)

@@ -25,6 +25,8 @@ struct pf_backend_ops {
 	int (*root_set)(pf_instance *inst, uint32_t pipe_id, struct pf_error *err);
 	int (*session_set)(pf_instance *inst, uint32_t session_id, const struct pf_session *s, struct pf_error *err);
 	int (*entry_add)(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
+	/* optional: pf_entry_add_batch's contract; without it core.c calls entry_add in a loop */
+	int (*entry_add_batch)(pf_instance *inst, struct pf_entry_req *reqs, uint32_t n, uint32_t *added, struct pf_error *err);
 	int (*entry_del)(pf_instance *inst, uint32_t entry_id, struct pf_error *err);
 	int (*entry_list)(pf_instance *inst, uint32_t pipe_id, struct pf_entry_info *out, uint32_t max, uint32_t *count, struct pf_error *err);
 	int (*learn_set)(pf_instance *inst, const struct pf_learn *policy, struct pf_error *err);
@@ -43,6 +45,8 @@ struct pf_instance {
 
 /* Fill err (if not NULL) and return code (a negative errno). */
 int pf_err(struct pf_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Prefix err's message with "entry I of N: " (batch calls say which entry failed). */
+void pf_err_batch_index(struct pf_error *err, uint32_t index, uint32_t n);
 void pf_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int pf_log_enabled(int level);
 

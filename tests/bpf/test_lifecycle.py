@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 
+import pytest
 from scapy.all import IP, UDP, Ether, raw
 
 from pyflow.native import bpf_object_dir, call, ffi, lib
@@ -106,3 +108,118 @@ def test_start_attaches_and_stop_detaches(veth_ns):
     finally:
         call(lib.pf_instance_destroy, inst)
         lib.pf_instance_close(inst)
+
+
+# ---- pf_entry_add_batch ---------------------------------------------------------------------
+
+@pytest.fixture
+def pfk_ns():
+    """A namespace of our own with one veth pair (pins under pfk*); the test runs inside it."""
+    from pyroute2 import netns
+
+    name = f"pfk{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "add", name + "a", "type", "veth", "peer", "name", name + "b"],
+                       check=True)
+        for end in "ab":
+            subprocess.run(["ip", "-n", name, "link", "set", name + end, "up"], check=True)
+        netns.pushns(name)
+        try:
+            yield {"ns": name, "a": name + "a"}
+        finally:
+            netns.popns()
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def _dport(port):
+    """l4.dport as stored in struct pf_fields (network order)."""
+    return int.from_bytes(port.to_bytes(2, "big"), "little")
+
+
+def _batch(inst, dports, pipe=3, fwd_port=0):
+    reqs = ffi.new("struct pf_entry_req[]", len(dports))
+    for r, (dport, p) in zip(reqs, ((d, pipe) for d in dports)):
+        r.pipe = p
+        r.match.l4_dport = _dport(dport)
+        r.entry.fwd.type = lib.PF_FWD_PORT
+        r.entry.fwd.target = fwd_port
+    added = ffi.new("uint32_t *")
+    err = ffi.new("struct pf_error *")
+    ret = lib.pf_entry_add_batch(inst, reqs, len(dports), added, err)
+    return ret, added[0], reqs, ffi.string(err.msg).decode()
+
+
+def _dport_frame(dport):
+    return raw(Ether() / IP() / UDP(dport=dport))
+
+
+def test_entry_add_batch_lands_with_distinct_ids_and_zero_counters(pfk_ns):
+    veth_ns = pfk_ns
+    name = veth_ns["ns"]
+    inst = _open(name, fresh=True, max_entries=512)
+    try:
+        ids = _program(inst, veth_ns["a"])              # dports 53, 80, 443 one by one
+        assert _run(inst, _dport_frame(80)).entry_id == ids[1]
+        dports = list(range(1000, 1300))
+        ret, added, reqs, msg = _batch(inst, dports)
+        assert (ret, added, msg) == (0, 300, "")
+        new_ids = [reqs[i].entry.id for i in range(300)]
+        assert all(reqs[i].result == 0 for i in range(300))
+        assert len(set(new_ids) | set(ids)) == 303
+        for dport, eid in ((1000, new_ids[0]), (1150, new_ids[150]), (1299, new_ids[299])):
+            assert _run(inst, _dport_frame(dport)).entry_id == eid
+            assert _entry_count(inst, eid) == 1
+        assert _entry_count(inst, new_ids[1]) == 0
+        listed = ffi.new("struct pf_entry_info[]", 512)
+        count = ffi.new("uint32_t *")
+        call(lib.pf_entry_list, inst, 3, listed, 512, count)
+        assert count[0] == 303
+
+        # an existing key (also one repeated inside the batch) is updated in place and keeps its id
+        ret, added, reqs, _ = _batch(inst, [80, 2000, 2000], fwd_port=0)
+        assert (ret, added) == (0, 3)
+        assert reqs[0].entry.id == ids[1] and reqs[1].entry.id == reqs[2].entry.id
+        assert _entry_count(inst, ids[1]) == 1          # same entry, its counter kept
+
+        # a deleted entry's id, given out again, starts from zero: fill the table until it wraps
+        call(lib.pf_entry_del, inst, ids[1])
+        live = 303 + 1 - 1      # 303 entries and 2000, less the deleted one
+        ret, added, reqs, msg = _batch(inst, list(range(3000, 3000 + 512 - live)))
+        assert (ret, added) == (0, 512 - live), msg
+        reused = [reqs[i].entry.id for i in range(added) if reqs[i].entry.id == ids[1]]
+        assert reused == [ids[1]]
+        assert _entry_count(inst, ids[1]) == 0
+
+        # the table is full now: the error names the entry, the ones before it stay added
+        ret, added, reqs, msg = _batch(inst, [1000, 4000, 4001])
+        assert ret == -28 and added == 1 and "entry 1 of 3:" in msg and "entry table full" in msg, msg
+        assert [reqs[i].result for i in range(3)] == [0, -28, -125]     # ENOSPC, ECANCELED
+    finally:
+        call(lib.pf_instance_destroy, inst)
+        lib.pf_instance_close(inst)
+
+
+def test_entry_add_batch_stops_at_an_invalid_entry(pfk_ns):
+    from pyflow.errors import NativeError
+    from pyflow.instance import Instance
+
+    veth_ns = pfk_ns
+    inst = Instance("ebpf", veth_ns["ns"], fresh=True, no_pin=True, max_entries=64)
+    try:
+        _program(inst.handle, veth_ns["a"])
+        match = ffi.new("struct pf_fields *", {"l4_dport": _dport(7)})
+        entry = ffi.new("struct pf_entry *", {"fwd": {"type": lib.PF_FWD_DROP}})
+        bad = ffi.new("struct pf_entry *", {"fwd": {"type": lib.PF_FWD_PORT, "target": 999}})
+        with pytest.raises(NativeError, match=r"entry 1 of 3: entry forward: port 999 out of range"):
+            inst.entry_add_batch([(3, 0, 0, match, entry), (3, 0, 0, match, bad), (9, 0, 0, match, entry)])
+        # entry 0 was added (as a pf_entry_add would have), nothing after the bad one
+        assert _run(inst.handle, _dport_frame(7)).kind == lib.PF_VERDICT_DROP
+        with pytest.raises(NativeError, match=r"entry 0 of 1: entry for pipe 9: the pipe is not defined"):
+            inst.entry_add_batch([(9, 0, 0, match, entry)])
+        ids = inst.entry_add_batch([(3, 0, 0, ffi.new("struct pf_fields *", {"l4_dport": _dport(p)}), entry)
+                                    for p in (8, 9)])
+        assert len(set(ids)) == 2 and inst.entry_add_batch([]) == []
+    finally:
+        inst.close()

@@ -10,6 +10,9 @@
 #define PYFLOW_DATAPATH_MAPS_H
 
 #define PF_NO_ENTRY 0xffffffffu
+#define PF_NO_PORT 0xffffffffu
+/* verdict.kind as pf_test_run leaves it before a run: "record the next decision" */
+#define PF_VERDICT_ARMED 0xffffffffu
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -118,7 +121,16 @@ struct {
 	__type(value, struct pf_verdict);
 } verdict SEC(".maps");
 
-/* The entry being applied: too large for the 512-byte stack next to the parse state. */
+/* The key of a masked lookup in XDP: the stacks of the root program, a pipe
+ * hop and the actions together must stay within 512 bytes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pf_flow_key);
+} scratch_key SEC(".maps");
+
+/* The entry being applied (TC): too large for the 512-byte stack next to the parse state. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -132,6 +144,32 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pf_session);
 } sessions SEC(".maps");
+
+/* Per-CPU memo of two answers every frame needs, each checked before use:
+ * - ingress port: ifindex -> port id without a hash lookup (direct-mapped by
+ *   ifindex, confirmed against ports[], which the loader keeps in step with
+ *   ifindex_port);
+ * - the coarse clock for last-seen stamps: re-read only when jiffies (an
+ *   inlined load) has moved, since the coarse clock only moves on a tick. */
+#define PF_PORT_MEMO_SLOTS 8
+
+struct pf_port_memo {
+	__u32 ifindex;                  /* 0 = empty: no device has ifindex 0 */
+	__u32 port;
+};
+
+struct pf_fast_memo {
+	__u64 jiffies;
+	__u64 coarse_ns;
+	struct pf_port_memo ports[PF_PORT_MEMO_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pf_fast_memo);
+} fast_memo SEC(".maps");
 
 /* Multicast groups (fwd session:N / group:N): one DEVMAP_HASH of member
  * ports per session, swapped in whole by the loader. bpf_redirect_map with
@@ -155,7 +193,6 @@ struct {
  * an sk_buff for bpf_clone_redirect): XDP_PASS with this in the metadata
  * area; the clsact ingress program of the same port reads it. */
 #define PF_HANDOFF_MAGIC 0x70664331
-#define PF_NO_PORT 0xffffffffu
 
 enum pf_handoff_flag {
 	PF_HANDOFF_EGRESS_DONE = 1,     /* the out port's egress pipe already ran (in XDP) */
@@ -186,17 +223,43 @@ struct pf_handoff {
  * tests/unit/test_layouts.py compares with cffi: keep one instance. */
 const volatile struct pf_xdp_meta pf_xdp_meta_layout = { .magic = PF_XDP_META_MAGIC };
 
-/* Best entry of a basic/control pipe: lowest priority value over the mask slots. */
-static __always_inline int pf_lookup_masked(const struct pf_pkt *pkt, __u32 pipe_id, const struct pf_pipe *pipe,
-					    struct pf_entry *out)
+_Static_assert(sizeof(struct pf_fields) % 8 == 0, "pf_fields is masked 8 bytes at a time");
+_Static_assert(__builtin_offsetof(struct pf_flow_key, f) == 8, "pf_flow_key.f is 8-byte aligned");
+
+/* key.f = f & mask in 8-byte words: every byte of the key is written, so it
+ * needs no memset first. key and f must be 8-byte aligned (stack structs
+ * marked so; map values always are). */
+static __always_inline void pf_flow_key_fill(struct pf_flow_key *key, const struct pf_fields *f,
+					     const struct pf_fields *mask)
 {
-	struct pf_flow_key key;
+	const __u64 *a = (const __u64 *)f;
+	const __u64 *m = (const __u64 *)mask;
+	__u64 *o = (__u64 *)&key->f;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < (int)(sizeof(struct pf_fields) / 8); i++)
+		o[i] = a[i] & m[i];
+}
+
+/* A program whose parser defers the MPEG-TS frame class (PF_PARSE_DEFER_MPEGTS)
+ * defines this to classify pkt, given the ctx passed to pf_lookup_masked. */
+#ifndef PF_RESOLVE_MPEGTS
+#define PF_RESOLVE_MPEGTS(ctx, pkt) do { } while (0)
+#endif
+
+/* Best entry of a basic/control pipe: lowest priority value over the mask
+ * slots. Returns the map value itself (valid for the rest of this run: hash
+ * elements are freed after an RCU grace period). key: room for the lookup
+ * key (8-byte aligned), on the stack or in a per-CPU map. */
+static __always_inline const struct pf_entry *pf_lookup_masked(void *ctx, struct pf_pkt *pkt, __u32 pipe_id,
+							       const struct pf_pipe *pipe, struct pf_flow_key *key)
+{
 	const struct pf_entry *best = NULL;
 	__u32 nmasks = pipe->nmasks ? pipe->nmasks : 1;
 	__u32 i;
 
-	__builtin_memset(&key, 0, sizeof(key));
-	key.pipe = pipe_id;
+	key->pipe = pipe_id;
 	for (i = 0; i < PF_MAX_MASKS; i++) {
 		__u32 mask_id = pipe_id * PF_MAX_MASKS + i;
 		const struct pf_fields *mask;
@@ -207,21 +270,40 @@ static __always_inline int pf_lookup_masked(const struct pf_pkt *pkt, __u32 pipe
 		mask = bpf_map_lookup_elem(&pipe_masks, &mask_id);
 		if (!mask)
 			break;
-		key.mask_idx = i;
-		pf_fields_and(&pkt->f, mask, &key.f);
-		e = bpf_map_lookup_elem(&entries, &key);
+		if (mask->mpegts_frame && pkt->mpegts_deferred)
+			PF_RESOLVE_MPEGTS(ctx, pkt);
+		key->mask_idx = i;
+		pf_flow_key_fill(key, &pkt->f, mask);
+		e = bpf_map_lookup_elem(&entries, key);
 		if (e && (!best || e->priority < best->priority))
 			best = e;
 	}
-	if (!best)
-		return 0;
-	__builtin_memcpy(out, best, sizeof(*out));
-	return 1;
+	return best;
+}
+
+/* The entry an LPM or hash pipe selects, or NULL. */
+static __always_inline const struct pf_entry *pf_lookup_lpm_hash(const struct pf_pkt *pkt, __u32 pipe_id,
+								 const struct pf_pipe *pipe)
+{
+	if (pipe->type == PF_PIPE_LPM) {
+		struct pf_lpm_key key;
+
+		pf_lpm_key_build(&pkt->f, pipe_id, pipe->lpm_field, &key);
+		return bpf_map_lookup_elem(&lpm, &key);
+	} else {
+		__u32 bucket;
+
+		if (!pipe->nbuckets || pipe->nbuckets > PF_HASH_BUCKETS || pipe->hash_slot >= PF_MAX_HASH_PIPES)
+			return NULL;
+		bucket = pipe->hash_slot * PF_HASH_BUCKETS + pf_flow_hash(&pkt->f) % pipe->nbuckets;
+		return bpf_map_lookup_elem(&hash_buckets, &bucket);
+	}
 }
 
 /* 1 = hit (entry copied to out), 0 = miss, -1 = the pipe is not configured. */
-__noinline int pf_pipe_lookup(const struct pf_pkt *pkt, __u32 pipe_id, struct pf_entry *out)
+__noinline int pf_pipe_lookup(struct pf_pkt *pkt, __u32 pipe_id, struct pf_entry *out)
 {
+	struct pf_flow_key key __attribute__((aligned(8)));
 	const struct pf_pipe *pipe;
 	const struct pf_entry *e;
 
@@ -230,32 +312,66 @@ __noinline int pf_pipe_lookup(const struct pf_pkt *pkt, __u32 pipe_id, struct pf
 	pipe = bpf_map_lookup_elem(&pipes, &pipe_id);
 	if (!pipe || !(pipe->flags & PF_PIPE_IN_USE))
 		return -1;
-	switch (pipe->type) {
-	case PF_PIPE_LPM: {
-		struct pf_lpm_key key;
+	if (pipe->type == PF_PIPE_LPM || pipe->type == PF_PIPE_HASH)
+		e = pf_lookup_lpm_hash(pkt, pipe_id, pipe);
+	else
+		e = pf_lookup_masked(NULL, pkt, pipe_id, pipe, &key);
+	if (!e)
+		return 0;
+	__builtin_memcpy(out, e, sizeof(*out));
+	return 1;
+}
 
-		pf_lpm_key_build(&pkt->f, pipe_id, pipe->lpm_field, &key);
-		e = bpf_map_lookup_elem(&lpm, &key);
-		if (!e)
-			return 0;
-		__builtin_memcpy(out, e, sizeof(*out));
-		return 1;
-	}
-	case PF_PIPE_HASH: {
-		__u32 bucket;
+/* ---- per-CPU memo ---- */
 
-		if (!pipe->nbuckets || pipe->nbuckets > PF_HASH_BUCKETS || pipe->hash_slot >= PF_MAX_HASH_PIPES)
-			return 0;
-		bucket = pipe->hash_slot * PF_HASH_BUCKETS + pf_flow_hash(&pkt->f) % pipe->nbuckets;
-		e = bpf_map_lookup_elem(&hash_buckets, &bucket);
-		if (!e)
-			return 0;
-		__builtin_memcpy(out, e, sizeof(*out));
-		return 1;
+static __always_inline struct pf_fast_memo *pf_memo(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&fast_memo, &zero);
+}
+
+/* Config port id of ifindex, or PF_NO_PORT when it is not one of ours. */
+static __always_inline __u32 pf_port_of(struct pf_fast_memo *memo, __u32 ifindex)
+{
+	struct pf_port_memo *slot = NULL;
+	const struct pf_port *p;
+	__u32 port, *portp;
+
+	if (memo) {
+		slot = &memo->ports[ifindex & (PF_PORT_MEMO_SLOTS - 1)];
+		if (slot->ifindex == ifindex) {
+			port = slot->port;
+			p = bpf_map_lookup_elem(&ports, &port);
+			/* a rebound port no longer claims this ifindex: ask the map */
+			if (p && p->ifindex == ifindex && (p->flags & PF_PORT_IN_USE))
+				return port;
+		}
 	}
-	default:
-		return pf_lookup_masked(pkt, pipe_id, pipe, out);
+	portp = bpf_map_lookup_elem(&ifindex_port, &ifindex);
+	if (!portp)
+		return PF_NO_PORT;
+	port = *portp;
+	if (slot) {
+		slot->ifindex = ifindex;
+		slot->port = port;
 	}
+	return port;
+}
+
+/* CLOCK_MONOTONIC_COARSE, at most two ticks behind. */
+static __always_inline __u64 pf_now_coarse(struct pf_fast_memo *memo)
+{
+	__u64 j;
+
+	if (!memo)
+		return bpf_ktime_get_coarse_ns();
+	j = bpf_jiffies64();
+	if (memo->jiffies != j) {
+		memo->jiffies = j;
+		memo->coarse_ns = bpf_ktime_get_coarse_ns();
+	}
+	return memo->coarse_ns;
 }
 
 /* ---- counters and verdict ---- */
@@ -268,13 +384,16 @@ static __always_inline void pf_count_port_drop(__u32 port, __u32 reason)
 		pc->drops[reason]++;
 }
 
+/* Only pf_test_run reads the verdict, and it arms the record (kind =
+ * PF_VERDICT_ARMED) right before its run: live traffic leaves it alone
+ * rather than rewriting it on every frame. */
 static __always_inline void pf_set_verdict(__u32 kind, __u32 out_port, __u32 reason, __u32 last_pipe,
 					   __u32 entry_id, __u32 hops)
 {
 	__u32 zero = 0;
 	struct pf_verdict *v = bpf_map_lookup_elem(&verdict, &zero);
 
-	if (!v)
+	if (!v || v->kind != PF_VERDICT_ARMED)
 		return;
 	v->kind = kind;
 	v->out_port = out_port;
@@ -291,7 +410,11 @@ static __always_inline int pf_drop(__u32 port, __u32 reason, __u32 pipe, __u32 e
 	return XDP_DROP;
 }
 
-static __always_inline void pf_count_entry(__u32 id, __u32 len)
+/* Last-seen stamps are CLOCK_MONOTONIC_COARSE from pf_now_coarse(): the idle
+ * sweeper compares them with CLOCK_MONOTONIC, and a stamp a tick or two old
+ * is nothing against idle timeouts of seconds. Reading a clock through a
+ * helper costs 15-30 ns per call; this costs a load per frame. */
+static __always_inline void pf_count_entry(struct pf_fast_memo *memo, __u32 id, __u32 len)
 {
 	struct pf_counter *c = bpf_map_lookup_elem(&entry_counters, &id);
 	__u64 *seen;
@@ -303,7 +426,7 @@ static __always_inline void pf_count_entry(__u32 id, __u32 len)
 	}
 	seen = bpf_map_lookup_elem(&entry_seen, &id);
 	if (seen) {
-		now = bpf_ktime_get_ns();
+		now = pf_now_coarse(memo);
 		/* a shared line: write at most once per millisecond */
 		if (now - *seen > 1000000)
 			*seen = now;

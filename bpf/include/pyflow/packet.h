@@ -147,7 +147,15 @@ struct pf_pkt {
 	uint8_t l3;             /* enum pf_l3_kind */
 	uint8_t l4;             /* IP protocol whose header was parsed, 0 if none */
 	uint8_t mpls_bos;       /* the bottom of stack was seen */
-	uint8_t _pad[3];
+	uint8_t mpegts_deferred;/* UDP payload not classified yet (PF_PARSE_DEFER_MPEGTS) */
+	uint8_t _pad[2];
+};
+
+/* pf_parse_ex() flags. */
+enum pf_parse_flag {
+	/* Leave f.mpegts_frame for pf_pkt_mpegts(): deep inspection of every UDP
+	 * payload is wasted on pipelines that never match the frame class. */
+	PF_PARSE_DEFER_MPEGTS = 1u << 0,
 };
 
 enum pf_parse_result {
@@ -253,7 +261,7 @@ PF_INLINE uint8_t pf_parse_mpegts(const uint8_t *p, const uint8_t *data_end)
 }
 
 PF_INLINE int pf_parse_l4(const uint8_t *data, const uint8_t *data_end, uint32_t off, uint8_t proto,
-			  struct pf_pkt *pkt)
+			  struct pf_pkt *pkt, const uint32_t flags)
 {
 	const uint8_t *p = data + off;
 
@@ -278,7 +286,10 @@ PF_INLINE int pf_parse_l4(const uint8_t *data, const uint8_t *data_end, uint32_t
 		pkt->f.l4_sport = udp->sport;
 		pkt->f.l4_dport = udp->dport;
 		pkt->payload_off = off + sizeof(*udp);
-		pkt->f.mpegts_frame = pf_parse_mpegts((const uint8_t *)(udp + 1), data_end);
+		if (flags & PF_PARSE_DEFER_MPEGTS)
+			pkt->mpegts_deferred = 1;
+		else
+			pkt->f.mpegts_frame = pf_parse_mpegts((const uint8_t *)(udp + 1), data_end);
 	} else if (proto == PF_IPPROTO_ICMP || proto == PF_IPPROTO_ICMPV6) {
 		const struct pf_icmp_hdr *icmp = (const void *)p;
 
@@ -295,7 +306,8 @@ PF_INLINE int pf_parse_l4(const uint8_t *data, const uint8_t *data_end, uint32_t
 	return PF_PARSE_OK;
 }
 
-PF_INLINE int pf_parse_ipv4(const uint8_t *data, const uint8_t *data_end, uint32_t off, struct pf_pkt *pkt)
+PF_INLINE int pf_parse_ipv4(const uint8_t *data, const uint8_t *data_end, uint32_t off, struct pf_pkt *pkt,
+			    const uint32_t flags)
 {
 	const struct pf_ipv4_hdr *ip = (const void *)(data + off);
 	uint32_t ihl, tot;
@@ -318,10 +330,11 @@ PF_INLINE int pf_parse_ipv4(const uint8_t *data, const uint8_t *data_end, uint32
 	pkt->f.ipv4_dst = ip->daddr;
 	if (ip->frag_off & PF_HTONS(0x1fff))
 		return PF_PARSE_OK;     /* non-first fragment: no L4 header here */
-	return pf_parse_l4(data, data_end, off + ihl, ip->proto, pkt);
+	return pf_parse_l4(data, data_end, off + ihl, ip->proto, pkt, flags);
 }
 
-PF_INLINE int pf_parse_ipv6(const uint8_t *data, const uint8_t *data_end, uint32_t off, struct pf_pkt *pkt)
+PF_INLINE int pf_parse_ipv6(const uint8_t *data, const uint8_t *data_end, uint32_t off, struct pf_pkt *pkt,
+			    const uint32_t flags)
 {
 	const struct pf_ipv6_hdr *ip6 = (const void *)(data + off);
 	uint32_t vtf;
@@ -340,11 +353,12 @@ PF_INLINE int pf_parse_ipv6(const uint8_t *data, const uint8_t *data_end, uint32
 	pkt->f.ip_dscp = (vtf >> 22) & 0x3f;
 	__builtin_memcpy(pkt->f.ipv6_src, ip6->saddr, 16);
 	__builtin_memcpy(pkt->f.ipv6_dst, ip6->daddr, 16);
-	return pf_parse_l4(data, data_end, off + sizeof(*ip6), ip6->next, pkt);
+	return pf_parse_l4(data, data_end, off + sizeof(*ip6), ip6->next, pkt, flags);
 }
 
-/* Parse a frame; pkt->f.port / mark / packet_path are left for the caller. */
-PF_INLINE int pf_parse(const uint8_t *data, const uint8_t *data_end, struct pf_pkt *pkt)
+/* Parse a frame; pkt->f.port / mark / packet_path are left for the caller.
+ * flags: enum pf_parse_flag (a compile-time constant, so unused paths vanish). */
+PF_INLINE int pf_parse_ex(const uint8_t *data, const uint8_t *data_end, struct pf_pkt *pkt, const uint32_t flags)
 {
 	const struct pf_eth_hdr *eth = (const void *)data;
 	uint32_t off = sizeof(*eth);
@@ -407,16 +421,38 @@ PF_INLINE int pf_parse(const uint8_t *data, const uint8_t *data_end, struct pf_p
 		if (data + off + 1 > data_end)
 			return PF_PARSE_ERR_MPLS;       /* bottom of stack with nothing under it */
 		if ((data[off] >> 4) == 4)
-			return pf_parse_ipv4(data, data_end, off, pkt);
+			return pf_parse_ipv4(data, data_end, off, pkt, flags);
 		if ((data[off] >> 4) == 6)
-			return pf_parse_ipv6(data, data_end, off, pkt);
+			return pf_parse_ipv6(data, data_end, off, pkt, flags);
 		return PF_PARSE_OK;
 	}
 	if (type == PF_HTONS(PF_ETH_P_IPV4))
-		return pf_parse_ipv4(data, data_end, off, pkt);
+		return pf_parse_ipv4(data, data_end, off, pkt, flags);
 	if (type == PF_HTONS(PF_ETH_P_IPV6))
-		return pf_parse_ipv6(data, data_end, off, pkt);
+		return pf_parse_ipv6(data, data_end, off, pkt, flags);
 	return PF_PARSE_OK;
+}
+
+/* Parse everything, MPEG-TS frame class included. */
+PF_INLINE int pf_parse(const uint8_t *data, const uint8_t *data_end, struct pf_pkt *pkt)
+{
+	return pf_parse_ex(data, data_end, pkt, 0);
+}
+
+/* Classify a deferred UDP payload (PF_PARSE_DEFER_MPEGTS) into f.mpegts_frame, as
+ * pf_parse() would have. data/data_end: the frame now; actions that resize the
+ * head keep payload_off in step, and none of them touches the payload. */
+PF_INLINE void pf_pkt_mpegts(const uint8_t *data, const uint8_t *data_end, struct pf_pkt *pkt)
+{
+	uint32_t off = pkt->payload_off;
+
+	if (!pkt->mpegts_deferred)
+		return;
+	pkt->mpegts_deferred = 0;
+	/* headers never reach past PF_MAX_HDR_OFF + the L4 header: a bound the verifier can use */
+	if (off > PF_MAX_HDR_OFF + 60)
+		return;
+	pkt->f.mpegts_frame = pf_parse_mpegts(data + off, data_end);
 }
 
 /* ---- matching helpers ---- */

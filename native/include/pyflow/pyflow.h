@@ -148,6 +148,22 @@ struct pf_miss_stats {
 	uint64_t install_errors;
 	uint64_t resubmit_errors;
 	uint64_t no_policy;     /* misses of a pipe without a miss policy */
+	/* missed frames the kernel dropped before the handler saw them (ebpf: the
+	 * AF_XDP sockets' rx_dropped + rx_ring_full); pipe misses = received + ring_drops */
+	uint64_t ring_drops;
+	uint64_t rx_ring_full;          /* of ring_drops: the rx ring was full */
+	uint64_t fill_ring_empty;       /* of ring_drops: no free umem frame to copy into */
+	uint64_t install_batches;       /* map writes that installed several entries in one call */
+};
+
+/* One entry of pf_entry_add_batch: the arguments of pf_entry_add, and its outcome. */
+struct pf_entry_req {
+	uint32_t pipe;
+	uint32_t mask_idx;
+	uint32_t prefixlen;
+	int32_t result;         /* out: 0, a negative errno, or -ECANCELED when not attempted */
+	struct pf_fields match;
+	struct pf_entry entry;  /* in: the entry; out: entry.id */
 };
 
 struct pf_test_result {
@@ -175,6 +191,11 @@ int pf_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pipe *pipe,
 int pf_root_set(pf_instance *inst, uint32_t pipe_id, struct pf_error *err);
 int pf_session_set(pf_instance *inst, uint32_t session_id, const struct pf_session *session, struct pf_error *err);
 int pf_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
+/* Add n entries in order, as n pf_entry_add calls would (an existing key is updated in
+ * place and keeps its id), in as few map writes as the backend can. Stops at the first
+ * failure: entries before it stay added, its result and err say "entry I of N: ...",
+ * the rest are -ECANCELED. *added (may be NULL) = entries added. */
+int pf_entry_add_batch(pf_instance *inst, struct pf_entry_req *reqs, uint32_t n, uint32_t *added, struct pf_error *err);
 int pf_entry_del(pf_instance *inst, uint32_t entry_id, struct pf_error *err);
 int pf_entry_list(pf_instance *inst, uint32_t pipe_id, struct pf_entry_info *out, uint32_t max, uint32_t *count, struct pf_error *err);
 int pf_learn_set(pf_instance *inst, const struct pf_learn *policy, struct pf_error *err);

@@ -162,21 +162,97 @@ static int slot_alloc(struct pf_ebpf *eb, uint32_t *id)
 	return -ENOSPC;
 }
 
-/* A reused id must not inherit the counters of the entry it belonged to. */
+/* A reused id must not inherit the counters of the entry it belonged to; an id
+ * never given out since the maps were created has zero counters already. */
 static void entry_counters_reset(struct pf_ebpf *eb, uint32_t id)
 {
 	struct pf_counter zero = { 0 };
 	uint64_t never = 0;
 
-	percpu_fill(eb, eb->map_entry_counters, id, &zero, sizeof(zero));
-	bpf_map_update_elem(eb->map_entry_seen, &id, &never, BPF_ANY);
+	if (!eb->id_dirty[id])
+		return;
+	if (!percpu_fill(eb, eb->map_entry_counters, id, &zero, sizeof(zero)) &&
+	    !bpf_map_update_elem(eb->map_entry_seen, &id, &never, BPF_ANY))
+		eb->id_dirty[id] = 0;
+}
+
+/* Load pipe_id's definition and masks from the maps into the cache (pipe_lock held). */
+static int pipe_cache_fill(struct pf_ebpf *eb, uint32_t pipe_id)
+{
+	struct pf_pipe pipe;
+
+	if (bpf_map_lookup_elem(eb->map_pipes, &pipe_id, &pipe))
+		return -ENOENT;
+	for (uint32_t i = 0; i < PF_MAX_MASKS; i++) {
+		uint32_t key = pipe_id * PF_MAX_MASKS + i;
+
+		if (bpf_map_lookup_elem(eb->map_pipe_masks, &key, &eb->mask_cache[key]))
+			return -ENOENT;
+	}
+	eb->pipe_cache[pipe_id] = pipe;
+	eb->pipe_cached[pipe_id] = 1;
+	return 0;
+}
+
+/* After a pipe's definition was written to the maps: keep the cache in step.
+ * masks == NULL: only the definition changed (hash buckets). */
+static void pipe_cache_store(struct pf_ebpf *eb, uint32_t pipe_id, const struct pf_pipe *pipe,
+			     const struct pf_fields *masks, uint32_t nmasks)
+{
+	pthread_mutex_lock(&eb->pipe_lock);
+	if (masks) {
+		for (uint32_t i = 0; i < PF_MAX_MASKS; i++) {
+			struct pf_fields *slot = &eb->mask_cache[pipe_id * PF_MAX_MASKS + i];
+
+			if (i < nmasks)
+				*slot = masks[i];
+			else
+				memset(slot, 0, sizeof(*slot));
+		}
+		eb->pipe_cached[pipe_id] = 1;
+	} else if (!eb->pipe_cached[pipe_id]) {
+		pipe_cache_fill(eb, pipe_id);   /* the masks come from the map */
+	}
+	eb->pipe_cache[pipe_id] = *pipe;
+	pthread_mutex_unlock(&eb->pipe_lock);
+}
+
+int pf_ebpf_pipe_get(struct pf_ebpf *eb, uint32_t pipe_id, struct pf_pipe *pipe)
+{
+	int ret = 0;
+
+	if (pipe_id >= PF_MAX_PIPES)
+		return -ENOENT;
+	pthread_mutex_lock(&eb->pipe_lock);
+	if (!eb->pipe_cached[pipe_id])
+		ret = pipe_cache_fill(eb, pipe_id);
+	if (!ret)
+		*pipe = eb->pipe_cache[pipe_id];
+	pthread_mutex_unlock(&eb->pipe_lock);
+	if (ret)
+		return ret;
+	return pipe->flags & PF_PIPE_IN_USE ? 0 : -ENOENT;
+}
+
+int pf_ebpf_mask_get(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx, struct pf_fields *mask)
+{
+	struct pf_pipe pipe;
+	int ret;
+
+	if (mask_idx >= PF_MAX_MASKS)
+		return -ERANGE;
+	ret = pf_ebpf_pipe_get(eb, pipe_id, &pipe);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&eb->pipe_lock);
+	*mask = eb->mask_cache[pipe_id * PF_MAX_MASKS + mask_idx];
+	pthread_mutex_unlock(&eb->pipe_lock);
+	return 0;
 }
 
 static int pipe_read(struct pf_ebpf *eb, uint32_t pipe_id, struct pf_pipe *pipe)
 {
-	if (pipe_id >= PF_MAX_PIPES || bpf_map_lookup_elem(eb->map_pipes, &pipe_id, pipe))
-		return -ENOENT;
-	return pipe->flags & PF_PIPE_IN_USE ? 0 : -ENOENT;
+	return pf_ebpf_pipe_get(eb, pipe_id, pipe);
 }
 
 /* Spread PF_HASH_BUCKETS buckets over the pipe's members in proportion to
@@ -204,7 +280,8 @@ static int hash_pipe_rebuild(struct pf_ebpf *eb, uint32_t pipe_id, struct pf_err
 	}
 	if (n == 0) {
 		pipe.nbuckets = 0;
-		bpf_map_update_elem(eb->map_pipes, &pipe_id, &pipe, BPF_ANY);
+		if (!bpf_map_update_elem(eb->map_pipes, &pipe_id, &pipe, BPF_ANY))
+			pipe_cache_store(eb, pipe_id, &pipe, NULL, 0);
 		return 0;
 	}
 	for (uint32_t i = 0; i < n; i++) {
@@ -235,6 +312,7 @@ static int hash_pipe_rebuild(struct pf_ebpf *eb, uint32_t pipe_id, struct pf_err
 	pipe.nbuckets = PF_HASH_BUCKETS;
 	if (bpf_map_update_elem(eb->map_pipes, &pipe_id, &pipe, BPF_ANY))
 		return pf_err(err, -errno, "pipe %u: %s", pipe_id, strerror(errno));
+	pipe_cache_store(eb, pipe_id, &pipe, NULL, 0);
 	return 0;
 }
 
@@ -283,14 +361,71 @@ static void lpm_key_from_match(const struct pf_fields *match, uint32_t pipe_id, 
 	key->prefixlen = PF_LPM_PREFIX_BASE + prefixlen;
 }
 
-int pf_ebpf_entry_install(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen,
-			  const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
+/* ---- key index: which id holds an exact/control key, known without a syscall ---- */
+
+#define INDEX_END UINT32_MAX
+
+static uint32_t key_bucket(const struct pf_ebpf *eb, const struct pf_flow_key *k)
+{
+	const uint8_t *p = (const uint8_t *)k;
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < sizeof(*k); i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return (uint32_t)(h ^ (h >> 29)) & eb->index_mask;
+}
+
+static int index_alloc(struct pf_ebpf *eb)
+{
+	uint32_t n = 1;
+
+	while (n < eb->max_entries && n < (1u << 31))
+		n <<= 1;
+	eb->index_head = malloc((size_t)n * sizeof(uint32_t));
+	eb->index_next = malloc((size_t)eb->max_entries * sizeof(uint32_t));
+	if (!eb->index_head || !eb->index_next)
+		return -ENOMEM;
+	memset(eb->index_head, 0xff, (size_t)n * sizeof(uint32_t));
+	eb->index_mask = n - 1;
+	return 0;
+}
+
+/* id of the entry with this key, or INDEX_END (eb->lock held) */
+static uint32_t index_find(const struct pf_ebpf *eb, const struct pf_flow_key *k)
+{
+	for (uint32_t id = eb->index_head[key_bucket(eb, k)]; id != INDEX_END; id = eb->index_next[id])
+		if (!memcmp(&eb->slots[id].flow_key, k, sizeof(*k)))
+			return id;
+	return INDEX_END;
+}
+
+/* slots[id] must already hold the key */
+static void index_add(struct pf_ebpf *eb, uint32_t id)
+{
+	uint32_t b = key_bucket(eb, &eb->slots[id].flow_key);
+
+	eb->index_next[id] = eb->index_head[b];
+	eb->index_head[b] = id;
+}
+
+static void index_del(struct pf_ebpf *eb, uint32_t id)
+{
+	uint32_t *link = &eb->index_head[key_bucket(eb, &eb->slots[id].flow_key)];
+
+	for (; *link != INDEX_END; link = &eb->index_next[*link])
+		if (*link == id) {
+			*link = eb->index_next[id];
+			return;
+		}
+}
+
+/* Check an entry and compute where it goes (slot->kind, key); no map is touched. */
+static int entry_prepare(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen,
+			 const struct pf_fields *match, const struct pf_entry *entry, struct pf_ebpf_slot *slot,
+			 struct pf_error *err)
 {
 	struct pf_pipe pipe;
-	struct pf_ebpf_slot slot = { 0 };
-	struct pf_entry old;
-	uint32_t id;
-	int ret, existing = 0;
+	int ret;
 
 	if (!match || !entry)
 		return pf_err(err, -EINVAL, "entry for pipe %u: match and entry are required", pipe_id);
@@ -306,22 +441,24 @@ int pf_ebpf_entry_install(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_id
 		return pf_err(err, -ERANGE, "entry for pipe %u: drop percentage %u, expected 0..100", pipe_id,
 			      entry->act.drop_pct);
 
-	slot.pipe = pipe_id;
+	memset(slot, 0, sizeof(*slot));
+	slot->pipe = pipe_id;
 	switch (pipe.type) {
 	case PF_PIPE_BASIC:
 	case PF_PIPE_CONTROL: {
 		struct pf_fields mask;
-		uint32_t nmasks = pipe.nmasks ? pipe.nmasks : 1, mid = pipe_id * PF_MAX_MASKS + mask_idx;
+		uint32_t nmasks = pipe.nmasks ? pipe.nmasks : 1;
 
 		if (mask_idx >= nmasks)
 			return pf_err(err, -ERANGE, "entry for pipe %u: mask slot %u, the pipe has %u", pipe_id,
 				      mask_idx, nmasks);
-		if (bpf_map_lookup_elem(eb->map_pipe_masks, &mid, &mask))
-			return pf_err(err, -errno, "pipe %u: mask %u: %s", pipe_id, mask_idx, strerror(errno));
-		slot.kind = PF_EBPF_SLOT_HASH;
-		slot.flow_key.pipe = pipe_id;
-		slot.flow_key.mask_idx = mask_idx;
-		pf_fields_and(match, &mask, &slot.flow_key.f);
+		ret = pf_ebpf_mask_get(eb, pipe_id, mask_idx, &mask);
+		if (ret)
+			return pf_err(err, ret, "pipe %u: mask %u: %s", pipe_id, mask_idx, strerror(-ret));
+		slot->kind = PF_EBPF_SLOT_HASH;
+		slot->flow_key.pipe = pipe_id;
+		slot->flow_key.mask_idx = mask_idx;
+		pf_fields_and(match, &mask, &slot->flow_key.f);
 		break;
 	}
 	case PF_PIPE_LPM: {
@@ -330,57 +467,300 @@ int pf_ebpf_entry_install(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_id
 		if (prefixlen > bits)
 			return pf_err(err, -ERANGE, "entry for lpm pipe %u: prefix length %u, at most %u", pipe_id,
 				      prefixlen, bits);
-		slot.kind = PF_EBPF_SLOT_LPM;
-		lpm_key_from_match(match, pipe_id, pipe.lpm_field, prefixlen, &slot.lpm_key);
+		slot->kind = PF_EBPF_SLOT_LPM;
+		lpm_key_from_match(match, pipe_id, pipe.lpm_field, prefixlen, &slot->lpm_key);
 		break;
 	}
 	case PF_PIPE_HASH:
-		slot.kind = PF_EBPF_SLOT_BUCKET;        /* weight: entry->priority */
+		slot->kind = PF_EBPF_SLOT_BUCKET;       /* weight: entry->priority */
 		break;
 	default:
 		return pf_err(err, -EINVAL, "pipe %u: unknown type %u", pipe_id, pipe.type);
 	}
+	return 0;
+}
 
-	pthread_mutex_lock(&eb->lock);
-	if (slot.kind == PF_EBPF_SLOT_HASH && !bpf_map_lookup_elem(eb->map_entries, &slot.flow_key, &old))
-		existing = 1;
-	else if (slot.kind == PF_EBPF_SLOT_LPM && !bpf_map_lookup_elem(eb->map_lpm, &slot.lpm_key, &old) &&
-		 old.id < eb->max_entries && eb->slots[old.id].kind == PF_EBPF_SLOT_LPM &&
-		 !memcmp(&eb->slots[old.id].lpm_key, &slot.lpm_key, sizeof(slot.lpm_key)))
-		existing = 1;   /* an LPM lookup also finds shorter prefixes: only the same key counts */
-	if (existing) {
-		id = old.id;
-	} else {
-		ret = slot_alloc(eb, &id);
-		if (ret) {
-			pthread_mutex_unlock(&eb->lock);
-			return pf_err(err, ret, "pipe %u: entry table full (%u entries)", pipe_id, eb->max_entries);
-		}
-		entry_counters_reset(eb, id);
+static int table_fd(struct pf_ebpf *eb, const struct pf_ebpf_slot *slot)
+{
+	return slot->kind == PF_EBPF_SLOT_HASH ? eb->map_entries : eb->map_lpm;
+}
+
+static const void *slot_key(const struct pf_ebpf_slot *slot)
+{
+	return slot->kind == PF_EBPF_SLOT_HASH ? (const void *)&slot->flow_key : (const void *)&slot->lpm_key;
+}
+
+static int is_table_full(int ret)
+{
+	return ret == -E2BIG || ret == -ENOMEM;
+}
+
+/* The key is in the table already: update it in place, keeping its id (eb->lock held).
+ * For an LPM key, BPF_NOEXIST said the exact prefix exists, so the longest match is it. */
+static int entry_update_existing(struct pf_ebpf *eb, struct pf_ebpf_slot *slot, struct pf_entry *entry,
+				 struct pf_error *err)
+{
+	struct pf_entry old;
+	int fd = table_fd(eb, slot);
+
+	if (bpf_map_lookup_elem(fd, slot_key(slot), &old) || old.id >= eb->max_entries)
+		return pf_err(err, -EIO, "pipe %u: an entry with this key exists but cannot be read back", slot->pipe);
+	entry->id = old.id;
+	if (bpf_map_update_elem(fd, slot_key(slot), entry, BPF_EXIST))
+		return pf_err(err, -errno, "pipe %u: cannot update entry %u: %s", slot->pipe, old.id, strerror(errno));
+	if (slot->kind == PF_EBPF_SLOT_HASH && eb->slots[old.id].kind == PF_EBPF_SLOT_HASH)
+		index_del(eb, old.id);
+	slot->entry = *entry;
+	eb->slots[old.id] = *slot;
+	if (slot->kind == PF_EBPF_SLOT_HASH)
+		index_add(eb, old.id);
+	return 0;
+}
+
+/* Write one prepared entry (eb->lock held). New keys take one bpf() call: the
+ * update itself with BPF_NOEXIST (plus two resets if the id was used before). */
+static int entry_commit(struct pf_ebpf *eb, struct pf_ebpf_slot *slot, struct pf_entry *entry, struct pf_error *err)
+{
+	uint32_t id;
+	int ret;
+
+	if (slot->kind == PF_EBPF_SLOT_HASH && (id = index_find(eb, &slot->flow_key)) != INDEX_END) {
+		/* the key exists: update in place, keeping its id */
+		entry->id = id;
+		if (bpf_map_update_elem(eb->map_entries, &slot->flow_key, entry, BPF_EXIST))
+			return pf_err(err, -errno, "pipe %u: cannot update entry %u: %s", slot->pipe, id,
+				      strerror(errno));
+		eb->slots[id].entry = *entry;
+		return 0;
 	}
+	ret = slot_alloc(eb, &id);
+	if (ret)
+		return pf_err(err, ret, "pipe %u: entry table full (%u entries)", slot->pipe, eb->max_entries);
+	entry_counters_reset(eb, id);
 	entry->id = id;
-	if (slot.kind == PF_EBPF_SLOT_HASH)
-		ret = bpf_map_update_elem(eb->map_entries, &slot.flow_key, entry, existing ? BPF_EXIST : BPF_NOEXIST);
-	else if (slot.kind == PF_EBPF_SLOT_LPM)
-		ret = bpf_map_update_elem(eb->map_lpm, &slot.lpm_key, entry, BPF_ANY);
-	else
-		ret = 0;
-	if (ret) {
-		ret = -errno;
-		pthread_mutex_unlock(&eb->lock);
-		return pf_err(err, ret, "pipe %u: cannot install entry: %s", pipe_id,
-			      ret == -E2BIG || ret == -ENOMEM ? "entry table full" : strerror(-ret));
+	if (slot->kind == PF_EBPF_SLOT_HASH || slot->kind == PF_EBPF_SLOT_LPM) {
+		if (bpf_map_update_elem(table_fd(eb, slot), slot_key(slot), entry, BPF_NOEXIST)) {
+			ret = -errno;
+			if (ret == -EEXIST)
+				return entry_update_existing(eb, slot, entry, err);
+			return pf_err(err, ret, "pipe %u: cannot install entry: %s", slot->pipe,
+				      is_table_full(ret) ? "entry table full" : strerror(-ret));
+		}
 	}
-	slot.entry = *entry;
-	eb->slots[id] = slot;
-	if (slot.kind == PF_EBPF_SLOT_BUCKET) {
-		ret = hash_pipe_rebuild(eb, pipe_id, err);
+	slot->entry = *entry;
+	eb->slots[id] = *slot;
+	if (slot->kind == PF_EBPF_SLOT_HASH)
+		index_add(eb, id);
+	if (slot->kind == PF_EBPF_SLOT_BUCKET) {
+		ret = hash_pipe_rebuild(eb, slot->pipe, err);
 		if (ret) {
 			eb->slots[id].kind = PF_EBPF_SLOT_FREE;
-			hash_pipe_rebuild(eb, pipe_id, NULL);
+			hash_pipe_rebuild(eb, slot->pipe, NULL);
 		}
 	}
+	return ret;
+}
+
+int pf_ebpf_entry_install(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen,
+			  const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
+{
+	struct pf_ebpf_slot slot;
+	int ret = entry_prepare(eb, pipe_id, mask_idx, prefixlen, match, entry, &slot, err);
+
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&eb->lock);
+	ret = entry_commit(eb, &slot, entry, err);
 	pthread_mutex_unlock(&eb->lock);
+	return ret;
+}
+
+/* ---- batched installs ---- */
+
+#define INSTALL_BATCH_MAX 256
+
+/* New exact/control entries waiting for one bpf_map_update_batch. Their ids are
+ * reserved and their keys indexed as soon as they join, so a second request for
+ * the same key within the batch is seen (and waits for the write). */
+struct install_batch {
+	uint32_t n;
+	uint32_t req[INSTALL_BATCH_MAX];                /* index into the caller's array */
+	uint32_t id[INSTALL_BATCH_MAX];
+	struct pf_ebpf_slot slot[INSTALL_BATCH_MAX];
+	struct pf_flow_key keys[INSTALL_BATCH_MAX];
+	struct pf_entry values[INSTALL_BATCH_MAX];
+};
+
+/* Reset the counters of the dirty ids among ids[] in two batched writes (eb->lock held). */
+static void counters_reset_batch(struct pf_ebpf *eb, const uint32_t *ids, uint32_t n)
+{
+	size_t stride = percpu_stride(sizeof(struct pf_counter));
+	uint32_t dirty[INSTALL_BATCH_MAX], nd = 0, count;
+	uint64_t never[INSTALL_BATCH_MAX] = { 0 };
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	char *zeros;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (eb->id_dirty[ids[i]])
+			dirty[nd++] = ids[i];
+	if (!nd)
+		return;
+	zeros = calloc((size_t)nd * eb->ncpus, stride);
+	count = nd;
+	if (zeros && !bpf_map_update_batch(eb->map_entry_counters, dirty, zeros, &count, &opts) && count == nd &&
+	    !bpf_map_update_batch(eb->map_entry_seen, dirty, never, &count, &opts) && count == nd) {
+		for (uint32_t i = 0; i < nd; i++)
+			eb->id_dirty[dirty[i]] = 0;
+	} else {
+		for (uint32_t i = 0; i < nd; i++)      /* one by one, as the single path does */
+			entry_counters_reset(eb, dirty[i]);
+	}
+	free(zeros);
+}
+
+static int batch_add(struct pf_ebpf *eb, struct install_batch *b, struct pf_entry_req *r, uint32_t index,
+		     const struct pf_ebpf_slot *slot, struct pf_error *err)
+{
+	uint32_t id;
+
+	if (slot_alloc(eb, &id))
+		return pf_err(err, -ENOSPC, "pipe %u: entry table full (%u entries)", slot->pipe, eb->max_entries);
+	eb->slots[id] = *slot;
+	eb->slots[id].kind = PF_EBPF_SLOT_RESERVED;
+	index_add(eb, id);
+	b->req[b->n] = index;
+	b->id[b->n] = id;
+	b->slot[b->n] = *slot;
+	b->keys[b->n] = slot->flow_key;
+	b->values[b->n] = r->entry;
+	b->values[b->n].id = id;
+	b->n++;
+	return 0;
+}
+
+static void batch_release(struct pf_ebpf *eb, struct install_batch *b, uint32_t i)
+{
+	index_del(eb, b->id[i]);
+	eb->slots[b->id[i]].kind = PF_EBPF_SLOT_FREE;
+}
+
+/* Write the pending entries, new keys all, with bpf_map_update_batch. Returns 0, or
+ * the error of the entry that failed (*failed = its index in reqs). eb->lock held. */
+static int batch_flush(struct pf_ebpf *eb, struct install_batch *b, struct pf_entry_req *reqs, uint32_t *added,
+		       uint32_t *failed, struct pf_error *err)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	uint32_t done = 0;
+	int ret = 0;
+
+	counters_reset_batch(eb, b->id, b->n);
+	while (done < b->n) {
+		uint32_t count = b->n - done, i;
+		int r = bpf_map_update_batch(eb->map_entries, &b->keys[done], &b->values[done], &count, &opts);
+
+		if (r && (errno == EINVAL || errno == EOPNOTSUPP || errno == 524 /* ENOTSUPP */)) {
+			/* refused as a whole (count not written back): this element on its own */
+			r = bpf_map_update_elem(eb->map_entries, &b->keys[done], &b->values[done], BPF_NOEXIST);
+			count = r ? 0 : 1;
+		} else if (count > 1) {
+			__atomic_fetch_add(&eb->install_batches, 1, __ATOMIC_RELAXED);
+		}
+		r = r ? -errno : 0;
+		for (i = done; i < done + count; i++) {
+			b->slot[i].entry = b->values[i];
+			eb->slots[b->id[i]].kind = PF_EBPF_SLOT_HASH;
+			eb->slots[b->id[i]].entry = b->values[i];
+			reqs[b->req[i]].entry = b->values[i];
+			reqs[b->req[i]].result = 0;
+			(*added)++;
+		}
+		done += count;
+		if (!r || done >= b->n)
+			continue;
+		/* the kernel stopped at element i */
+		i = done++;
+		batch_release(eb, b, i);
+		*failed = b->req[i];
+		ret = pf_err(err, r, "pipe %u: cannot install entry: %s", b->slot[i].pipe,
+			     is_table_full(r) ? "entry table full" : strerror(-r));
+		break;
+	}
+	for (uint32_t i = done; i < b->n; i++)
+		batch_release(eb, b, i);
+	b->n = 0;
+	return ret;
+}
+
+int pf_ebpf_entry_install_batch(struct pf_ebpf *eb, struct pf_entry_req *reqs, uint32_t n, uint32_t *added,
+				struct pf_error *err)
+{
+	struct install_batch *b = malloc(sizeof(*b));
+	uint32_t ok = 0, failed = UINT32_MAX;
+	int ret = 0;
+
+	if (added)
+		*added = 0;
+	if (!b)
+		return pf_err(err, -ENOMEM, "out of memory");
+	b->n = 0;
+	for (uint32_t i = 0; i < n; i++)
+		reqs[i].result = -ECANCELED;
+	pthread_mutex_lock(&eb->lock);
+	for (uint32_t i = 0; i < n; i++) {
+		struct pf_entry_req *r = &reqs[i];
+		struct pf_ebpf_slot slot;
+		uint32_t id;
+
+		ret = entry_prepare(eb, r->pipe, r->mask_idx, r->prefixlen, &r->match, &r->entry, &slot, err);
+		if (!ret && slot.kind == PF_EBPF_SLOT_HASH &&
+		    (id = index_find(eb, &slot.flow_key)) == INDEX_END) {
+			ret = batch_add(eb, b, r, i, &slot, err);
+			if (!ret) {
+				if (b->n == INSTALL_BATCH_MAX && (ret = batch_flush(eb, b, reqs, &ok, &failed, err)))
+					break;
+				continue;
+			}
+		}
+		if (ret) {
+			/* what came before it is added, as with one call per entry */
+			failed = i;
+			if (b->n) {
+				struct pf_error flush_err;
+				int fret = batch_flush(eb, b, reqs, &ok, &failed, &flush_err);
+
+				if (fret) {
+					ret = fret;
+					if (err)
+						*err = flush_err;
+				}
+			}
+			break;
+		}
+		/* an existing key (perhaps earlier in this batch), LPM or hash-pipe member: in order */
+		ret = batch_flush(eb, b, reqs, &ok, &failed, err);
+		if (ret)
+			break;
+		ret = entry_commit(eb, &slot, &r->entry, err);
+		if (ret) {
+			failed = i;
+			break;
+		}
+		r->result = 0;
+		ok++;
+	}
+	if (!ret)
+		ret = batch_flush(eb, b, reqs, &ok, &failed, err);
+	else if (b->n)
+		for (uint32_t i = 0; i < b->n; i++)     /* never written */
+			batch_release(eb, b, i);
+	pthread_mutex_unlock(&eb->lock);
+	free(b);
+	if (ret && failed < n) {
+		reqs[failed].result = ret;
+		pf_err_batch_index(err, failed, n);
+	}
+	if (added)
+		*added = ok;
 	return ret;
 }
 
@@ -397,6 +777,8 @@ int pf_ebpf_entry_remove(struct pf_ebpf *eb, uint32_t entry_id, struct pf_error 
 	case PF_EBPF_SLOT_HASH:
 		if (bpf_map_delete_elem(eb->map_entries, &s->flow_key) && errno != ENOENT)
 			ret = -errno;
+		if (!ret)
+			index_del(eb, entry_id);
 		break;
 	case PF_EBPF_SLOT_LPM:
 		if (bpf_map_delete_elem(eb->map_lpm, &s->lpm_key) && errno != ENOENT)
@@ -404,6 +786,7 @@ int pf_ebpf_entry_remove(struct pf_ebpf *eb, uint32_t entry_id, struct pf_error 
 		break;
 	case PF_EBPF_SLOT_BUCKET:
 		s->kind = PF_EBPF_SLOT_FREE;
+		eb->id_dirty[entry_id] = 1;
 		ret = hash_pipe_rebuild(eb, s->pipe, err);
 		pthread_mutex_unlock(&eb->lock);
 		return ret;
@@ -411,8 +794,10 @@ int pf_ebpf_entry_remove(struct pf_ebpf *eb, uint32_t entry_id, struct pf_error 
 		pthread_mutex_unlock(&eb->lock);
 		return pf_err(err, -ENOENT, "entry %u does not exist", entry_id);
 	}
-	if (!ret)
+	if (!ret) {
 		s->kind = PF_EBPF_SLOT_FREE;
+		eb->id_dirty[entry_id] = 1;
+	}
 	pthread_mutex_unlock(&eb->lock);
 	if (ret)
 		return pf_err(err, ret, "entry %u: cannot remove: %s", entry_id, strerror(-ret));
@@ -444,6 +829,7 @@ static void slots_adopt(struct pf_ebpf *eb)
 		eb->slots[e.id].pipe = fk.pipe;
 		eb->slots[e.id].flow_key = fk;
 		eb->slots[e.id].entry = e;
+		index_add(eb, e.id);
 		top = e.id > top ? e.id : top;
 		n++;
 	}
@@ -509,7 +895,11 @@ static void ebpf_free(struct pf_ebpf *eb)
 	bpf_object__close(eb->tc_obj);
 	bpf_object__close(eb->obj);
 	free(eb->slots);
+	free(eb->id_dirty);
+	free(eb->index_head);
+	free(eb->index_next);
 	pthread_mutex_destroy(&eb->lock);
+	pthread_mutex_destroy(&eb->pipe_lock);
 	free(eb);
 }
 
@@ -572,6 +962,7 @@ static int ebpf_open(pf_instance *inst, const struct pf_instance_opts *opts, str
 	if (!eb)
 		return pf_err(err, -ENOMEM, "out of memory");
 	pthread_mutex_init(&eb->lock, NULL);
+	pthread_mutex_init(&eb->pipe_lock, NULL);
 	eb->inst = inst;
 	eb->prog_fd = -1;
 	eb->flags = opts->flags;
@@ -586,7 +977,8 @@ static int ebpf_open(pf_instance *inst, const struct pf_instance_opts *opts, str
 		return pf_err(err, -EIO, "cannot count possible CPUs");
 	}
 	eb->slots = calloc(eb->max_entries, sizeof(*eb->slots));
-	if (!eb->slots) {
+	eb->id_dirty = calloc(eb->max_entries, 1);
+	if (!eb->slots || !eb->id_dirty || index_alloc(eb)) {
 		ebpf_free(eb);
 		return pf_err(err, -ENOMEM, "%s: out of memory for %u entries", inst->name, eb->max_entries);
 	}
@@ -692,6 +1084,8 @@ static int ebpf_open(pf_instance *inst, const struct pf_instance_opts *opts, str
 
 		if (!bpf_map_lookup_elem(eb->map_config, &zero, &cfg) && cfg.nqueues)
 			eb->nqueues = cfg.nqueues;
+		/* pinned counters may hold values of entries deleted before the restart */
+		memset(eb->id_dirty, 1, eb->max_entries);
 		ports_adopt(eb);
 		slots_adopt(eb);
 	} else {
@@ -1036,6 +1430,7 @@ static int ebpf_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pi
 	}
 	if (bpf_map_update_elem(eb->map_pipes, &pipe_id, &val, BPF_ANY))
 		return pf_err(err, -errno, "pipe %u: %s", pipe_id, strerror(errno));
+	pipe_cache_store(eb, pipe_id, &val, masks, nmasks);
 	return 0;
 }
 
@@ -1116,6 +1511,12 @@ static int ebpf_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx
 			  const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
 {
 	return pf_ebpf_entry_install(eb_of(inst), pipe_id, mask_idx, prefixlen, match, entry, err);
+}
+
+static int ebpf_entry_add_batch(pf_instance *inst, struct pf_entry_req *reqs, uint32_t n, uint32_t *added,
+				struct pf_error *err)
+{
+	return pf_ebpf_entry_install_batch(eb_of(inst), reqs, n, added, err);
 }
 
 static int ebpf_entry_del(pf_instance *inst, uint32_t entry_id, struct pf_error *err)
@@ -1329,6 +1730,7 @@ const struct pf_backend_ops pf_backend_ebpf = {
 	.root_set = ebpf_root_set,
 	.session_set = ebpf_session_set,
 	.entry_add = ebpf_entry_add,
+	.entry_add_batch = ebpf_entry_add_batch,
 	.entry_del = ebpf_entry_del,
 	.entry_list = ebpf_entry_list,
 	.learn_set = ebpf_learn_set,

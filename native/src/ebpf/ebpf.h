@@ -19,6 +19,7 @@ enum pf_ebpf_slot_kind {
 	PF_EBPF_SLOT_HASH = 1,          /* entries hash, key = flow_key */
 	PF_EBPF_SLOT_LPM = 2,           /* lpm trie, key = lpm_key */
 	PF_EBPF_SLOT_BUCKET = 3,        /* hash-pipe member, weight in entry.priority */
+	PF_EBPF_SLOT_RESERVED = 4,      /* id handed to a batched write in progress (under lock) */
 };
 
 struct pf_ebpf_slot {
@@ -75,6 +76,23 @@ struct pf_ebpf {
 	struct pf_ebpf_slot *slots;
 	uint32_t next_id;               /* allocation cursor */
 
+	/* ids whose entry_counters / entry_seen may hold a previous entry's values:
+	 * only these are reset when the id is given out again (fresh maps are zero) */
+	uint8_t *id_dirty;
+	/* exact/control keys -> id (chains through index_next), so an install knows
+	 * whether its key exists without asking the kernel; guarded by lock */
+	uint32_t *index_head;
+	uint32_t *index_next;
+	uint32_t index_mask;
+	uint64_t install_batches;       /* bpf_map_update_batch calls that wrote entries */
+
+	/* what pipe_set wrote to "pipes" / "pipe_masks", so an install reads no map;
+	 * filled from the maps on first use after a re-adopt; guarded by pipe_lock */
+	pthread_mutex_t pipe_lock;
+	uint8_t pipe_cached[PF_MAX_PIPES];
+	struct pf_pipe pipe_cache[PF_MAX_PIPES];
+	struct pf_fields mask_cache[PF_MAX_PIPES * PF_MAX_MASKS];
+
 	void *miss;                     /* owned by miss/ebpf_miss.c */
 	uint32_t miss_threads;          /* opts->miss_threads: handler threads, 0 = 1 */
 
@@ -91,6 +109,14 @@ struct pf_ebpf {
  * Fills entry->id. An existing key is updated in place and keeps its id. Thread safe. */
 int pf_ebpf_entry_install(struct pf_ebpf *eb, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
 			  const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
+/* pf_entry_add_batch on the ebpf tables: exact/control entries are written with
+ * bpf_map_update_batch (BPF_NOEXIST; an existing key falls back to an in-place
+ * update keeping its id), other kinds one by one. Thread safe. */
+int pf_ebpf_entry_install_batch(struct pf_ebpf *eb, struct pf_entry_req *reqs, uint32_t n, uint32_t *added,
+				struct pf_error *err);
+/* The cached definition of a pipe and its mask slot (0 or -ENOENT / -ERANGE). */
+int pf_ebpf_pipe_get(struct pf_ebpf *eb, uint32_t pipe_id, struct pf_pipe *pipe);
+int pf_ebpf_mask_get(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx, struct pf_fields *mask);
 int pf_ebpf_entry_remove(struct pf_ebpf *eb, uint32_t entry_id, struct pf_error *err);
 /* CLOCK_MONOTONIC ns of the last hit, 0 if never (or unknown id) */
 uint64_t pf_ebpf_entry_last_seen(struct pf_ebpf *eb, uint32_t entry_id);

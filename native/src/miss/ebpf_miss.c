@@ -9,6 +9,7 @@
  * learner, which installs the entry and resubmits the frame through
  * BPF_PROG_RUN with live frames. The first thread also sweeps idle entries.
  */
+#define _GNU_SOURCE             /* pthread_setname_np */
 #include <dirent.h>
 #include <poll.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
 #include <bpf/bpf.h>
@@ -25,18 +27,30 @@
 #include "miss/ebpf_miss.h"
 #include "miss/miss.h"
 
-/* umem frames (= rx and fill ring size) per socket: 1024 (4 MiB) absorbs a
- * burst of new flows on a few ports; many sockets share a budget of 16384 */
-#define MISS_FRAMES_MAX 1024
-#define MISS_FRAMES_MIN 128
-#define MISS_FRAMES_BUDGET 16384
-#define MISS_FRAME_SIZE XSK_UMEM__DEFAULT_FRAME_SIZE
-#define MISS_BATCH 64
+#ifndef SOL_XDP
+#define SOL_XDP 283
+#endif
+
+/* umem frames (= rx and fill ring size) per socket. A burst of new flows lands in
+ * the rx ring at line rate while one handler thread installs some tens of thousands
+ * per second, so the ring has to hold the whole burst: with 1024 frames a burst of
+ * 2000 lost 48% of its first packets (rx_ring_full). 8192 frames (16 MiB with 2 KiB
+ * frames) absorb 8k new flows at once per queue; many sockets share a budget. */
+#define MISS_FRAMES_MAX 8192
+#define MISS_FRAMES_MIN 256
+#define MISS_BYTES_BUDGET (64u << 20)
+/* 2 KiB frames hold 1792 bytes after the kernel's 256 bytes of headroom: enough for
+ * MTU 1500 plus two VLAN tags; ports with a larger MTU get 4 KiB frames */
+#define MISS_FRAME_SMALL 2048
+#define MISS_FRAME_LARGE 4096
+#define MISS_FRAME_SMALL_MAX_MTU 1770
+#define MISS_BATCH PF_LEARN_BATCH_MAX
 #define MISS_POLL_MS 20
 #define MISS_MAX_THREADS 16
 
 struct miss_socket {
 	uint32_t nframes;
+	uint32_t frame_size;
 	uint32_t port;
 	uint32_t queue;
 	uint32_t slot;                  /* XSKMAP key */
@@ -71,6 +85,8 @@ struct ebpf_miss {
 	int running;
 	int stop;                       /* set by pf_ebpf_miss_stop, read with atomics */
 	uint64_t bad_meta;
+	/* drop counters of sockets already closed, so a restart does not forget them */
+	struct xdp_statistics closed_stats;
 };
 
 static uint64_t mono_ns(void)
@@ -147,11 +163,18 @@ static int op_resubmit(void *backend, uint32_t port, uint32_t pipe, const void *
 	return pf_ebpf_resubmit_from(backend, port, pipe, frame, len, err);
 }
 
+static int op_install_batch(void *backend, struct pf_entry_req *reqs, uint32_t n, uint32_t *added,
+			    struct pf_error *err)
+{
+	return pf_ebpf_entry_install_batch(backend, reqs, n, added, err);
+}
+
 static const struct pf_learn_ops ebpf_learn_ops = {
 	.install = op_install,
 	.remove = op_remove,
 	.last_seen = op_last_seen,
 	.resubmit = op_resubmit,
+	.install_batch = op_install_batch,
 };
 
 static struct ebpf_miss *miss_state(struct pf_ebpf *eb, struct pf_error *err)
@@ -181,23 +204,21 @@ int pf_ebpf_miss_set_policy(struct pf_ebpf *eb, const struct pf_learn *policy, s
 	struct ebpf_miss *m;
 	struct pf_pipe pipe;
 	struct pf_fields mask;
-	uint32_t key;
 	int ret;
 
 	if (policy->to_pipe >= PF_MAX_PIPES || policy->from_pipe >= PF_MAX_PIPES)
 		return pf_err(err, -ERANGE, "miss policy: pipe ids %u -> %u out of range (max %u)", policy->from_pipe,
 			      policy->to_pipe, PF_MAX_PIPES - 1);
-	key = policy->to_pipe;
-	if (bpf_map_lookup_elem(eb->map_pipes, &key, &pipe) || !(pipe.flags & PF_PIPE_IN_USE))
+	if (pf_ebpf_pipe_get(eb, policy->to_pipe, &pipe))
 		return pf_err(err, -EINVAL, "miss policy of pipe %u: install pipe %u is not defined "
 			      "(define the pipe before its miss policy)", policy->from_pipe, policy->to_pipe);
 	if (pipe.type != PF_PIPE_BASIC)
 		return pf_err(err, -EINVAL, "miss policy of pipe %u: install pipe %u must be a basic (exact match) pipe",
 			      policy->from_pipe, policy->to_pipe);
-	key = policy->to_pipe * PF_MAX_MASKS;
-	if (bpf_map_lookup_elem(eb->map_pipe_masks, &key, &mask))
-		return pf_err(err, -errno, "miss policy of pipe %u: cannot read the mask of pipe %u: %s",
-			      policy->from_pipe, policy->to_pipe, strerror(errno));
+	ret = pf_ebpf_mask_get(eb, policy->to_pipe, 0, &mask);
+	if (ret)
+		return pf_err(err, ret, "miss policy of pipe %u: cannot read the mask of pipe %u: %s",
+			      policy->from_pipe, policy->to_pipe, strerror(-ret));
 	m = miss_state(eb, err);
 	if (!m)
 		return -ENOMEM;
@@ -236,8 +257,31 @@ static uint32_t rx_queue_count(const char *ifname)
 	return n ? n : 1;
 }
 
+/* The kernel's drop counters of one socket (zeros if it cannot say). */
+static void socket_stats(const struct miss_socket *s, struct xdp_statistics *st)
+{
+	socklen_t len = sizeof(*st);
+
+	memset(st, 0, sizeof(*st));
+	if (s->xsk && getsockopt(xsk_socket__fd(s->xsk), SOL_XDP, XDP_STATISTICS, st, &len))
+		memset(st, 0, sizeof(*st));
+}
+
+static void stats_add(struct xdp_statistics *sum, const struct xdp_statistics *st)
+{
+	sum->rx_dropped += st->rx_dropped;
+	sum->rx_ring_full += st->rx_ring_full;
+	sum->rx_fill_ring_empty_descs += st->rx_fill_ring_empty_descs;
+}
+
 static void socket_close(struct pf_ebpf *eb, struct miss_socket *s)
 {
+	struct ebpf_miss *m = eb->miss;
+	struct xdp_statistics st;
+
+	socket_stats(s, &st);
+	if (m)
+		stats_add(&m->closed_stats, &st);
 	if (s->in_map) {
 		bpf_map_delete_elem(eb->map_xsks, &s->slot);
 		s->in_map = 0;
@@ -251,12 +295,12 @@ static void socket_close(struct pf_ebpf *eb, struct miss_socket *s)
 }
 
 static int socket_open(struct pf_ebpf *eb, struct miss_socket *s, uint32_t port, uint32_t queue, uint32_t nframes,
-		       struct pf_error *err)
+		       uint32_t frame_size, struct pf_error *err)
 {
 	struct xsk_umem_config ucfg = {
 		.fill_size = nframes,
 		.comp_size = 64,
-		.frame_size = MISS_FRAME_SIZE,
+		.frame_size = frame_size,
 		.frame_headroom = 0,
 	};
 	struct xsk_socket_config scfg = {
@@ -270,12 +314,13 @@ static int socket_open(struct pf_ebpf *eb, struct miss_socket *s, uint32_t port,
 	int fd, ret;
 
 	s->nframes = nframes;
+	s->frame_size = frame_size;
 	s->port = port;
 	s->queue = queue;
 	s->slot = port * PF_MAX_QUEUES + queue;
-	if (posix_memalign(&s->area, getpagesize(), (size_t)nframes * MISS_FRAME_SIZE))
+	if (posix_memalign(&s->area, getpagesize(), (size_t)nframes * frame_size))
 		return pf_err(err, -ENOMEM, "miss handler: no memory for the umem of %s queue %u", ifname, queue);
-	ret = xsk_umem__create(&s->umem, s->area, (uint64_t)nframes * MISS_FRAME_SIZE, &s->fill, &s->comp, &ucfg);
+	ret = xsk_umem__create(&s->umem, s->area, (uint64_t)nframes * frame_size, &s->fill, &s->comp, &ucfg);
 	if (ret) {
 		s->umem = NULL;
 		return pf_err(err, ret, "miss handler: cannot create the AF_XDP umem for %s queue %u: %s", ifname,
@@ -291,7 +336,7 @@ static int socket_open(struct pf_ebpf *eb, struct miss_socket *s, uint32_t port,
 	if (xsk_ring_prod__reserve(&s->fill, nframes, &idx) != nframes)
 		return pf_err(err, -ENOSPC, "miss handler: fill ring of %s queue %u is too small", ifname, queue);
 	for (uint32_t i = 0; i < nframes; i++)
-		*xsk_ring_prod__fill_addr(&s->fill, idx + i) = (uint64_t)i * MISS_FRAME_SIZE;
+		*xsk_ring_prod__fill_addr(&s->fill, idx + i) = (uint64_t)i * frame_size;
 	xsk_ring_prod__submit(&s->fill, nframes);
 	fd = xsk_socket__fd(s->xsk);
 	if (bpf_map_update_elem(eb->map_xsks, &s->slot, &fd, BPF_ANY))
@@ -303,45 +348,52 @@ static int socket_open(struct pf_ebpf *eb, struct miss_socket *s, uint32_t port,
 
 /* ---- the handler thread ------------------------------------------------- */
 
-static void handle_frame(struct ebpf_miss *m, struct miss_socket *s, const struct xdp_desc *d)
+/* Where a frame came from: its metadata, else the socket's port and the only policy's pipe. */
+static void frame_origin(struct ebpf_miss *m, struct miss_socket *s, const struct xdp_desc *d,
+			 struct pf_miss_frame *fr)
 {
 	uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
 	const uint8_t *pkt = xsk_umem__get_data(s->area, addr);
 	struct pf_xdp_meta meta;
-	uint32_t port = s->port, pipe = m->only_pipe, path = PF_PATH_NORMAL;
 
-	if (addr % MISS_FRAME_SIZE >= sizeof(meta)) {
-		memcpy(&meta, pkt - sizeof(meta), sizeof(meta));
-		if (meta.magic == PF_XDP_META_MAGIC) {
-			port = meta.port;
-			pipe = meta.pipe;
-			path = meta.packet_path;
-		} else {
-			/* no metadata: the socket says the port; the policy table says the pipe if unambiguous */
-			if (!__atomic_fetch_add(&m->bad_meta, 1, __ATOMIC_RELAXED))
-				pf_warn("miss handler: frames on %s queue %u carry no metadata; using the socket's port",
-					m->eb->ports[s->port].ifname, s->queue);
-		}
+	fr->data = pkt;
+	fr->len = d->len;
+	fr->port = s->port;
+	fr->pipe = m->only_pipe;
+	fr->packet_path = PF_PATH_NORMAL;
+	if (addr % s->frame_size < sizeof(meta))
+		return;
+	memcpy(&meta, pkt - sizeof(meta), sizeof(meta));
+	if (meta.magic == PF_XDP_META_MAGIC) {
+		fr->port = meta.port;
+		fr->pipe = meta.pipe;
+		fr->packet_path = meta.packet_path;
+	} else if (!__atomic_fetch_add(&m->bad_meta, 1, __ATOMIC_RELAXED)) {
+		pf_warn("miss handler: frames on %s queue %u carry no metadata; using the socket's port",
+			m->eb->ports[s->port].ifname, s->queue);
 	}
-	pf_learner_handle_path(m->learner, port, pipe, path, pkt, d->len);
 }
 
+/* Take up to MISS_BATCH frames, hand them to the learner as one batch (one map
+ * write for all their new flows), then give the umem frames back to the fill ring. */
 static uint32_t drain_socket(struct ebpf_miss *m, struct miss_socket *s)
 {
+	struct pf_miss_frame frames[MISS_BATCH];
 	uint32_t idx_rx, idx_fill, n;
 
 	n = xsk_ring_cons__peek(&s->rx, MISS_BATCH, &idx_rx);
 	if (!n)
 		return 0;
 	for (uint32_t i = 0; i < n; i++)
-		handle_frame(m, s, xsk_ring_cons__rx_desc(&s->rx, idx_rx + i));
+		frame_origin(m, s, xsk_ring_cons__rx_desc(&s->rx, idx_rx + i), &frames[i]);
+	pf_learner_handle_batch(m->learner, frames, n);
 	/* give the frames back; the fill ring can always take what rx returned */
 	while (xsk_ring_prod__reserve(&s->fill, n, &idx_fill) != n)
 		;
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t addr = xsk_umem__extract_addr(xsk_ring_cons__rx_desc(&s->rx, idx_rx + i)->addr);
 
-		*xsk_ring_prod__fill_addr(&s->fill, idx_fill + i) = addr - addr % MISS_FRAME_SIZE;
+		*xsk_ring_prod__fill_addr(&s->fill, idx_fill + i) = addr - addr % s->frame_size;
 	}
 	xsk_ring_prod__submit(&s->fill, n);
 	xsk_ring_cons__release(&s->rx, n);
@@ -374,6 +426,12 @@ static void *miss_thread(void *arg)
 
 	if (!pfds || !mine)
 		goto out;
+	{
+		char name[16];
+
+		snprintf(name, sizeof(name), "pf-miss/%u", w->index);
+		pthread_setname_np(pthread_self(), name);
+	}
 	for (uint32_t i = w->index; i < m->nsocks; i += m->nthreads) {
 		mine[n] = &m->socks[i];
 		pfds[n].fd = xsk_socket__fd(m->socks[i].xsk);
@@ -403,6 +461,22 @@ out:
 	free(mine);
 	free(pfds);
 	return NULL;
+}
+
+static uint32_t port_mtu(const char *ifname)
+{
+	char path[300];
+	unsigned mtu = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", ifname);
+	f = fopen(path, "r");
+	if (!f)
+		return 1500;
+	if (fscanf(f, "%u", &mtu) != 1)
+		mtu = 1500;
+	fclose(f);
+	return mtu;
 }
 
 /* rx queues of a port that get a socket: the interface's, capped by the instance's nqueues */
@@ -452,7 +526,7 @@ static void set_config_flag(struct pf_ebpf *eb, int on)
 int pf_ebpf_miss_start(struct pf_ebpf *eb, struct pf_error *err)
 {
 	struct ebpf_miss *m = eb->miss;
-	uint32_t nports = 0, n = 0, total = 0, nframes = MISS_FRAMES_MAX;
+	uint32_t nports = 0, n = 0, total = 0, nframes = MISS_FRAMES_MAX, frame_size = MISS_FRAME_SMALL;
 	int ret;
 
 	if (!m || !m->npolicies || m->running)
@@ -466,10 +540,13 @@ int pf_ebpf_miss_start(struct pf_ebpf *eb, struct pf_error *err)
 	if (!m->socks)
 		return pf_err(err, -ENOMEM, "out of memory");
 	for (uint32_t p = 0; p < PF_MAX_PORTS; p++)
-		if (eb->ports[p].in_use && eb->ports[p].ifindex)
+		if (eb->ports[p].in_use && eb->ports[p].ifindex) {
 			total += port_queues(eb, p);
+			if (port_mtu(eb->ports[p].ifname) > MISS_FRAME_SMALL_MAX_MTU)
+				frame_size = MISS_FRAME_LARGE;
+		}
 	/* ring sizes are powers of two */
-	while (nframes > MISS_FRAMES_MIN && nframes * total > MISS_FRAMES_BUDGET)
+	while (nframes > MISS_FRAMES_MIN && (uint64_t)nframes * frame_size * total > MISS_BYTES_BUDGET)
 		nframes /= 2;
 	for (uint32_t p = 0; p < PF_MAX_PORTS; p++) {
 		uint32_t nq;
@@ -478,7 +555,7 @@ int pf_ebpf_miss_start(struct pf_ebpf *eb, struct pf_error *err)
 			continue;
 		nq = port_queues(eb, p);
 		for (uint32_t q = 0; q < nq; q++) {
-			ret = socket_open(eb, &m->socks[n], p, q, nframes, err);
+			ret = socket_open(eb, &m->socks[n], p, q, nframes, frame_size, err);
 			n++;
 			m->nsocks = n;
 			if (ret)
@@ -506,8 +583,8 @@ int pf_ebpf_miss_start(struct pf_ebpf *eb, struct pf_error *err)
 	}
 	m->running = 1;
 	set_config_flag(eb, 1);
-	pf_debug("miss handler: %u threads, %u AF_XDP sockets on %u ports, %u frames each", m->nthreads, m->nsocks,
-		 nports, nframes);
+	pf_debug("miss handler: %u threads, %u AF_XDP sockets on %u ports, rings of %u frames of %u bytes",
+		 m->nthreads, m->nsocks, nports, nframes, frame_size);
 	return 0;
 fail:
 	for (uint32_t i = 0; i < m->nsocks; i++)
@@ -560,4 +637,18 @@ void pf_ebpf_miss_stats(struct pf_ebpf *eb, struct pf_miss_stats *out)
 		return;
 	}
 	pf_learner_stats(m->learner, out);
+	/* the kernel's side: frames that never reached a handler thread */
+	{
+		struct xdp_statistics sum = m->closed_stats, st;
+
+		for (uint32_t i = 0; i < m->nsocks; i++) {
+			socket_stats(&m->socks[i], &st);
+			stats_add(&sum, &st);
+		}
+		/* rx_dropped includes the fill-ring-empty case; rx_ring_full is counted apart */
+		out->ring_drops = sum.rx_dropped + sum.rx_ring_full;
+		out->rx_ring_full = sum.rx_ring_full;
+		out->fill_ring_empty = sum.rx_fill_ring_empty_descs;
+	}
+	out->install_batches = __atomic_load_n(&eb->install_batches, __ATOMIC_RELAXED);
 }

@@ -18,8 +18,11 @@ struct learn_flow {
 	struct learn_flow *next;
 	struct pf_flow_key key;         /* install pipe + masked fields */
 	uint32_t entry_id;
+	uint32_t pending_req;           /* install request of the batch being handled, or LEARN_NOT_PENDING */
 	uint64_t created_ns;
 };
+
+#define LEARN_NOT_PENDING UINT32_MAX
 
 struct learn_policy {
 	struct pf_learn p;
@@ -322,6 +325,7 @@ static struct learn_flow *flow_add(struct pf_learner *l, const struct pf_flow_ke
 		return NULL;
 	f->key = *k;
 	f->entry_id = entry_id;
+	f->pending_req = LEARN_NOT_PENDING;
 	f->created_ns = now;
 	f->next = l->buckets[b];
 	l->buckets[b] = f;
@@ -506,89 +510,201 @@ static int resubmit(struct pf_learner *l, uint32_t port, uint32_t pipe, const vo
 	return 0;
 }
 
+/* What became of one frame of a batch, decided under the lock, carried out after. */
+enum frame_fate {
+	FATE_DONE = 0,          /* counted and dropped (no policy, malformed, shed, refused, looped) */
+	FATE_INSTALL,           /* its flow is installed by this batch, then it is resubmitted */
+	FATE_BEHIND,            /* its flow is being installed: resubmit after the install */
+};
+
+struct frame_plan {
+	uint8_t fate;
+	uint32_t req;           /* FATE_INSTALL / FATE_BEHIND: the install request it waits for */
+	struct pf_fields pkt;
+};
+
+/* Install the batch's requests: one backend call for all of them when it can batch. */
+static void install_requests(struct pf_learner *l, struct pf_entry_req *reqs, uint32_t n)
+{
+	struct pf_error err = { 0 };
+	uint32_t added = 0;
+
+	if (!n)
+		return;
+	if (l->ops->install_batch) {
+		l->ops->install_batch(l->backend, reqs, n, &added, &err);
+		/* the backend stops at the first failure: install what came after it one by one */
+		for (uint32_t i = added; i < n; i++) {
+			if (reqs[i].result == -ECANCELED)
+				reqs[i].result = l->ops->install(l->backend, reqs[i].pipe, &reqs[i].match, &reqs[i].entry,
+								 &err);
+			if (reqs[i].result)
+				pf_warn("miss: cannot install into pipe %u: %s", reqs[i].pipe, err.msg);
+		}
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		reqs[i].result = l->ops->install(l->backend, reqs[i].pipe, &reqs[i].match, &reqs[i].entry, &err);
+		if (reqs[i].result)
+			pf_warn("miss: cannot install into pipe %u: %s", reqs[i].pipe, err.msg);
+	}
+}
+
+int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *frames, uint32_t n)
+{
+	struct frame_plan plan[PF_LEARN_BATCH_MAX];
+	struct pf_entry_req reqs[PF_LEARN_BATCH_MAX];
+	struct learn_flow *pending[PF_LEARN_BATCH_MAX];     /* flow of each request */
+	uint32_t nreqs = 0;
+	int ret = 0;
+
+	if (n > PF_LEARN_BATCH_MAX) {
+		/* larger batches are handled in slices of PF_LEARN_BATCH_MAX */
+		for (uint32_t off = 0; off < n; off += PF_LEARN_BATCH_MAX) {
+			int r = pf_learner_handle_batch(l, frames + off, n - off < PF_LEARN_BATCH_MAX ?
+							n - off : PF_LEARN_BATCH_MAX);
+			if (r && !ret)
+				ret = r;
+		}
+		return ret;
+	}
+	pthread_mutex_lock(&l->lock);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct pf_miss_frame *fr = &frames[i];
+		struct frame_plan *pl = &plan[i];
+		struct learn_policy *lp;
+		struct pf_flow_key key;
+		struct learn_flow *flow;
+		struct pf_error err = { 0 };
+		struct pf_entry_req *r;
+		uint32_t to_pipe;
+		uint64_t now;
+
+		pl->fate = FATE_DONE;
+		STAT_INC(l, received);
+		if (fr->pipe >= PF_MAX_PIPES) {
+			STAT_INC(l, no_policy);
+			ret = ret ? ret : -ENOENT;
+			continue;
+		}
+		if (pf_learn_parse(fr->data, fr->len, &pl->pkt)) {
+			STAT_INC(l, install_errors);
+			pf_debug("miss on pipe %u: malformed frame of %u bytes", fr->pipe, fr->len);
+			ret = ret ? ret : -EINVAL;
+			continue;
+		}
+		pl->pkt.port = fr->port;
+		lp = l->policies[fr->pipe];
+		if (!lp) {
+			STAT_INC(l, no_policy);
+			ret = ret ? ret : -ENOENT;
+			continue;
+		}
+		to_pipe = lp->p.to_pipe;
+		masked_key(l, to_pipe, &pl->pkt, &key);
+		now = now_ns();
+		flow = flow_find(l, &key);
+		if (flow && flow->pending_req != LEARN_NOT_PENDING) {
+			/* its install is in this very batch: resubmit behind it */
+			pl->fate = FATE_BEHIND;
+			pl->req = flow->pending_req;
+			STAT_INC(l, coalesced);
+			continue;
+		}
+		if (flow && fr->packet_path == PF_PATH_RESUBMIT) {
+			/* it missed even after a resubmit: the entry is gone; learn it afresh next time */
+			flow_forget(l, &key);
+			STAT_INC(l, resubmit_errors);
+			ret = ret ? ret : -ENOENT;
+			continue;
+		}
+		if (flow && now - flow->created_ns < LEARN_SETTLE_NS) {
+			/* queued behind the frame that installed the entry: it will hit it now */
+			pl->fate = FATE_BEHIND;
+			pl->req = UINT32_MAX;
+			STAT_INC(l, coalesced);
+			continue;
+		}
+		if (flow) {
+			pf_debug("learned flow of entry %u lost its entry: installing it again", flow->entry_id);
+			flow_forget(l, &key);
+		}
+		if (!take_token(lp, now)) {
+			STAT_INC(l, shed_rate_limit);
+			continue;
+		}
+		if (l->flows_in_pipe[to_pipe] >= (lp->p.max_flows ? lp->p.max_flows : PF_DEFAULT_MAX_ENTRIES)) {
+			STAT_INC(l, refused_max_flows);
+			continue;
+		}
+		r = &reqs[nreqs];
+		memset(r, 0, sizeof(*r));
+		r->pipe = to_pipe;
+		r->match = key.f;
+		r->entry.flags = lp->p.entry_flags | PF_ENTRY_LEARNED;
+		r->entry.fwd = lp->p.fwd;
+		if (pf_learn_eval(&lp->p, &pl->pkt, &r->entry.act, &err)) {
+			STAT_INC(l, install_errors);
+			pf_warn("miss on pipe %u: %s", fr->pipe, err.msg);
+			ret = ret ? ret : -EINVAL;
+			continue;
+		}
+		/* in the table now, so later frames of this batch wait for this install */
+		flow = flow_add(l, &key, UINT32_MAX, now);
+		if (!flow) {
+			STAT_INC(l, install_errors);
+			ret = ret ? ret : -ENOMEM;
+			continue;
+		}
+		flow->pending_req = nreqs;
+		pending[nreqs] = flow;
+		pl->fate = FATE_INSTALL;
+		pl->req = nreqs++;
+	}
+	install_requests(l, reqs, nreqs);
+	for (uint32_t q = 0; q < nreqs; q++) {
+		pending[q]->pending_req = LEARN_NOT_PENDING;
+		if (reqs[q].result) {
+			struct pf_flow_key key = pending[q]->key;
+
+			flow_forget(l, &key);
+		} else {
+			pending[q]->entry_id = reqs[q].entry.id;
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+
+	/* resubmit in arrival order, each frame after the install it needs */
+	for (uint32_t i = 0; i < n; i++) {
+		struct frame_plan *pl = &plan[i];
+		int r;
+
+		if (pl->fate == FATE_DONE)
+			continue;
+		if (pl->req != UINT32_MAX && reqs[pl->req].result) {
+			STAT_INC(l, install_errors);
+			ret = ret ? ret : reqs[pl->req].result;
+			continue;
+		}
+		if (pl->fate == FATE_INSTALL)
+			STAT_INC(l, installed);
+		r = resubmit(l, frames[i].port, frames[i].pipe, frames[i].data, frames[i].len);
+		if (r && !ret)
+			ret = r;
+	}
+	/* the log lines may wait for a slow log handler: the frames went first */
+	for (uint32_t i = 0; i < n; i++)
+		if (plan[i].fate == FATE_INSTALL && !reqs[plan[i].req].result)
+			log_created(&plan[i].pkt);
+	return ret;
+}
+
 int pf_learner_handle_path(struct pf_learner *l, uint32_t port, uint32_t pipe, uint32_t packet_path,
 			   const void *frame, uint32_t len)
 {
-	struct learn_policy *lp;
-	struct pf_fields pkt;
-	struct pf_flow_key key;
-	struct pf_entry entry;
-	struct pf_error err = { 0 };
-	struct learn_flow *flow;
-	uint32_t to_pipe;
-	uint64_t now;
-	int ret;
+	struct pf_miss_frame fr = { .data = frame, .len = len, .port = port, .pipe = pipe, .packet_path = packet_path };
 
-	STAT_INC(l, received);
-	if (pipe >= PF_MAX_PIPES) {
-		STAT_INC(l, no_policy);
-		return -ENOENT;
-	}
-	if (pf_learn_parse(frame, len, &pkt)) {
-		STAT_INC(l, install_errors);
-		pf_debug("miss on pipe %u: malformed frame of %u bytes", pipe, len);
-		return -EINVAL;
-	}
-	pkt.port = port;
-	pthread_mutex_lock(&l->lock);
-	lp = l->policies[pipe];
-	if (!lp) {
-		pthread_mutex_unlock(&l->lock);
-		STAT_INC(l, no_policy);
-		return -ENOENT;
-	}
-	to_pipe = lp->p.to_pipe;
-	masked_key(l, to_pipe, &pkt, &key);
-	now = now_ns();
-	flow = flow_find(l, &key);
-	if (flow && packet_path == PF_PATH_RESUBMIT) {
-		/* it missed even after a resubmit: the entry is gone; learn it afresh next time */
-		flow_forget(l, &key);
-		pthread_mutex_unlock(&l->lock);
-		STAT_INC(l, resubmit_errors);
-		return -ENOENT;
-	}
-	if (flow && now - flow->created_ns < LEARN_SETTLE_NS) {
-		/* queued behind the frame that installed the entry: it will hit it now */
-		pthread_mutex_unlock(&l->lock);
-		STAT_INC(l, coalesced);
-		return resubmit(l, port, pipe, frame, len);
-	}
-	if (flow) {
-		pf_debug("learned flow of entry %u lost its entry: installing it again", flow->entry_id);
-		flow_forget(l, &key);
-	}
-	if (!take_token(lp, now)) {
-		pthread_mutex_unlock(&l->lock);
-		STAT_INC(l, shed_rate_limit);
-		return 0;
-	}
-	if (l->flows_in_pipe[to_pipe] >= (lp->p.max_flows ? lp->p.max_flows : PF_DEFAULT_MAX_ENTRIES)) {
-		pthread_mutex_unlock(&l->lock);
-		STAT_INC(l, refused_max_flows);
-		return 0;
-	}
-	memset(&entry, 0, sizeof(entry));
-	entry.flags = lp->p.entry_flags | PF_ENTRY_LEARNED;
-	entry.fwd = lp->p.fwd;
-	ret = pf_learn_eval(&lp->p, &pkt, &entry.act, &err);
-	if (!ret)
-		ret = l->ops->install(l->backend, to_pipe, &key.f, &entry, &err);
-	if (!ret && !flow_add(l, &key, entry.id, now)) {
-		l->ops->remove(l->backend, entry.id, NULL);
-		ret = pf_err(&err, -ENOMEM, "out of memory");
-	}
-	pthread_mutex_unlock(&l->lock);
-	if (ret) {
-		STAT_INC(l, install_errors);
-		pf_warn("miss on pipe %u: cannot install into pipe %u: %s", pipe, to_pipe, err.msg);
-		return ret;
-	}
-	STAT_INC(l, installed);
-	/* the log line may wait for a slow log handler: the frame goes first */
-	ret = resubmit(l, port, pipe, frame, len);
-	log_created(&pkt);
-	return ret;
+	return pf_learner_handle_batch(l, &fr, 1);
 }
 
 int pf_learner_handle(struct pf_learner *l, uint32_t port, uint32_t pipe, const void *frame, uint32_t len)

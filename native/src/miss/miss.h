@@ -30,7 +30,22 @@ struct pf_learn_ops {
 	/* re-inject the frame as if received on port (packet_path = RESUBMIT) */
 	/* pipe: the pipe that missed, so the datapath counts the frame from there on only */
 	int (*resubmit)(void *backend, uint32_t port, uint32_t pipe, const void *frame, uint32_t len, struct pf_error *err);
+	/* optional: install several entries in as few writes as possible, with
+	 * pf_entry_add_batch's contract (stops at the first failure, the rest -ECANCELED) */
+	int (*install_batch)(void *backend, struct pf_entry_req *reqs, uint32_t n, uint32_t *added, struct pf_error *err);
 };
+
+/* One missed frame as a handler thread received it. */
+struct pf_miss_frame {
+	const void *data;
+	uint32_t len;
+	uint32_t port;          /* ingress port */
+	uint32_t pipe;          /* the pipe that missed (>= PF_MAX_PIPES: unknown) */
+	uint32_t packet_path;
+};
+
+/* frames handled per install round; larger batches are cut into rounds of this size */
+#define PF_LEARN_BATCH_MAX 64
 
 struct pf_learner *pf_learner_new(const struct pf_learn_ops *ops, void *backend);
 void pf_learner_free(struct pf_learner *l);
@@ -44,6 +59,10 @@ int pf_learner_handle(struct pf_learner *l, uint32_t port, uint32_t pipe, const 
  * is never resubmitted twice (no loops); its stale flow is forgotten instead */
 int pf_learner_handle_path(struct pf_learner *l, uint32_t port, uint32_t pipe, uint32_t packet_path,
 			   const void *frame, uint32_t len);
+/* handle frames received together: decide each one, install the new flows with one
+ * install_batch call, then resubmit every frame in arrival order. Frames of one flow
+ * within the batch are one install. Returns 0, or the first error (frames still counted). */
+int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *frames, uint32_t n);
 /* remove entries idle longer than their policy's timeout */
 void pf_learner_sweep(struct pf_learner *l, uint64_t now_ns);
 /* shortest idle timeout of any policy in ns (0 = none): how often a sweeper must run */
