@@ -141,7 +141,8 @@ class PyflowDpdkSetup(System):
         self.seq += 1
         prefix = f"pfb{lab.tag}dp{self.seq}"
         eal = ["-l", "0,1", *EAL_COMMON, f"--file-prefix={prefix}",
-               "--vdev", f"net_af_packet0,iface={DUT_IN}", "--vdev", f"net_af_packet1,iface={DUT_OUT}"]
+               "--vdev", f"net_af_packet0,iface={DUT_IN},framecnt=4096",
+               "--vdev", f"net_af_packet1,iface={DUT_OUT},framecnt=4096"]
         config = bench_config(self.workdir, max(capacity or len(flows), 1024))
         self.run = PyflowDpdkRun(config, prefix, {"vf0": "net_af_packet0", "uplink": "net_af_packet1"}, eal,
                                  ns=lab.ns_dut, stats_interval=1.0, cwd=self.workdir)

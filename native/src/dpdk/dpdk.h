@@ -22,7 +22,7 @@
 #define PFD_BURST 32
 #define PFD_RX_DESC 1024
 #define PFD_TX_DESC 1024
-#define PFD_MISS_RING 1024
+#define PFD_MISS_RING 8192
 #define PFD_MAX_WORKERS 16
 /* Counter / RCU slots: one per worker lcore, then the miss handler, then callers
  * from non-EAL threads (test_run from Python). */
