@@ -109,6 +109,7 @@ class OvsUserspace(System):
                             "nw_src=S -> mod_nw_dst:S+1.1.1.1, output (the same pipeline as pyflow's learned entries)")
         self.rewrites = True
         self.cores = "2 (generator core + ovs-vswitchd on the other core)"
+        self.forwards_in_generator_softirq = False
         self.daemons: OvsDaemons | None = None
 
     def setup(self, lab, flows):

@@ -126,6 +126,7 @@ class PyflowDpdkSetup(System):
                    "the pipeline and transmitting")
     rewrites = True
     cores = "2 (worker lcore 1, controller and miss handler on lcore 0)"
+    forwards_in_generator_softirq = False
     entries_via = None
 
     def __init__(self, workdir: str):

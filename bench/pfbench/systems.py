@@ -21,6 +21,9 @@ class System:
     description = ""
     rewrites = False        # applies the seed's set ipv4.dst action
     cores = "1 (shared with the generator)"
+    # True when every frame is forwarded in the softirq of the generator's BPF_PROG_RUN call (XDP and the
+    # kernel's own paths on the generator's CPU); False for a forwarder that runs on another core
+    forwards_in_generator_softirq = True
 
     def unavailable(self) -> str | None:
         """None when it can run here, else why not (printed as 'skipped: <why>')."""
