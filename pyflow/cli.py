@@ -73,13 +73,13 @@ def setup_logging(doca_level: int, sdk_level: int | None = None) -> None:
     logger.setLevel(py_level)
     logger.propagate = False
     try:
-        from .native import set_log_level
+        from .native import set_log_level, set_sdk_log_level
 
         set_log_level(doca_level)
+        if sdk_level is not None:
+            set_sdk_log_level(sdk_level)
     except PyflowError:
         pass
-    if sdk_level is not None:
-        os.environ["PYFLOW_SDK_LOG_LEVEL"] = str(sdk_level)
 
 
 def _fail(exc: Exception, command: str | None) -> int:

@@ -26,10 +26,15 @@ DOCA_TO_PY = {10: logging.CRITICAL + 10, 20: logging.CRITICAL, 30: logging.ERROR
 PY_TO_DOCA = {v: k for k, v in DOCA_TO_PY.items()}
 
 
+sdk_log = logging.getLogger("pyflow.sdk")
+
+
 @ffi.def_extern()
 def _pf_python_log(level, msg):  # called from C threads; cffi takes the GIL
     try:
-        log.log(DOCA_TO_PY.get(level, logging.INFO), ffi.string(msg).decode(errors="replace"))
+        logger = sdk_log if level & lib.PF_LOG_FROM_SDK else log
+        level &= ~lib.PF_LOG_FROM_SDK
+        logger.log(DOCA_TO_PY.get(level, logging.INFO), ffi.string(msg).decode(errors="replace"))
     except Exception:  # never let a logging problem unwind into C
         pass
 
@@ -37,6 +42,12 @@ def _pf_python_log(level, msg):  # called from C threads; cffi takes the GIL
 def set_log_level(doca_level: int) -> None:
     """Route C log lines at or below doca_level into logging."""
     lib.pf_log_set_handler(lib._pf_python_log, doca_level)
+
+
+def set_sdk_log_level(doca_level: int) -> None:
+    """Let libbpf / DPDK / DOCA messages at or below doca_level through, to the pyflow.sdk logger."""
+    lib.pf_log_set_sdk_level(doca_level)
+    sdk_log.setLevel(DOCA_TO_PY[doca_level])
 
 
 set_log_level(lib.PF_LOG_INFO)

@@ -8,6 +8,7 @@
 
 static pf_log_fn log_handler;
 static int log_threshold = PF_LOG_INFO;
+static int sdk_threshold = PF_LOG_WARNING;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 const char *pf_version(void)
@@ -23,21 +24,26 @@ void pf_log_set_handler(pf_log_fn fn, int level)
 	pthread_mutex_unlock(&log_lock);
 }
 
+void pf_log_set_sdk_level(int level)
+{
+	sdk_threshold = level;
+}
+
 int pf_log_enabled(int level)
 {
 	return level <= log_threshold && log_threshold > PF_LOG_DISABLE;
 }
 
-void pf_log(int level, const char *fmt, ...)
+int pf_log_sdk_enabled(int level)
+{
+	return level <= sdk_threshold && sdk_threshold > PF_LOG_DISABLE;
+}
+
+static void log_emit(int level, const char *fmt, va_list ap)
 {
 	char buf[1024];
-	va_list ap;
 
-	if (!pf_log_enabled(level))
-		return;
-	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
 	/* One lock so lines from handler threads never interleave in Python. */
 	pthread_mutex_lock(&log_lock);
 	if (log_handler)
@@ -45,6 +51,28 @@ void pf_log(int level, const char *fmt, ...)
 	else
 		fprintf(stderr, "pyflow: %s\n", buf);
 	pthread_mutex_unlock(&log_lock);
+}
+
+void pf_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!pf_log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	log_emit(level, fmt, ap);
+	va_end(ap);
+}
+
+void pf_log_sdk(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!pf_log_sdk_enabled(level))
+		return;
+	va_start(ap, fmt);
+	log_emit(level | PF_LOG_FROM_SDK, fmt, ap);
+	va_end(ap);
 }
 
 int pf_err(struct pf_error *err, int code, const char *fmt, ...)

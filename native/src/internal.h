@@ -49,6 +49,9 @@ int pf_err(struct pf_error *err, int code, const char *fmt, ...) __attribute__((
 void pf_err_batch_index(struct pf_error *err, uint32_t index, uint32_t n);
 void pf_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int pf_log_enabled(int level);
+/* a message from an SDK (libbpf, DPDK, DOCA), filtered by the SDK log level */
+void pf_log_sdk(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int pf_log_sdk_enabled(int level);
 
 #define pf_error_log(...) pf_log(PF_LOG_ERROR, __VA_ARGS__)
 #define pf_warn(...) pf_log(PF_LOG_WARNING, __VA_ARGS__)

@@ -32,6 +32,7 @@ enum pf_log_level {
 	PF_LOG_INFO = 50,
 	PF_LOG_DEBUG = 60,
 	PF_LOG_TRACE = 70,
+	PF_LOG_FROM_SDK = 256,  /* or-ed into the level of messages from libbpf / DPDK / DOCA */
 };
 
 typedef void (*pf_log_fn)(int level, const char *msg);
@@ -175,6 +176,8 @@ struct pf_test_result {
 /* library */
 const char *pf_version(void);
 void pf_log_set_handler(pf_log_fn fn, int level);
+/* threshold of the SDKs' own messages (libbpf, DPDK, DOCA), independent of pyflow's */
+void pf_log_set_sdk_level(int level);
 int pf_backend_available(const char *backend, struct pf_error *err);
 
 /* lifecycle */

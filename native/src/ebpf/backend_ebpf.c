@@ -38,21 +38,22 @@ struct pf_ebpf *pf_ebpf_from_instance(pf_instance *inst)
 	return inst && inst->ops == &pf_backend_ebpf ? inst->priv : NULL;
 }
 
-/* ---- libbpf's messages go to the one log path, at DEBUG ---- */
+/* ---- libbpf's messages go to the one log path, under --sdk-log-level ---- */
 
 static int libbpf_to_pf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	int pf_level = level == LIBBPF_WARN ? PF_LOG_WARNING : level == LIBBPF_INFO ? PF_LOG_INFO : PF_LOG_DEBUG;
 	char buf[1024];
 	size_t n;
 
-	if (!pf_log_enabled(PF_LOG_DEBUG))
+	if (!pf_log_sdk_enabled(pf_level))
 		return 0;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	n = strlen(buf);
 	while (n && buf[n - 1] == '\n')
 		buf[--n] = 0;
 	if (n)
-		pf_debug("libbpf: %s", buf);
+		pf_log_sdk(pf_level, "libbpf: %s", buf);
 	return 0;
 }
 
