@@ -170,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     config = find_config("resubmit.json")
     prefix = args.prefix or f"pfl{uuid.uuid4().hex[:4]}"
     instance = f"{prefix}-resubmit"
+    # Installed explicitly: a shell that starts us in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, _raise_interrupt)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     lab = Lab("resubmit", prefix=prefix, peer_mode=args.peer_mode)
     pyflow = None
