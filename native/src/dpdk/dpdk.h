@@ -168,9 +168,11 @@ struct pfd_outputs {
  * (dropped / handed to the miss ring / placed in out) and verdict says what happened. */
 void pfd_pipeline_run(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, struct rte_mbuf *m,
 		      struct pfd_outputs *out, struct pf_verdict *verdict, bool to_miss_ring);
-/* The same, entering at start_pipe (a frame the NIC's rte_flow rules sent up on a miss of that pipe). */
+/* The same, entering at start_pipe (a frame the NIC's rte_flow rules sent up on a miss of that pipe).
+ * now_ns: the time of the rx burst, stamped as the hit entry's last-seen (0: read the clock at the first hit). */
 void pfd_pipeline_run_from(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
-			   struct rte_mbuf *m, struct pfd_outputs *out, struct pf_verdict *verdict, bool to_miss_ring);
+			   uint64_t now_ns, struct rte_mbuf *m, struct pfd_outputs *out, struct pf_verdict *verdict,
+			   bool to_miss_ring);
 /* A frame the miss handler resubmits after installing its entry: it replays the walk from the root
  * without counting or acting until missed_pipe (unknown: >= PF_MAX_PIPES), as the XDP datapath does. */
 void pfd_pipeline_resubmit(struct pfd *d, uint32_t slot, uint32_t port, uint32_t missed_pipe, struct rte_mbuf *m,
@@ -178,8 +180,8 @@ void pfd_pipeline_resubmit(struct pfd *d, uint32_t slot, uint32_t port, uint32_t
 /* The walk behind all three; resubmit_pipe only matters for packet_path RESUBMIT. */
 #define PFD_RESUBMIT_PIPE_UNKNOWN 0xffffffffu
 void pfd_pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
-		       uint32_t resubmit_pipe, struct rte_mbuf *m, struct pfd_outputs *out, struct pf_verdict *verdict,
-		       bool to_miss_ring);
+		       uint32_t resubmit_pipe, uint64_t now_ns, struct rte_mbuf *m, struct pfd_outputs *out,
+		       struct pf_verdict *verdict, bool to_miss_ring);
 
 /* counters */
 void pfd_counters_sum_entry(struct pfd *d, uint32_t id, struct pf_counter *out);

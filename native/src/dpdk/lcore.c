@@ -15,7 +15,11 @@
 #include <rte_launch.h>
 #include <rte_malloc.h>
 #include <rte_pause.h>
+#include <rte_prefetch.h>
 #include "dpdk.h"
+
+/* Frames ahead of the one being processed whose headers are prefetched. */
+#define PFD_PREFETCH_AHEAD 4
 
 /* RCU/counter slot of the calling thread (-1: not a datapath thread). */
 __thread int pfd_thread_slot = -1;
@@ -197,7 +201,7 @@ static void stage_add(struct pfd *d, uint32_t slot, struct tx_stage *st, uint32_
 }
 
 static void run_and_stage(struct pfd *d, uint32_t slot, struct tx_stage *st, uint32_t port, uint8_t path,
-			  struct rte_mbuf *m, bool to_miss_ring)
+			  uint64_t now_ns, struct rte_mbuf *m, bool to_miss_ring)
 {
 	struct pfd_outputs out;
 	struct pf_verdict v;
@@ -208,7 +212,7 @@ static void run_and_stage(struct pfd *d, uint32_t slot, struct tx_stage *st, uin
 	    (m->hash.fdir.hi & PFD_MARK_PIPE_MASK) < PF_MAX_PIPES)
 		start = m->hash.fdir.hi & PFD_MARK_PIPE_MASK;
 	out.n = 0;
-	pfd_pipeline_run_from(d, slot, port, path, start, m, &out, &v, to_miss_ring);
+	pfd_pipeline_run_from(d, slot, port, path, start, now_ns, m, &out, &v, to_miss_ring);
 	for (uint32_t i = 0; i < out.n; i++)
 		stage_add(d, slot, st, out.ports[i], out.mbufs[i]);
 }
@@ -229,11 +233,21 @@ static int worker_main(void *arg)
 			uint16_t dport = w->rx[i].port;
 			uint32_t port = d->dpdk_to_port[dport];
 			uint16_t n = rte_eth_rx_burst(dport, w->rx[i].queue, rx, PFD_BURST);
+			uint64_t now;
 
-			for (uint16_t k = 0; k < n; k++)
-				run_and_stage(d, w->slot, st, port, PF_PATH_NORMAL, rx[k], true);
-			if (n)
-				stage_flush(d, w->slot, st);
+			if (!n)
+				continue;
+			/* one clock read per burst: entries' last-seen stamps only need millisecond precision */
+			now = pfd_now_ns();
+			for (uint16_t k = 0; k < n && k < PFD_PREFETCH_AHEAD; k++)
+				rte_prefetch0(rte_pktmbuf_mtod(rx[k], void *));
+			for (uint16_t k = 0; k < n; k++) {
+				/* the headers of a later frame come in from memory while this one is processed */
+				if (k + PFD_PREFETCH_AHEAD < n)
+					rte_prefetch0(rte_pktmbuf_mtod(rx[k + PFD_PREFETCH_AHEAD], void *));
+				run_and_stage(d, w->slot, st, port, PF_PATH_NORMAL, now, rx[k], true);
+			}
+			stage_flush(d, w->slot, st);
 		}
 		rte_rcu_qsbr_quiescent(d->rcu, w->slot);
 	}

@@ -101,13 +101,14 @@ static void tx(struct walk *w, struct rte_mbuf *m, uint32_t out_port, uint32_t p
 void pfd_pipeline_run(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, struct rte_mbuf *m,
 		      struct pfd_outputs *out, struct pf_verdict *verdict, bool to_miss_ring)
 {
-	pfd_pipeline_run_from(d, slot, port, packet_path, d->root_pipe, m, out, verdict, to_miss_ring);
+	pfd_pipeline_run_from(d, slot, port, packet_path, d->root_pipe, 0, m, out, verdict, to_miss_ring);
 }
 
 void pfd_pipeline_run_from(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
-			   struct rte_mbuf *m, struct pfd_outputs *out, struct pf_verdict *verdict, bool to_miss_ring)
+			   uint64_t now_ns, struct rte_mbuf *m, struct pfd_outputs *out, struct pf_verdict *verdict,
+			   bool to_miss_ring)
 {
-	pfd_pipeline_walk(d, slot, port, packet_path, start_pipe, PFD_RESUBMIT_PIPE_UNKNOWN, m, out, verdict,
+	pfd_pipeline_walk(d, slot, port, packet_path, start_pipe, PFD_RESUBMIT_PIPE_UNKNOWN, now_ns, m, out, verdict,
 			  to_miss_ring);
 }
 
@@ -115,7 +116,7 @@ void pfd_pipeline_resubmit(struct pfd *d, uint32_t slot, uint32_t port, uint32_t
 			   struct pfd_outputs *out, struct pf_verdict *verdict)
 {
 	pfd_pipeline_walk(d, slot, port, PF_PATH_RESUBMIT, d->root_pipe,
-			  missed_pipe < PF_MAX_PIPES ? missed_pipe : PFD_RESUBMIT_PIPE_UNKNOWN, m, out, verdict, false);
+			  missed_pipe < PF_MAX_PIPES ? missed_pipe : PFD_RESUBMIT_PIPE_UNKNOWN, 0, m, out, verdict, false);
 }
 
 /* Mirrors pf_xdp_root in bpf/datapath.bpf.c hop for hop: same counters, same verdicts.
@@ -128,13 +129,13 @@ void pfd_pipeline_resubmit(struct pfd *d, uint32_t slot, uint32_t port, uint32_t
  * counts and acts from the pipe that missed on. When that pipe is not known,
  * counting starts at the first pipe on the way whose misses go to the handler. */
 void pfd_pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
-		       uint32_t resubmit_pipe, struct rte_mbuf *m, struct pfd_outputs *out, struct pf_verdict *verdict,
-		       bool to_miss_ring)
+		       uint32_t resubmit_pipe, uint64_t now_ns, struct rte_mbuf *m, struct pfd_outputs *out,
+		       struct pf_verdict *verdict, bool to_miss_ring)
 {
 	struct walk w = { .d = d, .c = &d->counters[slot], .out = out, .v = verdict, .in_port = port };
 	struct pf_pkt pkt;
 	uint32_t pipe, hop, entry_id = PFD_NO_ENTRY, pending_port = 0;
-	uint64_t now = 0;
+	uint64_t now = now_ns;
 	bool egress_done = false;
 	bool counting = packet_path != PF_PATH_RESUBMIT;
 
@@ -184,8 +185,9 @@ void pfd_pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t pack
 			w.c->entries[id].bytes += rte_pktmbuf_pkt_len(m);
 			if (!now)
 				now = pfd_now_ns();
-			/* a shared line: write at most once per millisecond */
-			if (now - e->last_seen_ns > 1000000)
+			/* a shared line: write at most once per millisecond, and only forward (another lcore's
+			 * burst may be stamped later than this one) */
+			if ((int64_t)(now - e->last_seen_ns) > 1000000)
 				e->last_seen_ns = now;
 			if (e->e.act.flags) {
 				int ret = pf_apply_actions(m, &pkt, &e->e.act);
