@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 APT_PACKAGES=(clang llvm libbpf-dev libxdp-dev libelf-dev zlib1g-dev libdpdk-dev dpdk dpdk-dev meson ninja-build
-  pkg-config iproute2 iputils-arping tcpdump python3-venv python3-dev gcc make bpftool)
+  pkg-config iproute2 ethtool procps util-linux iputils-arping tcpdump python3-venv python3-dev gcc make bpftool)
 VENV=${PYFLOW_VENV:-.venv}
 
 need=()
