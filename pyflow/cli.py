@@ -41,7 +41,7 @@ def parse_log_level(value: str | int, flag: str = "--log-level") -> int:
     raise UsageError(f"{flag}: expected one of {', '.join(LOG_LEVELS)} or 10, 20, ... 70, got {value!r}")
 
 
-class SeedFormatter(logging.Formatter):
+class DocaStyleFormatter(logging.Formatter):
     """[HH:MM:SS:usec][pid][PYFLOW][INF][file:line][function] message, as DOCA applications log."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -68,7 +68,7 @@ def setup_logging(doca_level: int, sdk_level: int | None = None) -> None:
             logger.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
     handler._pyflow = True
-    handler.setFormatter(SeedFormatter())
+    handler.setFormatter(DocaStyleFormatter())
     logger.addHandler(handler)
     logger.setLevel(py_level)
     logger.propagate = False

@@ -294,7 +294,7 @@ class Controller:
         def on_signal(signum, _frame):
             if os.getpid() != main_pid:  # a forked helper (pyroute2 netns sockets) inherited this handler
                 os._exit(128 + signum)
-            # The seed's wording; stdout like its counter lines so they interleave in order.
+            # The resubmit example's wording; stdout like its counter lines so they interleave in order.
             print(f"Signal {signum} received, preparing to exit...", file=self.out, flush=True)
             self.stop_event.set()
 
@@ -315,7 +315,7 @@ class Controller:
             "session_list": self._op_session_list,
         }
 
-    # -- clone sessions (seed 000: session-create, session-add-member, session-delete-member) --
+    # -- clone sessions (the P4 PSA clone-E2E example: session-create, session-add-member, session-delete-member) --
     def _session_id(self, args, must_exist: bool = True) -> int:
         from .native import lib
 

@@ -1,4 +1,4 @@
-"""Counter snapshots: read in bulk from the C core, rendered as the seed's line, a detail view or JSON.
+"""Counter snapshots: read in bulk from the C core, rendered as the resubmit example's line, a detail view or JSON.
 
 The one-line form is the packet-resubmit sample's, byte for byte:
 

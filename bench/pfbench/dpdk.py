@@ -1,10 +1,10 @@
 """Part 4: DPDK on one forwarding lcore, vdev ports: pyflow's software pipes vs dpdk-testpmd io / mac.
 
-Port 0 is net_pcap replaying the seed's frames from memory forever (infinite_rx), port 1 is net_null
+Port 0 is net_pcap replaying the resubmit example's frames from memory forever (infinite_rx), port 1 is net_null
 (drops on tx, no rx), so the only work measured is rx -> forward -> tx on one forwarding lcore. All three
 systems get the same EAL arguments, the same two vdevs and the same pcap, interleaved in every repetition.
 
-pyflow runs as `pyflow run --backend dpdk` on the seed-001 pipeline (conf/resubmit.json): vf0 is the pcap
+pyflow runs as `pyflow run --backend dpdk` on the packet-resubmit pipeline (conf/resubmit.json): vf0 is the pcap
 port, uplink the null port. The first frame of each flow misses h2n, the miss handler learns the entry and
 resubmits; once every flow is learned, the rate is read from pyflow's own per-second counter lines.
 """
@@ -92,13 +92,13 @@ def pyflow_swpipes(pcap: str, flows: int, duration: float, workdir: str, seq: in
 def run_dpdk(ctx) -> dict:
     if not shutil.which("dpdk-testpmd"):
         return {"skipped": "dpdk-testpmd is not installed (Debian package dpdk)"}
-    pcap = os.path.join(ctx.workdir, "seed-flows.pcap")
+    pcap = os.path.join(ctx.workdir, "resubmit-flows.pcap")
     frames = [udp_frame("02:00:00:00:00:02", "02:00:00:00:00:01", src, FLOW_DST, 64) for src in flow_sources(ctx.args.flows)]
     write_pcap(pcap, frames)
     systems = {
         "testpmd-io": {"label": "dpdk-testpmd io", "runs": []},
         "testpmd-mac": {"label": "dpdk-testpmd mac", "runs": []},
-        "pyflow-dpdk": {"label": "pyflow DPDK software pipes", "runs": []},  # seed 001, learned entries
+        "pyflow-dpdk": {"label": "pyflow DPDK software pipes", "runs": []},  # packet resubmit, learned entries
     }
     why = pyflow_problem("dpdk")
     if why:

@@ -1,4 +1,4 @@
-"""Part 1: single-core fast-path pps through the seed pipeline with learned entries vs the peers."""
+"""Part 1: single-core fast-path pps through the packet-resubmit pipeline with learned entries vs the peers."""
 from __future__ import annotations
 
 from .common import log, summary

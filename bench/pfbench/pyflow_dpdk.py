@@ -121,7 +121,7 @@ class PyflowDpdkSetup(System):
 
     name = "pyflow-dpdk"
     label = "pyflow DPDK (af_packet)"
-    description = ("seed-001 pipeline with `pyflow run --backend dpdk` on net_af_packet over the DUT veths: "
+    description = ("packet-resubmit pipeline with `pyflow run --backend dpdk` on net_af_packet over the DUT veths: "
                    "ring to the miss handler, learner installs into the software table, resubmit by re-running "
                    "the pipeline and transmitting")
     rewrites = True

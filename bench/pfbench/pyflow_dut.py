@@ -24,8 +24,8 @@ def reply(obj) -> None:
     sys.stdout.flush()
 
 
-def seed_entry(ffi, lib, src_off: int, src: int):
-    """The entry the seed's lcore creates for a new source: match ipv4.src, set ipv4.dst = src + 1.1.1.1."""
+def learned_resubmit_entry(ffi, lib, src_off: int, src: int):
+    """The entry the resubmit example's lcore creates for a new source: match ipv4.src, set ipv4.dst = src + 1.1.1.1."""
     match = ffi.new("struct pf_fields *")
     entry = ffi.new("struct pf_entry *")
     ffi.buffer(match)[src_off:src_off + 4] = src.to_bytes(4, "big")
@@ -50,7 +50,7 @@ def install(inst, pipe_id: int, cmd: dict, ffi, lib, src_off: int) -> dict:
     first_error = None
     t0 = time.perf_counter()
     for start in range(0, count, chunk_size):
-        items = [(pipe_id, 0, 0, *seed_entry(ffi, lib, src_off, base + i))
+        items = [(pipe_id, 0, 0, *learned_resubmit_entry(ffi, lib, src_off, base + i))
                  for i in range(start, min(count, start + chunk_size))]
         try:
             if batch:

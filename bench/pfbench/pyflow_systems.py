@@ -1,4 +1,4 @@
-"""pyflow as a system under test: the seed-001 pipeline (conf/resubmit.json) on the lab's DUT ports."""
+"""pyflow as a system under test: the packet-resubmit pipeline (conf/resubmit.json) on the lab's DUT ports."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ from .systems import System, xdp_prog_ids
 from .traffic import FLOW_DST, FLOW_SRC_BASE, Generator, udp_frame
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SEED_CONFIG = os.path.join(REPO, "conf", "resubmit.json")
+RESUBMIT_CONFIG = os.path.join(REPO, "conf", "resubmit.json")
 DRIVER = os.path.join(os.path.dirname(__file__), "pyflow_dut.py")
 
 
@@ -26,15 +26,15 @@ def pyflow_problem(backend: str) -> str | None:
         import pyflow.instance  # noqa: F401
     except Exception as exc:
         return f"pyflow is not importable ({exc})"
-    if not os.path.exists(SEED_CONFIG):
-        return f"{SEED_CONFIG} is missing"
+    if not os.path.exists(RESUBMIT_CONFIG):
+        return f"{RESUBMIT_CONFIG} is missing"
     ok, why = backend_available(backend)
     return None if ok else f"pyflow backend {backend}: {why}"
 
 
 def bench_config(workdir: str, max_flows: int) -> str:
-    """The seed config with the learned pipe sized for max_flows entries."""
-    with open(SEED_CONFIG) as fh:
+    """The packet-resubmit config with the learned pipe sized for max_flows entries."""
+    with open(RESUBMIT_CONFIG) as fh:
         cfg = json.load(fh)
     for pipe in cfg["pipes"]:
         if pipe["name"] == "h2n":
@@ -99,7 +99,7 @@ class PyflowDriver:
 class PyflowEbpf(System):
     name = "pyflow-ebpf"
     label = "pyflow eBPF"
-    description = ("seed-001 pipeline from conf/resubmit.json: root (meta.port) -> h2n hit (ipv4.src) -> "
+    description = ("packet-resubmit pipeline from conf/resubmit.json: root (meta.port) -> h2n hit (ipv4.src) -> "
                    "set ipv4.dst = src + 1.1.1.1 -> redirect to uplink; entries learned through the miss path")
     rewrites = True
 

@@ -119,7 +119,7 @@ def render_dpdk(dp: dict) -> list[str]:
         rel = f"{med / io * 100:5.0f}% of io" if med and io else ""
         lines.append(f"{e['label']:30s}{_mpps(e['pps']):>26s} Mpps {1e9 / med if med else 0:7.1f} ns/pkt  {rel}")
         if e.get("learned") is not None:
-            lines.append(f"{'':30s} seed-001 pipeline, {e['learned']}/{dp.get('flows')} flows learned through the "
+            lines.append(f"{'':30s} packet-resubmit pipeline, {e['learned']}/{dp.get('flows')} flows learned through the "
                          f"miss path, {e['learned_hit_frac'] * 100:.1f}% of frames hit a learned entry")
     return lines
 

@@ -10,7 +10,7 @@ from .measure import throughput
 from .pyflow_systems import PyflowEbpf
 from .traffic import flow_sources
 
-SCALE_SRC_BASE = "11.0.0.1"     # away from the seed's addresses; 1M sources fit in 11.0.0.0/12
+SCALE_SRC_BASE = "11.0.0.1"     # away from the resubmit example's addresses; 1M sources fit in 11.0.0.0/12
 CONTROL_SAMPLE = 1000           # entries added through the control socket per measurement
 
 
@@ -31,7 +31,7 @@ def _map_memory(instance: str) -> list[dict]:
 
 
 def _sample_entries(count: int, src_base: str, tag: str) -> list[dict]:
-    """The seed's learned entry for count sources, as control API items: match ipv4.src, set ipv4.dst."""
+    """The resubmit example's learned entry for count sources, as control API items: match ipv4.src, set ipv4.dst."""
     items = []
     for src in flow_sources(count, src_base):
         parts = [int(x) for x in src.split(".")]

@@ -25,7 +25,7 @@ def parse_args(argv):
     p.add_argument("--duration", type=float, default=2.0, help="seconds per throughput measurement (default 2)")
     p.add_argument("--quick", action="store_true", help="smoke run: 2 repeats, 0.5 s, small scale steps")
     p.add_argument("--sizes", default="64,1500", help="frame sizes on the wire (default 64,1500)")
-    p.add_argument("--flows", type=int, default=10, help="learned flows in the fast-path run (default 10, as the seed)")
+    p.add_argument("--flows", type=int, default=10, help="learned flows in the fast-path run (default 10, as the resubmit example)")
     p.add_argument("--batch", type=int, default=64, help="generator batch size (BPF_PROG_RUN batch_size)")
     p.add_argument("--setup-flows", type=int, default=2000, help="new flows per flow-setup burst")
     p.add_argument("--scale", default="1000,100000,1000000", help="installed entries for the scale part")

@@ -19,7 +19,7 @@ class System:
     name = "?"
     label = "?"
     description = ""
-    rewrites = False        # applies the seed's set ipv4.dst action
+    rewrites = False        # applies the resubmit example's set ipv4.dst action
     cores = "1 (shared with the generator)"
     # True when every frame is forwarded in the softirq of the generator's BPF_PROG_RUN call (XDP and the
     # kernel's own paths on the generator's CPU); False for a forwarder that runs on another core

@@ -8,10 +8,10 @@ import struct
 
 from .common import run
 
-# The seed's flows: users on 192.168.99.101.. talking to 20.1.1.100.
+# The resubmit example's flows: users on 192.168.99.101.. talking to 20.1.1.100.
 FLOW_SRC_BASE = "192.168.99.101"
 FLOW_DST = "20.1.1.100"
-REWRITE_ADD = "1.1.1.1"          # the seed's miss policy: ipv4.dst = ipv4.src + 1.1.1.1
+REWRITE_ADD = "1.1.1.1"          # the resubmit example's miss policy: ipv4.dst = ipv4.src + 1.1.1.1
 GEN_CPU = 0
 
 
@@ -39,7 +39,7 @@ def udp_frame(dst_mac: str, src_mac: str, src_ip: str, dst_ip: str, wire_size: i
 
 
 def rewritten_dst(src_ip: str) -> str:
-    """ipv4.src + 1.1.1.1, bytewise with carry as the seed's miss policy computes it."""
+    """ipv4.src + 1.1.1.1, bytewise with carry as the resubmit example's miss policy computes it."""
     return str(ipaddress.IPv4Address((int(ipaddress.IPv4Address(src_ip)) + int(ipaddress.IPv4Address(REWRITE_ADD))) & 0xFFFFFFFF))
 
 

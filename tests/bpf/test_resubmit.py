@@ -85,7 +85,7 @@ def test_resubmitted_frame_that_misses_is_dropped_not_looped(dp):
     assert dp.pipe_counters(1).misses == 5
 
 
-def _seed_001_pipes(dp):
+def _resubmit_pipes(dp):
     """root (meta.port -> pipe h2n, decrementing the TTL on the way) and h2n (ipv4.src, misses to the handler)."""
     lib = dp.lib
     dp.pipe(1, lib.PF_PIPE_CONTROL, [dp.fields(port=0xFFFFFFFF)], fwd_miss=(lib.PF_FWD_DROP, 0), root=True)
@@ -97,9 +97,9 @@ def _seed_001_pipes(dp):
 
 @pytest.mark.parametrize("say_which_pipe", [True, False])
 def test_resubmit_counts_only_from_the_pipe_that_missed(dp, say_which_pipe):
-    """Seed 001: after N first packets the root entry and the rx counter read N, the learned entries 1 each."""
+    """Packet resubmit: after N first packets the root entry and the rx counter read N, the learned entries 1 each."""
     lib = dp.lib
-    root_entry = _seed_001_pipes(dp)
+    root_entry = _resubmit_pipes(dp)
     sources = [f"192.168.99.{i}" for i in range(101, 104)]
     missed = {}
     for src in sources:
@@ -125,7 +125,7 @@ def test_resubmit_does_not_apply_earlier_actions_twice(dp, veth_ns):
     """The frame handed to the handler already carries the root entry's TTL decrement."""
     from pyflow.native import bpf_object_dir
 
-    _seed_001_pipes(dp)
+    _resubmit_pipes(dp)
     subprocess.run(["ip", "link", "set", "dev", veth_ns["d"], "xdp", "obj", f"{bpf_object_dir()}/xdp_pass.bpf.o",
                     "sec", "xdp"], check=True)
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))

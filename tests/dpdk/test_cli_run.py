@@ -1,4 +1,4 @@
-"""`pyflow run --backend dpdk` through the real CLI on the resubmit lab (seed 001).
+"""`pyflow run --backend dpdk` through the real CLI on the resubmit lab (packet resubmit).
 
 One pyflow process runs for the whole module: net_af_packet vdevs bound to the
 lab's root-side veths, 10 flows sent from the user namespace twice. The tests
@@ -115,7 +115,7 @@ def running():
             while time.monotonic() < deadline and len(created(run)) < len(FLOWS):
                 time.sleep(0.02)
             learn_s = time.monotonic() - t0
-            # the seed's state after the first packets: printed once they are all out, before the second ones
+            # the resubmit example's state after the first packets: printed once they are all out, before the second ones
             after_first = "".join(f"{s}-flow: 1, " for s in FLOWS)
             first_line = run.wait_for(lambda s: after_first in s, 10, stream="stdout")
             first_snap = counters_json(prefix)
@@ -151,8 +151,8 @@ def test_flows_arrive_rewritten_on_the_uplink(running):
     print(f"\n10 flows learned and resubmitted in {running['learn_s'] * 1000:.0f} ms")
 
 
-def test_counter_lines_in_the_seed_format(running):
-    """The seed's numbers: a resubmitted frame is counted from the pipe that missed on (as on eBPF), so
+def test_counter_lines_in_the_doca_example_format(running):
+    """The resubmit example's numbers: a resubmitted frame is counted from the pipe that missed on (as on eBPF), so
     after N first packets the root entry and vf0 rx read N and every learned entry 1."""
     line = running["first_line"]
     assert line, running["run"].stdout[-3:]

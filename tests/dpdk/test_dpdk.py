@@ -209,7 +209,7 @@ def test_frames_rewritten_across_namespaces(lab, pmd):
     assert counters["pipes"]["root"] == {"hits": 20, "misses": 0}
 
 
-def test_resubmit_seed_001(lab):
+def test_resubmit_scenario(lab):
     """conf/resubmit.json: the first frame of every flow misses h2n, is learned and resubmitted."""
     p = lab["prefix"]
     job = {"name": p, "eal": eal_args(p, [f"net_af_packet0,iface={lab['d0']}", f"net_af_packet1,iface={lab['d1']}"]),
@@ -341,12 +341,12 @@ def test_differential_against_ebpf():
             assert c[key] == ebpf_ports[name][key], (name, key)
 
 
-# ---- differential: the resubmit path, seed 001 through the real CLI on both backends -----------------
+# ---- differential: the resubmit path, packet resubmit through the real CLI on both backends -----------------
 
-SEED_FLOWS = [f"192.168.99.{101 + i}" for i in range(10)]
+RESUBMIT_FLOWS = [f"192.168.99.{101 + i}" for i in range(10)]
 
 
-def _seed_001_first_packets(backend: str, config: str) -> dict:
+def _resubmit_first_packets(backend: str, config: str) -> dict:
     """`pyflow run --backend BACKEND` on conf/resubmit.json in a `resubmit` lab of its own: the first frame
     of 10 flows from the user namespace misses h2n, is learned by the miss handler (AF_XDP on ebpf, the
     miss ring on dpdk) and resubmitted. Returns the counters over the control socket and the frames the
@@ -379,7 +379,7 @@ def _seed_001_first_packets(backend: str, config: str) -> dict:
         pump.start()
         frames = [labmod.eth(net.mac, user.mac, 0x0800,
                              labmod.ipv4_udp(src, "20.1.1.100", labmod.payload_tag("first", i), dport=4000))
-                  for i, src in enumerate(SEED_FLOWS)]
+                  for i, src in enumerate(RESUBMIT_FLOWS)]
         with labmod.Capture(lab, "net") as cap:
             lab.send_frames("user", frames)
             deadline = time.monotonic() + 20
@@ -406,8 +406,8 @@ def _seed_001_first_packets(backend: str, config: str) -> dict:
 
 @pytest.mark.parametrize("root_action", ["none", "dec_ttl"])
 def test_differential_resubmit_against_ebpf(tmp_path, root_action):
-    """Seed 001's first packets on both backends: the same learned entries, and a resubmitted frame
-    counted the same way (from the pipe that missed on), so every counter agrees with the seed's.
+    """The packet-resubmit scenario's first packets on both backends: the same learned entries, and a resubmitted frame
+    counted the same way (from the pipe that missed on), so every counter agrees with the resubmit example's.
     With a TTL decrement on the root entry, the resubmitted frame must not get it twice."""
     config = str(ROOT / "conf" / "resubmit.json")
     if root_action == "dec_ttl":
@@ -417,7 +417,7 @@ def test_differential_resubmit_against_ebpf(tmp_path, root_action):
         next(e for e in root["entries"] if e["name"] == "root_host_to_net_vf0")["actions"] = {"dec_ttl": True}
         config = str(tmp_path / "resubmit-dec-ttl.json")
         pathlib.Path(config).write_text(json.dumps(cfg))
-    runs = {backend: _seed_001_first_packets(backend, config) for backend in ("ebpf", "dpdk")}
+    runs = {backend: _resubmit_first_packets(backend, config) for backend in ("ebpf", "dpdk")}
 
     def view(run: dict) -> dict:
         c = run["counters"]
@@ -435,11 +435,11 @@ def test_differential_resubmit_against_ebpf(tmp_path, root_action):
     ebpf, dpdk = view(runs["ebpf"]), view(runs["dpdk"])
     for key in ebpf:
         assert dpdk[key] == ebpf[key], (key, ebpf[key], dpdk[key])
-    # and both are the seed's numbers
-    n = len(SEED_FLOWS)
-    assert ebpf["created"] == [f"{s}->20.1.1.100" for s in SEED_FLOWS]
+    # and both are the resubmit example's numbers
+    n = len(RESUBMIT_FLOWS)
+    assert ebpf["created"] == [f"{s}->20.1.1.100" for s in RESUBMIT_FLOWS]
     assert ebpf["static"] == {"root_net_to_host": 0, "root_host_to_net_vf0": n, "n2h_to_vf0": 0, "rss_pipe": n}
-    assert {name: pk for name, (pk, _) in ebpf["learned"].items()} == {f"{s}-flow": 1 for s in SEED_FLOWS}
+    assert {name: pk for name, (pk, _) in ebpf["learned"].items()} == {f"{s}-flow": 1 for s in RESUBMIT_FLOWS}
     assert list(ebpf["pipe_misses"].values()) == [n]
     assert ebpf["pipes"] == {"root": {"hits": n, "misses": 0}, "n2h": {"hits": 0, "misses": 0},
                              "h2n": {"hits": n, "misses": n}}

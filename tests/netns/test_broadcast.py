@@ -1,4 +1,4 @@
-"""L2 flooding (seed 002) through `pyflow run` on a three-host lab: an ARP
+"""L2 flooding (as in the XDP/TC broadcast example) through `pyflow run` on a three-host lab: an ARP
 broadcast from one host reaches every other host (DEVMAP broadcast in XDP,
 one group per ingress port as in conf/broadcast.json) and never comes back
 to the host that sent it."""

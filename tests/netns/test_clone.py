@@ -1,4 +1,4 @@
-"""PSA clone sessions (seed 000) through `pyflow run` on a three-host lab.
+"""PSA clone sessions (as in the P4 PSA clone-E2E example) through `pyflow run` on a three-host lab.
 
 conf/psa-clone-e2e.json: frames from m1 go to m4 and are cloned ingress-to-egress
 to session 1 (m4); the egress pipe clones normal frames egress-to-egress to

@@ -1,4 +1,4 @@
-"""Seed 001 on the ebpf backend: misses learned by the C handler and resubmitted.
+"""Packet resubmit on the ebpf backend: misses learned by the C handler and resubmitted.
 
 Topology (pyflow.lab "resubmit"): a user namespace behind vf0 and a network
 namespace behind uplink; pyflow's XDP runs on the root-namespace ends. Frames

@@ -1,4 +1,4 @@
-"""Seed 001 under a burst: thousands of new flows sent back to back, every first packet delivered.
+"""Packet resubmit under a burst: thousands of new flows sent back to back, every first packet delivered.
 
 The frames leave the user namespace as fast as one AF_PACKET socket can send them (about ten times
 faster than one handler thread installs flows), so the missed frames queue in the AF_XDP rx ring

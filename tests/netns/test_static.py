@@ -122,7 +122,7 @@ def test_static_forwarding(three_host_lab, instance_name, pyflow_run, read_count
     assert snap["ports"]["p1"]["drops"]["action"] == N
     assert snap["ports"]["p1"]["rx_packets"] == 3 * N and snap["ports"]["p3"]["rx_packets"] == N
 
-    # The seed's line, printed while running.
+    # The resubmit example's line, printed while running.
     assert any(line.startswith("Static Entry Counters: ipv4_in: ") for line in run.stdout)
 
     assert run.stop(signal.SIGINT) == 0

@@ -42,7 +42,7 @@ def test_shipped_config_validates(path):
     assert sum(len(p.entries) for p in cfg.pipes) >= 1
 
 
-def test_every_seed_has_a_config():
+def test_every_example_has_a_config():
     names = {p.stem for p in SHIPPED}
     assert {"resubmit", "static-forward", "psa-clone-e2e", "broadcast", "ebpf-cast", "mpls-encap"} <= names
 

@@ -1,4 +1,4 @@
-"""Counter rendering: the seed's line byte for byte, the JSON form, learned-entry names."""
+"""Counter rendering: the resubmit example's line byte for byte, the JSON form, learned-entry names."""
 from __future__ import annotations
 
 import ipaddress
@@ -6,11 +6,11 @@ import json
 
 from pyflow import counters as c
 
-SEED_LINE = ("Static Entry Counters: root_host_to_net_vf0: 10, rss_pipe: 11, ; egress entry counters: "
+DOCA_EXAMPLE_LINE = ("Static Entry Counters: root_host_to_net_vf0: 10, rss_pipe: 11, ; egress entry counters: "
              "192.168.99.101-flow: 1, 192.168.99.102-flow: 1, ; Pipe Miss counters: 11,")
 
 
-def _seed_snapshot() -> c.Snapshot:
+def _example_snapshot() -> c.Snapshot:
     return c.Snapshot(
         instance="resubmit",
         static_entries=[c.EntryCount("root_host_to_net_vf0", 10, 640, "root")],
@@ -25,8 +25,8 @@ def _seed_snapshot() -> c.Snapshot:
     )
 
 
-def test_line_matches_the_seed_format():
-    assert c.format_line(_seed_snapshot()) == SEED_LINE
+def test_line_matches_the_doca_example_format():
+    assert c.format_line(_example_snapshot()) == DOCA_EXAMPLE_LINE
 
 
 def test_line_with_nothing_learned_yet():
@@ -42,18 +42,18 @@ def test_several_pipes_with_misses():
 
 
 def test_json_is_stable_and_round_trips():
-    snap = _seed_snapshot()
+    snap = _example_snapshot()
     data = json.loads(json.dumps(c.to_json(snap)))
     assert data["schema"] == c.JSON_SCHEMA_VERSION
     assert set(data) >= {"instance", "time", "static_entries", "miss_paths", "learned_entries", "pipe_misses",
                          "pipes", "ports", "miss_handler"}
     assert data["ports"]["uplink"]["drops"]["tx_fail"] == 3
     assert data["learned_entries"][0] == {"name": "192.168.99.101-flow", "packets": 1, "bytes": 64, "pipe": "h2n"}
-    assert c.format_line(c.from_json(data)) == SEED_LINE
+    assert c.format_line(c.from_json(data)) == DOCA_EXAMPLE_LINE
 
 
 def test_detail_view_names_drop_reasons():
-    text = c.format_detail(_seed_snapshot())
+    text = c.format_detail(_example_snapshot())
     assert "tx_fail=3" in text
     assert "uplink" in text and "h2n" in text and "received=11" in text
 

@@ -38,7 +38,7 @@ typedef __u64 uint64_t;
 #define PF_DEFAULT_MAX_ENTRIES 65536
 #define PF_XDP_META_MAGIC 0x70664d31
 
-/* PSA packet_path values (seed 000). */
+/* PSA packet_path values (as in the P4 PSA clone-E2E example). */
 enum pf_packet_path {
 	PF_PATH_NORMAL = 0,
 	PF_PATH_NORMAL_UNICAST = 1,
