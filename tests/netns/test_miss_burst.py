@@ -50,15 +50,31 @@ def pipeline(lab):
             inst.close()
 
 
-def burst(lab, sources, copies=1):
-    """Every source `copies` times in a row, all frames back to back from one socket."""
+VETH_RING = 256   # the veth's XDP receive ring: frames beyond it are dropped before any XDP program runs
+
+
+def burst(lab, inst, program, sources, copies=1):
+    """Every source `copies` times in a row, back to back from one socket.
+
+    Sent in chunks that fit the veth's receive ring, each once the datapath has taken the previous
+    one off it (its rx counter): on a loaded machine the veth's NAPI can fall behind one socket and
+    drop frames before pyflow sees them. The handler is still ~10x slower than the sender, so the
+    misses pile up in the AF_XDP ring exactly as in an unpaced burst.
+    """
     user, net = lab.host("user"), lab.host("net")
+    vf0 = next(p.id for p in program.ports if p.name == "vf0")
     frames = [udp_frame(user.mac, net.mac, src, "20.1.1.100", i * copies + c)
               for i, src in enumerate(sources) for c in range(copies)]
+    rx_before = inst.counters_port(vf0)["rx_packets"]
     with lab.socket("user", socket.AF_PACKET, socket.SOCK_RAW, 0) as tx:
         tx.bind((user.ifname, 0))
-        for frame in frames:
-            tx.send(frame)
+        for start in range(0, len(frames), VETH_RING // 2):
+            chunk = frames[start:start + VETH_RING // 2]
+            for frame in chunk:
+                tx.send(frame)
+            seen = rx_before + start + len(chunk)
+            assert wait_for(lambda: inst.counters_port(vf0)["rx_packets"] >= seen), \
+                f"the datapath saw {inst.counters_port(vf0)['rx_packets'] - rx_before} of {seen - rx_before} frames"
     return len(frames)
 
 
@@ -82,7 +98,7 @@ def sources(n, base=60):
 def test_burst_of_new_flows_delivers_every_first_packet(lab, far, pipeline):
     flows = sources(2000)
     inst, program = pipeline(max_flows=4096)
-    sent = burst(lab, flows)
+    sent = burst(lab, inst, program, flows)
     got = collect(far, sent, timeout=10.0)
     # a frame is delivered inside its resubmit call, just before the call is counted
     wait_for(lambda: inst.miss_stats()["resubmitted"] >= len(got))
@@ -102,15 +118,16 @@ def test_burst_of_new_flows_delivers_every_first_packet(lab, far, pipeline):
 def test_burst_with_each_flow_twice_is_one_install_per_flow(lab, far, pipeline):
     flows = sources(1000, base=70)
     inst, program = pipeline(max_flows=4096)
-    sent = burst(lab, flows, copies=2)
+    sent = burst(lab, inst, program, flows, copies=2)
     got = collect(far, sent, timeout=10.0)
     wait_for(lambda: inst.miss_stats()["resubmitted"] >= len(got))
     stats = inst.miss_stats()
-    assert stats["ring_drops"] == 0, stats
-    assert stats["received"] == sent
-    # the second frame of a flow arrives within the same batch as the first (or right after it)
-    assert stats["installed"] == len(flows) and stats["coalesced"] == len(flows), stats
-    assert stats["resubmitted"] == sent
+    misses = inst.counters_pipe(program.pipe("h2n").id)["misses"]
+    assert stats["ring_drops"] == 0 and stats["received"] == misses, stats
+    # one install per flow; every other frame that missed (the second one, if it came before the
+    # install was done) was resubmitted behind it; a second frame after the install hit the entry
+    assert stats["installed"] == len(flows), stats
+    assert stats["coalesced"] == stats["received"] - len(flows) and stats["resubmitted"] == stats["received"], stats
     assert len(got) == sent
     # the frames of one flow leave in the order they were sent
     seqs = {}

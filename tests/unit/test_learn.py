@@ -26,6 +26,7 @@ HARNESS = r"""
 static struct { uint32_t pipe, id; struct pf_fields match; struct pf_entry e; } installs[64];
 static unsigned ninstalls, nremoves, nresubmits;
 static uint64_t seen[64];
+static int gone[64];    /* entries removed behind the learner's back */
 
 static int t_install(void *b, uint32_t pipe, const struct pf_fields *m, struct pf_entry *e, struct pf_error *err)
 {
@@ -38,7 +39,14 @@ static int t_install(void *b, uint32_t pipe, const struct pf_fields *m, struct p
 static int t_remove(void *b, uint32_t id, struct pf_error *err) { nremoves++; return 0; }
 static uint64_t t_seen(void *b, uint32_t id) { return seen[id - 100]; }
 static int t_resubmit(void *b, uint32_t port, uint32_t pipe, const void *f, uint32_t len, struct pf_error *err) { nresubmits++; return 0; }
-static const struct pf_learn_ops ops = { t_install, t_remove, t_seen, t_resubmit };
+static int t_installed(void *b, uint32_t pipe, const struct pf_fields *m, uint32_t id)
+{
+	return id >= 100 && id - 100 < ninstalls && !gone[id - 100] && installs[id - 100].pipe == pipe &&
+	       !memcmp(&installs[id - 100].match, m, sizeof(*m));
+}
+static const struct pf_learn_ops ops = {
+	.install = t_install, .remove = t_remove, .last_seen = t_seen, .installed = t_installed, .resubmit = t_resubmit,
+};
 
 static unsigned frame(uint8_t *buf, const char *src, const char *dst, uint16_t sport)
 {
@@ -157,11 +165,24 @@ int main(void)
 	}
 	dump_installs();
 
-	/* a learned flow that still misses long after its install lost its entry: installed again */
+	/* a frame that queued behind its flow's install for longer than the settle time (a busy
+	 * host): the entry is still there, so it is resubmitted, not installed a second time */
 	{
 		struct timespec pause = { 0, 60000000 };
 		unsigned before = ninstalls;
 		nanosleep(&pause, NULL);
+		n = frame(buf, "192.168.99.101", "20.1.1.100", 1000);
+		pf_learner_handle(l, 1, 1, buf, n);
+		printf("{\"late_reinstalled\":%u}\n", ninstalls - before);
+		stats("late", l);
+	}
+
+	/* a learned flow whose entry was removed behind the learner's back: installed again */
+	{
+		unsigned before = ninstalls;
+		for (unsigned i = 0; i < ninstalls; i++)
+			if (installs[i].match.ipv4_src == inet_addr("192.168.99.101"))
+				gone[i] = 1;
 		n = frame(buf, "192.168.99.101", "20.1.1.100", 1000);
 		pf_learner_handle(l, 1, 1, buf, n);
 		printf("{\"reinstalled\":%u,\"pipe\":%u}\n", ninstalls - before, installs[ninstalls - 1].pipe);
@@ -260,8 +281,16 @@ def test_rate_limit_and_pool(learner_run):
     assert bad["bad_pool"] < 0 and "sets[0]: pool size must be at least 1" in bad["msg"]
 
 
+def test_frame_queued_past_the_settle_time_is_resubmitted_not_reinstalled(learner_run):
+    lines, _ = learner_run
+    assert _find(lines, "late_reinstalled") == {"late_reinstalled": 0}
+    before, after = _find(lines, "tag", "rate"), _find(lines, "tag", "late")
+    assert after["coalesced"] == before["coalesced"] + 1 and after["resubmitted"] == before["resubmitted"] + 1
+    assert after["flows"] == before["flows"]
+
+
 def test_flow_whose_entry_vanished_is_installed_again(learner_run):
     lines, _ = learner_run
     assert _find(lines, "reinstalled") == {"reinstalled": 1, "pipe": 2}
-    before, after = _find(lines, "tag", "rate"), _find(lines, "tag", "reinstall")
+    before, after = _find(lines, "tag", "late"), _find(lines, "tag", "reinstall")
     assert after["flows"] == before["flows"] and after["coalesced"] == before["coalesced"]

@@ -290,6 +290,18 @@ static uint64_t learn_last_seen(void *backend, uint32_t entry_id)
 	return entry_id < d->max_entries ? d->entries[entry_id].last_seen_ns : 0;
 }
 
+static int learn_installed(void *backend, uint32_t pipe, const struct pf_fields *match, uint32_t entry_id)
+{
+	struct pfd *d = backend;
+	const struct pfd_entry *e;
+
+	if (entry_id >= d->max_entries)
+		return 0;
+	e = &d->entries[entry_id];
+	return __atomic_load_n(&e->in_use, __ATOMIC_ACQUIRE) && e->pipe == pipe &&
+	       !memcmp(&e->match, match, sizeof(*match));
+}
+
 static int learn_resubmit(void *backend, uint32_t port, uint32_t pipe, const void *frame, uint32_t len,
 			  struct pf_error *err)
 {
@@ -330,6 +342,7 @@ const struct pf_learn_ops pfd_learn_ops = {
 	.install = learn_install,
 	.remove = learn_remove,
 	.last_seen = learn_last_seen,
+	.installed = learn_installed,
 	.resubmit = learn_resubmit,
 };
 

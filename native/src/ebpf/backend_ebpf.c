@@ -814,6 +814,21 @@ uint64_t pf_ebpf_entry_last_seen(struct pf_ebpf *eb, uint32_t entry_id)
 	return seen;
 }
 
+int pf_ebpf_entry_installed(struct pf_ebpf *eb, uint32_t pipe, const struct pf_fields *match, uint32_t entry_id)
+{
+	const struct pf_ebpf_slot *slot;
+	int installed = 0;
+
+	pthread_mutex_lock(&eb->lock);
+	if (entry_id < eb->max_entries) {
+		slot = &eb->slots[entry_id];
+		installed = slot->kind == PF_EBPF_SLOT_HASH && slot->pipe == pipe &&
+			    !memcmp(&slot->flow_key.f, match, sizeof(*match));
+	}
+	pthread_mutex_unlock(&eb->lock);
+	return installed;
+}
+
 /* Rebuild the id allocator from pinned maps after a restart. */
 static void slots_adopt(struct pf_ebpf *eb)
 {

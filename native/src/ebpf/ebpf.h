@@ -120,6 +120,8 @@ int pf_ebpf_mask_get(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx, st
 int pf_ebpf_entry_remove(struct pf_ebpf *eb, uint32_t entry_id, struct pf_error *err);
 /* CLOCK_MONOTONIC ns of the last hit, 0 if never (or unknown id) */
 uint64_t pf_ebpf_entry_last_seen(struct pf_ebpf *eb, uint32_t entry_id);
+/* 1 if entry_id is installed as an exact entry of pipe with this (masked) match */
+int pf_ebpf_entry_installed(struct pf_ebpf *eb, uint32_t pipe, const struct pf_fields *match, uint32_t entry_id);
 
 /* Re-inject frame as if received on port: BPF_PROG_RUN with live frames,
  * ingress_ifindex = the port's interface, pf_xdp_meta (packet_path RESUBMIT)

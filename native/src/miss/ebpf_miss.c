@@ -120,6 +120,11 @@ static uint64_t op_last_seen(void *backend, uint32_t entry_id)
 	return pf_ebpf_entry_last_seen(eb, entry_id);
 }
 
+static int op_installed(void *backend, uint32_t pipe, const struct pf_fields *match, uint32_t entry_id)
+{
+	return pf_ebpf_entry_installed(backend, pipe, match, entry_id);
+}
+
 /* One BPF_MAP_LOOKUP_BATCH over the whole entry_seen array. */
 static void seen_refresh(struct ebpf_miss *m)
 {
@@ -173,6 +178,7 @@ static const struct pf_learn_ops ebpf_learn_ops = {
 	.install = op_install,
 	.remove = op_remove,
 	.last_seen = op_last_seen,
+	.installed = op_installed,
 	.resubmit = op_resubmit,
 	.install_batch = op_install_batch,
 };

@@ -618,8 +618,10 @@ int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *fr
 			ret = ret ? ret : -ENOENT;
 			continue;
 		}
-		if (flow && now - flow->created_ns < LEARN_SETTLE_NS) {
-			/* queued behind the frame that installed the entry: it will hit it now */
+		if (flow && (now - flow->created_ns < LEARN_SETTLE_NS ||
+			     l->ops->installed(l->backend, to_pipe, &key.f, flow->entry_id))) {
+			/* queued behind the frame that installed the entry (on a busy host possibly
+			 * for longer than the settle time): it will hit the entry now */
 			pl->fate = FATE_BEHIND;
 			pl->req = UINT32_MAX;
 			STAT_INC(l, coalesced);

@@ -28,6 +28,9 @@ struct pf_learn_ops {
 	/* CLOCK_MONOTONIC ns of the entry's last hit, 0 if never */
 	uint64_t (*last_seen)(void *backend, uint32_t entry_id);
 	/* re-inject the frame as if received on port (packet_path = RESUBMIT) */
+	/* 1 if entry_id is still installed in pipe with this match (a learned flow's entry may have been
+	 * removed behind the learner's back, e.g. through the control API) */
+	int (*installed)(void *backend, uint32_t pipe, const struct pf_fields *match, uint32_t entry_id);
 	/* pipe: the pipe that missed, so the datapath counts the frame from there on only */
 	int (*resubmit)(void *backend, uint32_t port, uint32_t pipe, const void *frame, uint32_t len, struct pf_error *err);
 	/* optional: install several entries in as few writes as possible, with
