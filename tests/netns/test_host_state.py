@@ -31,18 +31,20 @@ def link_names() -> set[str]:
 
 
 def test_lab_up_list_down_removes_exactly_what_it_made(unique_prefix):
-    ns_before, links_before = netns_names(), link_names()
+    # only names under this lab's prefix: other runs may come and go on the same host meanwhile
+    def ours(names):
+        return {n for n in names if n.startswith(unique_prefix)}
+
+    assert not ours(netns_names()) and not ours(link_names())
     up = json.loads(pyflow("lab", "up", "-t", "three-host", "--prefix", unique_prefix, "-o", "json").stdout)
     try:
-        made_ns = {h["netns"] for h in up["hosts"].values()}
-        made_links = set(up["ports"].values())
-        assert made_ns == netns_names() - ns_before
-        assert made_links == link_names() - links_before
+        assert {h["netns"] for h in up["hosts"].values()} == ours(netns_names())
+        assert set(up["ports"].values()) == ours(link_names())
         listed = json.loads(pyflow("lab", "list", "-o", "json").stdout)
         assert any(lab["prefix"] == unique_prefix and lab["alive"] for lab in listed)
     finally:
         pyflow("lab", "down", "--prefix", unique_prefix)
-    assert netns_names() == ns_before and link_names() == links_before
+    assert not ours(netns_names()) and not ours(link_names())
     assert not any(lab["prefix"] == unique_prefix for lab in json.loads(pyflow("lab", "list", "-o", "json").stdout))
 
 
