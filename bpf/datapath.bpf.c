@@ -62,9 +62,7 @@ __noinline int pf_xdp_actions(struct xdp_md *ctx, struct pf_pkt *pkt, const stru
 /* State of one frame's walk through the pipes, kept by pf_xdp_root and
  * advanced one pipe at a time by pf_xdp_hop. */
 struct pf_walk {
-	__u32 port;             /* ingress port id */
 	__u32 pipe;             /* the pipe to run next */
-	__u32 hop;              /* pipes run before it */
 	__u32 entry_id;         /* last entry hit, PF_NO_ENTRY if none */
 	/* a resubmitted frame was already counted up to the pipe that missed, and
 	 * already carries the actions of the pipes before it: it replays the walk
@@ -82,8 +80,8 @@ struct pf_walk {
 
 enum pf_hop_result {
 	PF_HOP_FWD = 0,         /* w->fwd says where to */
-	PF_HOP_DROP = 1,        /* drop for w->drop_reason, after w->hop + 1 pipes */
-	PF_HOP_BAD_PIPE = 2,    /* the pipe is not in use: PF_DROP_ACTION_FAIL after w->hop pipes */
+	PF_HOP_DROP = 1,        /* drop for w->drop_reason, this pipe included */
+	PF_HOP_BAD_PIPE = 2,    /* the pipe is not in use: PF_DROP_ACTION_FAIL, this pipe not included */
 	PF_HOP_NO_PIPE = 3,     /* the pipe id is out of range: end of the walk */
 };
 
@@ -260,25 +258,31 @@ static __always_inline int pf_flood(struct xdp_md *ctx, __u32 in_port, __u32 ses
 
 /* Clone sessions need an sk_buff: pass the frame up with a pf_handoff in the
  * metadata area; the clsact ingress program of this port (tc_replicate.bpf.c)
- * clones it to the session's members and sends the original to out_port. */
-static __always_inline int pf_handoff(struct xdp_md *ctx, __u32 in_port, __u32 out_port, __u32 session,
-				      __u32 clone_path, __u32 flags, __u32 pipe, __u32 entry_id, __u32 hops)
+ * clones it to the members of the walk's pending session (an I2E clone before
+ * an E2E one) and sends the original to out_port, as flags say. */
+static __always_inline int pf_handoff(struct xdp_md *ctx, const struct pf_walk *w, __u32 in_port, __u32 out_port,
+				      __u32 flags, __u32 hops)
 {
 	struct pf_handoff *h;
 
 	pf_strip_meta(ctx);
 	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct pf_handoff)))
-		return pf_drop(in_port, PF_DROP_ACTION_FAIL, pipe, entry_id, hops);
+		return pf_drop(in_port, PF_DROP_ACTION_FAIL, w->pipe, w->entry_id, hops);
 	h = (void *)(long)ctx->data_meta;
 	if ((void *)(h + 1) > (void *)(long)ctx->data)
-		return pf_drop(in_port, PF_DROP_ACTION_FAIL, pipe, entry_id, hops);
+		return pf_drop(in_port, PF_DROP_ACTION_FAIL, w->pipe, w->entry_id, hops);
 	h->magic = PF_HANDOFF_MAGIC;
-	h->session = session;
-	h->clone_path = clone_path;
+	if (w->clone_i2e) {
+		h->session = w->clone_i2e - 1;
+		h->clone_path = PF_PATH_CLONE_I2E;
+	} else {
+		h->session = w->clone_e2e - 1;
+		h->clone_path = PF_PATH_CLONE_E2E;
+	}
 	h->flags = flags;
 	h->out_port = out_port;
 	h->in_port = in_port;
-	pf_set_verdict(PF_VERDICT_REPLICATE, out_port, 0, pipe, entry_id, hops);
+	pf_set_verdict(PF_VERDICT_REPLICATE, out_port, 0, w->pipe, w->entry_id, hops);
 	return XDP_PASS;
 }
 
@@ -291,7 +295,7 @@ int pf_xdp_root(struct xdp_md *ctx)
 	const struct pf_port *port_cfg;
 	struct pf_port_counter *pc;
 	struct pf_xdp_meta *meta;
-	__u32 zero = 0, port, packet_path = PF_PATH_NORMAL, hop, clone;
+	__u32 zero = 0, port, packet_path = PF_PATH_NORMAL, hop;
 	int ret;
 
 	__builtin_memset(&w, 0, sizeof(w));
@@ -312,7 +316,6 @@ int pf_xdp_root(struct xdp_md *ctx)
 	cfg = bpf_map_lookup_elem(&config, &zero);
 	if (!cfg || !(cfg->flags & PF_CFG_ROOT_SET))
 		return XDP_PASS;        /* nothing programmed yet: leave the host alone */
-	w.port = port;
 
 	pc = bpf_map_lookup_elem(&port_counters, &port);
 	if (pc && w.counting) {
@@ -327,7 +330,6 @@ int pf_xdp_root(struct xdp_md *ctx)
 
 	w.pipe = cfg->root_pipe;
 	for (hop = 0; hop < PF_MAX_PIPE_DEPTH; hop++) {
-		w.hop = hop;
 		ret = pf_xdp_hop(ctx, &pkt, &w);
 		if (ret == PF_HOP_NO_PIPE)
 			break;
@@ -343,8 +345,7 @@ int pf_xdp_root(struct xdp_md *ctx)
 		case PF_FWD_PORT:
 			/* an I2E clone: the copies and the original all run their egress pipes in TC */
 			if (w.clone_i2e)
-				return pf_handoff(ctx, port, w.fwd.target, w.clone_i2e - 1, PF_PATH_CLONE_I2E, 0, w.pipe,
-						  w.entry_id, hop + 1);
+				return pf_handoff(ctx, &w, port, w.fwd.target, 0, hop + 1);
 			if (!w.egress_done && w.fwd.target < PF_MAX_PORTS) {
 				__u32 out = w.fwd.target;
 
@@ -358,35 +359,25 @@ int pf_xdp_root(struct xdp_md *ctx)
 				}
 			}
 			if (w.clone_e2e)
-				return pf_handoff(ctx, port, w.fwd.target, w.clone_e2e - 1, PF_PATH_CLONE_E2E,
-						  PF_HANDOFF_EGRESS_DONE, w.pipe, w.entry_id, hop + 1);
+				return pf_handoff(ctx, &w, port, w.fwd.target, PF_HANDOFF_EGRESS_DONE, hop + 1);
 			return pf_tx(ctx, port, w.fwd.target, w.pipe, w.entry_id, hop + 1);
 		case PF_FWD_DEFAULT:
 			/* an egress pipe without its own forward lets the frame go where ingress sent it */
 			if (w.egress_done) {
 				if (w.clone_e2e)
-					return pf_handoff(ctx, port, w.pending_port, w.clone_e2e - 1, PF_PATH_CLONE_E2E,
-							  PF_HANDOFF_EGRESS_DONE, w.pipe, w.entry_id, hop + 1);
+					return pf_handoff(ctx, &w, port, w.pending_port, PF_HANDOFF_EGRESS_DONE, hop + 1);
 				return pf_tx(ctx, port, w.pending_port, w.pipe, w.entry_id, hop + 1);
 			}
 			/* fall through: no forward is a drop, but clones still leave (PSA) */
 		case PF_FWD_DROP:
-			if (w.clone_i2e || w.clone_e2e) {
-				clone = w.clone_i2e ? w.clone_i2e : w.clone_e2e;
-				return pf_handoff(ctx, port, PF_NO_PORT, clone - 1,
-						  w.clone_i2e ? PF_PATH_CLONE_I2E : PF_PATH_CLONE_E2E,
-						  PF_HANDOFF_DROP_ORIGINAL, w.pipe, w.entry_id, hop + 1);
-			}
+			if (w.clone_i2e || w.clone_e2e)
+				return pf_handoff(ctx, &w, port, PF_NO_PORT, PF_HANDOFF_DROP_ORIGINAL, hop + 1);
 			return pf_drop(port, PF_DROP_ACTION, w.pipe, w.entry_id, hop + 1);
 		case PF_FWD_MISS:
 			return pf_miss(ctx, port, w.pipe, packet_path, hop + 1);
 		case PF_FWD_KERNEL:
-			if (w.clone_i2e || w.clone_e2e) {
-				clone = w.clone_i2e ? w.clone_i2e : w.clone_e2e;
-				return pf_handoff(ctx, port, PF_NO_PORT, clone - 1,
-						  w.clone_i2e ? PF_PATH_CLONE_I2E : PF_PATH_CLONE_E2E,
-						  PF_HANDOFF_TO_KERNEL, w.pipe, w.entry_id, hop + 1);
-			}
+			if (w.clone_i2e || w.clone_e2e)
+				return pf_handoff(ctx, &w, port, PF_NO_PORT, PF_HANDOFF_TO_KERNEL, hop + 1);
 			pf_strip_meta(ctx);
 			pf_set_verdict(PF_VERDICT_PASS, 0, 0, w.pipe, w.entry_id, hop + 1);
 			return XDP_PASS;

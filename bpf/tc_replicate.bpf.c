@@ -58,6 +58,24 @@ __noinline int pf_tc_actions(struct __sk_buff *skb, struct pf_pkt *pkt, const st
 	return pf_apply_actions(skb, pkt, act);
 }
 
+/* 1 = hit (entry copied to out), 0 = miss. pipe: the pipe's config, in use. */
+__noinline int pf_pipe_lookup(struct pf_pkt *pkt, __u32 pipe_id, const struct pf_pipe *pipe, struct pf_entry *out)
+{
+	struct pf_flow_key key __attribute__((aligned(8)));
+	const struct pf_entry *e;
+
+	if (!pkt || !pipe || !out)
+		return 0;
+	if (pipe->type == PF_PIPE_LPM || pipe->type == PF_PIPE_HASH)
+		e = pf_lookup_lpm_hash(pkt, pipe_id, pipe);
+	else
+		e = pf_lookup_masked(NULL, pkt, pipe_id, pipe, &key);
+	if (!e)
+		return 0;
+	__builtin_memcpy(out, e, sizeof(*out));
+	return 1;
+}
+
 static __always_inline __u32 pf_port_ifindex(__u32 port)
 {
 	const struct pf_port *p = bpf_map_lookup_elem(&ports, &port);
@@ -134,17 +152,77 @@ int pf_tc_ingress(struct __sk_buff *skb)
 	return bpf_redirect(ifindex, 0);
 }
 
-SEC("tc")
-int pf_tc_egress(struct __sk_buff *skb)
+/* A marked frame through the egress pipe of its port, pipe, and the pipes that
+ * one leads to. TC_ACT_OK: the frame leaves; anything else is the verdict. */
+static __always_inline int pf_tc_egress_pipes(struct __sk_buff *skb, __u32 port, __u32 pipe, __u32 path, __u32 depth,
+					      __u32 in_port)
 {
 	struct pf_pkt pkt;
 	struct pf_entry *ent;
-	const struct pf_port *port_cfg;
 	const struct pf_pipe *pipe_cfg;
-	struct pf_port_counter *pc;
 	struct pf_fwd fwd;
-	__u32 zero = 0, ifindex = skb->ifindex, port, *portp, pipe, hop, path, flags, depth, truncate, in_port;
-	__u32 entry_id = PF_NO_ENTRY, clone_e2e = 0;
+	__u32 zero = 0, hop, entry_id = PF_NO_ENTRY, clone_e2e = 0;
+	int ret;
+
+	ent = bpf_map_lookup_elem(&scratch_entry, &zero);
+	if (!ent)
+		return TC_ACT_SHOT;
+	if (pf_tc_parse(skb, &pkt)) {
+		pf_count_port_drop(port, PF_DROP_MALFORMED);
+		return TC_ACT_SHOT;
+	}
+	pkt.f.port = in_port;
+	pkt.f.packet_path = path;
+	for (hop = 0; hop < PF_MAX_PIPE_DEPTH; hop++) {
+		pipe_cfg = bpf_map_lookup_elem(&pipes, &pipe);
+		if (!pipe_cfg)
+			return TC_ACT_OK;
+		if (!(pipe_cfg->flags & PF_PIPE_IN_USE)) {
+			pf_drop(port, PF_DROP_ACTION_FAIL, pipe, entry_id, hop);
+			return TC_ACT_SHOT;
+		}
+		ret = pf_pipe_lookup(&pkt, pipe, pipe_cfg, ent);
+		pf_count_pipe(pipe, ret);
+		if (ret) {
+			entry_id = ent->id;
+			pf_count_entry(pf_memo(), ent->id, skb->len);
+			fwd = ent->fwd.type == PF_FWD_DEFAULT ? pipe_cfg->fwd : ent->fwd;
+			if ((ent->act.flags & PF_ACT_CLONE) && ent->act.session < PF_MAX_SESSIONS)
+				clone_e2e = ent->act.session + 1;
+			if (ent->act.flags & ~(__u32)PF_ACT_CLONE) {
+				ret = pf_tc_actions(skb, &pkt, &ent->act);
+				if (ret) {
+					pf_drop(port, ret == PF_ACT_SAMPLED_DROP ? PF_DROP_SAMPLED : PF_DROP_ACTION_FAIL, pipe,
+						entry_id, hop + 1);
+					return TC_ACT_SHOT;
+				}
+			}
+		} else {
+			fwd = pipe_cfg->fwd_miss;
+		}
+		if (fwd.type == PF_FWD_PIPE) {
+			pipe = fwd.target;
+			continue;
+		}
+		/* PSA: an egress pipe cannot choose another port; it drops or lets the frame go */
+		if (clone_e2e && depth < PF_MAX_CLONE_DEPTH)
+			pf_clone_to_session(skb, clone_e2e - 1, PF_PATH_CLONE_E2E, depth + 1, in_port);
+		if (fwd.type == PF_FWD_DROP || fwd.type == PF_FWD_MISS) {
+			pf_drop(port, fwd.type == PF_FWD_DROP ? PF_DROP_ACTION : PF_DROP_NO_MISS, pipe, entry_id, hop + 1);
+			return TC_ACT_SHOT;
+		}
+		return TC_ACT_OK;
+	}
+	pf_drop(port, PF_DROP_DEPTH, pipe, entry_id, hop);
+	return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int pf_tc_egress(struct __sk_buff *skb)
+{
+	const struct pf_port *port_cfg;
+	struct pf_port_counter *pc;
+	__u32 ifindex = skb->ifindex, port, *portp, path, flags, depth, truncate, in_port;
 	int ret;
 
 	if (skb->cb[PF_CB_MAGIC_IDX] != PF_CB_MAGIC)
@@ -163,64 +241,9 @@ int pf_tc_egress(struct __sk_buff *skb)
 
 	port_cfg = bpf_map_lookup_elem(&ports, &port);
 	if (port_cfg && (port_cfg->flags & PF_PORT_EGRESS_PIPE) && !(flags & PF_HANDOFF_EGRESS_DONE)) {
-		ent = bpf_map_lookup_elem(&scratch_entry, &zero);
-		if (!ent)
-			return TC_ACT_SHOT;
-		if (pf_tc_parse(skb, &pkt)) {
-			pf_count_port_drop(port, PF_DROP_MALFORMED);
-			return TC_ACT_SHOT;
-		}
-		pkt.f.port = in_port;
-		pkt.f.packet_path = path;
-		pipe = port_cfg->egress_pipe;
-		for (hop = 0; hop < PF_MAX_PIPE_DEPTH; hop++) {
-			pipe_cfg = bpf_map_lookup_elem(&pipes, &pipe);
-			if (!pipe_cfg)
-				break;
-			ret = pf_pipe_lookup(&pkt, pipe, ent);
-			if (ret < 0) {
-				pf_drop(port, PF_DROP_ACTION_FAIL, pipe, entry_id, hop);
-				return TC_ACT_SHOT;
-			}
-			pf_count_pipe(pipe, ret);
-			if (ret) {
-				entry_id = ent->id;
-				pf_count_entry(pf_memo(), ent->id, skb->len);
-				fwd = ent->fwd.type == PF_FWD_DEFAULT ? pipe_cfg->fwd : ent->fwd;
-				if ((ent->act.flags & PF_ACT_CLONE) && ent->act.session < PF_MAX_SESSIONS)
-					clone_e2e = ent->act.session + 1;
-				if (ent->act.flags & ~(__u32)PF_ACT_CLONE) {
-					ret = pf_tc_actions(skb, &pkt, &ent->act);
-					if (ret == PF_ACT_SAMPLED_DROP) {
-						pf_drop(port, PF_DROP_SAMPLED, pipe, entry_id, hop + 1);
-						return TC_ACT_SHOT;
-					}
-					if (ret) {
-						pf_drop(port, PF_DROP_ACTION_FAIL, pipe, entry_id, hop + 1);
-						return TC_ACT_SHOT;
-					}
-				}
-			} else {
-				fwd = pipe_cfg->fwd_miss;
-			}
-			if (fwd.type == PF_FWD_PIPE) {
-				pipe = fwd.target;
-				continue;
-			}
-			/* PSA: an egress pipe cannot choose another port; it drops or lets the frame go */
-			if (clone_e2e && depth < PF_MAX_CLONE_DEPTH)
-				pf_clone_to_session(skb, clone_e2e - 1, PF_PATH_CLONE_E2E, depth + 1, in_port);
-			if (fwd.type == PF_FWD_DROP || fwd.type == PF_FWD_MISS) {
-				pf_drop(port, fwd.type == PF_FWD_DROP ? PF_DROP_ACTION : PF_DROP_NO_MISS, pipe, entry_id,
-					hop + 1);
-				return TC_ACT_SHOT;
-			}
-			break;
-		}
-		if (hop == PF_MAX_PIPE_DEPTH) {
-			pf_drop(port, PF_DROP_DEPTH, pipe, entry_id, hop);
-			return TC_ACT_SHOT;
-		}
+		ret = pf_tc_egress_pipes(skb, port, port_cfg->egress_pipe, path, depth, in_port);
+		if (ret != TC_ACT_OK)
+			return ret;
 	}
 	/* PSA truncates a copy as it leaves: the egress pipe saw it whole */
 	if (truncate && skb->len > truncate && bpf_skb_change_tail(skb, truncate, 0)) {

@@ -8,6 +8,7 @@ everything after `--` is handed to the DPDK EAL unchanged.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import logging
@@ -224,30 +225,11 @@ def plan(backend, config_path, ports, output):
     from .config import load_config
     from .controller import parse_port_bindings
 
-    cfg = load_config(config_path)
-    overrides = parse_port_bindings(ports)
-    result = _call_flexible(plan_mod.plan, cfg, backend, overrides)
+    result = plan_mod.plan(load_config(config_path), backend, parse_port_bindings(ports))
     if output == "json":
-        data = result if isinstance(result, (dict, list)) else getattr(result, "to_json", lambda: result)()
-        click.echo(json.dumps(data, sort_keys=True, default=str))
+        click.echo(json.dumps(result, sort_keys=True, default=str))
     else:
         click.echo(plan_mod.render_plan_text(result))
-
-
-def _call_flexible(fn, cfg, backend, overrides):
-    """plan(cfg, backend, bindings=...) with whichever keyword the planner takes."""
-    import inspect
-
-    params = inspect.signature(fn).parameters
-    kwargs = {}
-    for key in ("bindings", "ports", "port_overrides"):
-        if key in params:
-            kwargs[key] = overrides
-            break
-    if "backend" in params:
-        kwargs["backend"] = backend
-        return fn(cfg, **kwargs)
-    return fn(cfg, backend, **kwargs)
 
 
 # ---------------------------------------------------------------------------- lab
@@ -319,6 +301,13 @@ def _default_instance(instance: str | None) -> str:
     raise UsageError(f"--instance: several instances are running ({names}); name one")
 
 
+def _request(instance: str | None, op: str, /, **args):
+    """One control API request to the running instance named (or the only one)."""
+    from .control import ControlClient
+
+    return ControlClient(_default_instance(instance)).request(op, **args)
+
+
 INSTANCE = click.option("-i", "--instance", default=None, metavar="NAME",
                         help="Running instance to talk to (default: the only one).")
 
@@ -330,9 +319,8 @@ INSTANCE = click.option("-i", "--instance", default=None, metavar="NAME",
 def counters(instance, output, detail):
     """Counters of a running instance."""
     from . import counters as counters_mod
-    from .control import ControlClient
 
-    data = ControlClient(_default_instance(instance)).request("counters")
+    data = _request(instance, "counters")
     snap = counters_mod.from_json(data)
     text = counters_mod.format_line(snap)
     if detail:
@@ -391,12 +379,10 @@ def entry_add(instance, pipe, name, match, actions, fwd, priority, replace, from
     (or --replace for all) changes an existing entry. Blank lines and lines starting with # are skipped.
     Nothing is installed unless every line is valid and fits.
     """
-    from .control import ControlClient
-
     if from_file is not None:
         if pipe or name or match or actions or fwd or priority is not None:
             raise UsageError("--from-file: PIPE, NAME, --match, --action, --fwd and --priority come from the file")
-        return _entry_add_from_file(ControlClient(_default_instance(instance)), from_file, replace, output)
+        return _entry_add_from_file(_default_instance(instance), from_file, replace, output)
     if not pipe or not name:
         raise UsageError("entry add: expected PIPE NAME (or --from-file FILE)")
     spec = {"name": name, "match": _kv_pairs(match, "--match")}
@@ -406,8 +392,7 @@ def entry_add(instance, pipe, name, match, actions, fwd, priority, replace, from
         spec["fwd"] = fwd
     if priority is not None:
         spec["priority"] = priority
-    result = ControlClient(_default_instance(instance)).request("entry_add", pipe=pipe, entry=spec,
-                                                                replace=replace)
+    result = _request(instance, "entry_add", pipe=pipe, entry=spec, replace=replace)
     _emit(result, output, f"entry {name}: {'changed' if result.get('replaced') else 'added'} in pipe {pipe} "
                           f"(id {result.get('id')})")
 
@@ -420,7 +405,7 @@ def read_entry_lines(path: str, replace_all: bool = False) -> tuple[list[dict], 
     except OSError as exc:
         raise UsageError(f"--from-file: {label}: {exc.strerror}") from None
     items, lines = [], []
-    with fh if path != "-" else _nullcontext(fh):
+    with fh if path != "-" else contextlib.nullcontext(fh):
         for number, text in enumerate(fh, 1):
             text = text.strip()
             if not text or text.startswith("#"):
@@ -432,36 +417,21 @@ def read_entry_lines(path: str, replace_all: bool = False) -> tuple[list[dict], 
             if not isinstance(obj, dict) or not isinstance(obj.get("pipe"), str):
                 raise UsageError(f'{label} line {number}: expected {{"pipe": NAME, "entry": {{...}}}} '
                                  f'or {{"pipe": NAME, "name": ..., "match": {{...}}}}')
-            if "entry" in obj:
-                item = {"pipe": obj["pipe"], "entry": obj["entry"], "replace": bool(obj.get("replace", False))}
-            else:
-                spec = {k: v for k, v in obj.items() if k not in ("pipe", "replace")}
-                item = {"pipe": obj["pipe"], "entry": spec, "replace": bool(obj.get("replace", False))}
-            item["replace"] = item["replace"] or replace_all
-            items.append(item)
+            spec = obj["entry"] if "entry" in obj else {k: v for k, v in obj.items() if k not in ("pipe", "replace")}
+            items.append({"pipe": obj["pipe"], "entry": spec,
+                          "replace": bool(obj.get("replace", False)) or replace_all})
             lines.append(number)
     return items, lines
 
 
-class _nullcontext:
-    def __init__(self, value):
-        self.value = value
-
-    def __enter__(self):
-        return self.value
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _entry_add_from_file(client, path: str, replace: bool, output: str):
+def _entry_add_from_file(instance: str, path: str, replace: bool, output: str):
     items, lines = read_entry_lines(path, replace)
     label = "stdin" if path == "-" else path
     if not items:
         raise UsageError(f"--from-file: {label} has no entries")
     try:
         # A big batch is validated and installed in one go on the other side: give it time.
-        result = client.request("entry_add", timeout=max(10.0, len(items) / 1000.0), entries=items)
+        result = _request(instance, "entry_add", timeout=max(10.0, len(items) / 1000.0), entries=items)
     except PyflowError as exc:
         index = getattr(exc, "index", None)
         if isinstance(index, int) and 0 <= index < len(lines):
@@ -473,15 +443,15 @@ def _entry_add_from_file(client, path: str, replace: bool, output: str):
             exc.args = (message,)
         raise
     _emit(result, output, f"{label}: {result['added']} entries added, {result['replaced']} changed")
+
+
 @entry.command("del")
 @INSTANCE
 @click.argument("name")
 @OUTPUT
 def entry_del(instance, name, output):
     """Remove entry NAME."""
-    from .control import ControlClient
-
-    result = ControlClient(_default_instance(instance)).request("entry_del", name=name)
+    result = _request(instance, "entry_del", name=name)
     _emit(result, output, f"entry {name}: removed")
 
 
@@ -491,9 +461,7 @@ def entry_del(instance, name, output):
 @OUTPUT
 def entry_list(instance, pipe, output):
     """Entries of a running instance (config, runtime and learned)."""
-    from .control import ControlClient
-
-    rows = ControlClient(_default_instance(instance)).request("entry_list", pipe=pipe)
+    rows = _request(instance, "entry_list", pipe=pipe)
     lines = [f"{'pipe':<16} {'name':<28} {'origin':<8} {'id':>6} {'packets':>10}  match -> fwd"]
     for r in rows:
         m = ", ".join(f"{k}={v}" for k, v in r.get("match", {}).items())
@@ -513,9 +481,7 @@ def session():
 @OUTPUT
 def session_create(instance, session_id, output):
     """Create empty session SESSION_ID."""
-    from .control import ControlClient
-
-    result = ControlClient(_default_instance(instance)).request("session_create", id=session_id)
+    result = _request(instance, "session_create", id=session_id)
     _emit(result, output, f"session {session_id}: created")
 
 
@@ -529,11 +495,8 @@ def session_create(instance, session_id, output):
 @OUTPUT
 def session_add_member(instance, session_id, port, member_instance, class_of_service, truncate, output):
     """Add (or change) member PORT INSTANCE of session SESSION_ID."""
-    from .control import ControlClient
-
-    result = ControlClient(_default_instance(instance)).request(
-        "session_add_member", id=session_id, port=port, instance=member_instance,
-        class_of_service=class_of_service, truncate=truncate)
+    result = _request(instance, "session_add_member", id=session_id, port=port, instance=member_instance,
+                      class_of_service=class_of_service, truncate=truncate)
     _emit(result, output, f"session {session_id}: member {port} instance {member_instance} added")
 
 
@@ -545,10 +508,7 @@ def session_add_member(instance, session_id, port, member_instance, class_of_ser
 @OUTPUT
 def session_delete_member(instance, session_id, port, member_instance, output):
     """Remove member PORT INSTANCE from session SESSION_ID."""
-    from .control import ControlClient
-
-    result = ControlClient(_default_instance(instance)).request(
-        "session_delete_member", id=session_id, port=port, instance=member_instance)
+    result = _request(instance, "session_delete_member", id=session_id, port=port, instance=member_instance)
     _emit(result, output, f"session {session_id}: member {port} instance {member_instance} removed")
 
 
@@ -557,9 +517,7 @@ def session_delete_member(instance, session_id, port, member_instance, output):
 @OUTPUT
 def session_list(instance, output):
     """Sessions and their members."""
-    from .control import ControlClient
-
-    rows = ControlClient(_default_instance(instance)).request("session_list")
+    rows = _request(instance, "session_list")
     lines = [f"{'session':>7}  members (port/instance/class_of_service/truncate)"]
     for r in rows:
         members = ", ".join(f"{m['port']}/{m['instance']}/{m['class_of_service']}/{m['truncate']}"

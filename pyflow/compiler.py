@@ -13,12 +13,12 @@ records them). Encoding conventions handed to the backends:
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from ._native import ffi, lib
-from .config.fields import FIELDS, LPM_FIELDS, Field, format_value, from_bytes, to_bytes
+from .config.fields import FIELDS, LPM_FIELDS, Field, from_bytes, to_bytes
 from .config.model import Actions, Config, Entry, Fwd, MissPolicy, Pipe, hash_buckets
+from .counters import render_entry_name
 from .errors import ConfigError
 
 PIPE_TYPES = {"basic": lib.PF_PIPE_BASIC, "control": lib.PF_PIPE_CONTROL, "lpm": lib.PF_PIPE_LPM,
@@ -28,7 +28,6 @@ FWD_TYPES = {"port": lib.PF_FWD_PORT, "pipe": lib.PF_FWD_PIPE, "miss": lib.PF_FW
              "session": lib.PF_FWD_SESSION, "kernel": lib.PF_FWD_KERNEL}
 EXPR_OPS = {"const": lib.PF_EXPR_CONST, "field": lib.PF_EXPR_FIELD, "field_add": lib.PF_EXPR_FIELD_ADD,
             "pool": lib.PF_EXPR_POOL}
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 def _write(cdata, ctype: str, attr: str, data: bytes) -> None:
@@ -65,11 +64,6 @@ def decode_fields(s, names) -> dict[str, int]:
         off = ffi.offsetof("struct pf_fields", f.attr)
         out[name] = from_bytes(f, buf[off:off + f.size])
     return out
-
-
-def render_entry_name(template: str, values: dict[str, int]) -> str:
-    """'{ipv4.src}-flow' with the learned match values -> '192.168.99.101-flow'."""
-    return _PLACEHOLDER.sub(lambda m: format_value(FIELDS[m.group(1)], values[m.group(1)]), template)
 
 
 @dataclass
@@ -270,6 +264,16 @@ def actions_struct(a: Actions, extra_labels: list[int] | None = None):
     return act
 
 
+def session_struct(members: list[tuple[int, int, int, int]]):
+    """struct pf_session from (port id, instance, class_of_service, truncate) per member."""
+    value = ffi.new("struct pf_session *")
+    value.nmembers = len(members)
+    for i, (port, instance, class_of_service, truncate) in enumerate(members):
+        m = value.members[i]
+        m.port, m.instance, m.class_of_service, m.truncate, m.in_use = port, instance, class_of_service, truncate, 1
+    return value
+
+
 def _pipe_masks(pipe: Pipe) -> list[dict[str, int]]:
     full = {m.name: m.mask for m in pipe.match}
     if pipe.type != "control" or not pipe.entries:
@@ -355,17 +359,9 @@ def compile_program(cfg: Config, bindings: dict[str, str] | None = None) -> Prog
             entries.append(EntryProgram(e.name, pid, pipe.name, mask_idx, prefixlen, match, entry, e.path,
                                         _fwd_text(e, pipe)))
 
-    sessions = []
-    for s in cfg.sessions:
-        value = ffi.new("struct pf_session *")
-        value.nmembers = len(s.members)
-        for i, m in enumerate(s.members):
-            value.members[i].port = port_ids[m.port]
-            value.members[i].instance = m.instance
-            value.members[i].class_of_service = m.class_of_service
-            value.members[i].truncate = m.truncate
-            value.members[i].in_use = 1
-        sessions.append(SessionProgram(s.id, s.name, value, s.path))
+    sessions = [SessionProgram(s.id, s.name, session_struct(
+        [(port_ids[m.port], m.instance, m.class_of_service, m.truncate) for m in s.members]), s.path)
+        for s in cfg.sessions]
 
     learns = [_compile_policy(cfg, mp, pipe_ids, port_ids) for mp in cfg.miss_policies]
     return Program(cfg, ports, pipes, entries, sessions, learns, pipe_ids[cfg.root_pipe.name])

@@ -28,7 +28,7 @@ from .errors import BackendUnavailable, ConfigError, UsageError
 log = logging.getLogger("pyflow")
 
 BACKENDS = ("doca", "dpdk", "ebpf")
-PIN_ROOT = "/sys/fs/bpf/pyflow"
+PIN_ROOT = "/sys/fs/bpf/pyflow"   # where the ebpf backend pins an instance's maps and programs
 
 
 @dataclass
@@ -64,9 +64,13 @@ def instance_name_for(cfg, config_path: str) -> str:
     return "".join(c if c.isalnum() or c in "_-." else "_" for c in name)[:63]
 
 
-def check_backend(backend: str) -> None:
+def check_backend_name(backend: str) -> None:
     if backend not in BACKENDS:
         raise UsageError(f"--backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+
+
+def check_backend(backend: str) -> None:
+    check_backend_name(backend)
     from .native import backend_available
 
     ok, why = backend_available(backend)
@@ -111,7 +115,7 @@ def load_and_compile(config_path: str, backend: str, port_overrides: dict[str, s
 
 def counter_layout(instance: str, cfg, program) -> counters_mod.CounterLayout:
     pipe_ids = cfg.pipe_ids()
-    entry_ids = _entry_ids(program)
+    entry_ids = program.entry_ids
     static = []
     for pipe in cfg.pipes:
         for e in pipe.entries:
@@ -123,15 +127,6 @@ def counter_layout(instance: str, cfg, program) -> counters_mod.CounterLayout:
         instance=instance, static_entries=static, miss_policies=policies,
         pipes=[(p.name, pipe_ids[p.name]) for p in cfg.pipes],
         ports=[(p.name, p.id) for p in cfg.ports])
-
-
-def _entry_ids(program) -> dict[str, int]:
-    """Config entry name -> entry id (filled by Program.apply)."""
-    return dict(program.entry_ids)
-
-
-def instance_handle(inst):
-    return inst.handle
 
 
 # ---------------------------------------------------------------------------
@@ -286,7 +281,7 @@ class Controller:
         print(line, file=self.out, flush=True)
 
     def snapshot(self) -> counters_mod.Snapshot:
-        return counters_mod.collect(instance_handle(self.instance), self.layout)
+        return counters_mod.collect(self.instance.handle, self.layout)
 
     def _install_signals(self) -> None:
         main_pid = os.getpid()
@@ -327,18 +322,11 @@ class Controller:
         return sid
 
     def _session_write(self, sid: int, members: list[dict]) -> None:
-        from .native import ffi
+        from .compiler import session_struct
 
-        port_ids = {p.name: p.id for p in self.cfg.ports}
-        value = ffi.new("struct pf_session *")
-        value.nmembers = len(members)
-        for i, m in enumerate(members):
-            value.members[i].port = port_ids[m["port"]]
-            value.members[i].instance = m["instance"]
-            value.members[i].class_of_service = m["class_of_service"]
-            value.members[i].truncate = m["truncate"]
-            value.members[i].in_use = 1
-        self.instance.session_set(sid, value)
+        port_ids = self.cfg.port_ids()
+        self.instance.session_set(sid, session_struct(
+            [(port_ids[m["port"]], m["instance"], m["class_of_service"], m["truncate"]) for m in members]))
         self.sessions[sid] = members
 
     def _op_session_create(self, args):
@@ -410,7 +398,7 @@ class Controller:
 
     def _add_entries(self, items: list[tuple[str, dict, bool]], batch: bool) -> list[dict]:
         def where(i: int, name: str) -> str:
-            return f"entries[{i}] (entry {name})" if batch else f"entry {name}"
+            return _entry_label(i, name, batch)
 
         # 1. names and pipes, against the running instance and within the request
         pipes = [p.name for p in self.cfg.pipes]
@@ -484,6 +472,7 @@ class Controller:
         # 5. bookkeeping
         results = []
         counted_pipes = {p.name for p in self.cfg.pipes if p.counters}
+        counted_flag = _lib().PF_ENTRY_COUNTED
         counts = self._pipe_counts()
         for (i, eid), c in zip(added, compiled):
             pipe_name, spec, _ = items[i]
@@ -491,7 +480,7 @@ class Controller:
             self.runtime_entries[name] = (pipe_name, eid)
             counts[pipe_name] = counts.get(pipe_name, 0) + 1
             self.runtime_records[name] = (c, slots[i])
-            if pipe_name in counted_pipes or c.entry.flags & _lib().PF_ENTRY_COUNTED:
+            if pipe_name in counted_pipes or c.entry.flags & counted_flag:
                 self.layout.static_entries.append((name, pipe_name, eid))
             results.append({"name": name, "pipe": pipe_name, "id": eid, "replaced": i in existing})
         if batch:
@@ -510,18 +499,22 @@ class Controller:
         max_flows against max_entries, and so does this check.
         """
         counts = self._pipe_counts()
+        pipes = {p.name: p for p in self.cfg.pipes}
+        reserved_by_pipe: dict[str, int] = {}
+        for mp in self.cfg.miss_policies:
+            reserved_by_pipe[mp.install] = reserved_by_pipe.get(mp.install, 0) + mp.max_flows
         growth: dict[str, int] = {}
         for i, (pipe_name, spec, _) in enumerate(items):
             if i in existing:
                 continue
-            pipe = self.cfg.pipe(pipe_name)
+            pipe = pipes[pipe_name]
             if pipe.max_entries is None:
                 continue
             growth[pipe_name] = growth.get(pipe_name, 0) + 1
-            reserved = sum(mp.max_flows for mp in self.cfg.miss_policies if mp.install == pipe_name)
+            reserved = reserved_by_pipe.get(pipe_name, 0)
             if counts.get(pipe_name, 0) + reserved + growth[pipe_name] > pipe.max_entries:
                 learned = f", {reserved} reserved for learned flows" if reserved else ""
-                raise _indexed(ConfigError(f"entries[{i}] (entry {spec['name']})" if batch else f"entry {spec['name']}",
+                raise _indexed(ConfigError(_entry_label(i, spec["name"], batch),
                                            f"pipe {pipe_name} is full (max_entries {pipe.max_entries}: "
                                            f"{counts.get(pipe_name, 0)} installed{learned}); nothing from this "
                                            f"request was applied"), i if batch else None)
@@ -539,15 +532,13 @@ class Controller:
         return self.pipe_counts
 
     def _install(self, todo: list, slots: list[int]) -> list[tuple[int, int]]:
-        """Add compiled entries, in order; one pf_entry_add_batch call for the lot when the core has it.
+        """Add compiled entries, in order; one pf_entry_add_batch call for the lot when the datapath has it.
 
         On a failure every entry this call added is removed again, and the exception carries the
         request index of the entry that failed (pyflow_index).
         """
-        lib = _lib()
-        handle = getattr(self.instance, "handle", None)
-        if len(todo) > 1 and handle is not None and hasattr(lib, "pf_entry_add_batch"):
-            return self._install_batch(handle, todo, slots)
+        if len(todo) > 1 and hasattr(self.instance, "entry_add_batch"):
+            return self._install_batch(todo, slots)
         added = []
         try:
             for i, c in todo:
@@ -560,28 +551,20 @@ class Controller:
             raise
         return added
 
-    def _install_batch(self, handle, todo: list, slots: list[int]) -> list[tuple[int, int]]:
-        # The C call rather than Instance.entry_add_batch: on a failure the per-entry results and ids
-        # in the request array say exactly which entries were added, so they can be taken out again.
-        from .native import call, ffi
-
-        reqs = ffi.new("struct pf_entry_req[]", len(todo))
-        for req, (i, c) in zip(reqs, todo):
-            req.pipe, req.mask_idx, req.prefixlen = c.pipe_id, slots[i], c.prefixlen
-            req.match = c.match[0]
-            req.entry = c.entry[0]
-        added = ffi.new("uint32_t *")
+    def _install_batch(self, todo: list, slots: list[int]) -> list[tuple[int, int]]:
         try:
-            call(lib_fn("pf_entry_add_batch"), handle, reqs, len(todo), added)
+            ids = self.instance.entry_add_batch((c.pipe_id, slots[i], c.prefixlen, c.match, c.entry) for i, c in todo)
         except Exception as exc:
-            for k in range(len(todo)):
-                if reqs[k].result == 0:
-                    _quietly(self.instance.entry_del, reqs[k].entry.id)
-            failed = next((k for k in range(len(todo)) if reqs[k].result not in (0, -errno.ECANCELED)),
-                          min(added[0], len(todo) - 1))
+            # the per-entry results say exactly which entries were added, so they can be taken out again
+            results = getattr(exc, "batch_results", [])
+            for result, eid in results:
+                if result == 0:
+                    _quietly(self.instance.entry_del, eid)
+            failed = next((k for k, (result, _) in enumerate(results) if result not in (0, -errno.ECANCELED)),
+                          min(getattr(exc, "batch_added", 0), len(todo) - 1))
             exc.pyflow_index = todo[failed][0]
             raise
-        return [(i, reqs[k].entry.id) for k, (i, _) in enumerate(todo)]
+        return [(i, eid) for (i, _), eid in zip(todo, ids)]
 
     def _installed_record(self, name: str):
         """What it takes to install entry `name` again: (compiled entry, mask slot)."""
@@ -635,23 +618,23 @@ class Controller:
             raise ConfigError("pipe", f"no pipe {only!r}")
         names = {eid: (n, "config") for n, eid in self.program.entry_ids.items()}
         names.update({eid: (n, "runtime") for n, (_, eid) in self.runtime_entries.items()})
+        learned_flag = _lib().PF_ENTRY_LEARNED
         rows = []
         for pp in self.program.pipes:
             if only and pp.name != only:
                 continue
+            match_names = [m for m in pp.match if m in FIELDS]
             infos = self.instance.entry_list(pp.id)
-            ids = [info.entry.id for info in infos]
-            counts = self.instance.counters_entries(ids) if ids else {}
+            counts = self.instance.counters_entries([info.entry.id for info in infos])
             for info in infos:
                 eid = info.entry.id
                 match = ffi.addressof(info, "match")
                 if eid in names:
                     name, origin = names[eid]
-                elif info.entry.flags & _lib().PF_ENTRY_LEARNED:
+                elif info.entry.flags & learned_flag:
                     name, origin = self.program.learned_entry_name(pp.id, match) or f"#{eid}", "learned"
                 else:
                     name, origin = f"#{eid}", "unknown"
-                match_names = [m for m in pp.match if m in FIELDS]
                 values = decode_fields(match, match_names)
                 rows.append({"pipe": pp.name, "name": name, "origin": origin, "id": eid,
                              "match": {k: format_value(FIELDS[k], v) for k, v in values.items()},
@@ -682,7 +665,6 @@ class Controller:
         Entries of one pipe are compiled together (one load + compile per pipe in the request), so a
         batch costs about one config compile, not one per entry.
         """
-        import copy
         import re
 
         from .compiler import compile_program
@@ -693,9 +675,10 @@ class Controller:
             by_pipe.setdefault(pipe_name, []).append(i)
         compiled: list = [None] * len(items)
         for pipe_name, indexes in by_pipe.items():
-            raw = copy.deepcopy(self.cfg.raw)
-            pindex = next(i for i, p in enumerate(raw["pipes"]) if p.get("name") == pipe_name)
-            rp = raw["pipes"][pindex]
+            # Copies of only what changes (the config, its pipe list, this pipe); the rest is shared, read-only.
+            pindex = self.program.pipe(pipe_name).id
+            raw = dict(self.cfg.raw, pipes=list(self.cfg.raw["pipes"]))
+            rp = raw["pipes"][pindex] = dict(raw["pipes"][pindex])
             if rp.get("type") == "hash":
                 raise _indexed(ConfigError(f"pipe {pipe_name}", "hash pipe members come from the config; they "
                                            "cannot be added at run time"), indexes[0] if batch else None)
@@ -710,8 +693,7 @@ class Controller:
                 hit = inside.search(exc.path or "") or inside.search(exc.message)
                 k = int(hit.group(1)) if hit else 0
                 i = indexes[k]
-                label = (f"entries[{i}] (entry {items[i][1]['name']})" if batch
-                         else f"entry {items[i][1]['name']}")
+                label = _entry_label(i, items[i][1]["name"], batch)
                 path = inside.sub(label, exc.path) if exc.path else label
                 raise _indexed(ConfigError(path, inside.sub(label, exc.message)), i if batch else None) from None
             entries = {e.name: e for e in program.entries if e.pipe_name == pipe_name}
@@ -754,8 +736,9 @@ def _lib():
     return lib
 
 
-def lib_fn(name: str):
-    return getattr(_lib(), name)
+def _entry_label(i: int, name: str, batch: bool) -> str:
+    """How an error names entry i of a request."""
+    return f"entries[{i}] (entry {name})" if batch else f"entry {name}"
 
 
 def _entry_item(args, where: str | None) -> tuple[str, dict, bool]:

@@ -20,9 +20,6 @@ from dataclasses import asdict, dataclass, field
 
 DROP_REASONS = ("malformed", "action", "no_miss_handler", "depth", "tx_fail", "sampled", "action_fail",
                 "rate_limit")
-MISS_STATS = ("received", "installed", "resubmitted", "coalesced", "refused_max_flows", "shed_rate_limit",
-              "aged_out", "install_errors", "resubmit_errors", "no_policy", "ring_drops", "rx_ring_full",
-              "fill_ring_empty", "install_batches")
 JSON_SCHEMA_VERSION = 1
 
 
@@ -115,11 +112,10 @@ _PLACEHOLDER = re.compile(r"\{([a-z0-9_]+\.[a-z0-9_]+)\}")
 
 def field_value(fields_cdata, field) -> int:
     """Read one field of a struct pf_fields (cffi) as the int the config model uses."""
+    from .config.fields import from_bytes
     from .native import ffi
 
-    raw = bytes(ffi.buffer(ffi.addressof(fields_cdata, field.attr), field.size))
-    order = "big" if field.kind in ("mac", "ipv4", "ipv6", "be") else "little"
-    return int.from_bytes(raw, order)
+    return from_bytes(field, bytes(ffi.buffer(ffi.addressof(fields_cdata, field.attr), field.size)))
 
 
 def render_entry_name(template: str, values: dict[str, int]) -> str:
@@ -164,6 +160,7 @@ class CounterLayout:
 
 def collect(handle, layout: CounterLayout) -> Snapshot:
     """One bulk read of every counter. handle is the cffi pf_instance *."""
+    from .instance import MISS_STATS
     from .native import call, ffi, lib
 
     snap = Snapshot(instance=layout.instance, time=time.time())

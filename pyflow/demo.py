@@ -27,13 +27,13 @@ import time
 import uuid
 from pathlib import Path
 
+from .controller import PIN_ROOT
 from .lab import Capture, Lab, ip_add, parse_frame
 
 SOURCES = [f"192.168.99.{i}" for i in range(101, 111)]
 DEST = "20.1.1.100"
 DPORT = 7777
 REWRITE = "1.1.1.1"
-PIN_ROOT = "/sys/fs/bpf/pyflow"
 
 
 def find_config(name: str) -> Path:
@@ -180,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"== lab: building the resubmit topology (prefix {prefix})")
         lab.up()
         user, net = lab.host("user"), lab.host("net")
-        say(f"   user app ns {user.netns} ({user.ips[0].split('/')[0]}-110) -> vf0 = {user.root_ifname}")
-        say(f"   network ns  {net.netns} ({net.ips[0].split('/')[0]})        <- uplink = {net.root_ifname}")
+        say(f"   user app ns {user.netns} ({user.ip}-110) -> vf0 = {user.root_ifname}")
+        say(f"   network ns  {net.netns} ({net.ip})        <- uplink = {net.root_ifname}")
         run_args = ["run", "--backend", "ebpf", "-j", str(config), *lab.port_args(), "--instance", instance,
                     "--fresh", "--stats-interval", "1"]
         say(f"== pyflow {' '.join(run_args)}")

@@ -131,7 +131,9 @@ class Instance:
 
         `entries`: an iterable of (pipe_id, mask_idx, prefixlen, match, entry), match a struct pf_fields and
         entry a struct pf_entry (cdata or pointer). Returns the ids, in order. Entries are added in order; on a
-        failure the ones before it stay added and NativeError says "entry I of N: ...".
+        failure the ones before it stay added, NativeError says "entry I of N: ..." and carries
+        `batch_results`, (result, id) per entry (result 0, a negative errno, or -ECANCELED when not
+        attempted), and `batch_added`, so a caller can take out exactly what was added.
         """
         items = list(entries)
         if not items:
@@ -142,7 +144,12 @@ class Instance:
             req.match = match[0] if ffi.typeof(match).kind == "pointer" else match
             req.entry = entry[0] if ffi.typeof(entry).kind == "pointer" else entry
         added = ffi.new("uint32_t *")
-        call(lib.pf_entry_add_batch, self.handle, reqs, len(items), added)
+        try:
+            call(lib.pf_entry_add_batch, self.handle, reqs, len(items), added)
+        except Exception as exc:
+            exc.batch_results = [(req.result, req.entry.id) for req in reqs]
+            exc.batch_added = added[0]
+            raise
         return [reqs[i].entry.id for i in range(len(items))]
 
     def entry_del(self, entry_id: int) -> None:

@@ -56,6 +56,11 @@ class Host:
     root_mac: str = ""
     root_ifindex: int = 0
 
+    @property
+    def ip(self) -> str:
+        """The primary address, without its prefix length."""
+        return self.ips[0].split("/")[0]
+
 
 @dataclass
 class LabState:
@@ -312,7 +317,7 @@ class Lab:
                     idx = ns.link_lookup(ifname=h.ifname)[0]
                     for other in self.hosts.values():
                         if other is not h:
-                            ns.neigh("add", dst=other.ips[0].split("/")[0], lladdr=other.mac,
+                            ns.neigh("add", dst=other.ip, lladdr=other.mac,
                                      ifindex=idx, state="permanent")
 
     # -- traffic helpers (sockets created inside a namespace) ---------------
@@ -429,6 +434,7 @@ def parse_frame(frame: bytes) -> dict | None:
         pseudo = ip[12:20] + struct.pack("!BBH", 0, ip[9], len(l4))
         stored = struct.unpack("!H", l4[6:8])[0] if ip[9] == 17 else None
         out["l4_csum_ok"] = (stored == 0) or _csum(pseudo + l4) == 0xFFFF
+        out["udp_csum"] = stored
         out["payload"] = l4[8:] if ip[9] == 17 else l4[(l4[12] >> 4) * 4:]
     elif ip[9] == 1:
         out["l4_csum_ok"] = _csum(l4) == 0xFFFF
@@ -476,9 +482,9 @@ class Capture:
 # ---------------------------------------------------------------------------
 # Frame builders (correct checksums) for tests and the demo.
 
-def _cks(data: bytes) -> int:
+def checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of data, as written into a header."""
     return ~_csum(data) & 0xFFFF
-
 
 
 def mac_bytes(text: str) -> bytes:
@@ -491,9 +497,9 @@ def ipv4_udp(src: str, dst: str, payload: bytes, sport: int = 5000, dport: int =
     udp_len = 8 + len(payload)
     s, d = socket.inet_aton(src), socket.inet_aton(dst)
     udp = struct.pack("!HHHH", sport, dport, udp_len, 0) + payload
-    udp = udp[:6] + struct.pack("!H", _cks(s + d + struct.pack("!BBH", 0, 17, udp_len) + udp) or 0xFFFF) + udp[8:]
+    udp = udp[:6] + struct.pack("!H", checksum(s + d + struct.pack("!BBH", 0, 17, udp_len) + udp) or 0xFFFF) + udp[8:]
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, ident & 0xFFFF, 0, ttl, 17, 0, s, d)
-    return ip[:10] + struct.pack("!H", _cks(ip)) + ip[12:] + udp
+    return ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:] + udp
 
 
 def eth(dst_mac: str, src_mac: str, ethertype: int, body: bytes) -> bytes:
@@ -525,7 +531,7 @@ class UdpSink:
 
     def __init__(self, lab, host: str, port: int):
         self.sock = lab.socket(host)
-        self.sock.bind((lab.host(host).ips[0].split("/")[0], port))
+        self.sock.bind((lab.host(host).ip, port))
 
     def close(self):
         self.sock.close()

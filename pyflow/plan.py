@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from .config.fields import FIELDS, format_value
 from .config.model import Actions, Config, Entry, Fwd, MatchValue, Pipe, hash_buckets
-from .errors import UsageError
+from .controller import PIN_ROOT, check_backend_name
 
-BACKENDS = ("doca", "dpdk", "ebpf")
 MISS_QUEUE = 0          # rx queue the DPDK miss handler polls
-PIN_ROOT = "/sys/fs/bpf/pyflow"
 
 
 # ---- shared text forms ----------------------------------------------------
@@ -54,6 +52,15 @@ def _entry_fwd(e: Entry, pipe: Pipe) -> Fwd:
     return e.fwd or pipe.fwd or Fwd("drop")
 
 
+def _entry_order(e: Entry, pipe: Pipe) -> dict:
+    """What orders an entry within its pipe: priority (control) or weight (hash)."""
+    if pipe.type == "control":
+        return {"priority": e.priority}
+    if pipe.type == "hash":
+        return {"weight": e.weight}
+    return {}
+
+
 def _common(cfg: Config, backend: str, bindings: dict[str, str]) -> dict:
     ids = cfg.pipe_ids()
     port_names = {p.id: p.name for p in cfg.ports}
@@ -66,8 +73,7 @@ def _common(cfg: Config, backend: str, bindings: dict[str, str]) -> dict:
             "max_entries": p.max_entries,
             "entries": [{"name": e.name, "match": [match_text(k, v, port_names) for k, v in e.match.items()],
                          "actions": actions_text(e.actions), "fwd": str(_entry_fwd(e, p)),
-                         **({"priority": e.priority} if p.type == "control" else {}),
-                         **({"weight": e.weight} if p.type == "hash" else {})} for e in p.entries],
+                         **_entry_order(e, p)} for e in p.entries],
         })
     return {
         "backend": backend,
@@ -89,8 +95,7 @@ def _common(cfg: Config, backend: str, bindings: dict[str, str]) -> dict:
 
 
 def plan(cfg: Config, backend: str, bindings: dict[str, str] | None = None) -> dict:
-    if backend not in BACKENDS:
-        raise UsageError(f"--backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    check_backend_name(backend)
     bindings = dict(bindings or {})
     result = _common(cfg, backend, bindings)
     result[backend] = {"doca": _doca, "dpdk": _dpdk, "ebpf": _ebpf}[backend](cfg, bindings)
@@ -150,7 +155,6 @@ _TESTPMD_ITEMS = {
     "ipv6.src": ("ipv6", "src"), "ipv6.dst": ("ipv6", "dst"), "ipv6.next": ("ipv6", "proto"),
     "ipv6.hop": ("ipv6", "hop"), "tcp.flags": ("tcp", "flags"), "meta.mark": ("mark", "id"),
 }
-_ITEM_ORDER = ["mark", "eth", "vlan", "mpls", "ipv4", "ipv6", "l4", "tcp"]
 SOFTWARE_ONLY_FIELDS = ("meta.packet_path", "mpegts.frame")
 
 
@@ -281,9 +285,7 @@ def _dpdk(cfg: Config, bindings: dict[str, str]) -> dict:
             r.notes.append(f"pipe {pipe.name}: weighted hash selection has no portable rte_flow form; "
                            f"group {r.groups[pipe.name]} sends to the software pipes")
         max_prio = 0
-        for k, e in enumerate(pipe.entries):
-            if pipe.type == "hash":
-                continue
+        for e in ([] if pipe.type == "hash" else pipe.entries):
             pattern, notes = _testpmd_pattern(e.match)
             r.notes += [f"entry {e.name}: {n}" for n in notes]
             if pipe.type == "lpm":
@@ -365,6 +367,13 @@ def _doca_fwd(cfg: Config, fwd: Fwd) -> dict:
     return {"type": "DOCA_FLOW_FWD_DROP"}
 
 
+def _doca_basic_pipe(name: str, **fields) -> dict:
+    """A pipe pyflow adds to the graph (mirror sessions, the RSS pipe): one flow, drops what it does not take."""
+    return {"name": name, "type": "DOCA_FLOW_PIPE_BASIC", "is_root": False, "domain": "DOCA_FLOW_PIPE_DOMAIN_DEFAULT",
+            "match": [], "actions": [], "fwd": {"type": "DOCA_FLOW_FWD_DROP"},
+            "fwd_miss": {"type": "DOCA_FLOW_FWD_DROP"}, "monitor": None, "nb_flows": 1, "entries": [], **fields}
+
+
 def _doca(cfg: Config, bindings: dict[str, str]) -> dict:
     pipes = []
     needs_rss = any(p.fwd_miss.kind == "miss" or (p.fwd and p.fwd.kind == "miss") or
@@ -382,26 +391,21 @@ def _doca(cfg: Config, bindings: dict[str, str]) -> dict:
             "entries": [{"name": e.name,
                          "match": {_DOCA_FIELDS.get(k, k): format_value(FIELDS[k], v.value) for k, v in e.match.items()},
                          "actions": actions_text(e.actions), "fwd": _doca_fwd(cfg, _entry_fwd(e, p)),
-                         **({"priority": e.priority} if p.type == "control" else {}),
-                         **({"weight": e.weight} if p.type == "hash" else {})} for e in p.entries],
+                         **_entry_order(e, p)} for e in p.entries],
         }
         pipes.append(desc)
     for s in cfg.sessions:
-        pipes.append({"name": f"mirror_session_{s.id}", "type": "DOCA_FLOW_PIPE_BASIC", "is_root": False,
-                      "domain": "DOCA_FLOW_PIPE_DOMAIN_DEFAULT", "match": [],
-                      "actions": [f"mirror to port {cfg.port(m.port).id} (instance {m.instance}, "
-                                  f"cos {m.class_of_service}, truncate {m.truncate})" for m in s.members],
-                      "fwd": {"type": "DOCA_FLOW_FWD_DROP"}, "fwd_miss": {"type": "DOCA_FLOW_FWD_DROP"},
-                      "monitor": None, "nb_flows": 1, "entries": []})
+        pipes.append(_doca_basic_pipe(f"mirror_session_{s.id}",
+                                      actions=[f"mirror to port {cfg.port(m.port).id} (instance {m.instance}, "
+                                               f"cos {m.class_of_service}, truncate {m.truncate})"
+                                               for m in s.members]))
     if needs_rss:
-        pipes.append({"name": RSS_PIPE, "type": "DOCA_FLOW_PIPE_BASIC", "is_root": False,
-                      "domain": "DOCA_FLOW_PIPE_DOMAIN_DEFAULT", "match": [], "actions": [],
-                      "fwd": {"type": "DOCA_FLOW_FWD_RSS", "rss_queues": [MISS_QUEUE], "num_of_queues": 1,
-                              "rss_outer_flags": ["DOCA_FLOW_RSS_IPV4", "DOCA_FLOW_RSS_IPV6"]},
-                      "fwd_miss": {"type": "DOCA_FLOW_FWD_DROP"},
-                      "monitor": {"counter_type": "DOCA_FLOW_RESOURCE_TYPE_NON_SHARED"}, "nb_flows": 1,
-                      "entries": [{"name": RSS_PIPE, "match": {}, "actions": [],
-                                   "fwd": {"type": "DOCA_FLOW_FWD_RSS", "rss_queues": [MISS_QUEUE]}}]})
+        pipes.append(_doca_basic_pipe(
+            RSS_PIPE, fwd={"type": "DOCA_FLOW_FWD_RSS", "rss_queues": [MISS_QUEUE], "num_of_queues": 1,
+                           "rss_outer_flags": ["DOCA_FLOW_RSS_IPV4", "DOCA_FLOW_RSS_IPV6"]},
+            monitor={"counter_type": "DOCA_FLOW_RESOURCE_TYPE_NON_SHARED"},
+            entries=[{"name": RSS_PIPE, "match": {}, "actions": [],
+                      "fwd": {"type": "DOCA_FLOW_FWD_RSS", "rss_queues": [MISS_QUEUE]}}]))
     learn = [{"policy": mp.name, "on_miss_of": mp.pipe, "add_entry_to": mp.install,
               "match": {_DOCA_FIELDS.get(m, m): f"<packet {m}>" for m in mp.match},
               "actions": {k: f"<{e.text}>" for k, e in mp.sets.items()},

@@ -100,23 +100,24 @@ void pf_err_batch_index(struct pf_error *err, uint32_t index, uint32_t n)
 	memcpy(err->msg, msg, sizeof(msg));
 }
 
-static const struct pf_backend_ops *backend_by_name(const char *name)
+/* The backend called name, if it is built in and usable here (else -errno and err). */
+static int backend_get(const char *name, const struct pf_backend_ops **out, struct pf_error *err)
 {
 	static const struct pf_backend_ops *all[] = { &pf_backend_ebpf, &pf_backend_dpdk, &pf_backend_doca };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-		if (name && !strcmp(all[i]->name, name))
-			return all[i];
-	return NULL;
+		if (name && !strcmp(all[i]->name, name)) {
+			*out = all[i];
+			return all[i]->available ? all[i]->available(err) : 0;
+		}
+	return pf_err(err, -EINVAL, "unknown backend '%s' (expected ebpf, dpdk or doca)", name ? name : "");
 }
 
 int pf_backend_available(const char *backend, struct pf_error *err)
 {
-	const struct pf_backend_ops *ops = backend_by_name(backend);
+	const struct pf_backend_ops *ops;
 
-	if (!ops)
-		return pf_err(err, -EINVAL, "unknown backend '%s' (expected ebpf, dpdk or doca)", backend ? backend : "");
-	return ops->available ? ops->available(err) : 0;
+	return backend_get(backend, &ops, err);
 }
 
 int pf_instance_open(const struct pf_instance_opts *opts, pf_instance **out, struct pf_error *err)
@@ -127,10 +128,8 @@ int pf_instance_open(const struct pf_instance_opts *opts, pf_instance **out, str
 
 	if (!opts || !out)
 		return pf_err(err, -EINVAL, "pf_instance_open: opts and out are required");
-	ops = backend_by_name(opts->backend);
-	if (!ops)
-		return pf_err(err, -EINVAL, "unknown backend '%s' (expected ebpf, dpdk or doca)", opts->backend ? opts->backend : "");
-	if (ops->available && (ret = ops->available(err)))
+	ret = backend_get(opts->backend, &ops, err);
+	if (ret)
 		return ret;
 	inst = calloc(1, sizeof(*inst));
 	if (!inst)

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <time.h>
 #include "pyflow/pyflow.h"
 
 #ifndef PYFLOW_VERSION
@@ -52,6 +53,25 @@ int pf_log_enabled(int level);
 /* a message from an SDK (libbpf, DPDK, DOCA), filtered by the SDK log level */
 void pf_log_sdk(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int pf_log_sdk_enabled(int level);
+
+/* CLOCK_MONOTONIC in ns: the clock of entries' last-seen stamps and of the miss handlers */
+static inline uint64_t pf_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* sum += v, for counter structs made only of uint64_t fields (per-CPU / per-lcore copies) */
+static inline void pf_u64_add(void *sum, const void *v, size_t size)
+{
+	uint64_t *s = sum;
+	const uint64_t *a = v;
+
+	for (size_t i = 0; i < size / sizeof(uint64_t); i++)
+		s[i] += a[i];
+}
 
 #define pf_error_log(...) pf_log(PF_LOG_ERROR, __VA_ARGS__)
 #define pf_warn(...) pf_log(PF_LOG_WARNING, __VA_ARGS__)

@@ -114,9 +114,13 @@ def _describe_error(err) -> ConfigError:
     return ConfigError(path, err.message)
 
 
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(load_schema())
+
+
 def check_schema(data: dict) -> None:
-    validator = jsonschema.Draft202012Validator(load_schema())
-    errors = sorted(validator.iter_errors(data), key=_doc_order)
+    errors = sorted(_validator().iter_errors(data), key=_doc_order)
     if errors:
         raise _describe_error(errors[0])
 

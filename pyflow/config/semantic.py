@@ -29,6 +29,12 @@ def _fail(path: str, message: str):
     raise ConfigError(path, message)
 
 
+def _check_allowed(pipe: Pipe, action: str, path: str):
+    if action not in pipe.actions:
+        _fail(path, f"pipe {pipe.name!r} does not allow action {action!r} "
+              f"(allowed: {', '.join(pipe.actions) or 'none'}); add it to {pipe.path}.actions")
+
+
 def parse_fwd(text: str) -> Fwd:
     if text in ("miss", "drop", "kernel"):
         return Fwd(text)
@@ -39,9 +45,8 @@ def parse_fwd(text: str) -> Fwd:
 
 
 class _Builder:
-    def __init__(self, raw: dict, source: str | None):
+    def __init__(self, raw: dict):
         self.raw = raw
-        self.source = source
         self.ports: list[Port] = []
         self.port_ids: dict[str, int] = {}
         self.pipes: list[Pipe] = []
@@ -101,7 +106,7 @@ class _Builder:
         plen = field.bits if pipe.type == "lpm" else None
         return MatchValue(value, mf.mask, plen)
 
-    def parse_actions(self, raw: dict, path: str, domain: str) -> Actions:
+    def parse_actions(self, raw: dict, path: str) -> Actions:
         act = Actions()
         for key, val in raw.items():
             kpath = join_path(path, key)
@@ -151,7 +156,7 @@ class _Builder:
                 self.fwd_refs.append((pipe.fwd_miss, f"{path}.fwd_miss", pipe))
             for j, re_ in enumerate(rp.get("entries", [])):
                 pipe.entries.append(self.build_entry(pipe, re_, f"{path}.entries[{j}]", j))
-            self.check_pipe_limits(pipe, rp)
+            self.check_pipe_limits(pipe)
         self.check_root()
 
     def build_match(self, pipe: Pipe, rp: dict):
@@ -202,13 +207,9 @@ class _Builder:
                 _fail(kpath, f"pipe {pipe.name!r} does not match on {key}{suggest(key, by_name)}; "
                       f"it matches {', '.join(by_name)}")
             match[key] = self.parse_match_value(pipe, by_name[key], val, kpath)
-        actions = self.parse_actions(re_.get("actions", {}), f"{path}.actions", pipe.domain)
-        allowed = set(pipe.actions)
+        actions = self.parse_actions(re_.get("actions", {}), f"{path}.actions")
         for used in actions.used():
-            if used not in allowed:
-                _fail(join_path(f"{path}.actions", used),
-                      f"pipe {pipe.name!r} does not allow action {used!r} "
-                      f"(allowed: {', '.join(pipe.actions) or 'none'}); add it to {pipe.path}.actions")
+            _check_allowed(pipe, used, join_path(f"{path}.actions", used))
         frame = re_.get("actions", {}).get("drop_pct")
         if isinstance(frame, dict) and "frame" in frame:
             fpath = f"{path}.actions.drop_pct.frame"
@@ -236,7 +237,7 @@ class _Builder:
             _fail(f"{path}.weight", f"weight only applies to hash pipes; {pipe.name!r} is {pipe.type}")
         return Entry(name, match, actions, fwd, re_.get("priority", index), re_.get("weight", 1), path)
 
-    def check_pipe_limits(self, pipe: Pipe, rp: dict):
+    def check_pipe_limits(self, pipe: Pipe):
         n = len(pipe.entries)
         if pipe.max_entries is not None and n > pipe.max_entries:
             _fail(f"{pipe.path}.entries", f"{n} entries but max_entries is {pipe.max_entries}")
@@ -305,9 +306,9 @@ class _Builder:
         if name not in self.port_ids:
             _fail(path, f"unknown port {name!r}{suggest(name, self.port_ids)}; ports are: {', '.join(self.port_ids)}")
 
-    def check_pipe_name(self, name: str, path: str, what="pipe"):
+    def check_pipe_name(self, name: str, path: str):
         if name not in self.pipe_by_name:
-            _fail(path, f"unknown {what} {name!r}{suggest(name, self.pipe_by_name)}; pipes are: "
+            _fail(path, f"unknown pipe {name!r}{suggest(name, self.pipe_by_name)}; pipes are: "
                   f"{', '.join(self.pipe_by_name)}")
 
     def check_session(self, sid: int, path: str):
@@ -395,18 +396,13 @@ class _Builder:
             sets = {}
             for key, expr in rp.get("set", {}).items():
                 spath = join_path(f"{path}.set", key)
-                template = "push_mpls" if key == "mpls.push" else key
-                if template not in target.actions:
-                    _fail(spath, f"pipe {target.name!r} does not allow action {template!r} "
-                          f"(allowed: {', '.join(target.actions) or 'none'}); add it to {target.path}.actions")
+                _check_allowed(target, "push_mpls" if key == "mpls.push" else key, spath)
                 sets[key] = self.parse_set_expr(key, expr, spath)
             if sum(1 for s in sets.values() if s.op != "const") > MAX_LEARN_SETS:
                 _fail(f"{path}.set", f"at most {MAX_LEARN_SETS} computed values per policy")
-            actions = self.parse_actions(rp.get("actions", {}), f"{path}.actions", target.domain)
+            actions = self.parse_actions(rp.get("actions", {}), f"{path}.actions")
             for used in actions.used():
-                if used not in target.actions:
-                    _fail(join_path(f"{path}.actions", used), f"pipe {target.name!r} does not allow action {used!r}"
-                          f" (allowed: {', '.join(target.actions) or 'none'}); add it to {target.path}.actions")
+                _check_allowed(target, used, join_path(f"{path}.actions", used))
             fwd = None
             if "fwd" in rp:
                 fwd = parse_fwd(rp["fwd"])
@@ -464,7 +460,7 @@ class _Builder:
 
 
 def build_config(raw: dict, source: str | None) -> Config:
-    b = _Builder(raw, source)
+    b = _Builder(raw)
     b.build_ports()
     b.build_sessions()
     b.build_pipes()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
 
 import pytest
 from scapy.all import IP, UDP, Ether, raw
@@ -38,6 +37,11 @@ def _run(inst, frame):
     return res.verdict
 
 
+def _dport(port):
+    """l4.dport as stored in struct pf_fields (network order)."""
+    return int.from_bytes(port.to_bytes(2, "big"), "little")
+
+
 def _program(inst, ifname):
     call(lib.pf_port_set, inst, 0, ifname.encode(), ffi.new("struct pf_port *"))
     pipe = ffi.new("struct pf_pipe *", {"type": lib.PF_PIPE_BASIC, "fwd_miss": {"type": lib.PF_FWD_DROP}})
@@ -47,7 +51,7 @@ def _program(inst, ifname):
     ids = []
     for port in (53, 80, 443):
         e = ffi.new("struct pf_entry *", {"fwd": {"type": lib.PF_FWD_PORT, "target": 0}})
-        m = ffi.new("struct pf_fields *", {"l4_dport": int.from_bytes(port.to_bytes(2, "big"), "little")})
+        m = ffi.new("struct pf_fields *", {"l4_dport": _dport(port)})
         call(lib.pf_entry_add, inst, 3, 0, 0, m, e)
         ids.append(e.id)
     return ids
@@ -112,32 +116,6 @@ def test_start_attaches_and_stop_detaches(veth_ns):
 
 # ---- pf_entry_add_batch ---------------------------------------------------------------------
 
-@pytest.fixture
-def pfk_ns():
-    """A namespace of our own with one veth pair (pins under pfk*); the test runs inside it."""
-    from pyroute2 import netns
-
-    name = f"pfk{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        subprocess.run(["ip", "-n", name, "link", "add", name + "a", "type", "veth", "peer", "name", name + "b"],
-                       check=True)
-        for end in "ab":
-            subprocess.run(["ip", "-n", name, "link", "set", name + end, "up"], check=True)
-        netns.pushns(name)
-        try:
-            yield {"ns": name, "a": name + "a"}
-        finally:
-            netns.popns()
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
-
-
-def _dport(port):
-    """l4.dport as stored in struct pf_fields (network order)."""
-    return int.from_bytes(port.to_bytes(2, "big"), "little")
-
-
 def _batch(inst, dports, pipe=3, fwd_port=0):
     reqs = ffi.new("struct pf_entry_req[]", len(dports))
     for r, (dport, p) in zip(reqs, ((d, pipe) for d in dports)):
@@ -155,8 +133,7 @@ def _dport_frame(dport):
     return raw(Ether() / IP() / UDP(dport=dport))
 
 
-def test_entry_add_batch_lands_with_distinct_ids_and_zero_counters(pfk_ns):
-    veth_ns = pfk_ns
+def test_entry_add_batch_lands_with_distinct_ids_and_zero_counters(veth_ns):
     name = veth_ns["ns"]
     inst = _open(name, fresh=True, max_entries=512)
     try:
@@ -201,11 +178,10 @@ def test_entry_add_batch_lands_with_distinct_ids_and_zero_counters(pfk_ns):
         lib.pf_instance_close(inst)
 
 
-def test_entry_add_batch_stops_at_an_invalid_entry(pfk_ns):
+def test_entry_add_batch_stops_at_an_invalid_entry(veth_ns):
     from pyflow.errors import NativeError
     from pyflow.instance import Instance
 
-    veth_ns = pfk_ns
     inst = Instance("ebpf", veth_ns["ns"], fresh=True, no_pin=True, max_entries=64)
     try:
         _program(inst.handle, veth_ns["a"])

@@ -15,11 +15,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 
 import pytest
+
+from tests.pyflow_testing import PyflowRun, counters_json, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLOWS = [f"192.168.99.{101 + i}" for i in range(10)]
@@ -27,56 +28,8 @@ LINE = re.compile(r"^Static Entry Counters: (?P<static>(?:\S+: \d+, )*); egress 
                   r"(?P<learned>(?:\S+: \d+, )*); Pipe Miss counters: (?P<misses>(?:\d+, ?)*)$")
 
 
-class Run:
-    """`python -P -m pyflow run ...` with stdout and stderr collected line by line."""
-
-    def __init__(self, args: list[str]):
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        self.proc = subprocess.Popen([sys.executable, "-P", "-m", "pyflow", "run", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, bufsize=1, cwd=ROOT)
-        self.pumps = [threading.Thread(target=self._pump, args=(s, sink), daemon=True)
-                      for s, sink in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr))]
-        for t in self.pumps:
-            t.start()
-
-    @staticmethod
-    def _pump(stream, sink):
-        for line in stream:
-            sink.append(line.rstrip("\n"))
-
-    def wait_for(self, pred, timeout: float, stream: str = "stderr"):
-        sink = self.stderr if stream == "stderr" else self.stdout
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            hit = next((line for line in reversed(list(sink)) if pred(line)), None)
-            if hit is not None or self.proc.poll() is not None:
-                return hit
-            time.sleep(0.05)
-        return None
-
-    def stop(self, sig=signal.SIGINT, timeout: float = 20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for t in self.pumps:
-            t.join(timeout=2)
-        return self.proc.returncode
-
-
-def created(run: Run) -> list[str]:
+def created(run: PyflowRun) -> list[str]:
     return [line for line in list(run.stderr) if "Created flow for IP" in line]
-
-
-def counters_json(instance: str) -> dict:
-    r = subprocess.run([sys.executable, "-P", "-m", "pyflow", "counters", "--instance", instance, "-o", "json"],
-                       capture_output=True, text=True, timeout=30, cwd=ROOT)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
 
 
 def static_counters(line: str) -> dict:
@@ -94,13 +47,11 @@ def running():
     run = None
     try:
         up, vf = lab.host("net").root_ifname, lab.host("user").root_ifname
-        run = Run(["--backend", "dpdk", "-j", "conf/resubmit.json", "--instance", prefix,
-                   "--port", "uplink=net_af_packet0", "--port", "vf0=net_af_packet1", "--stats-interval", "0.5",
-                   "--", "-l", "0-1", "--no-huge", "-m", "512", "--file-prefix", prefix, "--no-pci",
-                   "--vdev", f"net_af_packet0,iface={up}", "--vdev", f"net_af_packet1,iface={vf}"])
-        if not run.wait_for(lambda s: "Waiting for signal" in s, 60):
-            run.stop()
-            pytest.fail("pyflow run --backend dpdk did not start:\n" + "\n".join(run.stderr[-30:]))
+        run = PyflowRun(["--backend", "dpdk", "-j", os.path.join(ROOT, "conf", "resubmit.json"), "--instance", prefix,
+                         "--port", "uplink=net_af_packet0", "--port", "vf0=net_af_packet1", "--stats-interval", "0.5",
+                         "--", "-l", "0-1", "--no-huge", "-m", "512", "--file-prefix", prefix, "--no-pci",
+                         "--vdev", f"net_af_packet0,iface={up}", "--vdev", f"net_af_packet1,iface={vf}"])
+        run.ready(60)
         user, net = lab.host("user"), lab.host("net")
 
         def frames(tag: str):
@@ -111,24 +62,20 @@ def running():
         with labmod.Capture(lab, "net") as cap:
             t0 = time.monotonic()
             lab.send_frames("user", frames("first"))        # every one misses h2n, is learned and resubmitted
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and len(created(run)) < len(FLOWS):
-                time.sleep(0.02)
+            wait_until(lambda: len(created(run)) >= len(FLOWS), 20, interval=0.02)
             learn_s = time.monotonic() - t0
             # the resubmit example's state after the first packets: printed once they are all out, before the second ones
             after_first = "".join(f"{s}-flow: 1, " for s in FLOWS)
-            first_line = run.wait_for(lambda s: after_first in s, 10, stream="stdout")
+            first_line = run.wait_for(after_first, 10, stream="stdout")
             first_snap = counters_json(prefix)
             lab.send_frames("user", frames("second"))       # every one hits its learned entry
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and len([f for f in cap.frames if b"pfl " in f]) < 2 * len(FLOWS):
-                time.sleep(0.05)
+            wait_until(lambda: len([f for f in cap.frames if b"pfl " in f]) >= 2 * len(FLOWS), 10)
             time.sleep(0.3)                                  # anything extra would show up now
         yield {"lab": lab, "run": run, "prefix": prefix, "captured": cap.frames, "learn_s": learn_s,
                "first_line": first_line, "first_snap": first_snap}
     finally:
         if run is not None:
-            run.stop()
+            run.stop(signal.SIGINT, 20.0)
         lab.down()
         shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
 
@@ -164,7 +111,7 @@ def test_counter_lines_in_the_doca_example_format(running):
 
     run = running["run"]
     want = "".join(f"{s}-flow: 2, " for s in FLOWS)
-    line = run.wait_for(lambda s: want in s, 10, stream="stdout")
+    line = run.wait_for(want, 10, stream="stdout")
     assert line, run.stdout[-3:]
     # second frames: root and the learned entry once each, no new miss
     assert static_counters(line) == {"root_net_to_host": 0, "root_host_to_net_vf0": 20, "n2h_to_vf0": 0,
@@ -221,7 +168,7 @@ def test_telemetry_shows_the_pyflow_counters(running):
 
 def test_sigint_stops_cleanly(running):
     run, prefix = running["run"], running["prefix"]
-    assert run.stop(signal.SIGINT) == 0, run.stderr[-20:]
+    assert run.stop(signal.SIGINT, 20.0) == 0, run.stderr[-20:]
     assert "Signal 2 received, preparing to exit..." in run.stdout
     assert any("Shutting down" in line for line in run.stderr)
     assert not any("[ERR]" in line or "Traceback" in line for line in run.stderr), run.stderr[-20:]

@@ -13,11 +13,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 
 import pytest
+
+from tests.pyflow_testing import PyflowRun, counters_json, wait_until
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -68,7 +69,7 @@ def lab():
     finally:
         for n in ns.values():
             subprocess.run(["ip", "netns", "del", n], capture_output=True)
-        subprocess.run(["rm", "-rf", f"/var/run/dpdk/{p}"], capture_output=True)
+        shutil.rmtree(f"/var/run/dpdk/{p}", ignore_errors=True)
 
 
 def eal_args(prefix: str, vdevs: list[str]) -> list[str]:
@@ -80,9 +81,19 @@ def eal_args(prefix: str, vdevs: list[str]) -> list[str]:
 
 
 def run_job(job: dict, ns: str | None = None, timeout: float = 60, env: dict | None = None):
-    cmd = ([ "ip", "netns", "exec", ns] if ns else []) + [PY, str(RUNNER), json.dumps(job)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input="",
-                          env=dict(os.environ, **(env or {})))
+    """The runner on one job; the EAL's runtime files (named after the job) are removed afterwards."""
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + [PY, str(RUNNER), json.dumps(job)]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input="",
+                              env=dict(os.environ, **(env or {})))
+    finally:
+        shutil.rmtree(f"/var/run/dpdk/{job['name']}", ignore_errors=True)
+
+
+def last_json(r: subprocess.CompletedProcess) -> dict:
+    """The runner's final JSON line, once it exited 0."""
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 class Serve:
@@ -172,7 +183,7 @@ def test_errors_are_one_clear_line(case):
         if case != "eal_twice":
             assert len(errors) == 1, r.stderr
     finally:
-        subprocess.run(["rm", "-rf", f"/var/run/dpdk/{prefix}"], capture_output=True)
+        shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
     # nothing left running and the EAL's runtime files are gone
     assert not os.path.exists(f"/var/run/dpdk/{prefix}/mp_socket") or case == "bad_eal_arg"
 
@@ -250,12 +261,7 @@ def test_test_run_rewrites_and_counts():
               [0, "00" * 10]]
     job = {"name": prefix, "mode": "test_run", "eal": eal_args(prefix, ["net_null0", "net_null1"]),
            "config": FWD_CONFIG, "bindings": {"a": "net_null0", "b": "net_null1"}, "frames": frames}
-    try:
-        r = run_job(job)
-    finally:
-        subprocess.run(["rm", "-rf", f"/var/run/dpdk/{prefix}"], capture_output=True)
-    assert r.returncode == 0, r.stderr
-    res = json.loads(r.stdout.strip().splitlines()[-1])
+    res = last_json(run_job(job))
     first, second, short = res["results"]
     assert first["kind"] == "tx" and first["out_port"] == 1 and first["hops"] == 1
     out = Ether(bytes.fromhex(first["out"]))
@@ -325,12 +331,7 @@ def test_differential_against_ebpf():
 
     job = {"name": p, "mode": "test_run", "eal": eal_args(p, ["net_null0", "net_null1"]), "config": DIFF_CONFIG,
            "bindings": {"a": "net_null0", "b": "net_null1"}, "frames": [[port, f.hex()] for port, f in frames]}
-    try:
-        r = run_job(job)
-    finally:
-        subprocess.run(["rm", "-rf", f"/var/run/dpdk/{p}"], capture_output=True)
-    assert r.returncode == 0, r.stderr
-    res = json.loads(r.stdout.strip().splitlines()[-1])
+    res = last_json(run_job(job))
     dpdk = [{"kind": x["kind"], "out_port": x["out_port"], "drop_reason": x["drop_reason"],
              "last_pipe": x["last_pipe"], "hops": x["hops"], "out": x["out"] if x["kind"] == "tx" else "",
              "entry": x["entry"]} for x in res["results"]]
@@ -355,50 +356,34 @@ def _resubmit_first_packets(backend: str, config: str) -> dict:
 
     prefix = f"pfp{uuid.uuid4().hex[:4]}"
     lab = labmod.Lab("resubmit", prefix=prefix).up()
-    proc = None
+    run = None
     try:
         user, net = lab.host("user"), lab.host("net")
-        args = [PY, "-P", "-m", "pyflow", "run", "--backend", backend, "-j", config,
-                "--instance", prefix, "--fresh", "--stats-interval", "0.2"]
+        args = ["--backend", backend, "-j", config, "--instance", prefix, "--fresh", "--stats-interval", "0.2"]
         if backend == "dpdk":
             args += ["--port", "uplink=net_af_packet0", "--port", "vf0=net_af_packet1", "--",
                      *eal_args(prefix, [f"net_af_packet0,iface={net.root_ifname}",
                                         f"net_af_packet1,iface={user.root_ifname}"])[1:]]
         else:
             args += lab.port_args()
-        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        stderr = []
-        for line in proc.stderr:
-            stderr.append(line)
-            if "Waiting for signal" in line:
-                break
-        else:
-            raise AssertionError(f"pyflow run --backend {backend} did not start:\n" + "".join(stderr[-20:]))
-        # keep reading the log so the process never blocks on a full pipe
-        pump = threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True)
-        pump.start()
+        run = PyflowRun(args)
+        run.ready(60)
         frames = [labmod.eth(net.mac, user.mac, 0x0800,
                              labmod.ipv4_udp(src, "20.1.1.100", labmod.payload_tag("first", i), dport=4000))
                   for i, src in enumerate(RESUBMIT_FLOWS)]
         with labmod.Capture(lab, "net") as cap:
             lab.send_frames("user", frames)
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and len([f for f in cap.frames if b"pfl first" in f]) < len(frames):
-                time.sleep(0.05)
+            wait_until(lambda: len([f for f in cap.frames if b"pfl first" in f]) >= len(frames), 20)
             time.sleep(0.3)                                  # anything extra would show up now
-        r = subprocess.run([PY, "-P", "-m", "pyflow", "counters", "--instance", prefix, "-o", "json"], cwd=ROOT,
-                           capture_output=True, text=True, timeout=30)
-        assert r.returncode == 0, r.stderr
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0, "".join(stderr[-20:])
-        created = [line.split("Created flow for IP ")[1].strip() for line in stderr if "Created flow for IP" in line]
+        counters = counters_json(prefix)
+        assert run.stop(signal.SIGINT, 30.0) == 0, "\n".join(run.stderr[-20:])
+        created = [line.split("Created flow for IP ")[1].strip() for line in run.stderr if "Created flow for IP" in line]
         # from the ethertype on: each lab has MAC addresses of its own
-        return {"counters": json.loads(r.stdout), "created": created,
+        return {"counters": counters, "created": created,
                 "frames": sorted(f[12:] for f in cap.frames if b"pfl first" in f)}
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if run is not None:
+            run.stop(signal.SIGKILL)
         lab.down()
         shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
         shutil.rmtree(f"/sys/fs/bpf/pyflow/{prefix}", ignore_errors=True)
@@ -459,10 +444,7 @@ def test_rte_flow_report_and_fallback(mode):
     job = {"name": prefix, "mode": "serve", "duration": 0.5, "eal": eal_args(prefix, ["net_null0", "net_null1"]),
            "config": str(ROOT / "conf" / "resubmit.json"),
            "bindings": {"uplink": "net_null0", "vf0": "net_null1"}}
-    try:
-        r = run_job(job, env={"PYFLOW_DPDK_RTE_FLOW": mode})
-    finally:
-        subprocess.run(["rm", "-rf", f"/var/run/dpdk/{prefix}"], capture_output=True)
+    r = run_job(job, env={"PYFLOW_DPDK_RTE_FLOW": mode})
     assert r.returncode == 0, r.stderr
     ready = json.loads(r.stdout.splitlines()[0])
     reason = ready["info"]["mode_reason"]
@@ -477,5 +459,5 @@ def test_rte_flow_report_and_fallback(mode):
         assert reason.startswith("rte_flow off") and not refusals and "no template API" not in r.stderr
     assert "rules destroyed" not in r.stderr                   # nothing was left to destroy
     # the software pipes still run: the mbufs of the null PMD's rx reach root and are counted
-    counters = json.loads(r.stdout.strip().splitlines()[-1])["counters"]
+    counters = last_json(r)["counters"]
     assert counters["ports"]["uplink"]["rx_packets"] > 0

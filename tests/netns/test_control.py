@@ -8,32 +8,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
-import uuid
 
 import pytest
 
 from pyflow.control import ControlClient
 from pyflow.errors import ConfigError
-from pyflow.lab import Capture, Lab, eth, ipv4_udp, parse_frame, payload_tag, read_tag
+from pyflow.lab import Capture, eth, ipv4_udp, payload_tag
+from tests.pyflow_testing import tag_seqs, wait_until
 
 DPORT = 6000
 BATCH = 40          # entries per file: 10.0.1.0 .. 10.0.1.39, alternating h2 / h3
 CAPACITY = 48       # the routing pipe's max_entries: room for one batch, not for two
-
-
-@pytest.fixture
-def pfb_lab():
-    with Lab("three-host", prefix=f"pfb{uuid.uuid4().hex[:4]}") as lab:
-        yield lab
-
-
-@pytest.fixture
-def pfb_instance(pfb_lab):
-    name = f"{pfb_lab.prefix}-ctl"
-    yield name
-    shutil.rmtree(f"/sys/fs/bpf/pyflow/{name}", ignore_errors=True)
 
 
 def routing_config(lab) -> dict:
@@ -73,33 +59,14 @@ def runtime_names(pyflow_cli, instance: str) -> set[str]:
     return {r["name"] for r in rows if r["origin"] == "runtime"}
 
 
-def tagged(capture: Capture, tag: str) -> list[int]:
-    out = []
-    for frame in list(capture.frames):
-        parsed = parse_frame(frame)
-        found = parsed and read_tag(parsed)
-        if found and found[0] == tag:
-            out.append(found[1])
-    return out
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
-def test_batch_from_file_forwards_and_bad_lines_apply_nothing(pfb_lab, pfb_instance, pyflow_run, pyflow_cli,
+def test_batch_from_file_forwards_and_bad_lines_apply_nothing(three_host_lab, instance_name, pyflow_run, pyflow_cli,
                                                               tmp_path):
-    lab = pfb_lab
+    lab = three_host_lab
     cfg = tmp_path / "routing.json"
     cfg.write_text(json.dumps(routing_config(lab)))
-    pyflow_run("--backend", "ebpf", "-j", str(cfg), *lab.port_args(), "--instance", pfb_instance,
+    pyflow_run("--backend", "ebpf", "-j", str(cfg), *lab.port_args(), "--instance", instance_name,
                "--stats-interval", "5", "--fresh")
-    inst = ["--instance", pfb_instance]
+    inst = ["--instance", instance_name]
 
     # 1. A file with one bad line (line 1 is a comment, so entries[5] sits on line 7): one line of
     #    error naming that line and the field, exit 2, nothing installed.
@@ -112,7 +79,7 @@ def test_batch_from_file_forwards_and_bad_lines_apply_nothing(pfb_lab, pfb_insta
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert f"{bad} line 7" in r.stderr and "ipv4.dst" in r.stderr
-    assert runtime_names(pyflow_cli, pfb_instance) == set()
+    assert runtime_names(pyflow_cli, instance_name) == set()
 
     # Not JSON at all: refused before anything is sent, with the line named.
     write_jsonl(bad, lines, {3: "{not json"})
@@ -124,17 +91,17 @@ def test_batch_from_file_forwards_and_bad_lines_apply_nothing(pfb_lab, pfb_insta
     write_jsonl(good, lines)
     out = json.loads(pyflow_cli("entry", "add", *inst, "--from-file", str(good), "-o", "json").stdout)
     assert out["added"] == BATCH and out["replaced"] == 0 and len({e["id"] for e in out["entries"]}) == BATCH
-    assert runtime_names(pyflow_cli, pfb_instance) == {f"r-10.0.1.{i}" for i in range(BATCH)}
+    assert runtime_names(pyflow_cli, instance_name) == {f"r-10.0.1.{i}" for i in range(BATCH)}
 
     h1 = lab.host("h1")
     frames = [eth(h1.root_mac, h1.mac, 0x0800, ipv4_udp("10.0.0.1", f"10.0.1.{i}", payload_tag("b", i), dport=DPORT))
               for i in range(BATCH)]
     with Capture(lab, "h2") as cap2, Capture(lab, "h3") as cap3:
         lab.send_frames("h1", frames)
-        assert wait_until(lambda: len(tagged(cap2, "b")) + len(tagged(cap3, "b")) == BATCH)
+        assert wait_until(lambda: len(tag_seqs(cap2.frames, "b")) + len(tag_seqs(cap3.frames, "b")) == BATCH)
         time.sleep(0.2)
-        assert sorted(tagged(cap2, "b")) == list(range(0, BATCH, 2))
-        assert sorted(tagged(cap3, "b")) == list(range(1, BATCH, 2))
+        assert sorted(tag_seqs(cap2.frames, "b")) == list(range(0, BATCH, 2))
+        assert sorted(tag_seqs(cap3.frames, "b")) == list(range(1, BATCH, 2))
 
     # 3. The same names again without replace: refused, names the first clashing line, changes nothing.
     r = pyflow_cli("entry", "add", *inst, "--from-file", str(good), check=False)
@@ -147,7 +114,7 @@ def test_batch_from_file_forwards_and_bad_lines_apply_nothing(pfb_lab, pfb_insta
     r = pyflow_cli("entry", "add", *inst, "--from-file", str(more), check=False)
     assert r.returncode != 0 and "nothing from this request was applied" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
-    assert runtime_names(pyflow_cli, pfb_instance) == {f"r-10.0.1.{i}" for i in range(BATCH)}
+    assert runtime_names(pyflow_cli, instance_name) == {f"r-10.0.1.{i}" for i in range(BATCH)}
 
     # 5. --replace on the whole file moves every entry to the other host, in one request.
     swapped = [dict(line) for line in lines]
@@ -162,18 +129,18 @@ def test_batch_from_file_forwards_and_bad_lines_apply_nothing(pfb_lab, pfb_insta
         lab.send_frames("h1", [eth(h1.root_mac, h1.mac, 0x0800,
                                    ipv4_udp("10.0.0.1", f"10.0.1.{i}", payload_tag("s", i), dport=DPORT))
                                for i in range(BATCH)])
-        assert wait_until(lambda: len(tagged(cap2, "s")) + len(tagged(cap3, "s")) == BATCH)
-        assert sorted(tagged(cap3, "s")) == list(range(0, BATCH, 2))
+        assert wait_until(lambda: len(tag_seqs(cap2.frames, "s")) + len(tag_seqs(cap3.frames, "s")) == BATCH)
+        assert sorted(tag_seqs(cap3.frames, "s")) == list(range(0, BATCH, 2))
 
 
-def test_one_connection_carries_many_requests(pfb_lab, pfb_instance, pyflow_run, tmp_path):
-    lab = pfb_lab
+def test_one_connection_carries_many_requests(three_host_lab, instance_name, pyflow_run, tmp_path):
+    lab = three_host_lab
     cfg = tmp_path / "routing.json"
     cfg.write_text(json.dumps(routing_config(lab)))
-    pyflow_run("--backend", "ebpf", "-j", str(cfg), *lab.port_args(), "--instance", pfb_instance,
+    pyflow_run("--backend", "ebpf", "-j", str(cfg), *lab.port_args(), "--instance", instance_name,
                "--stats-interval", "5", "--fresh")
     mac = lab.host("h2").mac
-    with ControlClient(pfb_instance) as client:
+    with ControlClient(instance_name) as client:
         for i in range(20):
             r = client.request("entry_add", pipe="l3", entry={"name": f"one-{i}", "match": {"ipv4.dst": f"10.0.3.{i}"},
                                                                "actions": {"eth.dst": mac}, "fwd": "port:p2"})
@@ -193,7 +160,7 @@ def test_one_connection_carries_many_requests(pfb_lab, pfb_instance, pyflow_run,
         for i in range(20):
             client.request("entry_del", name=f"one-{i}")
         assert [r["name"] for r in client.request("entry_list", pipe="l3")] == ["to_h2"]
-    assert os.path.exists(f"/run/pyflow/{pfb_instance}.sock")
+    assert os.path.exists(f"/run/pyflow/{instance_name}.sock")
 
 
 class RefusingInstance:

@@ -14,7 +14,8 @@ import threading
 import time
 
 from pyflow.control import socket_path
-from pyflow.lab import Capture, UdpSink, eth, ipv4_udp, parse_frame, payload_tag, read_tag
+from pyflow.lab import Capture, UdpSink, eth, ipv4_udp, payload_tag
+from tests.pyflow_testing import tag_seqs, wait_until
 
 DPORT = 6000
 RATE_GAP = 0.004   # ~250 frames/s per destination: enough to see a gap, light on 2 shared cores
@@ -68,24 +69,6 @@ class Sender(threading.Thread):
         self.join(timeout=5)
 
 
-def tags_at(capture: Capture, tag: str) -> list[int]:
-    out = []
-    for f in list(capture.frames):
-        p = parse_frame(f)
-        if p and read_tag(p) and read_tag(p)[0] == tag:
-            out.append(read_tag(p)[1])
-    return out
-
-
-def wait_until(predicate, timeout=5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 def test_entries_change_under_traffic(three_host_lab, instance_name, pyflow_run, pyflow_cli, read_counters,
                                       tmp_path):
     lab = three_host_lab
@@ -102,25 +85,25 @@ def test_entries_change_under_traffic(three_host_lab, instance_name, pyflow_run,
     sender = Sender(lab, ["10.0.0.2", "10.0.0.3", "10.0.0.9"])
     sender.start()
     try:
-        assert wait_until(lambda: len(tags_at(cap3, "3")) > 20)
-        assert tags_at(cap3, "9") == []          # no entry for .9 yet
+        assert wait_until(lambda: len(tag_seqs(cap3.frames, "3")) > 20)
+        assert tag_seqs(cap3.frames, "9") == []          # no entry for .9 yet
 
         # add: .9 starts arriving at h3
         out = pyflow_cli("entry", "add", *inst, "l3", "to_h9", "--match", "ipv4.dst=10.0.0.9",
                          "--action", f"eth.dst={h3.mac}", "--fwd", "port:p3", "-o", "json")
         assert json.loads(out.stdout)["replaced"] is False
-        assert wait_until(lambda: len(tags_at(cap3, "9")) > 20)
+        assert wait_until(lambda: len(tag_seqs(cap3.frames, "9")) > 20)
 
         # change: .3 now goes to h2
         pyflow_cli("entry", "add", *inst, "l3", "to_h3", "--replace", "--match", "ipv4.dst=10.0.0.3",
                    "--action", f"eth.dst={h2.mac}", "--fwd", "port:p2")
-        assert wait_until(lambda: len(tags_at(cap2, "3")) > 20)
-        moved_at = len(tags_at(cap3, "3"))
+        assert wait_until(lambda: len(tag_seqs(cap2.frames, "3")) > 20)
+        moved_at = len(tag_seqs(cap3.frames, "3"))
 
         # remove: .9 stops arriving
         pyflow_cli("entry", "del", *inst, "to_h9")
         time.sleep(0.3)
-        nine_after_del = len(tags_at(cap3, "9"))
+        nine_after_del = len(tag_seqs(cap3.frames, "9"))
 
         # a bad entry is refused with the field named, and changes nothing
         bad = pyflow_cli("entry", "add", *inst, "l3", "broken", "--match", "ipv4.dst=10.0.0.300", check=False)
@@ -137,13 +120,13 @@ def test_entries_change_under_traffic(three_host_lab, instance_name, pyflow_run,
             s.close()
 
     # The untouched entry lost nothing: every frame to .2, in order, once.
-    twos = tags_at(cap2, "2")
+    twos = tag_seqs(cap2.frames, "2")
     assert twos == list(range(sender.sent["10.0.0.2"])), f"lost/reordered {sender.sent['10.0.0.2'] - len(twos)}"
     # After the change no frame to .3 reached h3 any more; after the delete none to .9.
-    assert len(tags_at(cap3, "3")) == moved_at
-    assert len(tags_at(cap3, "9")) == nine_after_del
+    assert len(tag_seqs(cap3.frames, "3")) == moved_at
+    assert len(tag_seqs(cap3.frames, "9")) == nine_after_del
     # Frames to .3 went to exactly one host each.
-    threes = sorted(tags_at(cap2, "3") + tags_at(cap3, "3"))
+    threes = sorted(tag_seqs(cap2.frames, "3") + tag_seqs(cap3.frames, "3"))
     assert len(threes) == len(set(threes))
 
     assert {(r["name"], r["origin"]) for r in listing} == {("to_h2", "config"), ("to_h3", "runtime")}
@@ -166,6 +149,6 @@ def test_entries_change_under_traffic(three_host_lab, instance_name, pyflow_run,
         lab.send_frames("h1", [eth(h1.root_mac, h1.mac, 0x0800, ipv4_udp("10.0.0.1", "10.0.0.2",
                                                                         payload_tag("again", i), dport=DPORT))
                                for i in range(10)])
-        assert wait_until(lambda: len(tags_at(cap, "again")) == 10)
+        assert wait_until(lambda: len(tag_seqs(cap.frames, "again")) == 10)
     sink.close()
     assert again.stop(signal.SIGINT) == 0

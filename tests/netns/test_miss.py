@@ -10,7 +10,6 @@ namespace or on counters kept by the datapath.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import signal
 import socket
@@ -22,6 +21,9 @@ import uuid
 
 import pytest
 
+from pyflow.lab import eth, ip_add, ipv4_udp, parse_frame
+from tests.pyflow_testing import wait_until
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf" / "resubmit.json"
 UDP_PORT = 4789 + 1000
@@ -31,51 +33,19 @@ SO_RCVBUFFORCE = 33  # root may exceed net.core.rmem_max: bursts must not overfl
 
 # ---- frames ------------------------------------------------------------------
 
-def _csum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def _mac(text: str) -> bytes:
-    return bytes.fromhex(text.replace(":", ""))
-
-
-def udp_frame(src_mac: str, dst_mac: str, src: str, dst: str, seq: int, sport: int = 5000) -> bytes:
+def udp_frame(src_mac: str, dst_mac: str, src: str, dst: str, seq: int) -> bytes:
     payload = MAGIC + struct.pack("!I", seq) + bytes(18)
-    udp_len = 8 + len(payload)
-    ip_src, ip_dst = socket.inet_aton(src), socket.inet_aton(dst)
-    pseudo = ip_src + ip_dst + struct.pack("!BBH", 0, 17, udp_len)
-    udp = struct.pack("!HHHH", sport, UDP_PORT, udp_len, 0) + payload
-    udp = udp[:6] + struct.pack("!H", _csum(pseudo + udp) or 0xFFFF) + udp[8:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, seq & 0xFFFF, 0, 64, 17, 0, ip_src, ip_dst)
-    ip = ip[:10] + struct.pack("!H", _csum(ip)) + ip[12:]
-    return _mac(dst_mac) + _mac(src_mac) + b"\x08\x00" + ip + udp
+    return eth(dst_mac, src_mac, 0x0800, ipv4_udp(src, dst, payload, dport=UDP_PORT, ident=seq))
 
 
 def parse_udp(frame: bytes):
     """(src, dst, seq, ip_ok, udp_ok) of one of our test frames, or None."""
-    if len(frame) < 42 or frame[12:14] != b"\x08\x00" or frame[23] != 17:
+    p = parse_frame(frame)
+    if not p or p.get("proto") != 17 or p.get("dport") != UDP_PORT or not p["payload"].startswith(MAGIC):
         return None
-    ihl = (frame[14] & 0x0F) * 4
-    ip = frame[14:14 + ihl]
-    udp_off = 14 + ihl
-    sport, dport, ulen, _ = struct.unpack("!HHHH", frame[udp_off:udp_off + 8])
-    payload = frame[udp_off + 8:udp_off + ulen]
-    if dport != UDP_PORT or not payload.startswith(MAGIC):
-        return None
-    pseudo = ip[12:20] + struct.pack("!BBH", 0, 17, ulen)
-    return (socket.inet_ntoa(ip[12:16]), socket.inet_ntoa(ip[16:20]), struct.unpack("!I", payload[6:10])[0],
-            _csum(ip) == 0, _csum(pseudo + frame[udp_off:udp_off + ulen]) == 0)
-
-
-def plus_1111(addr: str) -> str:
-    """ipv4.src + 1.1.1.1, bytewise with carry (what the policy computes)."""
-    v = (struct.unpack("!I", socket.inet_aton(addr))[0] + 0x01010101) & 0xFFFFFFFF
-    return socket.inet_ntoa(struct.pack("!I", v))
+    # our frames always carry a UDP checksum: one the datapath zeroed is a failure here
+    udp_ok = p["l4_csum_ok"] and p["udp_csum"] != 0
+    return p["ip_src"], p["ip_dst"], struct.unpack("!I", p["payload"][6:10])[0], p["ip_csum_ok"], udp_ok
 
 
 # ---- fixtures ----------------------------------------------------------------
@@ -200,15 +170,6 @@ def learned(inst, program) -> dict:
     return out
 
 
-def wait_for(pred, timeout=2.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
-
-
 SOURCES = [f"192.168.99.{i}" for i in range(101, 111)]
 
 
@@ -221,7 +182,7 @@ def test_first_packet_of_every_flow_is_forwarded(lab, far, pipeline, xdp_mode):
     assert inst.info()["xdp_mode"] == {"driver": 1, "generic": 2}[xdp_mode]
     send(lab, SOURCES)
     got = far.collect(len(SOURCES))
-    assert sorted((s, d) for s, d, *_ in got) == sorted((s, plus_1111(s)) for s in SOURCES)
+    assert sorted((s, d) for s, d, *_ in got) == sorted((s, ip_add(s, "1.1.1.1")) for s in SOURCES)
     assert all(ip_ok and udp_ok for *_, ip_ok, udp_ok in got), got
 
     entries = learned(inst, program)
@@ -314,12 +275,12 @@ def test_idle_entries_age_out_and_relearn(lab, far, pipeline):
     for i in range(8):
         send(lab, [active], seq0=10 + i)
         time.sleep(0.1)
-    assert wait_for(lambda: inst.miss_stats()["aged_out"] >= 1, timeout=1.0)
+    assert wait_until(lambda: inst.miss_stats()["aged_out"] >= 1, timeout=1.0, interval=0.02)
     assert sorted(learned(inst, program)) == [active]
     far.drain()
     send(lab, [idle], seq0=100)
     got = far.collect(1)
-    assert [(s, d) for s, d, *_ in got] == [(idle, plus_1111(idle))]
+    assert [(s, d) for s, d, *_ in got] == [(idle, ip_add(idle, "1.1.1.1"))]
     assert inst.miss_stats()["installed"] == 3
     assert sorted(learned(inst, program)) == sorted([active, idle])
 
@@ -339,7 +300,7 @@ def test_policy_set_while_running(lab, far):
         assert far.collect(1, timeout=0.3) == []        # a miss without a handler is dropped
         inst.learn_set(policies[0].value)
         send(lab, SOURCES[:1], seq0=10)
-        assert [d for _, d, *_ in far.collect(1)] == [plus_1111(SOURCES[0])]
+        assert [d for _, d, *_ in far.collect(1)] == [ip_add(SOURCES[0], "1.1.1.1")]
     finally:
         inst.destroy()
         inst.close()
@@ -359,7 +320,7 @@ def test_learned_entries_survive_close_and_reopen(lab, far, pipeline):
     assert after == before
     send(lab, SOURCES, seq0=100)
     got = far.collect(len(SOURCES))
-    assert sorted(d for _, d, *_ in got) == sorted(plus_1111(s) for s in SOURCES)
+    assert sorted(d for _, d, *_ in got) == sorted(ip_add(s, "1.1.1.1") for s in SOURCES)
     assert all(c[0] == 2 for c in inst2.counters_entries(list(after.values())).values())
     stats = inst2.miss_stats()
     assert stats["installed"] == 0 and stats["received"] == 0
@@ -367,8 +328,8 @@ def test_learned_entries_survive_close_and_reopen(lab, far, pipeline):
 
 OWNER = r"""
 import json, sys, time
-sys.path.insert(0, sys.argv[1])
-from test_miss import open_pipeline, pipeline_config
+sys.path.append(sys.argv[1])
+from tests.netns.test_miss import open_pipeline, pipeline_config
 from pyflow.lab import Lab
 lab = Lab.load(sys.argv[2])
 inst, program = open_pipeline(lab, sys.argv[3], pipeline_config(), fresh=True)
@@ -379,7 +340,7 @@ time.sleep(120)
 
 def test_learned_entries_survive_sigkill(lab, far, pipeline):
     name = instance_name(lab)
-    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(pathlib.Path(__file__).parent), lab.prefix, name],
+    owner = subprocess.Popen([sys.executable, "-P", "-c", OWNER, str(ROOT), lab.prefix, name],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = owner.stdout.readline()
@@ -392,7 +353,7 @@ def test_learned_entries_survive_sigkill(lab, far, pipeline):
     # nobody owns the instance now: established flows keep being forwarded by the pinned datapath
     send(lab, SOURCES, seq0=100)
     got = far.collect(len(SOURCES))
-    assert sorted(d for _, d, *_ in got) == sorted(plus_1111(s) for s in SOURCES)
+    assert sorted(d for _, d, *_ in got) == sorted(ip_add(s, "1.1.1.1") for s in SOURCES)
 
     inst, program = pipeline(name=name, fresh=False)
     entries = learned(inst, program)

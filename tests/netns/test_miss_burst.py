@@ -9,20 +9,13 @@ the handler or is in ring_drops (the kernel's own AF_XDP drop counters).
 from __future__ import annotations
 
 import socket
-import uuid
 
 import pytest
 
-from tests.netns.test_miss import (SO_RCVBUFFORCE, open_pipeline, parse_udp, pipeline_config, plus_1111, udp_frame,
-                                   wait_for)
-
-
-@pytest.fixture(scope="module")
-def lab():
-    from pyflow.lab import Lab
-
-    with Lab("resubmit", prefix=f"pfk{uuid.uuid4().hex[:5]}") as lab:
-        yield lab
+from pyflow.lab import ip_add
+from tests.netns.test_miss import lab, pipeline  # noqa: F401  (fixtures: one resubmit lab per module)
+from tests.netns.test_miss import SO_RCVBUFFORCE, parse_udp, udp_frame
+from tests.pyflow_testing import wait_until
 
 
 @pytest.fixture
@@ -31,23 +24,6 @@ def far(lab):
     sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 64 << 20)
     yield sock
     sock.close()
-
-
-@pytest.fixture
-def pipeline(lab):
-    opened = []
-
-    def make(max_flows):
-        inst, program = open_pipeline(lab, f"{lab.prefix}{uuid.uuid4().hex[:4]}", pipeline_config(max_flows=max_flows))
-        opened.append(inst)
-        return inst, program
-
-    yield make
-    for inst in opened:
-        try:
-            inst.destroy()
-        finally:
-            inst.close()
 
 
 VETH_RING = 256   # the veth's XDP receive ring: frames beyond it are dropped before any XDP program runs
@@ -73,7 +49,7 @@ def burst(lab, inst, program, sources, copies=1):
             for frame in chunk:
                 tx.send(frame)
             seen = rx_before + start + len(chunk)
-            assert wait_for(lambda: inst.counters_port(vf0)["rx_packets"] >= seen), \
+            assert wait_until(lambda: inst.counters_port(vf0)["rx_packets"] >= seen, timeout=2.0, interval=0.02), \
                 f"the datapath saw {inst.counters_port(vf0)['rx_packets'] - rx_before} of {seen - rx_before} frames"
     return len(frames)
 
@@ -101,7 +77,7 @@ def test_burst_of_new_flows_delivers_every_first_packet(lab, far, pipeline):
     sent = burst(lab, inst, program, flows)
     got = collect(far, sent, timeout=10.0)
     # a frame is delivered inside its resubmit call, just before the call is counted
-    wait_for(lambda: inst.miss_stats()["resubmitted"] >= len(got))
+    wait_until(lambda: inst.miss_stats()["resubmitted"] >= len(got), timeout=2.0, interval=0.02)
     stats = inst.miss_stats()
     misses = inst.counters_pipe(program.pipe("h2n").id)["misses"]
     # exact accounting first, so a failure says where the frames went
@@ -110,7 +86,7 @@ def test_burst_of_new_flows_delivers_every_first_packet(lab, far, pipeline):
     assert stats["ring_drops"] == 0, stats
     assert stats["installed"] == sent and stats["resubmitted"] == sent, stats
     assert sorted(s for s, *_ in got) == sorted(flows)
-    assert all(d == plus_1111(s) and ip_ok and udp_ok for s, d, _, ip_ok, udp_ok in got)
+    assert all(d == ip_add(s, "1.1.1.1") and ip_ok and udp_ok for s, d, _, ip_ok, udp_ok in got)
     # the queued misses were installed in batches, not one map write per flow
     assert 0 < stats["install_batches"] < sent
 
@@ -120,7 +96,7 @@ def test_burst_with_each_flow_twice_is_one_install_per_flow(lab, far, pipeline):
     inst, program = pipeline(max_flows=4096)
     sent = burst(lab, inst, program, flows, copies=2)
     got = collect(far, sent, timeout=10.0)
-    wait_for(lambda: inst.miss_stats()["resubmitted"] >= len(got))
+    wait_until(lambda: inst.miss_stats()["resubmitted"] >= len(got), timeout=2.0, interval=0.02)
     stats = inst.miss_stats()
     misses = inst.counters_pipe(program.pipe("h2n").id)["misses"]
     assert stats["ring_drops"] == 0 and stats["received"] == misses, stats

@@ -44,7 +44,7 @@ def static_config(lab) -> dict:
     }
 
 
-def frames_for(lab, tag: str, src: str, dst: str, count: int, dst_mac: str, src_mac: str) -> list[bytes]:
+def frames_for(tag: str, src: str, dst: str, count: int, dst_mac: str, src_mac: str) -> list[bytes]:
     return [eth(dst_mac, src_mac, 0x0800, ipv4_udp(src, dst, payload_tag(tag, i), dport=DPORT, ident=i))
             for i in range(count)]
 
@@ -69,6 +69,20 @@ def exchange(lab, sends) -> dict[str, list[dict]]:
     return got
 
 
+def tagged(got: dict[str, list[dict]], host: str, tag: str) -> list[dict]:
+    """The frames of `tag` that reached `host`; all N of them, each once."""
+    frames = [p for p in got[host] if read_tag(p)[0] == tag]
+    assert sorted(read_tag(p)[1] for p in frames) == list(range(N)), f"{tag} at {host}"
+    return frames
+
+
+def run_and_exchange(pyflow_run, lab, cfg, instance_name, sends):
+    """`pyflow run` CFG on the lab's ports, then exchange()."""
+    run = pyflow_run("--backend", "ebpf", "-j", str(cfg), *lab.port_args(), "--instance", instance_name,
+                     "--fresh", "--stats-interval", "0.5")
+    return run, exchange(lab, sends)
+
+
 def mpls_frames(src_host, dst_mac, label: int, src: str, dst: str, tag: str) -> list[bytes]:
     inner = [ipv4_udp(src, dst, payload_tag(tag, i), dport=DPORT, ident=i) for i in range(N)]
     return [eth(dst_mac, src_host.mac, 0x8847, mpls([label], pkt, ttl=30)) for pkt in inner]
@@ -79,36 +93,27 @@ def test_static_forwarding(three_host_lab, instance_name, pyflow_run, read_count
     h1, h2, h3 = lab.host("h1"), lab.host("h2"), lab.host("h3")
     cfg = tmp_path / "static.json"
     cfg.write_text(json.dumps(static_config(lab)))
-    run = pyflow_run("--backend", "ebpf", "-j", str(cfg), *lab.port_args(), "--instance", instance_name,
-                     "--fresh", "--stats-interval", "0.5")
-
-    got = exchange(lab, [
-        ("h1", frames_for(lab, "h2", "10.0.0.1", "10.0.0.2", N, h1.root_mac, h1.mac)),
-        ("h1", frames_for(lab, "h3", "10.0.0.1", "10.0.0.3", N, h1.root_mac, h1.mac)),
-        ("h1", frames_for(lab, "drop", "10.0.0.1", "10.0.0.9", N, h1.root_mac, h1.mac)),
+    run, got = run_and_exchange(pyflow_run, lab, cfg, instance_name, [
+        ("h1", frames_for("h2", "10.0.0.1", "10.0.0.2", N, h1.root_mac, h1.mac)),
+        ("h1", frames_for("h3", "10.0.0.1", "10.0.0.3", N, h1.root_mac, h1.mac)),
+        ("h1", frames_for("drop", "10.0.0.1", "10.0.0.9", N, h1.root_mac, h1.mac)),
         ("h3", mpls_frames(h3, h3.root_mac, 2000, "10.0.0.3", "10.0.0.1", "pop")),
     ])
 
     # MAC rewrite + TTL decrement, checksums recomputed.
-    at_h2 = [p for p in got["h2"] if read_tag(p)[0] == "h2"]
-    assert sorted(read_tag(p)[1] for p in at_h2) == list(range(N))
-    for p in at_h2:
+    for p in tagged(got, "h2", "h2"):
         assert (p["eth_src"], p["eth_dst"]) == (h2.root_mac, h2.mac)
         assert p["ttl"] == 63 and p["ip_csum_ok"] and p["l4_csum_ok"]
         assert (p["ip_src"], p["ip_dst"]) == ("10.0.0.1", "10.0.0.2")
 
     # MPLS push: one label, bottom of stack, the IPv4 packet intact behind it.
-    at_h3 = [p for p in got["h3"] if read_tag(p)[0] == "h3"]
-    assert sorted(read_tag(p)[1] for p in at_h3) == list(range(N))
-    for p in at_h3:
+    for p in tagged(got, "h3", "h3"):
         assert p["eth_dst"] == h3.mac
         assert [(m["label"], m["s"]) for m in p["mpls"]] == [(1000, 1)]
         assert p["ttl"] == 64 and p["ip_csum_ok"] and p["l4_csum_ok"]
 
     # MPLS pop: plain IPv4 again at h1.
-    at_h1 = [p for p in got["h1"] if read_tag(p)[0] == "pop"]
-    assert sorted(read_tag(p)[1] for p in at_h1) == list(range(N))
-    for p in at_h1:
+    for p in tagged(got, "h1", "pop"):
         assert p["eth_type"] == 0x0800 and not p["mpls"] and p["eth_dst"] == h1.mac
         assert p["ip_csum_ok"] and p["l4_csum_ok"] and p["ip_dst"] == "10.0.0.1"
 
@@ -140,30 +145,23 @@ def test_shipped_static_forward_config(three_host_lab, instance_name, pyflow_run
     lab = three_host_lab
     h1, h2, h3 = lab.host("h1"), lab.host("h2"), lab.host("h3")
     cfg = Path(__file__).resolve().parents[2] / "conf" / "static-forward.json"
-    run = pyflow_run("--backend", "ebpf", "-j", str(cfg), *lab.port_args(), "--instance", instance_name,
-                     "--fresh", "--stats-interval", "0.5")
-    got = exchange(lab, [
-        ("h1", frames_for(lab, "h2", "10.0.0.1", "10.0.0.2", N, h2.mac, h1.mac)),
-        ("h1", frames_for(lab, "h3", "10.0.0.1", "10.0.0.3", N, h3.mac, h1.mac)),
-        ("h1", frames_for(lab, "drop", "10.0.0.1", "10.0.0.66", N, h2.mac, h1.mac)),
-        ("h2", frames_for(lab, "nat", "10.0.0.2", "10.0.0.99", N, h3.mac, h2.mac)),
+    run, got = run_and_exchange(pyflow_run, lab, cfg, instance_name, [
+        ("h1", frames_for("h2", "10.0.0.1", "10.0.0.2", N, h2.mac, h1.mac)),
+        ("h1", frames_for("h3", "10.0.0.1", "10.0.0.3", N, h3.mac, h1.mac)),
+        ("h1", frames_for("drop", "10.0.0.1", "10.0.0.66", N, h2.mac, h1.mac)),
+        ("h2", frames_for("nat", "10.0.0.2", "10.0.0.99", N, h3.mac, h2.mac)),
         ("h3", mpls_frames(h3, h1.mac, 200, "10.0.0.3", "10.0.0.1", "pop")),
     ])
 
-    def tagged(host, tag):
-        frames = [p for p in got[host] if read_tag(p)[0] == tag]
-        assert sorted(read_tag(p)[1] for p in frames) == list(range(N)), f"{tag} at {host}"
-        return frames
-
-    for p in tagged("h2", "h2"):
+    for p in tagged(got, "h2", "h2"):
         assert p["eth_src"] == "02:00:00:00:00:fe" and p["ttl"] == 63
         assert p["ip_csum_ok"] and p["l4_csum_ok"]
-    for p in tagged("h3", "h3"):
+    for p in tagged(got, "h3", "h3"):
         assert [(m["label"], m["s"]) for m in p["mpls"]] == [(100, 1)]
         assert p["ip_csum_ok"] and p["l4_csum_ok"] and p["ip_dst"] == "10.0.0.3"
-    for p in tagged("h3", "nat"):
+    for p in tagged(got, "h3", "nat"):
         assert p["ip_dst"] == "10.0.0.3" and p["ip_csum_ok"] and p["l4_csum_ok"]
-    for p in tagged("h1", "pop"):
+    for p in tagged(got, "h1", "pop"):
         assert p["eth_type"] == 0x0800 and not p["mpls"] and p["ip_csum_ok"] and p["l4_csum_ok"]
     assert not any(read_tag(p)[0] == "drop" for frames in got.values() for p in frames)
 

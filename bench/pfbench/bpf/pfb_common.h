@@ -25,4 +25,22 @@ struct pfb_sink_count {
 	__u64 non_ipv4;
 };
 
+#ifdef __bpf__
+/* ipv4.src (network order) -> bpf_ktime_get_ns() of the first frame sent or seen from it */
+#define PFB_STAMP_MAP(name)                         \
+	struct {                                    \
+		__uint(type, BPF_MAP_TYPE_HASH);    \
+		__uint(max_entries, 1 << 20);       \
+		__type(key, __u32);                 \
+		__type(value, __u64);               \
+	} name SEC(".maps")
+
+static __always_inline void pfb_stamp_first(void *stamps, __u32 src)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	bpf_map_update_elem(stamps, &src, &now, BPF_NOEXIST);
+}
+#endif
+
 #endif

@@ -31,12 +31,7 @@ struct {
 	__type(value, __u64);
 } gen_seq SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1 << 20);
-	__type(key, __u32);     /* ipv4.src, network order */
-	__type(value, __u64);   /* bpf_ktime_get_ns() of the first send */
-} sent_at SEC(".maps");
+PFB_STAMP_MAP(sent_at);        /* first send of every source */
 
 static __always_inline __u16 ipv4_csum(struct iphdr *ip)
 {
@@ -77,11 +72,8 @@ int pfb_gen(struct xdp_md *ctx)
 		*seq += 1;
 		ip->saddr = src;
 		ip->check = ipv4_csum(ip);
-		if (cfg->record_sent) {
-			__u64 now = bpf_ktime_get_ns();
-
-			bpf_map_update_elem(&sent_at, &src, &now, BPF_NOEXIST);
-		}
+		if (cfg->record_sent)
+			pfb_stamp_first(&sent_at, src);
 	}
 	return bpf_redirect(cfg->out_ifindex, 0);
 }

@@ -25,12 +25,7 @@ struct {
 	__type(value, struct pfb_sink_count);
 } sink_count SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1 << 20);
-	__type(key, __u32);     /* ipv4.src, network order */
-	__type(value, __u64);   /* bpf_ktime_get_ns() of the first arrival */
-} first_seen SEC(".maps");
+PFB_STAMP_MAP(first_seen);     /* first arrival of every source */
 
 SEC("xdp")
 int pfb_sink(struct xdp_md *ctx)
@@ -53,12 +48,8 @@ int pfb_sink(struct xdp_md *ctx)
 	}
 	if (ip->daddr != cfg->orig_dst)
 		cnt->rewritten++;
-	if (cfg->record_first) {
-		__u32 src = ip->saddr;
-		__u64 now = bpf_ktime_get_ns();
-
-		bpf_map_update_elem(&first_seen, &src, &now, BPF_NOEXIST);
-	}
+	if (cfg->record_first)
+		pfb_stamp_first(&first_seen, ip->saddr);
 	return XDP_DROP;
 }
 

@@ -300,28 +300,6 @@ static __always_inline const struct pf_entry *pf_lookup_lpm_hash(const struct pf
 	}
 }
 
-/* 1 = hit (entry copied to out), 0 = miss, -1 = the pipe is not configured. */
-__noinline int pf_pipe_lookup(struct pf_pkt *pkt, __u32 pipe_id, struct pf_entry *out)
-{
-	struct pf_flow_key key __attribute__((aligned(8)));
-	const struct pf_pipe *pipe;
-	const struct pf_entry *e;
-
-	if (!pkt || !out)
-		return -1;
-	pipe = bpf_map_lookup_elem(&pipes, &pipe_id);
-	if (!pipe || !(pipe->flags & PF_PIPE_IN_USE))
-		return -1;
-	if (pipe->type == PF_PIPE_LPM || pipe->type == PF_PIPE_HASH)
-		e = pf_lookup_lpm_hash(pkt, pipe_id, pipe);
-	else
-		e = pf_lookup_masked(NULL, pkt, pipe_id, pipe, &key);
-	if (!e)
-		return 0;
-	__builtin_memcpy(out, e, sizeof(*out));
-	return 1;
-}
-
 /* ---- per-CPU memo ---- */
 
 static __always_inline struct pf_fast_memo *pf_memo(void)

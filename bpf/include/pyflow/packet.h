@@ -136,7 +136,6 @@ enum pf_l3_kind {
 
 struct pf_pkt {
 	struct pf_fields f;
-	uint16_t len;           /* frame length when parsed */
 	uint16_t type_off;      /* offset of the ethertype after the VLAN tags */
 	uint16_t mpls_off;      /* first label, 0 if none */
 	uint16_t l3_off;        /* IP header, 0 if none */
@@ -148,7 +147,6 @@ struct pf_pkt {
 	uint8_t l4;             /* IP protocol whose header was parsed, 0 if none */
 	uint8_t mpls_bos;       /* the bottom of stack was seen */
 	uint8_t mpegts_deferred;/* UDP payload not classified yet (PF_PARSE_DEFER_MPEGTS) */
-	uint8_t _pad[2];
 };
 
 /* pf_parse_ex() flags. */
@@ -187,30 +185,27 @@ PF_INLINE uint16_t pf_csum_fold(uint32_t sum)
 	return (uint16_t)sum;
 }
 
-/* HC' = ~(~HC + ~m + m') for one 16-bit word; words in the same byte order as the header. */
-PF_INLINE uint16_t pf_csum_replace16(uint16_t check, uint16_t old, uint16_t new_)
+/* RFC 1624: HC' = ~(~HC + ~m + m') over the 16-bit words that change, words
+ * in the header's byte order. pf_csum_diff* sum the ~m + m' part (one change
+ * moves the IP and the L4 checksum by the same sum); pf_csum_apply folds it in. */
+PF_INLINE uint16_t pf_csum_apply(uint16_t check, uint32_t diff)
 {
-	uint32_t sum = (uint16_t)~check;
-
-	sum += (uint16_t)~old;
-	sum += new_;
-	return (uint16_t)~pf_csum_fold(sum);
+	return (uint16_t)~pf_csum_fold((uint16_t)~check + diff);
 }
 
-PF_INLINE uint16_t pf_csum_replace32(uint16_t check, uint32_t old, uint32_t new_)
+PF_INLINE uint32_t pf_csum_diff16(uint16_t old, uint16_t new_)
 {
-	uint32_t sum = (uint16_t)~check;
-
-	sum += (uint16_t)~(old & 0xffff);
-	sum += (uint16_t)~(old >> 16);
-	sum += new_ & 0xffff;
-	sum += new_ >> 16;
-	return (uint16_t)~pf_csum_fold(sum);
+	return (uint32_t)(uint16_t)~old + new_;
 }
 
-PF_INLINE uint16_t pf_csum_replace128(uint16_t check, const uint8_t *old, const uint8_t *new_)
+PF_INLINE uint32_t pf_csum_diff32(uint32_t old, uint32_t new_)
 {
-	uint32_t sum = (uint16_t)~check;
+	return pf_csum_diff16(old & 0xffff, new_ & 0xffff) + pf_csum_diff16(old >> 16, new_ >> 16);
+}
+
+PF_INLINE uint32_t pf_csum_diff128(const uint8_t *old, const uint8_t *new_)
+{
+	uint32_t diff = 0;
 	int i;
 
 	for (i = 0; i < 16; i += 2) {
@@ -218,10 +213,14 @@ PF_INLINE uint16_t pf_csum_replace128(uint16_t check, const uint8_t *old, const 
 
 		__builtin_memcpy(&o, old + i, 2);
 		__builtin_memcpy(&n, new_ + i, 2);
-		sum += (uint16_t)~o;
-		sum += n;
+		diff += pf_csum_diff16(o, n);
 	}
-	return (uint16_t)~pf_csum_fold(sum);
+	return diff;
+}
+
+PF_INLINE uint16_t pf_csum_replace16(uint16_t check, uint16_t old, uint16_t new_)
+{
+	return pf_csum_apply(check, pf_csum_diff16(old, new_));
 }
 
 /* ---- parser ---- */
@@ -365,7 +364,6 @@ PF_INLINE int pf_parse_ex(const uint8_t *data, const uint8_t *data_end, struct p
 	uint16_t type;
 	int i;
 
-	pkt->len = (uint16_t)(data_end - data);
 	if ((const uint8_t *)(eth + 1) > data_end)
 		return PF_PARSE_ERR_ETH;
 	__builtin_memcpy(pkt->f.eth_dst, eth->dst, 6);
@@ -636,9 +634,8 @@ PF_INLINE uint32_t pf_l4_csum_off(const struct pf_pkt *pkt)
 	return 0;               /* ICMPv4 has no pseudo-header */
 }
 
-/* Update the L4 checksum for a change covered by the pseudo-header or the L4 header. */
-PF_INLINE int pf_l4_csum_fix32(uint8_t *data, uint8_t *data_end, const struct pf_pkt *pkt,
-			       uint32_t old, uint32_t new_)
+/* Update the L4 checksum for a change (pf_csum_diff*) covered by the pseudo-header or the L4 header. */
+PF_INLINE int pf_l4_csum_fix(uint8_t *data, uint8_t *data_end, const struct pf_pkt *pkt, uint32_t diff)
 {
 	uint32_t off = pf_l4_csum_off(pkt);
 	uint16_t *check;
@@ -653,34 +650,10 @@ PF_INLINE int pf_l4_csum_fix32(uint8_t *data, uint8_t *data_end, const struct pf
 
 		if (*check == 0)
 			return PF_ACT_OK;       /* no checksum stays no checksum */
-		c = pf_csum_replace32(*check, old, new_);
+		c = pf_csum_apply(*check, diff);
 		*check = c ? c : 0xffff;
 	} else {
-		*check = pf_csum_replace32(*check, old, new_);
-	}
-	return PF_ACT_OK;
-}
-
-PF_INLINE int pf_l4_csum_fix128(uint8_t *data, uint8_t *data_end, const struct pf_pkt *pkt,
-				const uint8_t *old, const uint8_t *new_)
-{
-	uint32_t off = pf_l4_csum_off(pkt);
-	uint16_t *check;
-
-	if (!off)
-		return PF_ACT_OK;
-	check = (uint16_t *)(data + off);
-	if ((uint8_t *)(check + 1) > data_end)
-		return PF_ACT_ERR_BOUNDS;
-	if (pkt->l4 == PF_IPPROTO_UDP) {
-		uint16_t c;
-
-		if (*check == 0)
-			return PF_ACT_OK;
-		c = pf_csum_replace128(*check, old, new_);
-		*check = c ? c : 0xffff;
-	} else {
-		*check = pf_csum_replace128(*check, old, new_);
+		*check = pf_csum_apply(*check, diff);
 	}
 	return PF_ACT_OK;
 }
@@ -689,7 +662,7 @@ PF_INLINE int pf_set_ipv4_addr(uint8_t *data, uint8_t *data_end, struct pf_pkt *
 {
 	uint32_t l3 = pkt->l3_off;
 	struct pf_ipv4_hdr *ip;
-	uint32_t old;
+	uint32_t old, diff;
 
 	if (pkt->l3 != PF_L3_IPV4)
 		return PF_ACT_ERR_NO_HEADER;
@@ -706,8 +679,9 @@ PF_INLINE int pf_set_ipv4_addr(uint8_t *data, uint8_t *data_end, struct pf_pkt *
 		ip->saddr = val;
 		pkt->f.ipv4_src = val;
 	}
-	ip->check = pf_csum_replace32(ip->check, old, val);
-	return pf_l4_csum_fix32(data, data_end, pkt, old, val);
+	diff = pf_csum_diff32(old, val);
+	ip->check = pf_csum_apply(ip->check, diff);
+	return pf_l4_csum_fix(data, data_end, pkt, diff);
 }
 
 PF_INLINE int pf_set_ipv6_addr(uint8_t *data, uint8_t *data_end, struct pf_pkt *pkt, int dst, const uint8_t *val)
@@ -728,7 +702,7 @@ PF_INLINE int pf_set_ipv6_addr(uint8_t *data, uint8_t *data_end, struct pf_pkt *
 	__builtin_memcpy(old, addr, 16);
 	__builtin_memcpy(addr, val, 16);
 	__builtin_memcpy(dst ? pkt->f.ipv6_dst : pkt->f.ipv6_src, val, 16);
-	return pf_l4_csum_fix128(data, data_end, pkt, old, val);
+	return pf_l4_csum_fix(data, data_end, pkt, pf_csum_diff128(old, val));
 }
 
 PF_INLINE int pf_set_l4_port(uint8_t *data, uint8_t *data_end, struct pf_pkt *pkt, int dst, uint16_t val)
@@ -736,7 +710,6 @@ PF_INLINE int pf_set_l4_port(uint8_t *data, uint8_t *data_end, struct pf_pkt *pk
 	uint32_t l4 = pkt->l4_off;
 	uint16_t *port;
 	uint16_t old;
-	uint32_t coff;
 
 	if (pkt->l4 != PF_IPPROTO_TCP && pkt->l4 != PF_IPPROTO_UDP)
 		return PF_ACT_ERR_NO_HEADER;
@@ -751,23 +724,7 @@ PF_INLINE int pf_set_l4_port(uint8_t *data, uint8_t *data_end, struct pf_pkt *pk
 		pkt->f.l4_dport = val;
 	else
 		pkt->f.l4_sport = val;
-	coff = pf_l4_csum_off(pkt);
-	if (coff) {
-		uint16_t *check = (uint16_t *)(data + coff);
-
-		if ((uint8_t *)(check + 1) > data_end)
-			return PF_ACT_ERR_BOUNDS;
-		if (pkt->l4 == PF_IPPROTO_UDP) {
-			if (*check) {
-				uint16_t c = pf_csum_replace16(*check, old, val);
-
-				*check = c ? c : 0xffff;
-			}
-		} else {
-			*check = pf_csum_replace16(*check, old, val);
-		}
-	}
-	return PF_ACT_OK;
+	return pf_l4_csum_fix(data, data_end, pkt, pf_csum_diff16(old, val));
 }
 
 PF_INLINE int pf_set_dscp(uint8_t *data, uint8_t *data_end, struct pf_pkt *pkt, uint8_t dscp)
@@ -845,7 +802,6 @@ PF_INLINE void pf_pkt_shift(struct pf_pkt *pkt, int delta)
 		pkt->l4_off += delta;
 	if (pkt->payload_off)
 		pkt->payload_off += delta;
-	pkt->len += delta;
 }
 
 PF_INLINE int pf_pop_vlan(PF_PKT_CTX *ctx, struct pf_pkt *pkt)
@@ -1052,22 +1008,23 @@ PF_INLINE int pf_push_mpls(PF_PKT_CTX *ctx, struct pf_pkt *pkt, const struct pf_
  * business (it needs the egress machinery). pkt is kept in step with the frame.
  * Returns PF_ACT_OK, PF_ACT_SAMPLED_DROP, or a negative PF_ACT_ERR_*.
  */
+/* One action when its flag is set; the first failure ends the list. */
+#define PF_ACT_RUN(flag, call)                  \
+	do {                                    \
+		if (flags & (flag)) {           \
+			int ret_ = (call);      \
+			if (ret_)               \
+				return ret_;    \
+		}                               \
+	} while (0)
+
 PF_INLINE int pf_apply_actions(PF_PKT_CTX *ctx, struct pf_pkt *pkt, const struct pf_actions *act)
 {
 	uint32_t flags = act->flags;
 	uint8_t *data, *data_end;
-	int ret;
 
-	if (flags & PF_ACT_POP_VLAN) {
-		ret = pf_pop_vlan(ctx, pkt);
-		if (ret)
-			return ret;
-	}
-	if (flags & PF_ACT_POP_MPLS) {
-		ret = pf_pop_mpls(ctx, pkt, act->mpls_pop_count ? act->mpls_pop_count : 1);
-		if (ret)
-			return ret;
-	}
+	PF_ACT_RUN(PF_ACT_POP_VLAN, pf_pop_vlan(ctx, pkt));
+	PF_ACT_RUN(PF_ACT_POP_MPLS, pf_pop_mpls(ctx, pkt, act->mpls_pop_count ? act->mpls_pop_count : 1));
 	PF_PKT_LOAD(ctx, data, data_end);
 	if (flags & (PF_ACT_SET_ETH_SRC | PF_ACT_SET_ETH_DST)) {
 		struct pf_eth_hdr *eth = (void *)data;
@@ -1083,61 +1040,17 @@ PF_INLINE int pf_apply_actions(PF_PKT_CTX *ctx, struct pf_pkt *pkt, const struct
 			__builtin_memcpy(pkt->f.eth_src, act->eth_src, 6);
 		}
 	}
-	if (flags & PF_ACT_SET_VLAN) {
-		ret = pf_set_vlan(data, data_end, pkt, act->vlan_id);
-		if (ret)
-			return ret;
-	}
-	if (flags & PF_ACT_SET_IPV4_SRC) {
-		ret = pf_set_ipv4_addr(data, data_end, pkt, 0, act->ipv4_src);
-		if (ret)
-			return ret;
-	}
-	if (flags & PF_ACT_SET_IPV4_DST) {
-		ret = pf_set_ipv4_addr(data, data_end, pkt, 1, act->ipv4_dst);
-		if (ret)
-			return ret;
-	}
-	if (flags & PF_ACT_SET_IPV6_SRC) {
-		ret = pf_set_ipv6_addr(data, data_end, pkt, 0, act->ipv6_src);
-		if (ret)
-			return ret;
-	}
-	if (flags & PF_ACT_SET_IPV6_DST) {
-		ret = pf_set_ipv6_addr(data, data_end, pkt, 1, act->ipv6_dst);
-		if (ret)
-			return ret;
-	}
-	if (flags & PF_ACT_SET_L4_SPORT) {
-		ret = pf_set_l4_port(data, data_end, pkt, 0, act->l4_sport);
-		if (ret)
-			return ret;
-	}
-	if (flags & PF_ACT_SET_L4_DPORT) {
-		ret = pf_set_l4_port(data, data_end, pkt, 1, act->l4_dport);
-		if (ret)
-			return ret;
-	}
-	if (flags & PF_ACT_SET_DSCP) {
-		ret = pf_set_dscp(data, data_end, pkt, act->dscp);
-		if (ret)
-			return ret;
-	}
-	if (flags & PF_ACT_DEC_TTL) {
-		ret = pf_dec_ttl(data, data_end, pkt);
-		if (ret)
-			return ret;
-	}
-	if (flags & PF_ACT_PUSH_MPLS) {
-		ret = pf_push_mpls(ctx, pkt, act);
-		if (ret)
-			return ret;
-	}
-	if (flags & PF_ACT_PUSH_VLAN) {
-		ret = pf_push_vlan(ctx, pkt, act->vlan_id);
-		if (ret)
-			return ret;
-	}
+	PF_ACT_RUN(PF_ACT_SET_VLAN, pf_set_vlan(data, data_end, pkt, act->vlan_id));
+	PF_ACT_RUN(PF_ACT_SET_IPV4_SRC, pf_set_ipv4_addr(data, data_end, pkt, 0, act->ipv4_src));
+	PF_ACT_RUN(PF_ACT_SET_IPV4_DST, pf_set_ipv4_addr(data, data_end, pkt, 1, act->ipv4_dst));
+	PF_ACT_RUN(PF_ACT_SET_IPV6_SRC, pf_set_ipv6_addr(data, data_end, pkt, 0, act->ipv6_src));
+	PF_ACT_RUN(PF_ACT_SET_IPV6_DST, pf_set_ipv6_addr(data, data_end, pkt, 1, act->ipv6_dst));
+	PF_ACT_RUN(PF_ACT_SET_L4_SPORT, pf_set_l4_port(data, data_end, pkt, 0, act->l4_sport));
+	PF_ACT_RUN(PF_ACT_SET_L4_DPORT, pf_set_l4_port(data, data_end, pkt, 1, act->l4_dport));
+	PF_ACT_RUN(PF_ACT_SET_DSCP, pf_set_dscp(data, data_end, pkt, act->dscp));
+	PF_ACT_RUN(PF_ACT_DEC_TTL, pf_dec_ttl(data, data_end, pkt));
+	PF_ACT_RUN(PF_ACT_PUSH_MPLS, pf_push_mpls(ctx, pkt, act));
+	PF_ACT_RUN(PF_ACT_PUSH_VLAN, pf_push_vlan(ctx, pkt, act->vlan_id));
 	if (flags & PF_ACT_SET_MARK)
 		pkt->f.mark = act->mark;
 	if ((flags & PF_ACT_DROP_PCT) && act->drop_pct &&
@@ -1145,6 +1058,8 @@ PF_INLINE int pf_apply_actions(PF_PKT_CTX *ctx, struct pf_pkt *pkt, const struct
 		return PF_ACT_SAMPLED_DROP;
 	return PF_ACT_OK;
 }
+
+#undef PF_ACT_RUN
 
 #endif /* PF_PKT_CTX */
 

@@ -73,7 +73,6 @@ struct pfd_pipe {
 	uint32_t nmasks;
 	struct rte_lpm *lpm;            /* IPv4 lpm pipes */
 	uint64_t lpm6_lengths[3];       /* IPv6 lpm pipes: prefix lengths in use (bitmap 0..128) */
-	bool validated;                 /* rte_flow_validate accepted this pipe on every port */
 	bool offloaded;                 /* its rules exist in the NIC */
 };
 
@@ -141,7 +140,6 @@ struct pfd {
 	struct rte_ring *miss_ring;
 	struct pf_learner *learner;
 	bool have_policy;
-	uint64_t miss_ring_full;
 };
 
 /* software pipes (swpipe.c) */
@@ -177,11 +175,6 @@ void pfd_pipeline_run_from(struct pfd *d, uint32_t slot, uint32_t port, uint8_t 
  * without counting or acting until missed_pipe (unknown: >= PF_MAX_PIPES), as the XDP datapath does. */
 void pfd_pipeline_resubmit(struct pfd *d, uint32_t slot, uint32_t port, uint32_t missed_pipe, struct rte_mbuf *m,
 			   struct pfd_outputs *out, struct pf_verdict *verdict);
-/* The walk behind all three; resubmit_pipe only matters for packet_path RESUBMIT. */
-#define PFD_RESUBMIT_PIPE_UNKNOWN 0xffffffffu
-void pfd_pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
-		       uint32_t resubmit_pipe, uint64_t now_ns, struct rte_mbuf *m, struct pfd_outputs *out,
-		       struct pf_verdict *verdict, bool to_miss_ring);
 
 /* counters */
 void pfd_counters_sum_entry(struct pfd *d, uint32_t id, struct pf_counter *out);
@@ -213,7 +206,6 @@ void pfd_telemetry_unregister(struct pfd *d);
 /* RCU helpers: the calling thread's reader slot, and going quiet around blocking writes */
 void pfd_rcu_reader_enter(struct pfd *d, uint32_t slot);
 void pfd_rcu_reader_leave(struct pfd *d, uint32_t slot);
-uint64_t pfd_now_ns(void);
 extern __thread int pfd_thread_slot;
 
 #endif

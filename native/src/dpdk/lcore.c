@@ -238,7 +238,7 @@ static int worker_main(void *arg)
 			if (!n)
 				continue;
 			/* one clock read per burst: entries' last-seen stamps only need millisecond precision */
-			now = pfd_now_ns();
+			now = pf_now_ns();
 			for (uint16_t k = 0; k < n && k < PFD_PREFETCH_AHEAD; k++)
 				rte_prefetch0(rte_pktmbuf_mtod(rx[k], void *));
 			for (uint16_t k = 0; k < n; k++) {
@@ -308,7 +308,6 @@ static int learn_resubmit(void *backend, uint32_t port, uint32_t pipe, const voi
 	struct pfd *d = backend;
 	struct pfd_outputs out;
 	struct pf_verdict v;
-	struct tx_stage *st;
 	struct rte_mbuf *m;
 	uint32_t slot = pfd_thread_slot >= 0 ? (uint32_t)pfd_thread_slot : PFD_SLOT_HANDLER;
 
@@ -322,19 +321,12 @@ static int learn_resubmit(void *backend, uint32_t port, uint32_t pipe, const voi
 		return pf_err(err, -EMSGSIZE, "resubmit: frame of %u bytes does not fit an mbuf", len);
 	}
 	rte_memcpy(rte_pktmbuf_mtod(m, void *), frame, len);
-	st = rte_zmalloc("pfd_stage", sizeof(*st), 0);
-	if (!st) {
-		rte_pktmbuf_free(m);
-		return pf_err(err, -ENOMEM, "resubmit: out of memory");
-	}
 	/* counted from the pipe that missed on, as on the eBPF datapath; a resubmitted frame that
 	 * misses again is never handed back to the handler (no loops) */
 	out.n = 0;
 	pfd_pipeline_resubmit(d, slot, port, pipe, m, &out, &v);
 	for (uint32_t i = 0; i < out.n; i++)
-		stage_add(d, slot, st, out.ports[i], out.mbufs[i]);
-	stage_flush(d, slot, st);
-	rte_free(st);
+		pfd_tx(d, slot, out.ports[i], &out.mbufs[i], 1);
 	return 0;
 }
 
@@ -350,35 +342,43 @@ static int handler_main(void *arg)
 {
 	struct pfd *d = arg;
 	struct rte_mbuf *ms[PFD_BURST];
+	struct pf_miss_frame frames[PFD_BURST];
 	uint64_t next_sweep = 0;
 	bool on_lcore = rte_lcore_id() != LCORE_ID_ANY;
 
 	pfd_thread_slot = PFD_SLOT_HANDLER;
 	pfd_rcu_reader_enter(d, PFD_SLOT_HANDLER);
 	while (d->running) {
-		unsigned int n = rte_ring_dequeue_burst(d->miss_ring, (void **)ms, PFD_BURST, NULL);
+		unsigned int n = rte_ring_dequeue_burst(d->miss_ring, (void **)ms, PFD_BURST, NULL), nf = 0;
 
-		for (unsigned int i = 0; i < n; i++) {
-			struct pfd_mbuf_meta *meta = pfd_meta(ms[i]);
+		/* the burst is one learner batch: one lock, one install round, then the resubmits */
+		for (unsigned int i = 0; i < n && d->learner; i++) {
+			const struct pfd_mbuf_meta *meta = pfd_meta(ms[i]);
 
-			if (d->learner && rte_pktmbuf_is_contiguous(ms[i]))
-				pf_learner_handle_path(d->learner, meta->port, meta->pipe, meta->packet_path,
-						       rte_pktmbuf_mtod(ms[i], void *), rte_pktmbuf_data_len(ms[i]));
-			rte_pktmbuf_free(ms[i]);
+			if (rte_pktmbuf_is_contiguous(ms[i]))
+				frames[nf++] = (struct pf_miss_frame){ .data = rte_pktmbuf_mtod(ms[i], void *),
+								       .len = rte_pktmbuf_data_len(ms[i]),
+								       .port = meta->port, .pipe = meta->pipe,
+								       .packet_path = meta->packet_path };
 		}
+		if (nf)
+			pf_learner_handle_batch(d->learner, frames, nf);
+		rte_pktmbuf_free_bulk(ms, n);
 		rte_rcu_qsbr_quiescent(d->rcu, PFD_SLOT_HANDLER);
 		if (n)
 			continue;
 		if (d->learner) {
-			uint64_t now = pfd_now_ns();
+			uint64_t now = pf_now_ns();
 
 			if (now >= next_sweep) {
-				uint64_t idle = pf_learner_min_idle_ns(d->learner);
+				uint64_t every = pf_learner_sweep_interval_ns(d->learner);
 
-				pfd_rcu_reader_leave(d, PFD_SLOT_HANDLER);
-				pf_learner_sweep(d->learner, now);
-				pfd_rcu_reader_enter(d, PFD_SLOT_HANDLER);
-				next_sweep = now + (idle ? RTE_MAX(idle / 4, 10000000ull) : 100000000ull);
+				if (every) {
+					pfd_rcu_reader_leave(d, PFD_SLOT_HANDLER);
+					pf_learner_sweep(d->learner, now);
+					pfd_rcu_reader_enter(d, PFD_SLOT_HANDLER);
+				}
+				next_sweep = now + (every ? every : PF_LEARN_SWEEP_RECHECK_NS);
 			}
 		}
 		/* a control thread shares a core with others: do not spin it hot */

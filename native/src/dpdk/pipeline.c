@@ -98,6 +98,12 @@ static void tx(struct walk *w, struct rte_mbuf *m, uint32_t out_port, uint32_t p
 	emit(w, out_port, m);
 }
 
+/* resubmit_pipe only matters for packet_path RESUBMIT */
+#define PFD_RESUBMIT_PIPE_UNKNOWN 0xffffffffu
+static void pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
+			  uint32_t resubmit_pipe, uint64_t now_ns, struct rte_mbuf *m, struct pfd_outputs *out,
+			  struct pf_verdict *verdict, bool to_miss_ring);
+
 void pfd_pipeline_run(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, struct rte_mbuf *m,
 		      struct pfd_outputs *out, struct pf_verdict *verdict, bool to_miss_ring)
 {
@@ -108,15 +114,15 @@ void pfd_pipeline_run_from(struct pfd *d, uint32_t slot, uint32_t port, uint8_t 
 			   uint64_t now_ns, struct rte_mbuf *m, struct pfd_outputs *out, struct pf_verdict *verdict,
 			   bool to_miss_ring)
 {
-	pfd_pipeline_walk(d, slot, port, packet_path, start_pipe, PFD_RESUBMIT_PIPE_UNKNOWN, now_ns, m, out, verdict,
-			  to_miss_ring);
+	pipeline_walk(d, slot, port, packet_path, start_pipe, PFD_RESUBMIT_PIPE_UNKNOWN, now_ns, m, out, verdict,
+		      to_miss_ring);
 }
 
 void pfd_pipeline_resubmit(struct pfd *d, uint32_t slot, uint32_t port, uint32_t missed_pipe, struct rte_mbuf *m,
 			   struct pfd_outputs *out, struct pf_verdict *verdict)
 {
-	pfd_pipeline_walk(d, slot, port, PF_PATH_RESUBMIT, d->root_pipe,
-			  missed_pipe < PF_MAX_PIPES ? missed_pipe : PFD_RESUBMIT_PIPE_UNKNOWN, 0, m, out, verdict, false);
+	pipeline_walk(d, slot, port, PF_PATH_RESUBMIT, d->root_pipe,
+		      missed_pipe < PF_MAX_PIPES ? missed_pipe : PFD_RESUBMIT_PIPE_UNKNOWN, 0, m, out, verdict, false);
 }
 
 /* Mirrors pf_xdp_root in bpf/datapath.bpf.c hop for hop: same counters, same verdicts.
@@ -128,9 +134,9 @@ void pfd_pipeline_resubmit(struct pfd *d, uint32_t slot, uint32_t port, uint32_t
  * silently (no port rx, no pipe or entry counters, no actions, no clones) and
  * counts and acts from the pipe that missed on. When that pipe is not known,
  * counting starts at the first pipe on the way whose misses go to the handler. */
-void pfd_pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
-		       uint32_t resubmit_pipe, uint64_t now_ns, struct rte_mbuf *m, struct pfd_outputs *out,
-		       struct pf_verdict *verdict, bool to_miss_ring)
+static void pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
+			  uint32_t resubmit_pipe, uint64_t now_ns, struct rte_mbuf *m, struct pfd_outputs *out,
+			  struct pf_verdict *verdict, bool to_miss_ring)
 {
 	struct walk w = { .d = d, .c = &d->counters[slot], .out = out, .v = verdict, .in_port = port };
 	struct pf_pkt pkt;
@@ -184,7 +190,7 @@ void pfd_pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t pack
 			w.c->entries[id].packets++;
 			w.c->entries[id].bytes += rte_pktmbuf_pkt_len(m);
 			if (!now)
-				now = pfd_now_ns();
+				now = pf_now_ns();
 			/* a shared line: write at most once per millisecond, and only forward (another lcore's
 			 * burst may be stamped later than this one) */
 			if ((int64_t)(now - e->last_seen_ns) > 1000000)

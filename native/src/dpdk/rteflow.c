@@ -46,7 +46,6 @@ struct pfd_hw_table {
 struct pfd_hw {
 	uint32_t nports;
 	uint32_t port_of[PF_MAX_PORTS];         /* compact index -> config port */
-	int32_t idx_of[PF_MAX_PORTS];           /* config port -> compact index, -1 */
 	struct rte_flow **entry_flows;          /* [max_entries][nports] */
 	struct rte_flow **miss_flows;           /* [PF_MAX_PIPES][nports] */
 	struct pfd_hw_table *tables;            /* [PF_MAX_PIPES][nports][2]: entries, miss; template API only */
@@ -189,6 +188,30 @@ static void build_pattern(struct rule_buf *r, const struct pf_fields *m, const s
 
 #define ADD_ACTION(r, n, t, conf) ((r)->actions[(n)++] = (struct rte_flow_action){ (t), (conf) })
 
+/* Set actions whose configuration is one value of pf_actions, as is (both in network order). */
+struct set_action {
+	uint32_t flag;
+	enum rte_flow_action_type type;
+	uint16_t conf_off;      /* in struct rule_buf: the action's conf, a struct of just that value */
+	uint16_t act_off;       /* in struct pf_actions */
+	uint16_t len;
+};
+
+#define SET_ACTION(flag, type, conf, member) \
+	{ flag, type, offsetof(struct rule_buf, conf), offsetof(struct pf_actions, member), sizeof(((struct pf_actions *)0)->member) }
+static const struct set_action set_actions[] = {
+	SET_ACTION(PF_ACT_SET_ETH_SRC, RTE_FLOW_ACTION_TYPE_SET_MAC_SRC, mac_src, eth_src),
+	SET_ACTION(PF_ACT_SET_ETH_DST, RTE_FLOW_ACTION_TYPE_SET_MAC_DST, mac_dst, eth_dst),
+	SET_ACTION(PF_ACT_SET_IPV4_SRC, RTE_FLOW_ACTION_TYPE_SET_IPV4_SRC, ip4_src, ipv4_src),
+	SET_ACTION(PF_ACT_SET_IPV4_DST, RTE_FLOW_ACTION_TYPE_SET_IPV4_DST, ip4_dst, ipv4_dst),
+	SET_ACTION(PF_ACT_SET_IPV6_SRC, RTE_FLOW_ACTION_TYPE_SET_IPV6_SRC, ip6_src, ipv6_src),
+	SET_ACTION(PF_ACT_SET_IPV6_DST, RTE_FLOW_ACTION_TYPE_SET_IPV6_DST, ip6_dst, ipv6_dst),
+	SET_ACTION(PF_ACT_SET_L4_SPORT, RTE_FLOW_ACTION_TYPE_SET_TP_SRC, tp_src, l4_sport),
+	SET_ACTION(PF_ACT_SET_L4_DPORT, RTE_FLOW_ACTION_TYPE_SET_TP_DST, tp_dst, l4_dport),
+	SET_ACTION(PF_ACT_SET_DSCP, RTE_FLOW_ACTION_TYPE_SET_IPV4_DSCP, dscp, dscp),
+};
+#undef SET_ACTION
+
 /* COUNT, the set actions of act (NULL: none), then fwd; miss_of_pipe marks frames for the software pipes. */
 static void build_actions(struct pfd *d, struct rule_buf *r, const struct pf_actions *act, const struct pf_fwd *fwd,
 			  uint32_t miss_of_pipe)
@@ -203,41 +226,14 @@ static void build_actions(struct pfd *d, struct rule_buf *r, const struct pf_act
 			r->unsupported = "clone, drop-percentage or MPLS push/pop";
 		if (f & PF_ACT_POP_VLAN)
 			ADD_ACTION(r, n, RTE_FLOW_ACTION_TYPE_OF_POP_VLAN, NULL);
-		if (f & PF_ACT_SET_ETH_SRC) {
-			memcpy(r->mac_src.mac_addr, act->eth_src, 6);
-			ADD_ACTION(r, n, RTE_FLOW_ACTION_TYPE_SET_MAC_SRC, &r->mac_src);
-		}
-		if (f & PF_ACT_SET_ETH_DST) {
-			memcpy(r->mac_dst.mac_addr, act->eth_dst, 6);
-			ADD_ACTION(r, n, RTE_FLOW_ACTION_TYPE_SET_MAC_DST, &r->mac_dst);
-		}
-		if (f & PF_ACT_SET_IPV4_SRC) {
-			r->ip4_src.ipv4_addr = act->ipv4_src;
-			ADD_ACTION(r, n, RTE_FLOW_ACTION_TYPE_SET_IPV4_SRC, &r->ip4_src);
-		}
-		if (f & PF_ACT_SET_IPV4_DST) {
-			r->ip4_dst.ipv4_addr = act->ipv4_dst;
-			ADD_ACTION(r, n, RTE_FLOW_ACTION_TYPE_SET_IPV4_DST, &r->ip4_dst);
-		}
-		if (f & PF_ACT_SET_IPV6_SRC) {
-			memcpy(r->ip6_src.ipv6_addr, act->ipv6_src, 16);
-			ADD_ACTION(r, n, RTE_FLOW_ACTION_TYPE_SET_IPV6_SRC, &r->ip6_src);
-		}
-		if (f & PF_ACT_SET_IPV6_DST) {
-			memcpy(r->ip6_dst.ipv6_addr, act->ipv6_dst, 16);
-			ADD_ACTION(r, n, RTE_FLOW_ACTION_TYPE_SET_IPV6_DST, &r->ip6_dst);
-		}
-		if (f & PF_ACT_SET_L4_SPORT) {
-			r->tp_src.port = act->l4_sport;
-			ADD_ACTION(r, n, RTE_FLOW_ACTION_TYPE_SET_TP_SRC, &r->tp_src);
-		}
-		if (f & PF_ACT_SET_L4_DPORT) {
-			r->tp_dst.port = act->l4_dport;
-			ADD_ACTION(r, n, RTE_FLOW_ACTION_TYPE_SET_TP_DST, &r->tp_dst);
-		}
-		if (f & PF_ACT_SET_DSCP) {
-			r->dscp.dscp = act->dscp;
-			ADD_ACTION(r, n, RTE_FLOW_ACTION_TYPE_SET_IPV4_DSCP, &r->dscp);
+		for (size_t i = 0; i < RTE_DIM(set_actions); i++) {
+			const struct set_action *sa = &set_actions[i];
+			void *conf = (uint8_t *)r + sa->conf_off;
+
+			if (!(f & sa->flag))
+				continue;
+			memcpy(conf, (const uint8_t *)act + sa->act_off, sa->len);
+			ADD_ACTION(r, n, sa->type, conf);
 		}
 		if (f & PF_ACT_DEC_TTL)
 			ADD_ACTION(r, n, RTE_FLOW_ACTION_TYPE_DEC_TTL, NULL);
@@ -636,13 +632,9 @@ static struct pfd_hw *hw_new(struct pfd *d)
 
 	if (!hw)
 		return NULL;
-	for (uint32_t port = 0; port < PF_MAX_PORTS; port++) {
-		hw->idx_of[port] = -1;
-		if (d->ports[port].in_use) {
-			hw->idx_of[port] = (int32_t)hw->nports;
+	for (uint32_t port = 0; port < PF_MAX_PORTS; port++)
+		if (d->ports[port].in_use)
 			hw->port_of[hw->nports++] = port;
-		}
-	}
 	hw->entry_flows = calloc((size_t)d->max_entries * hw->nports, sizeof(*hw->entry_flows));
 	hw->miss_flows = calloc((size_t)PF_MAX_PIPES * hw->nports, sizeof(*hw->miss_flows));
 	hw->tables = calloc((size_t)PF_MAX_PIPES * hw->nports * 2, sizeof(*hw->tables));
@@ -676,13 +668,16 @@ void pfd_rte_flow_probe(struct pfd *d)
 	d->rte_flow_all = false;
 	for (uint32_t pipe = 0; pipe < PF_MAX_PIPES; pipe++) {
 		struct pfd_pipe *pp = &d->pipes[pipe];
+		struct rule_buf r;
 		bool all = true;
 
 		if (!(pp->cfg.flags & PF_PIPE_IN_USE))
 			continue;
 		total++;
+		/* the same rule is asked of every port */
+		if (d->rte_flow_mode != PFD_RTE_FLOW_OFF)
+			representative_rule(d, pipe, &r);
 		for (uint32_t port = 0; port < PF_MAX_PORTS; port++) {
-			struct rule_buf r;
 			struct rte_flow_error ferr = { 0 };
 			struct rte_eth_dev_info info;
 			int ret;
@@ -695,7 +690,6 @@ void pfd_rte_flow_probe(struct pfd *d)
 				all = false;
 				continue;
 			}
-			representative_rule(d, pipe, &r);
 			if (r.unsupported) {
 				all = false;
 				pf_info("pipe %u: software (%s)", pipe, r.unsupported);
@@ -712,7 +706,6 @@ void pfd_rte_flow_probe(struct pfd *d)
 			}
 		}
 		pp->offloaded = false;
-		pp->validated = all;
 		accepted += all;
 	}
 	d->rte_flow_all = total && accepted == total;

@@ -11,19 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <rte_hash_crc.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include "dpdk.h"
-
-uint64_t pfd_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#include "pyflow/packet.h"
 
 void pfd_rcu_reader_enter(struct pfd *d, uint32_t slot)
 {
@@ -33,15 +25,6 @@ void pfd_rcu_reader_enter(struct pfd *d, uint32_t slot)
 void pfd_rcu_reader_leave(struct pfd *d, uint32_t slot)
 {
 	rte_rcu_qsbr_thread_offline(d->rcu, slot);
-}
-
-static void mask_fields(struct pf_fields *out, const struct pf_fields *in, const struct pf_fields *mask)
-{
-	const uint8_t *a = (const uint8_t *)in, *m = (const uint8_t *)mask;
-	uint8_t *o = (uint8_t *)out;
-
-	for (size_t i = 0; i < sizeof(*out); i++)
-		o[i] = a[i] & m[i];
 }
 
 /*
@@ -267,9 +250,10 @@ static void lpm6_key(struct pf_flow_key *k, uint32_t pipe, const uint8_t *addr, 
 	}
 }
 
-static uint32_t *bucket_of(struct pfd *d, uint32_t hash_slot)
+/* An IPv4 lpm pipe's address of f, host order (rte_lpm's). */
+static uint32_t lpm4_addr(const struct pf_pipe *p, const struct pf_fields *f)
 {
-	return d->buckets[hash_slot];
+	return rte_be_to_cpu_32(p->lpm_field == PF_LPM_IPV4_DST ? f->ipv4_dst : f->ipv4_src);
 }
 
 /* Which table key an entry lives under; fills key. Returns -errno with err on bad input. */
@@ -287,7 +271,7 @@ static int entry_key(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t p
 				      pp->nmasks);
 		key->pipe = pipe;
 		key->mask_idx = mask_idx;
-		mask_fields(&key->f, match, &pp->masks[mask_idx]);
+		pf_fields_and(match, &pp->masks[mask_idx], &key->f);
 		return 0;
 	case PF_PIPE_LPM: {
 		uint8_t addr[16];
@@ -307,29 +291,22 @@ static int entry_key(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t p
 }
 
 /* The id of the entry already stored under this key, if any. */
-static bool find_existing(struct pfd *d, const struct pfd_pipe *pp, uint32_t pipe, const struct pf_flow_key *key,
-			  uint32_t mask_idx, uint32_t prefixlen, const struct pf_fields *match, uint32_t *id)
+static bool find_existing(struct pfd *d, const struct pfd_pipe *pp, const struct pf_flow_key *key, uint32_t mask_idx,
+			  uint32_t prefixlen, const struct pf_fields *match, uint32_t *id)
 {
 	void *data;
 
 	switch (pp->cfg.type) {
+	case PF_PIPE_LPM:
+		if (!lpm_is_v6(&pp->cfg))
+			return rte_lpm_is_rule_present(pp->lpm, lpm4_addr(&pp->cfg, match), (uint8_t)prefixlen, id) == 1;
+		/* fall through: IPv6 prefixes live in the hash */
 	case PF_PIPE_BASIC:
 	case PF_PIPE_CONTROL:
 		if (rte_hash_lookup_data(d->table, key, &data) < 0)
 			return false;
 		*id = (uint32_t)(uintptr_t)data;
 		return true;
-	case PF_PIPE_LPM:
-		if (lpm_is_v6(&pp->cfg)) {
-			if (rte_hash_lookup_data(d->table, key, &data) < 0)
-				return false;
-			*id = (uint32_t)(uintptr_t)data;
-			return true;
-		} else {
-			uint32_t addr = pp->cfg.lpm_field == PF_LPM_IPV4_DST ? match->ipv4_dst : match->ipv4_src;
-
-			return rte_lpm_is_rule_present(pp->lpm, rte_be_to_cpu_32(addr), (uint8_t)prefixlen, id) == 1;
-		}
 	case PF_PIPE_HASH:
 		if (mask_idx >= PF_HASH_BUCKETS || d->buckets[pp->cfg.hash_slot][mask_idx] == PFD_NO_ENTRY)
 			return false;
@@ -356,7 +333,7 @@ int pfd_entry_install(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t 
 		return ret;
 	pthread_mutex_lock(&d->write_lock);
 	/* An existing key is updated in place and keeps its id (as the ebpf backend does). */
-	if (find_existing(d, pp, pipe, &key, mask_idx, prefixlen, match, &id)) {
+	if (find_existing(d, pp, &key, mask_idx, prefixlen, match, &id)) {
 		slot = &d->entries[id];
 		entry->id = id;
 		slot->e.priority = entry->priority;
@@ -395,14 +372,12 @@ int pfd_entry_install(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t 
 			if (!ret)
 				pp->lpm6_lengths[prefixlen / 64] |= 1ull << (prefixlen % 64);
 		} else {
-			uint32_t addr = pp->cfg.lpm_field == PF_LPM_IPV4_DST ? match->ipv4_dst : match->ipv4_src;
-
-			ret = rte_lpm_add(pp->lpm, rte_be_to_cpu_32(addr), (uint8_t)prefixlen, id);
+			ret = rte_lpm_add(pp->lpm, lpm4_addr(&pp->cfg, match), (uint8_t)prefixlen, id);
 		}
 		break;
 	case PF_PIPE_HASH: {
 		/* the entry owns buckets [mask_idx, mask_idx + prefixlen), sized by its weight */
-		uint32_t *buckets = bucket_of(d, pp->cfg.hash_slot), n = prefixlen ? prefixlen : 1;
+		uint32_t *buckets = d->buckets[pp->cfg.hash_slot], n = prefixlen ? prefixlen : 1;
 
 		if (mask_idx + n > PF_HASH_BUCKETS) {
 			ret = -ERANGE;
@@ -424,11 +399,6 @@ out:
 	if (!ret)
 		pfd_rte_flow_entry_added(d, entry->id);    /* no-op unless rte_flow rules are in use */
 	return ret;
-}
-
-uint32_t pfd_bucket_entry(struct pfd *d, uint32_t hash_slot, uint32_t bucket)
-{
-	return bucket_of(d, hash_slot)[bucket % PF_HASH_BUCKETS];
 }
 
 int pfd_entry_remove(struct pfd *d, uint32_t id, struct pf_error *err)
@@ -461,13 +431,11 @@ int pfd_entry_remove(struct pfd *d, uint32_t id, struct pf_error *err)
 			pos = rte_hash_del_key(d->table, &key);
 			/* keep the length bit: other prefixes of that length may remain; a stale bit only costs a lookup */
 		} else {
-			uint32_t addr = pp->cfg.lpm_field == PF_LPM_IPV4_DST ? slot->match.ipv4_dst : slot->match.ipv4_src;
-
-			rte_lpm_delete(pp->lpm, rte_be_to_cpu_32(addr), (uint8_t)slot->prefixlen);
+			rte_lpm_delete(pp->lpm, lpm4_addr(&pp->cfg, &slot->match), (uint8_t)slot->prefixlen);
 		}
 		break;
 	case PF_PIPE_HASH: {
-		uint32_t *b = bucket_of(d, pp->cfg.hash_slot), n = slot->prefixlen ? slot->prefixlen : 1;
+		uint32_t *b = d->buckets[pp->cfg.hash_slot], n = slot->prefixlen ? slot->prefixlen : 1;
 
 		for (uint32_t i = slot->mask_idx; i < slot->mask_idx + n && i < PF_HASH_BUCKETS; i++)
 			if (b[i] == id)
@@ -517,35 +485,23 @@ void pfd_counters_sum_entry(struct pfd *d, uint32_t id, struct pf_counter *out)
 	*out = (struct pf_counter){ 0 };
 	if (id >= d->max_entries)
 		return;
-	for (int s = 0; s < PFD_NSLOTS; s++) {
-		out->packets += d->counters[s].entries[id].packets;
-		out->bytes += d->counters[s].entries[id].bytes;
-	}
+	for (int s = 0; s < PFD_NSLOTS; s++)
+		pf_u64_add(out, &d->counters[s].entries[id], sizeof(*out));
 	pfd_rte_flow_entry_counts(d, id, out);     /* what the NIC counted for its rules */
 }
 
 void pfd_counters_sum_pipe(struct pfd *d, uint32_t pipe, struct pf_pipe_counter *out)
 {
 	*out = (struct pf_pipe_counter){ 0 };
-	for (int s = 0; s < PFD_NSLOTS; s++) {
-		out->hits += d->counters[s].pipes[pipe].hits;
-		out->misses += d->counters[s].pipes[pipe].misses;
-	}
+	for (int s = 0; s < PFD_NSLOTS; s++)
+		pf_u64_add(out, &d->counters[s].pipes[pipe], sizeof(*out));
 }
 
 void pfd_counters_sum_port(struct pfd *d, uint32_t port, struct pf_port_counter *out)
 {
 	*out = (struct pf_port_counter){ 0 };
-	for (int s = 0; s < PFD_NSLOTS; s++) {
-		const struct pf_port_counter *c = &d->counters[s].ports[port];
-
-		out->rx_packets += c->rx_packets;
-		out->rx_bytes += c->rx_bytes;
-		out->tx_packets += c->tx_packets;
-		out->tx_bytes += c->tx_bytes;
-		for (int r = 0; r < PF_DROP_MAX; r++)
-			out->drops[r] += c->drops[r];
-	}
+	for (int s = 0; s < PFD_NSLOTS; s++)
+		pf_u64_add(out, &d->counters[s].ports[port], sizeof(*out));
 }
 
 /* Lookup of one pipe: entry id or PFD_NO_ENTRY. f holds the frame's fields. */
@@ -597,7 +553,7 @@ uint32_t pfd_lookup(struct pfd *d, uint32_t pipe, const struct pf_fields *f, uin
 	case PF_PIPE_HASH:
 		if (!pp->cfg.nbuckets)
 			return PFD_NO_ENTRY;
-		return pfd_bucket_entry(d, pp->cfg.hash_slot, flow_hash % pp->cfg.nbuckets);
+		return d->buckets[pp->cfg.hash_slot][flow_hash % pp->cfg.nbuckets % PF_HASH_BUCKETS];
 	}
 	return PFD_NO_ENTRY;
 }

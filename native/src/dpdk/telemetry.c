@@ -22,23 +22,26 @@ static const char *const drop_names[PF_DROP_MAX] = {
 	"malformed", "action", "no_miss", "depth", "tx_fail", "sampled", "action_fail", "rate_limit",
 };
 
-static int no_instance(struct rte_tel_data *t)
+/* Take tel_lock with an instance to report on; without one, answer so and return false (unlocked). */
+static bool tel_lock_instance(struct rte_tel_data *t)
 {
+	pthread_mutex_lock(&tel_lock);
+	if (tel_inst)
+		return true;
+	pthread_mutex_unlock(&tel_lock);
 	rte_tel_data_string(t, "no pyflow instance is running");
-	return 0;
+	return false;
 }
 
 static int tel_counters(const char *cmd, const char *params, struct rte_tel_data *t)
 {
-	pthread_mutex_lock(&tel_lock);
-	if (!tel_inst) {
-		pthread_mutex_unlock(&tel_lock);
-		return no_instance(t);
-	}
+	if (!tel_lock_instance(t))
+		return 0;
 	rte_tel_data_start_dict(t);
 	for (uint32_t port = 0; port < PF_MAX_PORTS; port++) {
 		struct rte_tel_data *pd;
 		struct pf_port_counter c;
+		char key[16];
 
 		if (!tel_inst->ports[port].in_use || !(pd = rte_tel_data_alloc()))
 			continue;
@@ -55,8 +58,6 @@ static int tel_counters(const char *cmd, const char *params, struct rte_tel_data
 			snprintf(name, sizeof(name), "drop_%s", drop_names[r]);
 			rte_tel_data_add_dict_u64(pd, name, c.drops[r]);
 		}
-		char key[16];
-
 		snprintf(key, sizeof(key), "port%u", port);
 		rte_tel_data_add_dict_container(t, key, pd, 0);
 	}
@@ -66,11 +67,8 @@ static int tel_counters(const char *cmd, const char *params, struct rte_tel_data
 
 static int tel_pipes(const char *cmd, const char *params, struct rte_tel_data *t)
 {
-	pthread_mutex_lock(&tel_lock);
-	if (!tel_inst) {
-		pthread_mutex_unlock(&tel_lock);
-		return no_instance(t);
-	}
+	if (!tel_lock_instance(t))
+		return 0;
 	rte_tel_data_start_dict(t);
 	for (uint32_t pipe = 0; pipe < PF_MAX_PIPES; pipe++) {
 		struct rte_tel_data *pd;
@@ -101,11 +99,8 @@ static int tel_entries(const char *cmd, const char *params, struct rte_tel_data 
 	pipe = (uint32_t)strtoul(params, &end, 10);
 	if (*end || pipe >= PF_MAX_PIPES)
 		return -1;
-	pthread_mutex_lock(&tel_lock);
-	if (!tel_inst) {
-		pthread_mutex_unlock(&tel_lock);
-		return no_instance(t);
-	}
+	if (!tel_lock_instance(t))
+		return 0;
 	rte_tel_data_start_dict(t);
 	for (uint32_t id = 0; id < tel_inst->max_entries && shown < 128; id++) {
 		const struct pfd_entry *e = &tel_inst->entries[id];
@@ -131,11 +126,8 @@ static int tel_miss(const char *cmd, const char *params, struct rte_tel_data *t)
 {
 	struct pf_miss_stats s = { 0 };
 
-	pthread_mutex_lock(&tel_lock);
-	if (!tel_inst) {
-		pthread_mutex_unlock(&tel_lock);
-		return no_instance(t);
-	}
+	if (!tel_lock_instance(t))
+		return 0;
 	if (tel_inst->learner)
 		pf_learner_stats(tel_inst->learner, &s);
 	pthread_mutex_unlock(&tel_lock);

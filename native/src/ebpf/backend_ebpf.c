@@ -75,7 +75,6 @@ static size_t percpu_stride(size_t value_size)
 static int percpu_sum_u64(struct pf_ebpf *eb, int fd, uint32_t key, void *out, size_t size)
 {
 	size_t stride = percpu_stride(size);
-	uint64_t *sum = out;
 	char *vals;
 	int ret;
 
@@ -89,12 +88,8 @@ static int percpu_sum_u64(struct pf_ebpf *eb, int fd, uint32_t key, void *out, s
 		return ret;
 	}
 	memset(out, 0, size);
-	for (int cpu = 0; cpu < eb->ncpus; cpu++) {
-		const uint64_t *v = (const uint64_t *)(vals + cpu * stride);
-
-		for (size_t i = 0; i < size / 8; i++)
-			sum[i] += v[i];
-	}
+	for (int cpu = 0; cpu < eb->ncpus; cpu++)
+		pf_u64_add(out, vals + cpu * stride, size);
 	free(vals);
 	return 0;
 }
@@ -251,11 +246,6 @@ int pf_ebpf_mask_get(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx, st
 	return 0;
 }
 
-static int pipe_read(struct pf_ebpf *eb, uint32_t pipe_id, struct pf_pipe *pipe)
-{
-	return pf_ebpf_pipe_get(eb, pipe_id, pipe);
-}
-
 /* Spread PF_HASH_BUCKETS buckets over the pipe's members in proportion to
  * their weights (largest remainder), so a 70/30 split is 90/38 buckets. */
 static int hash_pipe_rebuild(struct pf_ebpf *eb, uint32_t pipe_id, struct pf_error *err)
@@ -265,7 +255,7 @@ static int hash_pipe_rebuild(struct pf_ebpf *eb, uint32_t pipe_id, struct pf_err
 	uint32_t n = 0, given = 0, b = 0;
 	struct pf_pipe pipe;
 
-	if (pipe_read(eb, pipe_id, &pipe))
+	if (pf_ebpf_pipe_get(eb, pipe_id, &pipe))
 		return pf_err(err, -ENOENT, "pipe %u is not defined", pipe_id);
 	for (uint32_t id = 0; id < eb->max_entries; id++) {
 		struct pf_ebpf_slot *s = &eb->slots[id];
@@ -430,7 +420,7 @@ static int entry_prepare(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx
 
 	if (!match || !entry)
 		return pf_err(err, -EINVAL, "entry for pipe %u: match and entry are required", pipe_id);
-	if (pipe_read(eb, pipe_id, &pipe))
+	if (pf_ebpf_pipe_get(eb, pipe_id, &pipe))
 		return pf_err(err, -ENOENT, "entry for pipe %u: the pipe is not defined", pipe_id);
 	ret = fwd_check(&entry->fwd, "entry forward", err);
 	if (ret)
@@ -863,7 +853,7 @@ static void slots_adopt(struct pf_ebpf *eb)
 	for (uint32_t p = 0; p < PF_MAX_PIPES; p++) {
 		struct pf_pipe pipe;
 
-		if (pipe_read(eb, p, &pipe) || pipe.type != PF_PIPE_HASH)
+		if (pf_ebpf_pipe_get(eb, p, &pipe) || pipe.type != PF_PIPE_HASH)
 			continue;
 		for (uint32_t b = 0; b < pipe.nbuckets && b < PF_HASH_BUCKETS; b++) {
 			uint32_t key = pipe.hash_slot * PF_HASH_BUCKETS + b;
@@ -897,11 +887,6 @@ static void ports_adopt(struct pf_ebpf *eb)
 }
 
 /* ---- backend ops ---- */
-
-static int ebpf_available(struct pf_error *err)
-{
-	return 0;
-}
 
 static void ebpf_free(struct pf_ebpf *eb)
 {
@@ -1306,7 +1291,7 @@ static int ebpf_info(pf_instance *inst, struct pf_instance_info *info, struct pf
 	return 0;
 }
 
-static uint32_t rx_queue_count(const char *ifname)
+uint32_t pf_ebpf_rx_queue_count(const char *ifname)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -1331,7 +1316,7 @@ static int ebpf_port_set(pf_instance *inst, uint32_t port_id, const char *bindin
 	struct pf_ebpf_port *p = &eb->ports[port_id];
 	struct bpf_devmap_val tx = { 0 };
 	struct pf_port val = { 0 };
-	uint32_t ifindex, zero = 0;
+	uint32_t ifindex, nq, zero = 0;
 	struct pf_config cfg;
 	int ret;
 
@@ -1366,9 +1351,9 @@ static int ebpf_port_set(pf_instance *inst, uint32_t port_id, const char *bindin
 	p->ifindex = ifindex;
 	snprintf(p->ifname, sizeof(p->ifname), "%s", binding);
 
-	eb->nqueues = eb->nqueues > rx_queue_count(binding) ? eb->nqueues : rx_queue_count(binding);
-	if (eb->nqueues > PF_MAX_QUEUES)
-		eb->nqueues = PF_MAX_QUEUES;
+	nq = pf_ebpf_rx_queue_count(binding);
+	if (nq > eb->nqueues)
+		eb->nqueues = nq > PF_MAX_QUEUES ? PF_MAX_QUEUES : nq;
 	if (!bpf_map_lookup_elem(eb->map_config, &zero, &cfg)) {
 		cfg.nqueues = eb->nqueues;
 		bpf_map_update_elem(eb->map_config, &zero, &cfg, BPF_ANY);
@@ -1386,7 +1371,7 @@ static int ebpf_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pi
 {
 	struct pf_ebpf *eb = eb_of(inst);
 	struct pf_pipe val, old;
-	int ret, had = !pipe_read(eb, pipe_id, &old);
+	int ret, had = !pf_ebpf_pipe_get(eb, pipe_id, &old);
 
 	if (!pipe)
 		return pf_err(err, -EINVAL, "pipe %u: no definition given", pipe_id);
@@ -1417,7 +1402,7 @@ static int ebpf_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pi
 			for (uint32_t p = 0; p < PF_MAX_PIPES; p++) {
 				struct pf_pipe other;
 
-				if (p != pipe_id && !pipe_read(eb, p, &other) && other.type == PF_PIPE_HASH &&
+				if (p != pipe_id && !pf_ebpf_pipe_get(eb, p, &other) && other.type == PF_PIPE_HASH &&
 				    other.hash_slot < PF_MAX_HASH_PIPES)
 					used[other.hash_slot] = 1;
 			}
@@ -1457,7 +1442,7 @@ static int ebpf_root_set(pf_instance *inst, uint32_t pipe_id, struct pf_error *e
 	struct pf_pipe pipe;
 	uint32_t zero = 0;
 
-	if (pipe_read(eb, pipe_id, &pipe))
+	if (pf_ebpf_pipe_get(eb, pipe_id, &pipe))
 		return pf_err(err, -ENOENT, "root pipe %u is not defined", pipe_id);
 	if (bpf_map_lookup_elem(eb->map_config, &zero, &cfg))
 		memset(&cfg, 0, sizeof(cfg));
@@ -1568,7 +1553,7 @@ static int ebpf_entry_list(pf_instance *inst, uint32_t pipe_id, struct pf_entry_
 			if (bpf_map_lookup_elem(eb->map_lpm, &s->lpm_key, &info->entry))
 				continue;
 			info->prefixlen = s->lpm_key.prefixlen - PF_LPM_PREFIX_BASE;
-			if (!pipe_read(eb, s->pipe, &pipe))
+			if (!pf_ebpf_pipe_get(eb, s->pipe, &pipe))
 				pf_lpm_match_from_key(&s->lpm_key, pipe.lpm_field, &info->match);
 		}
 		info->last_seen_ns = pf_ebpf_entry_last_seen(eb, id);
@@ -1594,40 +1579,46 @@ static int ebpf_counters_entries(pf_instance *inst, const uint32_t *ids, uint32_
 				 struct pf_error *err)
 {
 	struct pf_ebpf *eb = eb_of(inst);
+	int ret;
 
 	for (uint32_t i = 0; i < n; i++) {
 		if (ids[i] >= eb->max_entries) {
 			memset(&out[i], 0, sizeof(out[i]));
 			continue;
 		}
-		if (percpu_sum_u64(eb, eb->map_entry_counters, ids[i], &out[i], sizeof(out[i])))
-			return pf_err(err, -errno, "entry %u counters: %s", ids[i], strerror(errno));
+		ret = percpu_sum_u64(eb, eb->map_entry_counters, ids[i], &out[i], sizeof(out[i]));
+		if (ret)
+			return pf_err(err, ret, "entry %u counters: %s", ids[i], strerror(-ret));
 	}
 	return 0;
+}
+
+/* The summed counters of one pipe or port ("what" names it in errors). */
+static int counters_read(struct pf_ebpf *eb, int fd, const char *what, uint32_t id, uint32_t max, void *out,
+			 size_t size, struct pf_error *err)
+{
+	int ret;
+
+	if (id >= max)
+		return pf_err(err, -ERANGE, "%s id %u out of range", what, id);
+	ret = percpu_sum_u64(eb, fd, id, out, size);
+	return ret ? pf_err(err, ret, "%s %u counters: %s", what, id, strerror(-ret)) : 0;
 }
 
 static int ebpf_counters_pipe(pf_instance *inst, uint32_t pipe_id, struct pf_pipe_counter *out,
 			      struct pf_error *err)
 {
 	struct pf_ebpf *eb = eb_of(inst);
-	int ret;
 
-	if (pipe_id >= PF_MAX_PIPES)
-		return pf_err(err, -ERANGE, "pipe id %u out of range", pipe_id);
-	ret = percpu_sum_u64(eb, eb->map_pipe_counters, pipe_id, out, sizeof(*out));
-	return ret ? pf_err(err, ret, "pipe %u counters: %s", pipe_id, strerror(-ret)) : 0;
+	return counters_read(eb, eb->map_pipe_counters, "pipe", pipe_id, PF_MAX_PIPES, out, sizeof(*out), err);
 }
 
 static int ebpf_counters_port(pf_instance *inst, uint32_t port_id, struct pf_port_counter *out,
 			      struct pf_error *err)
 {
 	struct pf_ebpf *eb = eb_of(inst);
-	int ret;
 
-	if (port_id >= PF_MAX_PORTS)
-		return pf_err(err, -ERANGE, "port id %u out of range", port_id);
-	ret = percpu_sum_u64(eb, eb->map_port_counters, port_id, out, sizeof(*out));
-	return ret ? pf_err(err, ret, "port %u counters: %s", port_id, strerror(-ret)) : 0;
+	return counters_read(eb, eb->map_port_counters, "port", port_id, PF_MAX_PORTS, out, sizeof(*out), err);
 }
 
 /* Run on one CPU so that CPU's slot of the per-CPU verdict is the one to read. */
@@ -1734,7 +1725,6 @@ int pf_ebpf_resubmit_from(struct pf_ebpf *eb, uint32_t port, uint32_t pipe, cons
 
 const struct pf_backend_ops pf_backend_ebpf = {
 	.name = "ebpf",
-	.available = ebpf_available,
 	.open = ebpf_open,
 	.close = ebpf_close,
 	.info = ebpf_info,

@@ -135,6 +135,9 @@ int pf_ebpf_resubmit(struct pf_ebpf *eb, uint32_t port, const void *frame, uint3
 int pf_ebpf_resubmit_from(struct pf_ebpf *eb, uint32_t port, uint32_t pipe, const void *frame, uint32_t len,
 			  struct pf_error *err);
 
+/* rx queues of an interface (sysfs), 1 when it cannot say */
+uint32_t pf_ebpf_rx_queue_count(const char *ifname);
+
 /* The instance's ebpf state (NULL if inst is not an ebpf instance). */
 struct pf_ebpf *pf_ebpf_from_instance(pf_instance *inst);
 

@@ -10,13 +10,11 @@
  * BPF_PROG_RUN with live frames. The first thread also sweeps idle entries.
  */
 #define _GNU_SOURCE             /* pthread_setname_np */
-#include <dirent.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <linux/if_link.h>
@@ -88,14 +86,6 @@ struct ebpf_miss {
 	/* drop counters of sockets already closed, so a restart does not forget them */
 	struct xdp_statistics closed_stats;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 /* ---- learner ops on the ebpf tables ------------------------------------ */
 
@@ -245,24 +235,6 @@ int pf_ebpf_miss_set_policy(struct pf_ebpf *eb, const struct pf_learn *policy, s
 
 /* ---- sockets ------------------------------------------------------------ */
 
-static uint32_t rx_queue_count(const char *ifname)
-{
-	char path[300];
-	struct dirent *d;
-	uint32_t n = 0;
-	DIR *dir;
-
-	snprintf(path, sizeof(path), "/sys/class/net/%s/queues", ifname);
-	dir = opendir(path);
-	if (!dir)
-		return 1;
-	while ((d = readdir(dir)))
-		if (!strncmp(d->d_name, "rx-", 3))
-			n++;
-	closedir(dir);
-	return n ? n : 1;
-}
-
 /* The kernel's drop counters of one socket (zeros if it cannot say). */
 static void socket_stats(const struct miss_socket *s, struct xdp_statistics *st)
 {
@@ -406,21 +378,6 @@ static uint32_t drain_socket(struct ebpf_miss *m, struct miss_socket *s)
 	return n;
 }
 
-static uint64_t sweep_interval_ns(struct ebpf_miss *m)
-{
-	uint64_t idle = pf_learner_min_idle_ns(m->learner), every;
-
-	if (!idle)
-		return 0;
-	/* an entry outlives its timeout by at most a quarter of it */
-	every = idle / 4;
-	if (every < 10000000ull)
-		every = 10000000ull;
-	if (every > 1000000000ull)
-		every = 1000000000ull;
-	return every;
-}
-
 static void *miss_thread(void *arg)
 {
 	struct miss_worker *w = arg;
@@ -454,14 +411,16 @@ static void *miss_thread(void *arg)
 			poll(pfds, n, MISS_POLL_MS);
 		if (w->index != 0)
 			continue;
-		every = sweep_interval_ns(m);
-		now = mono_ns();
-		if (every && now >= next_sweep) {
+		now = pf_now_ns();
+		if (now < next_sweep)
+			continue;
+		every = pf_learner_sweep_interval_ns(m->learner);
+		if (every) {
 			seen_refresh(m);
 			pf_learner_sweep(m->learner, now);
 			m->seen_valid = 0;
-			next_sweep = now + every;
 		}
+		next_sweep = now + (every ? every : PF_LEARN_SWEEP_RECHECK_NS);
 	}
 out:
 	free(mine);
@@ -488,7 +447,7 @@ static uint32_t port_mtu(const char *ifname)
 /* rx queues of a port that get a socket: the interface's, capped by the instance's nqueues */
 static uint32_t port_queues(struct pf_ebpf *eb, uint32_t port)
 {
-	uint32_t nq = rx_queue_count(eb->ports[port].ifname);
+	uint32_t nq = pf_ebpf_rx_queue_count(eb->ports[port].ifname);
 
 	if (eb->nqueues && eb->nqueues < nq)
 		nq = eb->nqueues;
@@ -533,34 +492,29 @@ int pf_ebpf_miss_start(struct pf_ebpf *eb, struct pf_error *err)
 {
 	struct ebpf_miss *m = eb->miss;
 	uint32_t nports = 0, n = 0, total = 0, nframes = MISS_FRAMES_MAX, frame_size = MISS_FRAME_SMALL;
+	uint32_t nq[PF_MAX_PORTS] = { 0 };     /* sockets per port, 0: not bound */
 	int ret;
 
 	if (!m || !m->npolicies || m->running)
 		return 0;
 	for (uint32_t p = 0; p < PF_MAX_PORTS; p++)
-		if (eb->ports[p].in_use && eb->ports[p].ifindex)
-			nports++;
-	if (!nports)
-		return pf_err(err, -EINVAL, "miss handler: no port is bound to an interface");
-	m->socks = calloc((size_t)nports * PF_MAX_QUEUES, sizeof(*m->socks));
-	if (!m->socks)
-		return pf_err(err, -ENOMEM, "out of memory");
-	for (uint32_t p = 0; p < PF_MAX_PORTS; p++)
 		if (eb->ports[p].in_use && eb->ports[p].ifindex) {
-			total += port_queues(eb, p);
+			nq[p] = port_queues(eb, p);
+			total += nq[p];
+			nports++;
 			if (port_mtu(eb->ports[p].ifname) > MISS_FRAME_SMALL_MAX_MTU)
 				frame_size = MISS_FRAME_LARGE;
 		}
+	if (!nports)
+		return pf_err(err, -EINVAL, "miss handler: no port is bound to an interface");
+	m->socks = calloc(total, sizeof(*m->socks));
+	if (!m->socks)
+		return pf_err(err, -ENOMEM, "out of memory");
 	/* ring sizes are powers of two */
 	while (nframes > MISS_FRAMES_MIN && (uint64_t)nframes * frame_size * total > MISS_BYTES_BUDGET)
 		nframes /= 2;
 	for (uint32_t p = 0; p < PF_MAX_PORTS; p++) {
-		uint32_t nq;
-
-		if (!eb->ports[p].in_use || !eb->ports[p].ifindex)
-			continue;
-		nq = port_queues(eb, p);
-		for (uint32_t q = 0; q < nq; q++) {
+		for (uint32_t q = 0; q < nq[p]; q++) {
 			ret = socket_open(eb, &m->socks[n], p, q, nframes, frame_size, err);
 			n++;
 			m->nsocks = n;

@@ -4,7 +4,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "pyflow/packet.h"
 #include "miss/miss.h"
 
@@ -46,19 +45,11 @@ struct pf_learner {
 
 #define STAT_INC(l, field) __atomic_fetch_add(&(l)->stats.field, 1, __ATOMIC_RELAXED)
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 /* ---- parsing ----------------------------------------------------------- */
 
 /* The datapath's own parser (bpf/include/pyflow/packet.h), so the learned
- * match is exactly what the datapath will look up. */
-int pf_learn_parse(const void *frame, uint32_t len, struct pf_fields *f)
+ * match is exactly what the datapath will look up. 0 or -EINVAL (meta fields left 0). */
+static int learn_parse(const void *frame, uint32_t len, struct pf_fields *f)
 {
 	struct pf_pkt pkt;
 
@@ -111,24 +102,23 @@ struct action_desc {
 	uint16_t offset;
 	uint8_t width;
 	uint8_t numeric;
-	const char *name;
 };
 
-#define AD(flag, member, num, name) { flag, offsetof(struct pf_actions, member), sizeof(((struct pf_actions *)0)->member), num, name }
+#define AD(flag, member, num) { flag, offsetof(struct pf_actions, member), sizeof(((struct pf_actions *)0)->member), num }
 static const struct action_desc action_descs[] = {
-	AD(PF_ACT_SET_ETH_SRC, eth_src, 0, "eth.src"),
-	AD(PF_ACT_SET_ETH_DST, eth_dst, 0, "eth.dst"),
-	AD(PF_ACT_SET_IPV4_SRC, ipv4_src, 0, "ipv4.src"),
-	AD(PF_ACT_SET_IPV4_DST, ipv4_dst, 0, "ipv4.dst"),
-	AD(PF_ACT_SET_IPV6_SRC, ipv6_src, 0, "ipv6.src"),
-	AD(PF_ACT_SET_IPV6_DST, ipv6_dst, 0, "ipv6.dst"),
-	AD(PF_ACT_SET_L4_SPORT, l4_sport, 0, "l4.sport"),
-	AD(PF_ACT_SET_L4_DPORT, l4_dport, 0, "l4.dport"),
-	AD(PF_ACT_SET_DSCP, dscp, 1, "ipv4.dscp"),
-	AD(PF_ACT_SET_VLAN, vlan_id, 1, "vlan.id"),
-	AD(PF_ACT_PUSH_VLAN, vlan_id, 1, "vlan.id"),
-	AD(PF_ACT_SET_MARK, mark, 1, "meta.mark"),
-	AD(PF_ACT_PUSH_MPLS, mpls_labels[0], 1, "mpls.label"),
+	AD(PF_ACT_SET_ETH_SRC, eth_src, 0),
+	AD(PF_ACT_SET_ETH_DST, eth_dst, 0),
+	AD(PF_ACT_SET_IPV4_SRC, ipv4_src, 0),
+	AD(PF_ACT_SET_IPV4_DST, ipv4_dst, 0),
+	AD(PF_ACT_SET_IPV6_SRC, ipv6_src, 0),
+	AD(PF_ACT_SET_IPV6_DST, ipv6_dst, 0),
+	AD(PF_ACT_SET_L4_SPORT, l4_sport, 0),
+	AD(PF_ACT_SET_L4_DPORT, l4_dport, 0),
+	AD(PF_ACT_SET_DSCP, dscp, 1),
+	AD(PF_ACT_SET_VLAN, vlan_id, 1),
+	AD(PF_ACT_PUSH_VLAN, vlan_id, 1),
+	AD(PF_ACT_SET_MARK, mark, 1),
+	AD(PF_ACT_PUSH_MPLS, mpls_labels[0], 1),
 };
 #undef AD
 
@@ -251,23 +241,31 @@ static int check_set(const struct pf_learn *p, uint32_t i, struct pf_error *err)
 	return 0;
 }
 
-int pf_learn_eval(const struct pf_learn *p, const struct pf_fields *pkt, struct pf_actions *out, struct pf_error *err)
+static int check_policy(const struct pf_learn *p, struct pf_error *err)
 {
-	uint32_t hash = pf_flow_hash(pkt);
-
 	if (p->nsets > PF_LEARN_MAX_SETS)
 		return pf_err(err, -EINVAL, "miss policy of pipe %u: %u sets, at most %u", p->from_pipe, p->nsets,
 			      PF_LEARN_MAX_SETS);
-	*out = p->base_actions;
 	for (uint32_t i = 0; i < p->nsets; i++) {
-		const struct pf_learn_set *s = &p->sets[i];
-		const struct action_desc *ad;
-		uint8_t val[16], add[16];
 		int ret = check_set(p, i, err);
 
 		if (ret)
 			return ret;
-		ad = action_desc_of(s->action);
+	}
+	return 0;
+}
+
+/* The learned entry's actions for a packet; the policy passed check_policy when it was set. */
+static void learn_eval(const struct pf_learn *p, const struct pf_fields *pkt, struct pf_actions *out)
+{
+	uint32_t hash = pf_flow_hash(pkt);
+
+	*out = p->base_actions;
+	for (uint32_t i = 0; i < p->nsets; i++) {
+		const struct pf_learn_set *s = &p->sets[i];
+		const struct action_desc *ad = action_desc_of(s->action);
+		uint8_t val[16], add[16];
+
 		switch (s->op) {
 		case PF_EXPR_CONST:
 			const_value(s, ad, val);
@@ -293,7 +291,6 @@ int pf_learn_eval(const struct pf_learn *p, const struct pf_fields *pkt, struct 
 		if (s->action == PF_ACT_PUSH_MPLS && out->mpls_count == 0)
 			out->mpls_count = 1;
 	}
-	return 0;
 }
 
 /* ---- the flow table --------------------------------------------------- */
@@ -308,12 +305,19 @@ static uint32_t key_hash(const struct pf_flow_key *k)
 	return (uint32_t)(h ^ (h >> 32)) & (LEARN_BUCKETS - 1);
 }
 
+/* the link that points at k's flow, or at the NULL ending its bucket */
+static struct learn_flow **flow_link(struct pf_learner *l, const struct pf_flow_key *k)
+{
+	struct learn_flow **link = &l->buckets[key_hash(k)];
+
+	while (*link && memcmp(&(*link)->key, k, sizeof(*k)))
+		link = &(*link)->next;
+	return link;
+}
+
 static struct learn_flow *flow_find(struct pf_learner *l, const struct pf_flow_key *k)
 {
-	for (struct learn_flow *f = l->buckets[key_hash(k)]; f; f = f->next)
-		if (!memcmp(&f->key, k, sizeof(*k)))
-			return f;
-	return NULL;
+	return *flow_link(l, k);
 }
 
 static struct learn_flow *flow_add(struct pf_learner *l, const struct pf_flow_key *k, uint32_t entry_id, uint64_t now)
@@ -346,22 +350,17 @@ static void flow_unlink(struct pf_learner *l, struct learn_flow **link)
 
 static void flow_forget(struct pf_learner *l, const struct pf_flow_key *k)
 {
-	for (struct learn_flow **link = &l->buckets[key_hash(k)]; *link; link = &(*link)->next)
-		if (!memcmp(&(*link)->key, k, sizeof(*k))) {
-			flow_unlink(l, link);
-			return;
-		}
+	struct learn_flow **link = flow_link(l, k);
+
+	if (*link)
+		flow_unlink(l, link);
 }
 
 static void masked_key(const struct pf_learner *l, uint32_t pipe, const struct pf_fields *pkt, struct pf_flow_key *k)
 {
-	const uint8_t *src = (const uint8_t *)pkt, *mask = (const uint8_t *)&l->masks[pipe];
-	uint8_t *dst = (uint8_t *)&k->f;
-
 	memset(k, 0, sizeof(*k));
 	k->pipe = pipe;
-	for (size_t i = 0; i < sizeof(k->f); i++)
-		dst[i] = src[i] & mask[i];
+	pf_fields_and(pkt, &l->masks[pipe], &k->f);
 }
 
 /* ---- public ----------------------------------------------------------- */
@@ -411,8 +410,6 @@ int pf_learner_set_mask(struct pf_learner *l, uint32_t pipe, const struct pf_fie
 int pf_learner_set_policy(struct pf_learner *l, const struct pf_learn *p, struct pf_error *err)
 {
 	struct learn_policy *lp;
-	struct pf_actions probe;
-	struct pf_fields zero = { 0 };
 	int ret;
 
 	if (p->from_pipe >= PF_MAX_PIPES || p->to_pipe >= PF_MAX_PIPES)
@@ -421,8 +418,8 @@ int pf_learner_set_policy(struct pf_learner *l, const struct pf_learn *p, struct
 	if (p->fwd.type == PF_FWD_MISS)
 		return pf_err(err, -EINVAL, "miss policy of pipe %u: learned entries cannot forward to the miss handler "
 			      "(expected port, pipe, drop or kernel)", p->from_pipe);
-	/* validates every set before anything changes */
-	ret = pf_learn_eval(p, &zero, &probe, err);
+	/* every set is checked here, before anything changes, and never again per frame */
+	ret = check_policy(p, err);
 	if (ret)
 		return ret;
 	lp = calloc(1, sizeof(*lp));
@@ -430,7 +427,7 @@ int pf_learner_set_policy(struct pf_learner *l, const struct pf_learn *p, struct
 		return pf_err(err, -ENOMEM, "out of memory");
 	lp->p = *p;
 	lp->tokens = p->burst ? p->burst : (p->rate_limit_pps ? p->rate_limit_pps : 1);
-	lp->refill_ns = now_ns();
+	lp->refill_ns = pf_now_ns();
 	pthread_mutex_lock(&l->lock);
 	if (!l->mask_known[p->to_pipe]) {
 		pthread_mutex_unlock(&l->lock);
@@ -445,7 +442,7 @@ int pf_learner_set_policy(struct pf_learner *l, const struct pf_learn *p, struct
 	return 0;
 }
 
-uint64_t pf_learner_min_idle_ns(struct pf_learner *l)
+uint64_t pf_learner_sweep_interval_ns(struct pf_learner *l)
 {
 	uint64_t min = 0;
 
@@ -454,7 +451,13 @@ uint64_t pf_learner_min_idle_ns(struct pf_learner *l)
 		if (l->idle_ns[i] && (!min || l->idle_ns[i] < min))
 			min = l->idle_ns[i];
 	pthread_mutex_unlock(&l->lock);
-	return min;
+	if (!min)
+		return 0;
+	/* an entry outlives its timeout by at most a quarter of it */
+	min /= 4;
+	if (min < 10000000ull)
+		min = 10000000ull;
+	return min > 1000000000ull ? 1000000000ull : min;
 }
 
 /* token bucket: may one more new flow be installed now? */
@@ -529,22 +532,12 @@ static void install_requests(struct pf_learner *l, struct pf_entry_req *reqs, ui
 	struct pf_error err = { 0 };
 	uint32_t added = 0;
 
-	if (!n)
-		return;
-	if (l->ops->install_batch) {
+	if (n && l->ops->install_batch)
 		l->ops->install_batch(l->backend, reqs, n, &added, &err);
-		/* the backend stops at the first failure: install what came after it one by one */
-		for (uint32_t i = added; i < n; i++) {
-			if (reqs[i].result == -ECANCELED)
-				reqs[i].result = l->ops->install(l->backend, reqs[i].pipe, &reqs[i].match, &reqs[i].entry,
-								 &err);
-			if (reqs[i].result)
-				pf_warn("miss: cannot install into pipe %u: %s", reqs[i].pipe, err.msg);
-		}
-		return;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		reqs[i].result = l->ops->install(l->backend, reqs[i].pipe, &reqs[i].match, &reqs[i].entry, &err);
+	/* without a batched write, or after its first failure: the rest one by one */
+	for (uint32_t i = added; i < n; i++) {
+		if (reqs[i].result == -ECANCELED)
+			reqs[i].result = l->ops->install(l->backend, reqs[i].pipe, &reqs[i].match, &reqs[i].entry, &err);
 		if (reqs[i].result)
 			pf_warn("miss: cannot install into pipe %u: %s", reqs[i].pipe, err.msg);
 	}
@@ -556,6 +549,7 @@ int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *fr
 	struct pf_entry_req reqs[PF_LEARN_BATCH_MAX];
 	struct learn_flow *pending[PF_LEARN_BATCH_MAX];     /* flow of each request */
 	uint32_t nreqs = 0;
+	uint64_t now;
 	int ret = 0;
 
 	if (n > PF_LEARN_BATCH_MAX) {
@@ -569,16 +563,17 @@ int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *fr
 		return ret;
 	}
 	pthread_mutex_lock(&l->lock);
+	/* one clock read per batch (its frames arrived together), under the lock so that
+	 * the token buckets and flow ages only ever see the clock move forward */
+	now = pf_now_ns();
 	for (uint32_t i = 0; i < n; i++) {
 		const struct pf_miss_frame *fr = &frames[i];
 		struct frame_plan *pl = &plan[i];
 		struct learn_policy *lp;
 		struct pf_flow_key key;
 		struct learn_flow *flow;
-		struct pf_error err = { 0 };
 		struct pf_entry_req *r;
 		uint32_t to_pipe;
-		uint64_t now;
 
 		pl->fate = FATE_DONE;
 		STAT_INC(l, received);
@@ -587,7 +582,7 @@ int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *fr
 			ret = ret ? ret : -ENOENT;
 			continue;
 		}
-		if (pf_learn_parse(fr->data, fr->len, &pl->pkt)) {
+		if (learn_parse(fr->data, fr->len, &pl->pkt)) {
 			STAT_INC(l, install_errors);
 			pf_debug("miss on pipe %u: malformed frame of %u bytes", fr->pipe, fr->len);
 			ret = ret ? ret : -EINVAL;
@@ -602,7 +597,6 @@ int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *fr
 		}
 		to_pipe = lp->p.to_pipe;
 		masked_key(l, to_pipe, &pl->pkt, &key);
-		now = now_ns();
 		flow = flow_find(l, &key);
 		if (flow && flow->pending_req != LEARN_NOT_PENDING) {
 			/* its install is in this very batch: resubmit behind it */
@@ -642,15 +636,11 @@ int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *fr
 		r = &reqs[nreqs];
 		memset(r, 0, sizeof(*r));
 		r->pipe = to_pipe;
+		r->result = -ECANCELED;
 		r->match = key.f;
 		r->entry.flags = lp->p.entry_flags | PF_ENTRY_LEARNED;
 		r->entry.fwd = lp->p.fwd;
-		if (pf_learn_eval(&lp->p, &pl->pkt, &r->entry.act, &err)) {
-			STAT_INC(l, install_errors);
-			pf_warn("miss on pipe %u: %s", fr->pipe, err.msg);
-			ret = ret ? ret : -EINVAL;
-			continue;
-		}
+		learn_eval(&lp->p, &pl->pkt, &r->entry.act);
 		/* in the table now, so later frames of this batch wait for this install */
 		flow = flow_add(l, &key, UINT32_MAX, now);
 		if (!flow) {
@@ -755,7 +745,7 @@ void pf_learner_adopt(struct pf_learner *l, uint32_t pipe, const struct pf_field
 	key.f = *match;
 	pthread_mutex_lock(&l->lock);
 	if (!flow_find(l, &key))
-		flow_add(l, &key, entry_id, now_ns());
+		flow_add(l, &key, entry_id, pf_now_ns());
 	pthread_mutex_unlock(&l->lock);
 }
 

@@ -68,17 +68,15 @@ int pf_learner_handle_path(struct pf_learner *l, uint32_t port, uint32_t pipe, u
 int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *frames, uint32_t n);
 /* remove entries idle longer than their policy's timeout */
 void pf_learner_sweep(struct pf_learner *l, uint64_t now_ns);
-/* shortest idle timeout of any policy in ns (0 = none): how often a sweeper must run */
-uint64_t pf_learner_min_idle_ns(struct pf_learner *l);
+/* how often a sweeper must run: a quarter of the shortest idle timeout of any policy,
+ * within [10 ms, 1 s]; 0 when no policy ages its entries */
+uint64_t pf_learner_sweep_interval_ns(struct pf_learner *l);
+/* while it is 0, how soon a sweeper asks again (a policy may be set meanwhile) */
+#define PF_LEARN_SWEEP_RECHECK_NS 100000000ull
 void pf_learner_stats(struct pf_learner *l, struct pf_miss_stats *out);
 /* learned flows currently held */
 uint32_t pf_learner_flow_count(struct pf_learner *l);
 /* re-adopted entries (pinned state) count against max_flows */
 void pf_learner_adopt(struct pf_learner *l, uint32_t pipe, const struct pf_fields *match, uint32_t entry_id);
-
-/* Parse a frame into fields (meta fields left 0). 0 or -EINVAL when too short or malformed. */
-int pf_learn_parse(const void *frame, uint32_t len, struct pf_fields *out);
-/* Compute the learned entry's actions for a packet (exposed for tests and the DPDK path). */
-int pf_learn_eval(const struct pf_learn *policy, const struct pf_fields *pkt, struct pf_actions *out, struct pf_error *err);
 
 #endif
