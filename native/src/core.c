@@ -290,3 +290,13 @@ int pf_test_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t
 {
 	DISPATCH(test_run, in_port, frame, len, out, out_cap, res, err);
 }
+
+int pf_trace_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_trace *trace, struct pf_error *err)
+{
+	DISPATCH(trace_run, in_port, frame, len, out, out_cap, res, trace, err);
+}
+
+int pf_counters_dpi(pf_instance *inst, struct pf_dpi_counter *out, struct pf_error *err)
+{
+	DISPATCH(counters_dpi, out, err);
+}

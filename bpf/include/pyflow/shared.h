@@ -53,6 +53,7 @@ enum pf_mpegts_frame {
 	PF_MPEGTS_NONE = 0,
 	PF_MPEGTS_REFERENCE = 1,
 	PF_MPEGTS_NON_REFERENCE = 2,
+	PF_MPEGTS_PSI = 3,      /* carries PAT/CAT/PMT: a receiver cannot decode without it */
 };
 
 /* Every matchable field. A pipe's mask is a pf_fields with 1-bits where it matches. */
@@ -238,9 +239,16 @@ struct pf_xdp_meta {
 	uint32_t magic;         /* PF_XDP_META_MAGIC */
 	uint16_t pipe;          /* pipe that missed */
 	uint8_t packet_path;
-	uint8_t _pad;
+	uint8_t flags;          /* enum pf_xdp_meta_flag */
 	uint32_t port;          /* ingress port id */
 	uint32_t _pad2;
+};
+
+enum pf_xdp_meta_flag {
+	/* pyflow trace: walk the pipes as live traffic would, but count nothing,
+	 * stamp nothing, hand nothing to the miss handler, keep a sampled frame,
+	 * and record every hop in the per-CPU pf_trace */
+	PF_META_TRACE = 1u << 0,
 };
 
 struct pf_counter {
@@ -290,6 +298,42 @@ struct pf_verdict {
 	uint32_t last_pipe;
 	uint32_t entry_id;      /* last entry hit, 0xffffffff if none */
 	uint32_t hops;
+};
+
+/* MPEG-TS deep inspection (seed 003), by frame class (enum pf_mpegts_frame):
+ * frames classified, and frames a drop_pct action dropped. Counted where a
+ * lookup first needed the class. */
+struct pf_dpi_counter {
+	uint64_t frames[4];
+	uint64_t dropped[4];
+};
+
+/* One pipe of a traced walk. */
+struct pf_trace_hop {
+	uint32_t pipe;
+	uint32_t entry_id;      /* the entry hit, 0xffffffff on a miss */
+	uint32_t result;        /* 0 forward (fwd says where), 1 drop (drop_reason), 2 pipe not in use */
+	uint32_t flags;         /* enum pf_trace_flag */
+	struct pf_fwd fwd;
+	uint32_t drop_reason;
+	uint32_t _pad;
+	struct pf_fields after; /* the parsed fields after this pipe's actions */
+};
+
+enum pf_trace_flag {
+	PF_TRACE_HIT = 1u << 0,
+	PF_TRACE_SAMPLED = 1u << 1,     /* drop_pct would have dropped this frame: the trace kept it */
+	PF_TRACE_EGRESS = 1u << 2,      /* run as the chosen port's egress pipe */
+};
+
+/* Per-CPU record of the last traced walk (PF_META_TRACE). */
+struct pf_trace {
+	uint32_t nhops;
+	uint32_t port;          /* ingress port id */
+	uint32_t parse_result;  /* enum pf_parse_result as u32 (0 ok, -N error), 1 = never parsed */
+	uint32_t _pad;
+	struct pf_fields before;        /* as parsed */
+	struct pf_trace_hop hops[PF_MAX_PIPE_DEPTH];
 };
 
 /* Replication members of clone sessions / multicast groups. */

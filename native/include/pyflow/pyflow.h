@@ -212,4 +212,11 @@ int pf_miss_stats_get(pf_instance *inst, struct pf_miss_stats *out, struct pf_er
 /* run one frame through the datapath as if received on in_port (tests, differential checks) */
 int pf_test_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_error *err);
 
+/* pyflow trace: run one frame through the loaded datapath as pf_test_run does, but with no
+ * side effect (no counter, no last-seen stamp, nothing handed to the miss handler, drop_pct
+ * keeps the frame and says so) and the walk recorded hop by hop in *trace. */
+int pf_trace_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_trace *trace, struct pf_error *err);
+/* MPEG-TS deep-inspection counters (seed 003), summed over CPUs */
+int pf_counters_dpi(pf_instance *inst, struct pf_dpi_counter *out, struct pf_error *err);
+
 #endif

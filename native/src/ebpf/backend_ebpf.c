@@ -1745,4 +1745,6 @@ const struct pf_backend_ops pf_backend_ebpf = {
 	.counters_port = ebpf_counters_port,
 	.miss_stats = ebpf_miss_stats,
 	.test_run = ebpf_test_run,
+	.trace_run = pf_ebpf_trace_run,
+	.counters_dpi = pf_ebpf_counters_dpi,
 };

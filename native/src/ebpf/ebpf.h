@@ -135,6 +135,11 @@ int pf_ebpf_resubmit(struct pf_ebpf *eb, uint32_t port, const void *frame, uint3
 int pf_ebpf_resubmit_from(struct pf_ebpf *eb, uint32_t port, uint32_t pipe, const void *frame, uint32_t len,
 			  struct pf_error *err);
 
+/* trace.c: pf_trace_run and pf_counters_dpi on the ebpf backend */
+int pf_ebpf_trace_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out,
+		      uint32_t out_cap, struct pf_test_result *res, struct pf_trace *trace, struct pf_error *err);
+int pf_ebpf_counters_dpi(pf_instance *inst, struct pf_dpi_counter *out, struct pf_error *err);
+
 /* rx queues of an interface (sysfs), 1 when it cannot say */
 uint32_t pf_ebpf_rx_queue_count(const char *ifname);
 
