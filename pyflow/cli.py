@@ -161,9 +161,10 @@ def cli():
 @click.option("-i", "--instance", default=None, metavar="NAME",
               help="Instance name (pins under /sys/fs/bpf/pyflow/NAME); default: the config's name.")
 @click.option("--fresh", is_flag=True, help="Discard pinned state of a previous run instead of re-adopting it.")
+@click.option("--metrics", default=None, metavar="ADDR:PORT", help="Serve Prometheus /metrics here.")
 @click.pass_obj
 def run(obj, backend, config_path, ports, log_level, sdk_log_level, stats_interval, duration, output, detail,
-        instance, fresh):
+        instance, fresh, metrics):
     """Run a pipeline until SIGINT/SIGTERM (or --duration). Arguments after `--` go to the DPDK EAL."""
     from .controller import Controller, RunOptions, parse_port_bindings
 
@@ -181,10 +182,14 @@ def run(obj, backend, config_path, ports, log_level, sdk_log_level, stats_interv
                          f"(got {' '.join(eal)})")
     if backend == "dpdk" and not any(a.startswith("--log-level") for a in eal):
         eal = [f"--log-level={DOCA_TO_RTE[sdk_level]}"] + eal
+    if metrics is not None:
+        from .metrics import parse_listen
+
+        parse_listen(metrics, "--metrics")
     setup_logging(level, sdk_level)
     opts = RunOptions(backend=backend, config_path=config_path, ports=parse_port_bindings(ports),
                       stats_interval=stats_interval, duration=duration, output=output, instance=instance,
-                      fresh=fresh, eal_args=eal, detail=detail)
+                      fresh=fresh, eal_args=eal, detail=detail, metrics=metrics)
     return Controller(opts).run()
 
 
@@ -324,7 +329,11 @@ def counters(instance, output, detail):
     snap = counters_mod.from_json(data)
     text = counters_mod.format_line(snap)
     if detail:
+        from .seedcounters import format_seed
+
         text += "\n" + counters_mod.format_detail(snap)
+        seed = format_seed(data)
+        text += "\n" + seed if seed else ""
     _emit(data, output, text)
 
 
@@ -524,6 +533,9 @@ def session_list(instance, output):
                             for m in r["members"])
         lines.append(f"{r['id']:>7}  {members or '-'}")
     _emit(rows, output, "\n".join(lines))
+
+
+from . import cli_obs  # noqa: E402,F401  trace, capture, exporter register themselves on cli
 
 
 def main(argv=None) -> None:

@@ -44,6 +44,7 @@ class RunOptions:
     eal_args: list[str] = field(default_factory=list)
     run_dir: str = RUN_DIR
     detail: bool = False
+    metrics: str | None = None      # --metrics ADDR:PORT
 
 
 def parse_port_bindings(values: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -234,8 +235,15 @@ class Controller:
                     log.warning("port %s (%s): %s", name, ifname, problem)
         self.server = ControlServer(socket_path(self.instance_name, self.opts.run_dir), self.handlers())
         self.server.start()
+        if self.opts.metrics:
+            from .metrics import serve_local
+
+            self.metrics_server = serve_local(self, self.opts.metrics)
 
     def stop(self) -> None:
+        if getattr(self, "metrics_server", None):
+            self.metrics_server.shutdown()
+            self.metrics_server = None
         if self.server:
             self.server.stop()
             self.server = None
@@ -308,6 +316,8 @@ class Controller:
             "session_add_member": self._op_session_add_member,
             "session_delete_member": self._op_session_delete_member,
             "session_list": self._op_session_list,
+            "trace": self._op_trace,
+            "metrics": self._op_metrics,
         }
 
     # -- clone sessions (the P4 PSA clone-E2E example: session-create, session-add-member, session-delete-member) --
@@ -377,7 +387,21 @@ class Controller:
                 "pid": os.getpid(), "ports": self.bindings}
 
     def _op_counters(self, args):
-        return counters_mod.to_json(self.snapshot())
+        from .seedcounters import seed_counters
+
+        data = counters_mod.to_json(self.snapshot())
+        data.update(seed_counters(self))
+        return data
+
+    def _op_trace(self, args):
+        from .trace import controller_trace
+
+        return controller_trace(self, args)
+
+    def _op_metrics(self, args):
+        from .metrics import collect_state
+
+        return collect_state(self)
 
     def _op_entry_add(self, args):
         """One entry ({"pipe", "entry", "replace"}) or a batch ({"entries": [{"pipe", "entry", "replace"}, ...]}).
