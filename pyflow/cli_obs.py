@@ -63,8 +63,9 @@ def trace(instance, config_path, port, hex_text, pcap, index, output, fields):
 @click.option("-d", "--duration", type=float, default=None, metavar="S", help="Stop after S seconds.")
 def exporter(instance, listen, duration):
     """Serve a running instance's counters as Prometheus metrics (read over its control socket)."""
-    from .metrics import serve_remote
+    from .metrics import parse_listen, serve_remote
 
+    parse_listen(listen)
     serve_remote(_default_instance(instance), listen, duration)
 
 
