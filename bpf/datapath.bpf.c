@@ -36,6 +36,57 @@ struct {
 	__type(value, struct pf_dpi_counter);
 } dpi_counters SEC(".maps");
 
+/* pyflow capture. A plain global (.bss): checking it is one load, no helper
+ * call, so a datapath that is not capturing pays a load and a branch per
+ * capture point. The loader writes it when a capture starts and stops. */
+struct pf_capture_cfg pf_capture;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} capture_events SEC(".maps");
+
+/* Copy the frame (up to snaplen) with a pf_capture_hdr to user space, if the filters let it.
+ * point_reason: the point bit | drop reason << 16 (BPF calls take at most 5 arguments). */
+__noinline int pf_capture_frame(struct xdp_md *ctx, __u32 point_reason, __u32 port, __u32 pipe, __u32 entry)
+{
+	struct pf_capture_hdr h;
+	__u64 len = ctx->data_end - ctx->data, cap;
+	__u32 point = point_reason & 0xffff, reason = point_reason >> 16;
+
+	if (!(pf_capture.points & point) || port == 0xffffffffu)
+		return 0;
+	if ((point & (PF_CAP_HIT | PF_CAP_MISS)) && pf_capture.pipe != PF_CAPTURE_ANY && pipe != pf_capture.pipe)
+		return 0;
+	if (pf_capture.entry != PF_CAPTURE_ANY && entry != pf_capture.entry)
+		return 0;
+	cap = len < pf_capture.snaplen ? len : pf_capture.snaplen;
+	if (cap > 0xffff)
+		cap = 0xffff;
+	h.ts_ns = bpf_ktime_get_ns();
+	h.point = point;
+	h.port = port;
+	h.pipe = pipe;
+	h.entry = entry;
+	h.reason = reason;
+	h.len = len;
+	h.caplen = cap;
+	h._pad = 0;
+	bpf_perf_event_output(ctx, &capture_events, BPF_F_CURRENT_CPU | (cap << 32), &h, sizeof(h));
+	return 0;
+}
+
+/* Every drop of this program is a capture point; ctx is in scope at each call. */
+static __always_inline int pf_drop_cap(struct xdp_md *ctx, __u32 port, __u32 reason, __u32 pipe, __u32 entry_id,
+				       __u32 hops)
+{
+	if (pf_capture.points & PF_CAP_DROP)
+		pf_capture_frame(ctx, PF_CAP_DROP | reason << 16, port, pipe, entry_id);
+	return (pf_drop)(port, reason, pipe, entry_id, hops);
+}
+#define pf_drop(port, reason, pipe, entry_id, hops) pf_drop_cap(ctx, port, reason, pipe, entry_id, hops)
+
 /* The walk of the last traced frame on this CPU (pyflow trace); written only
  * for frames whose metadata carries PF_META_TRACE. */
 struct {
@@ -162,6 +213,8 @@ __noinline int pf_xdp_hop(struct xdp_md *ctx, struct pf_pkt *pkt, struct pf_walk
 	}
 	if (w->counting && !w->trace)
 		pf_count_pipe(pipe, ent != NULL);
+	if ((pf_capture.points & (PF_CAP_HIT | PF_CAP_MISS)) && !w->trace)
+		pf_capture_frame(ctx, ent ? PF_CAP_HIT : PF_CAP_MISS, pkt->f.port, pipe, ent ? ent->id : PF_NO_ENTRY);
 	if (!ent) {
 		w->fwd = pipe_cfg->fwd_miss;
 		return PF_HOP_FWD;
@@ -215,6 +268,8 @@ static __always_inline int pf_tx(struct xdp_md *ctx, __u32 in_port, __u32 out_po
 
 	pf_strip_meta(ctx);
 	len = ctx->data_end - ctx->data;
+	if ((pf_capture.points & PF_CAP_EGRESS) && !quiet)
+		pf_capture_frame(ctx, PF_CAP_EGRESS, out_port, pipe, entry_id);
 	ret = bpf_redirect_map(&tx_ports, out_port, 0);
 	if (ret != XDP_REDIRECT)
 		return pf_drop(in_port, PF_DROP_TX_FAIL, pipe, entry_id, hops);
@@ -426,6 +481,8 @@ int pf_xdp_root(struct xdp_md *ctx)
 		pc->rx_bytes += ctx->data_end - ctx->data;
 	}
 
+	if ((pf_capture.points & PF_CAP_INGRESS) && !w.trace)
+		pf_capture_frame(ctx, PF_CAP_INGRESS, port, cfg->root_pipe, PF_NO_ENTRY);
 	ret = pf_xdp_parse(ctx, &pkt);
 	pkt.f.port = port;
 	pkt.f.packet_path = packet_path;

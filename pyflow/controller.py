@@ -241,6 +241,8 @@ class Controller:
             self.metrics_server = serve_local(self, self.opts.metrics)
 
     def stop(self) -> None:
+        if self.instance is not None and self.opts.backend == "ebpf":
+            _quietly(self.instance_capture_stop)
         if getattr(self, "metrics_server", None):
             self.metrics_server.shutdown()
             self.metrics_server = None
@@ -318,6 +320,9 @@ class Controller:
             "session_list": self._op_session_list,
             "trace": self._op_trace,
             "metrics": self._op_metrics,
+            "capture_start": lambda args: capture_op("start", self, args),
+            "capture_stats": lambda args: capture_op("stats", self, args),
+            "capture_stop": lambda args: capture_op("stop", self, args),
         }
 
     # -- clone sessions (the P4 PSA clone-E2E example: session-create, session-add-member, session-delete-member) --
@@ -392,6 +397,11 @@ class Controller:
         data = counters_mod.to_json(self.snapshot())
         data.update(seed_counters(self))
         return data
+
+    def instance_capture_stop(self) -> None:
+        from .native import call, ffi, lib
+
+        call(lib.pf_capture_stop, self.instance.handle, ffi.new("struct pf_capture_stats *"))
 
     def _op_trace(self, args):
         from .trace import controller_trace
@@ -790,6 +800,12 @@ def _quietly(fn, *args) -> None:
         fn(*args)
     except Exception as exc:  # cleanup after a failure: the first error is the one to report
         log.debug("cleanup: %s", exc)
+
+
+def capture_op(op: str, ctl, args):
+    from . import capture
+
+    return getattr(capture, f"op_capture_{op}")(ctl, args)
 
 
 def ffi_copy_entry(entry):

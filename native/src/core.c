@@ -300,3 +300,20 @@ int pf_counters_dpi(pf_instance *inst, struct pf_dpi_counter *out, struct pf_err
 {
 	DISPATCH(counters_dpi, out, err);
 }
+
+int pf_capture_start(pf_instance *inst, const struct pf_capture_cfg *cfg, const char *path, uint32_t format, uint64_t max_frames, uint64_t duration_ms, struct pf_error *err)
+{
+	if (!path || !*path)
+		return pf_err(err, -EINVAL, "capture: no output path");
+	DISPATCH(capture_start, cfg, path, format, max_frames, duration_ms, err);
+}
+
+int pf_capture_stats_get(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err)
+{
+	DISPATCH(capture_stats, out, err);
+}
+
+int pf_capture_stop(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err)
+{
+	DISPATCH(capture_stop, out, err);
+}

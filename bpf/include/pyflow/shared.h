@@ -336,6 +336,37 @@ struct pf_trace {
 	struct pf_trace_hop hops[PF_MAX_PIPE_DEPTH];
 };
 
+/* pyflow capture: where frames are copied to user space (enum pf_capture_point
+ * bits; 0 = capture off, the only state the fast path pays for: one load). */
+enum pf_capture_point {
+	PF_CAP_INGRESS = 1u << 0,       /* as received, before the root pipe */
+	PF_CAP_HIT = 1u << 1,           /* a lookup of pipe (or any pipe) found an entry, before its actions */
+	PF_CAP_MISS = 1u << 2,          /* a lookup of pipe found none */
+	PF_CAP_EGRESS = 1u << 3,        /* leaving by a port, after every action */
+	PF_CAP_DROP = 1u << 4,          /* dropped, with the reason */
+};
+#define PF_CAPTURE_ANY 0xffffffffu
+
+struct pf_capture_cfg {
+	uint32_t points;        /* enum pf_capture_point bits, 0 = off */
+	uint32_t pipe;          /* hit/miss points: only this pipe, PF_CAPTURE_ANY = every pipe */
+	uint32_t entry;         /* only frames whose (last) entry is this id, PF_CAPTURE_ANY = any */
+	uint32_t snaplen;       /* bytes copied of each frame */
+};
+
+/* In front of every captured frame in the capture_events perf buffer. */
+struct pf_capture_hdr {
+	uint64_t ts_ns;         /* bpf_ktime_get_ns */
+	uint32_t point;         /* one enum pf_capture_point bit */
+	uint32_t port;          /* ingress port (egress: the port it leaves by) */
+	uint32_t pipe;
+	uint32_t entry;         /* 0xffffffff none */
+	uint32_t reason;        /* enum pf_drop_reason at PF_CAP_DROP */
+	uint32_t len;           /* frame length */
+	uint32_t caplen;        /* bytes that follow */
+	uint32_t _pad;
+};
+
 /* Replication members of clone sessions / multicast groups. */
 struct pf_session_member {
 	uint32_t port;
