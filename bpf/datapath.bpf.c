@@ -20,6 +20,12 @@
 #define PF_PKT_DATA_END(ctx) ((void *)(long)(ctx)->data_end)
 #define PF_PKT_ADJUST_HEAD(ctx, delta) bpf_xdp_adjust_head((ctx), (delta))
 #define PF_PKT_RANDOM() bpf_get_prandom_u32()
+/* DSCP -> MPLS TC (seed 004), written by the loader: 0 = class selector
+ * (dscp >> 3), tc + 1 otherwise. A global: one load, only for labels pushed
+ * with PF_ACT_MPLS_TC_DSCP. */
+__u8 pf_dscp_tc[64];
+#define PF_DSCP_TO_TC(dscp) \
+	(pf_dscp_tc[(dscp) & 63] ? (__u32)pf_dscp_tc[(dscp) & 63] - 1 : ((__u32)(dscp) >> 3) & 0x7)
 #include "pyflow/packet.h"
 
 /* the frame class is looked at only when a lookup's mask needs it */

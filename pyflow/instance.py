@@ -214,6 +214,11 @@ class Instance:
         verdict = ffi.new("struct pf_verdict *", res.verdict)
         return verdict, bytes(ffi.buffer(out, min(res.out_len, out_cap))), trace
 
+    def dscp_tc_set(self, mapping: dict[int, int]) -> None:
+        """DSCP -> MPLS TC for labels pushed with "tc": "dscp"; unmapped DSCPs keep the class selector."""
+        table = ffi.new("uint8_t[64]", [mapping.get(d, 0xFF) for d in range(64)])
+        call(lib.pf_dscp_tc_set, self.handle, table)
+
     def counters_dpi(self) -> dict[str, dict[str, int]]:
         """MPEG-TS classes seen and dropped: {"frames": {class: n}, "dropped": {class: n}}."""
         out = ffi.new("struct pf_dpi_counter *")

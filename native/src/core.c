@@ -317,3 +317,10 @@ int pf_capture_stop(pf_instance *inst, struct pf_capture_stats *out, struct pf_e
 {
 	DISPATCH(capture_stop, out, err);
 }
+
+int pf_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err)
+{
+	if (!map)
+		return pf_err(err, -EINVAL, "dscp_tc_set: no map");
+	DISPATCH(dscp_tc_set, map, err);
+}

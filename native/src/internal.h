@@ -41,6 +41,7 @@ struct pf_backend_ops {
 	int (*capture_start)(pf_instance *inst, const struct pf_capture_cfg *cfg, const char *path, uint32_t format, uint64_t max_frames, uint64_t duration_ms, struct pf_error *err);
 	int (*capture_stats)(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);
 	int (*capture_stop)(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);
+	int (*dscp_tc_set)(pf_instance *inst, const uint8_t *map, struct pf_error *err);
 };
 
 struct pf_instance {

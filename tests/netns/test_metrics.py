@@ -133,3 +133,32 @@ def test_exporter_errors_are_one_line(unique_prefix):
         r = subprocess.run([sys.executable, "-P", "-m", "pyflow", "exporter", *args], capture_output=True,
                            text=True, timeout=20)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr, r.stderr
+
+
+def test_seed_004_counters_per_prefix_and_label_stack_and_dscp_to_tc(lab_run):
+    """mpls-encap: frames per (prefix, label stack) in `pyflow counters -o json` and in Prometheus,
+    and the pushed labels carry the DSCP mapped by mpls_tc_map (ef -> 5, unmapped af21 -> its class
+    selector 2), checked on the frames that arrived on the wan side."""
+    from tests.pyflow_testing import counters_json
+
+    port = free_port()
+    lab, inst, _run = lab_run("mpls-encap", ["host", "wan"], "--metrics", f"127.0.0.1:{port}")
+    ef = build_frame("ipv4.src=10.0.0.1 ipv4.dst=10.3.3.3 ipv4.dscp=46 l4.dport=53")
+    af21 = build_frame("ipv4.src=10.0.0.1 ipv4.dst=10.20.30.40 ipv4.dscp=18 l4.dport=53")
+    caps = lab.capture(["wan"])
+    lab.send("host", [ef] * 7 + [af21] * 4)
+    got = caps.stop()["wan"]
+    assert len(got) == 11
+    tcs = sorted(((f[14] << 12 | f[15] << 4 | f[16] >> 4), (f[16] >> 1) & 7) for f in got)
+    assert tcs == [(201003, 2)] * 4 + [(1000000, 5)] * 7
+    rows = {(r["prefix"], r["labels"]): r["packets"] for r in counters_json(inst)["mpls"]}
+    assert rows[("10.3.3.3/32", "1000000")] == 7
+    assert rows[("10.0.0.0/8", "201003")] == 4
+    assert rows[("8.8.8.0/24", "201007/201003")] == 0
+    assert rows[("10.9.0.0/16", "1000000")] == 0
+    after = scrape(port)
+    assert after[("pyflow_mpls_packets_total", (("labels", "1000000"), ("pipe", "dst_lpm"),
+                                               ("prefix", "10.3.3.3/32")))] == 7
+    text = subprocess.run([sys.executable, "-P", "-m", "pyflow", "counters", "--instance", inst, "--detail"],
+                          capture_output=True, text=True, timeout=20).stdout
+    assert "10.3.3.3/32" in text and "201007/201003" in text

@@ -966,11 +966,18 @@ PF_INLINE int pf_pop_mpls(PF_PKT_CTX *ctx, struct pf_pkt *pkt, uint8_t count)
 	return PF_ACT_OK;
 }
 
+/* DSCP -> MPLS traffic class for PF_ACT_MPLS_TC_DSCP. An includer with a
+ * configurable map defines PF_DSCP_TO_TC; the default is the class selector
+ * (the DSCP's top three bits), which is also what an unmapped DSCP gets. */
+#ifndef PF_DSCP_TO_TC
+#define PF_DSCP_TO_TC(dscp) (((uint32_t)(dscp) >> 3) & 0x7)
+#endif
+
 PF_INLINE int pf_push_mpls(PF_PKT_CTX *ctx, struct pf_pkt *pkt, const struct pf_actions *act)
 {
 	uint8_t *data, *data_end;
 	uint8_t count = act->mpls_count;
-	uint32_t delta, type_off, i;
+	uint32_t delta, type_off, i, tc;
 	uint8_t ttl;
 	int was_mpls = pkt->mpls_off != 0;
 	int ret;
@@ -1019,7 +1026,10 @@ PF_INLINE int pf_push_mpls(PF_PKT_CTX *ctx, struct pf_pkt *pkt, const struct pf_
 		if (lse + 4 > data_end)
 			return PF_ACT_ERR_BOUNDS;
 		label = act->mpls_labels[i];
-		v = ((label & 0xfffff) << 12) | (((label >> 20) & 0x7) << 9) | ttl;
+		tc = (label >> 20) & 0x7;
+		if ((act->flags & PF_ACT_MPLS_TC_DSCP) && pkt->l3 != PF_L3_NONE)
+			tc = PF_DSCP_TO_TC(pkt->f.ip_dscp);
+		v = ((label & 0xfffff) << 12) | ((tc & 0x7) << 9) | ttl;
 		if (i == (uint32_t)count - 1 && !was_mpls)
 			v |= 0x100;     /* bottom of stack */
 		lse[0] = v >> 24;

@@ -133,6 +133,7 @@ enum pf_action_flag {
 	PF_ACT_CLONE = 1u << 16,        /* clone to act.session (I2E / E2E by domain) */
 	PF_ACT_DROP_PCT = 1u << 17,     /* drop act.drop_pct % of matching frames */
 	PF_ACT_COUNT = 1u << 18,
+	PF_ACT_MPLS_TC_DSCP = 1u << 19, /* pushed labels take their TC bits from the IP DSCP (the instance's map) */
 };
 
 /* Action values; applied in a fixed order: pop, set, dec ttl, push, mark, clone, sample. */

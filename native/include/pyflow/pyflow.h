@@ -235,6 +235,9 @@ struct pf_capture_stats {
 int pf_capture_start(pf_instance *inst, const struct pf_capture_cfg *cfg, const char *path, uint32_t format, uint64_t max_frames, uint64_t duration_ms, struct pf_error *err);
 int pf_capture_stats_get(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);
 int pf_capture_stop(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);
+/* DSCP -> MPLS traffic class of labels pushed with PF_ACT_MPLS_TC_DSCP: map[dscp] = 0..7, or 0xff
+ * for the default, the class selector (dscp >> 3). Without a call every DSCP gets the default. */
+int pf_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err);
 /* MPEG-TS deep-inspection counters (seed 003), summed over CPUs */
 int pf_counters_dpi(pf_instance *inst, struct pf_dpi_counter *out, struct pf_error *err);
 

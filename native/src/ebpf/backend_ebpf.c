@@ -1751,4 +1751,5 @@ const struct pf_backend_ops pf_backend_ebpf = {
 	.capture_start = pf_ebpf_capture_start,
 	.capture_stats = pf_ebpf_capture_stats,
 	.capture_stop = pf_ebpf_capture_stop,
+	.dscp_tc_set = pf_ebpf_dscp_tc_set,
 };

@@ -20,6 +20,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <linux/perf_event.h>
 
 #include "ebpf.h"
 
@@ -46,8 +47,9 @@ static uint64_t now_ns(clockid_t clk)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Where pf_capture lives in the datapath's .bss, and the map holding it. */
-static int capture_var(struct pf_ebpf *eb, int *fd, uint32_t *off, uint32_t *value_size, struct pf_error *err)
+/* Where a global of the datapath's .bss lives, and the map holding it. */
+static int bss_var(struct pf_ebpf *eb, const char *name, uint32_t len, int *fd, uint32_t *off, uint32_t *value_size,
+		   struct pf_error *err)
 {
 	struct bpf_map *bss = bpf_object__find_map_by_name(eb->obj, ".bss");
 	struct btf *btf = bpf_object__btf(eb->obj);
@@ -56,49 +58,68 @@ static int capture_var(struct pf_ebpf *eb, int *fd, uint32_t *off, uint32_t *val
 	int id;
 
 	if (!bss || bpf_map__fd(bss) < 0 || !btf)
-		return pf_err(err, -ENOENT, "capture: the datapath has no .bss (an older build?)");
+		return pf_err(err, -ENOENT, "%s: the datapath has no .bss (an older build?)", name);
 	*fd = bpf_map__fd(bss);
 	*value_size = bpf_map__value_size(bss);
 	id = btf__find_by_name_kind(btf, ".bss", BTF_KIND_DATASEC);
 	if (id < 0)
-		return pf_err(err, -ENOENT, "capture: no .bss section in the datapath's BTF");
+		return pf_err(err, -ENOENT, "%s: no .bss section in the datapath's BTF", name);
 	sec = btf__type_by_id(btf, id);
 	vsi = btf_var_secinfos(sec);
 	for (int i = 0; i < btf_vlen(sec); i++, vsi++) {
 		const struct btf_type *var = btf__type_by_id(btf, vsi->type);
 
-		if (var && !strcmp(btf__name_by_offset(btf, var->name_off), "pf_capture")) {
+		if (var && !strcmp(btf__name_by_offset(btf, var->name_off), name)) {
 			*off = vsi->offset;
-			if (*off + sizeof(struct pf_capture_cfg) > *value_size)
+			if (*off + len > *value_size || vsi->size != len)
 				break;
 			return 0;
 		}
 	}
-	return pf_err(err, -ENOENT, "capture: pf_capture missing from the datapath's .bss");
+	return pf_err(err, -ENOENT, "%s missing from the datapath's .bss (or of another size)", name);
 }
 
-static int capture_cfg_write(struct pf_ebpf *eb, const struct pf_capture_cfg *cfg, struct pf_error *err)
+/* Write a global of the running program (read, patch, write back: the section is one map value). */
+int pf_ebpf_bss_write(struct pf_ebpf *eb, const char *name, const void *data, uint32_t len, struct pf_error *err)
 {
 	uint32_t off = 0, size = 0, zero = 0;
 	int fd, ret;
 	char *val;
 
-	ret = capture_var(eb, &fd, &off, &size, err);
+	ret = bss_var(eb, name, len, &fd, &off, &size, err);
 	if (ret)
 		return ret;
 	val = calloc(1, size);
 	if (!val)
 		return pf_err(err, -ENOMEM, "out of memory");
 	if (bpf_map_lookup_elem(fd, &zero, val) == 0) {
-		memcpy(val + off, cfg, sizeof(*cfg));
+		memcpy(val + off, data, len);
 		ret = bpf_map_update_elem(fd, &zero, val, BPF_ANY) ? -errno : 0;
 	} else {
 		ret = -errno;
 	}
 	free(val);
 	if (ret)
-		return pf_err(err, ret, "capture: cannot write the capture switch: %s", strerror(-ret));
+		return pf_err(err, ret, "cannot write %s in the datapath: %s", name, strerror(-ret));
 	return 0;
+}
+
+static int capture_cfg_write(struct pf_ebpf *eb, const struct pf_capture_cfg *cfg, struct pf_error *err)
+{
+	return pf_ebpf_bss_write(eb, "pf_capture", cfg, sizeof(*cfg), err);
+}
+
+/* DSCP -> MPLS TC: map[d] = 0..7, or 0xff for the class selector (d >> 3). */
+int pf_ebpf_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err)
+{
+	uint8_t table[64];
+
+	for (int d = 0; d < 64; d++) {
+		if (map[d] != 0xff && map[d] > 7)
+			return pf_err(err, -EINVAL, "dscp %d: traffic class %u out of range 0..7", d, map[d]);
+		table[d] = map[d] == 0xff ? 0 : map[d] + 1;
+	}
+	return pf_ebpf_bss_write(inst->priv, "pf_dscp_tc", table, sizeof(table), err);
 }
 
 static void put32(FILE *f, uint32_t v) { fwrite(&v, 4, 1, f); }
@@ -215,6 +236,35 @@ static void on_lost(void *ctx, int cpu, __u64 n)
 	pthread_mutex_unlock(&st->lock);
 }
 
+/* Raw perf records: samples carry our header and the frame; a wakeup only every
+ * PF_CAPTURE_WAKEUP samples (the poll timeout picks up the rest), so a busy
+ * capture does not cost the datapath an irq_work per frame. */
+#define PF_CAPTURE_WAKEUP 64
+
+struct pf_perf_sample {
+	struct perf_event_header header;
+	uint32_t size;
+	uint8_t data[];
+};
+
+struct pf_perf_lost {
+	struct perf_event_header header;
+	uint64_t id;
+	uint64_t lost;
+};
+
+static enum bpf_perf_event_ret on_event(void *ctx, int cpu, struct perf_event_header *ev)
+{
+	if (ev->type == PERF_RECORD_SAMPLE) {
+		struct pf_perf_sample *s = (void *)ev;
+
+		on_sample(ctx, cpu, s->data, s->size);
+	} else if (ev->type == PERF_RECORD_LOST) {
+		on_lost(ctx, cpu, ((struct pf_perf_lost *)ev)->lost);
+	}
+	return LIBBPF_PERF_EVENT_CONT;
+}
+
 static void *capture_thread(void *arg)
 {
 	struct pf_capture_state *st = arg;
@@ -297,7 +347,18 @@ int pf_ebpf_capture_start(pf_instance *inst, const struct pf_capture_cfg *cfg, c
 		capture_free(st);
 		return pf_err(err, ret, "capture: cannot write %s: %s", path, strerror(-ret));
 	}
-	st->pb = perf_buffer__new(bpf_map__fd(map), 64, on_sample, on_lost, st, NULL);
+	{
+		struct perf_event_attr attr = {
+			.type = PERF_TYPE_SOFTWARE,
+			.config = PERF_COUNT_SW_BPF_OUTPUT,
+			.sample_type = PERF_SAMPLE_RAW,
+			.sample_period = 1,
+			.wakeup_events = PF_CAPTURE_WAKEUP,
+			.size = sizeof(attr),
+		};
+
+		st->pb = perf_buffer__new_raw(bpf_map__fd(map), 256, &attr, on_event, st, NULL);
+	}
 	if (!st->pb) {
 		ret = -errno;
 		st->pb = NULL;

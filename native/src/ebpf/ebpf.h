@@ -146,6 +146,8 @@ int pf_ebpf_capture_start(pf_instance *inst, const struct pf_capture_cfg *cfg, c
 int pf_ebpf_capture_stats(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);
 int pf_ebpf_capture_stop(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);
 void pf_ebpf_capture_release(struct pf_ebpf *eb);
+int pf_ebpf_bss_write(struct pf_ebpf *eb, const char *name, const void *data, uint32_t len, struct pf_error *err);
+int pf_ebpf_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err);
 
 /* rx queues of an interface (sysfs), 1 when it cannot say */
 uint32_t pf_ebpf_rx_queue_count(const char *ifname);
