@@ -343,11 +343,8 @@ def controller_trace(ctl, args: dict) -> dict:
     runtime = {eid: name for name, (_pipe, eid) in ctl.runtime_entries.items()}
     tracer = Tracer(ctl.instance, ctl.program, runtime)
     from .frames import frame_from_hex
-    from .native import lib
 
     data = frame_from_hex(frame)
-    if ctl.opts.backend != "ebpf" and not hasattr(lib, "pf_trace_run"):
-        raise UsageError(f"trace: backend {ctl.opts.backend} cannot trace")
     result = tracer.trace(str(port) if isinstance(port, int) else port, data)
     result["instance"] = ctl.instance_name
     result["backend"] = ctl.opts.backend

@@ -439,9 +439,10 @@ static int dpdk_miss_stats(pf_instance *inst, struct pf_miss_stats *out, struct 
 	return 0;
 }
 
-/* One frame through the software pipes in the calling thread; no port needs to be started. */
-static int dpdk_test_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out,
-			 uint32_t out_cap, struct pf_test_result *res, struct pf_error *err)
+/* One frame through the software pipes in the calling thread; no port needs to be started.
+ * With trace (pyflow trace): nothing is counted and the walk is recorded. */
+static int dpdk_run_one(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out,
+			uint32_t out_cap, struct pf_test_result *res, struct pf_trace *trace, struct pf_error *err)
 {
 	static pthread_mutex_t test_lock = PTHREAD_MUTEX_INITIALIZER;
 	struct pfd *d = pfd_of(inst);
@@ -475,7 +476,10 @@ static int dpdk_test_run(pf_instance *inst, uint32_t in_port, const void *frame,
 	memset(res, 0, sizeof(*res));
 	pfd_thread_slot = PFD_SLOT_CONTROL;
 	pfd_rcu_reader_enter(d, PFD_SLOT_CONTROL);
-	pfd_pipeline_run(d, PFD_SLOT_CONTROL, in_port, PF_PATH_NORMAL, m, &outs, &res->verdict, false);
+	if (trace)
+		pfd_pipeline_trace(d, PFD_SLOT_CONTROL, in_port, m, &outs, &res->verdict, trace);
+	else
+		pfd_pipeline_run(d, PFD_SLOT_CONTROL, in_port, PF_PATH_NORMAL, m, &outs, &res->verdict, false);
 	pfd_rcu_reader_leave(d, PFD_SLOT_CONTROL);
 	pfd_thread_slot = -1;
 	res->retval = res->verdict.kind;
@@ -495,14 +499,32 @@ static int dpdk_test_run(pf_instance *inst, uint32_t in_port, const void *frame,
 			struct pf_port_counter *c = &d->counters[PFD_SLOT_CONTROL].ports[outs.ports[i]];
 
 			/* as if sent: the differential check compares tx counters too */
-			c->tx_packets++;
-			c->tx_bytes += rte_pktmbuf_pkt_len(outs.mbufs[i]);
+			if (!trace) {
+				c->tx_packets++;
+				c->tx_bytes += rte_pktmbuf_pkt_len(outs.mbufs[i]);
+			}
 			rte_pktmbuf_free(outs.mbufs[i]);
 		}
 	}
 out:
 	pthread_mutex_unlock(&test_lock);
 	return ret;
+}
+
+static int dpdk_test_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out,
+			 uint32_t out_cap, struct pf_test_result *res, struct pf_error *err)
+{
+	return dpdk_run_one(inst, in_port, frame, len, out, out_cap, res, NULL, err);
+}
+
+static int dpdk_trace_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out,
+			  uint32_t out_cap, struct pf_test_result *res, struct pf_trace *trace, struct pf_error *err)
+{
+	if (!trace)
+		return pf_err(err, -EINVAL, "trace: no trace record");
+	if (in_port >= PF_MAX_PORTS || !pfd_of(inst)->ports[in_port].in_use)
+		return pf_err(err, -ENODEV, "trace: port %u is not bound", in_port);
+	return dpdk_run_one(inst, in_port, frame, len, out, out_cap, res, trace, err);
 }
 
 #else /* !PF_HAVE_DPDK */
@@ -538,5 +560,6 @@ const struct pf_backend_ops pf_backend_dpdk = {
 	.miss_stats = dpdk_miss_stats,
 	.test_run = dpdk_test_run,
 	.dscp_tc_set = pfd_dscp_tc_set,
+	.trace_run = dpdk_trace_run,
 #endif
 };

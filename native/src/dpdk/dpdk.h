@@ -164,6 +164,10 @@ struct pfd_outputs {
 
 /* Run m through the pipeline as received on port. On return m is either consumed
  * (dropped / handed to the miss ring / placed in out) and verdict says what happened. */
+/* pyflow trace on the software pipes: as pfd_pipeline_run from the root, counting nothing, never to
+ * the miss ring, drop_pct keeping the frame, every hop recorded in *trace */
+void pfd_pipeline_trace(struct pfd *d, uint32_t slot, uint32_t port, struct rte_mbuf *m, struct pfd_outputs *out,
+			struct pf_verdict *verdict, struct pf_trace *trace);
 /* pf_dscp_tc_set for the software pipes */
 int pfd_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err);
 void pfd_pipeline_run(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, struct rte_mbuf *m,

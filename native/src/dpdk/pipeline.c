@@ -48,6 +48,7 @@ struct walk {
 	struct pfd_outputs *out;
 	struct pf_verdict *v;
 	uint32_t in_port;
+	struct pf_trace *trace;         /* pyflow trace: count nothing, record the walk */
 };
 
 static void emit(struct walk *w, uint32_t port, struct rte_mbuf *m)
@@ -56,7 +57,8 @@ static void emit(struct walk *w, uint32_t port, struct rte_mbuf *m)
 		w->out->ports[w->out->n] = port;
 		w->out->mbufs[w->out->n++] = m;
 	} else {
-		w->c->ports[w->in_port].drops[PF_DROP_TX_FAIL]++;
+		if (!w->trace)
+			w->c->ports[w->in_port].drops[PF_DROP_TX_FAIL]++;
 		rte_pktmbuf_free(m);
 	}
 }
@@ -81,7 +83,8 @@ static uint32_t replicate(struct walk *w, const struct rte_mbuf *m, uint32_t ses
 			len = mb->truncate;
 		copy = rte_pktmbuf_copy(m, m->pool, 0, len);
 		if (!copy) {
-			w->c->ports[w->in_port].drops[PF_DROP_TX_FAIL]++;
+			if (!w->trace)
+				w->c->ports[w->in_port].drops[PF_DROP_TX_FAIL]++;
 			continue;
 		}
 		emit(w, mb->port, copy);
@@ -100,7 +103,8 @@ static void set_verdict(struct pf_verdict *v, uint32_t kind, uint32_t out_port, 
 static void drop(struct walk *w, struct rte_mbuf *m, uint32_t reason, uint32_t pipe, uint32_t entry_id, uint32_t hops)
 {
 	set_verdict(w->v, PF_VERDICT_DROP, 0, reason, pipe, entry_id, hops);
-	w->c->ports[w->in_port].drops[reason]++;
+	if (!w->trace)
+		w->c->ports[w->in_port].drops[reason]++;
 	rte_pktmbuf_free(m);
 }
 
@@ -118,7 +122,35 @@ static void tx(struct walk *w, struct rte_mbuf *m, uint32_t out_port, uint32_t p
 #define PFD_RESUBMIT_PIPE_UNKNOWN 0xffffffffu
 static void pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
 			  uint32_t resubmit_pipe, uint64_t now_ns, struct rte_mbuf *m, struct pfd_outputs *out,
-			  struct pf_verdict *verdict, bool to_miss_ring);
+			  struct pf_verdict *verdict, bool to_miss_ring, struct pf_trace *trace);
+
+/* One hop of a traced walk, as the XDP datapath records it (pf_trace_hop). */
+static void trace_hop(struct walk *w, uint32_t hop, uint32_t pipe, uint32_t entry_id, const struct pf_fwd *fwd,
+		      uint32_t flags, uint32_t result, uint32_t reason, const struct pf_pkt *pkt)
+{
+	struct pf_trace_hop *h;
+
+	if (!w->trace || hop >= PF_MAX_PIPE_DEPTH)
+		return;
+	h = &w->trace->hops[hop];
+	memset(h, 0, sizeof(*h));
+	h->pipe = pipe;
+	h->entry_id = entry_id;
+	h->flags = flags | (entry_id != PFD_NO_ENTRY ? PF_TRACE_HIT : 0);
+	h->result = result;
+	h->drop_reason = reason;
+	if (fwd)
+		h->fwd = *fwd;
+	h->after = pkt->f;
+	w->trace->nhops = hop + 1;
+}
+
+void pfd_pipeline_trace(struct pfd *d, uint32_t slot, uint32_t port, struct rte_mbuf *m, struct pfd_outputs *out,
+			struct pf_verdict *verdict, struct pf_trace *trace)
+{
+	pipeline_walk(d, slot, port, PF_PATH_NORMAL, d->root_pipe, PFD_RESUBMIT_PIPE_UNKNOWN, 0, m, out, verdict,
+		      false, trace);
+}
 
 void pfd_pipeline_run(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, struct rte_mbuf *m,
 		      struct pfd_outputs *out, struct pf_verdict *verdict, bool to_miss_ring)
@@ -131,14 +163,14 @@ void pfd_pipeline_run_from(struct pfd *d, uint32_t slot, uint32_t port, uint8_t 
 			   bool to_miss_ring)
 {
 	pipeline_walk(d, slot, port, packet_path, start_pipe, PFD_RESUBMIT_PIPE_UNKNOWN, now_ns, m, out, verdict,
-		      to_miss_ring);
+		      to_miss_ring, NULL);
 }
 
 void pfd_pipeline_resubmit(struct pfd *d, uint32_t slot, uint32_t port, uint32_t missed_pipe, struct rte_mbuf *m,
 			   struct pfd_outputs *out, struct pf_verdict *verdict)
 {
 	pipeline_walk(d, slot, port, PF_PATH_RESUBMIT, d->root_pipe,
-		      missed_pipe < PF_MAX_PIPES ? missed_pipe : PFD_RESUBMIT_PIPE_UNKNOWN, 0, m, out, verdict, false);
+		      missed_pipe < PF_MAX_PIPES ? missed_pipe : PFD_RESUBMIT_PIPE_UNKNOWN, 0, m, out, verdict, false, NULL);
 }
 
 /* Mirrors pf_xdp_root in bpf/datapath.bpf.c hop for hop: same counters, same verdicts.
@@ -152,9 +184,11 @@ void pfd_pipeline_resubmit(struct pfd *d, uint32_t slot, uint32_t port, uint32_t
  * counting starts at the first pipe on the way whose misses go to the handler. */
 static void pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
 			  uint32_t resubmit_pipe, uint64_t now_ns, struct rte_mbuf *m, struct pfd_outputs *out,
-			  struct pf_verdict *verdict, bool to_miss_ring)
+			  struct pf_verdict *verdict, bool to_miss_ring, struct pf_trace *trace)
 {
-	struct walk w = { .d = d, .c = &d->counters[slot], .out = out, .v = verdict, .in_port = port };
+	struct walk w = { .d = d, .c = &d->counters[slot], .out = out, .v = verdict, .in_port = port,
+			  .trace = trace };
+	int parse_ret;
 	struct pf_pkt pkt;
 	uint32_t pipe, hop, entry_id = PFD_NO_ENTRY, pending_port = 0;
 	uint64_t now = now_ns;
@@ -162,7 +196,7 @@ static void pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t p
 	bool counting = packet_path != PF_PATH_RESUBMIT;
 
 	set_verdict(verdict, PF_VERDICT_DROP, 0, 0, d->root_pipe, PFD_NO_ENTRY, 0);
-	if (counting) {
+	if (counting && !trace) {
 		w.c->ports[port].rx_packets++;
 		w.c->ports[port].rx_bytes += rte_pktmbuf_pkt_len(m);
 	}
@@ -171,21 +205,32 @@ static void pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t p
 		return;
 	}
 	pf_pkt_clear(&pkt);
-	if ((!rte_pktmbuf_is_contiguous(m) && rte_pktmbuf_linearize(m)) ||
-	    pf_parse(PF_PKT_DATA(m), PF_PKT_DATA_END(m), &pkt) != PF_PARSE_OK) {
+	if (!rte_pktmbuf_is_contiguous(m) && rte_pktmbuf_linearize(m))
+		parse_ret = PF_PARSE_ERR_ETH;
+	else
+		parse_ret = pf_parse(PF_PKT_DATA(m), PF_PKT_DATA_END(m), &pkt);
+	pkt.f.port = port;
+	pkt.f.packet_path = packet_path;
+	if (trace) {
+		memset(trace, 0, sizeof(*trace));
+		trace->port = port;
+		trace->parse_result = (uint32_t)parse_ret;
+		trace->before = pkt.f;
+	}
+	if (parse_ret != PF_PARSE_OK) {
 		drop(&w, m, PF_DROP_MALFORMED, d->root_pipe, PFD_NO_ENTRY, 0);
 		return;
 	}
-	pkt.f.port = port;
-	pkt.f.packet_path = packet_path;
 
 	pipe = start_pipe;
 	for (hop = 0; hop < PF_MAX_PIPE_DEPTH; hop++) {
 		const struct pfd_pipe *pp;
 		const struct pf_fwd *fwd;
-		uint32_t id;
+		uint32_t id, tflags = egress_done ? PF_TRACE_EGRESS : 0;
 
 		if (pipe >= PF_MAX_PIPES || !(d->pipes[pipe].cfg.flags & PF_PIPE_IN_USE)) {
+			if (pipe < PF_MAX_PIPES)
+				trace_hop(&w, hop, pipe, PFD_NO_ENTRY, NULL, tflags, 2, PF_DROP_ACTION_FAIL, &pkt);
 			drop(&w, m, PF_DROP_ACTION_FAIL, pipe, entry_id, hop);
 			return;
 		}
@@ -202,23 +247,31 @@ static void pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t p
 			/* replaying: the first pass counted this hit, applied its actions and made its copies */
 			if (!counting)
 				goto forward;
-			w.c->pipes[pipe].hits++;
-			w.c->entries[id].packets++;
-			w.c->entries[id].bytes += rte_pktmbuf_pkt_len(m);
-			if (!now)
-				now = pf_now_ns();
-			/* a shared line: write at most once per millisecond, and only forward (another lcore's
-			 * burst may be stamped later than this one) */
-			if ((int64_t)(now - e->last_seen_ns) > 1000000)
-				e->last_seen_ns = now;
+			if (!trace) {
+				w.c->pipes[pipe].hits++;
+				w.c->entries[id].packets++;
+				w.c->entries[id].bytes += rte_pktmbuf_pkt_len(m);
+				if (!now)
+					now = pf_now_ns();
+				/* a shared line: write at most once per millisecond, and only forward (another
+				 * lcore's burst may be stamped later than this one) */
+				if ((int64_t)(now - e->last_seen_ns) > 1000000)
+					e->last_seen_ns = now;
+			}
 			if (e->e.act.flags) {
 				int ret = pf_apply_actions(m, &pkt, &e->e.act);
 
+				/* a trace shows the frame that is kept, and says it may be dropped */
+				if (ret == PF_ACT_SAMPLED_DROP && trace) {
+					tflags |= PF_TRACE_SAMPLED;
+					ret = PF_ACT_OK;
+				}
 				if (ret == PF_ACT_SAMPLED_DROP) {
 					drop(&w, m, PF_DROP_SAMPLED, pipe, entry_id, hop + 1);
 					return;
 				}
 				if (ret) {
+					trace_hop(&w, hop, pipe, id, fwd, tflags, 1, PF_DROP_ACTION_FAIL, &pkt);
 					drop(&w, m, PF_DROP_ACTION_FAIL, pipe, entry_id, hop + 1);
 					return;
 				}
@@ -226,12 +279,13 @@ static void pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t p
 					replicate(&w, m, e->e.act.session, PF_MAX_PORTS);
 			}
 		} else {
-			if (counting)
+			if (counting && !trace)
 				w.c->pipes[pipe].misses++;
 			fwd = &pp->cfg.fwd_miss;
 		}
 
 forward:
+		trace_hop(&w, hop, pipe, id, fwd, tflags, 0, 0, &pkt);
 		switch (fwd->type) {
 		case PF_FWD_PIPE:
 			pipe = fwd->target;
