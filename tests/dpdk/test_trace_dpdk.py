@@ -68,3 +68,37 @@ def test_dpdk_trace_matches_ebpf_and_the_wire(unique_prefix, config):
         run.stop(signal.SIGINT, 20.0)
         lab.down()
         shutil.rmtree(f"/var/run/dpdk/{unique_prefix}", ignore_errors=True)
+
+
+def test_dpdk_dpi_counters_as_on_xdp(unique_prefix):
+    """ebpf-cast on the software pipes: PSI datagrams are never thinned, and the DPI counters count
+    every class (and the sampled drops) as the XDP datapath does."""
+    from pyflow.frames import build_frame
+
+    ports = ["uplink", "vm1", "vm2", "vm3"]
+    lab = PortLab(unique_prefix, ports)
+    args, eal = [], ["-l", "0-1", "--no-huge", "-m", "512", "--file-prefix", unique_prefix, "--no-pci"]
+    for i, p in enumerate(ports):
+        args += ["--port", f"{p}=net_af_packet{i}"]
+        eal += ["--vdev", f"net_af_packet{i},iface={lab.ports[p][1]}"]
+    run = PyflowRun(["--backend", "dpdk", "-j", os.path.join(ROOT, "conf", "ebpf-cast.json"), "--instance",
+                     unique_prefix, *args, "--stats-interval", "5", "--", *eal])
+    try:
+        run.ready(60)
+        frame = {c: build_frame(f"ipv4.dst=10.9.9.9 l4.dport=1234 mpegts={c}")
+                 for c in ("psi", "reference", "non-reference")}
+        caps = lab.capture(["vm1"])
+        lab.send("uplink", [frame["psi"]] * 6 + [frame["reference"]] * 3 + [frame["non-reference"]] * 20)
+        got = caps.stop(1.0)["vm1"]
+        snap = counters_json(unique_prefix)
+        dpi = snap["dpi"]
+        assert dpi["frames"] == {"none": 0, "reference": 3, "non_reference": 20, "psi": 6}
+        assert dpi["dropped"]["psi"] == 0 and dpi["dropped"]["reference"] == 0
+        sampled = snap["ports"]["uplink"]["drops"]["sampled"]
+        assert dpi["dropped"]["non_reference"] == sampled
+        assert got.count(frame["psi"]) == 6 and got.count(frame["reference"]) == 3
+        assert got.count(frame["non-reference"]) == 20 - sampled
+    finally:
+        run.stop(signal.SIGINT, 20.0)
+        lab.down()
+        shutil.rmtree(f"/var/run/dpdk/{unique_prefix}", ignore_errors=True)

@@ -429,6 +429,17 @@ static int dpdk_counters_port(pf_instance *inst, uint32_t port_id, struct pf_por
 	return 0;
 }
 
+static int dpdk_counters_dpi(pf_instance *inst, struct pf_dpi_counter *out, struct pf_error *err)
+{
+	struct pfd *d = pfd_of(inst);
+
+	(void)err;
+	memset(out, 0, sizeof(*out));
+	for (int s = 0; s < PFD_NSLOTS; s++)
+		pf_u64_add(out, &d->counters[s].dpi, sizeof(*out));
+	return 0;
+}
+
 static int dpdk_miss_stats(pf_instance *inst, struct pf_miss_stats *out, struct pf_error *err)
 {
 	struct pfd *d = pfd_of(inst);
@@ -561,5 +572,6 @@ const struct pf_backend_ops pf_backend_dpdk = {
 	.test_run = dpdk_test_run,
 	.dscp_tc_set = pfd_dscp_tc_set,
 	.trace_run = dpdk_trace_run,
+	.counters_dpi = dpdk_counters_dpi,
 #endif
 };

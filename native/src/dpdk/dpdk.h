@@ -90,6 +90,7 @@ struct pfd_slot_counters {
 	struct pf_counter *entries;     /* [max_entries] */
 	struct pf_pipe_counter pipes[PF_MAX_PIPES];
 	struct pf_port_counter ports[PF_MAX_PORTS];
+	struct pf_dpi_counter dpi;      /* MPEG-TS classes, as the XDP datapath counts them */
 } __rte_cache_aligned;
 
 struct pfd;

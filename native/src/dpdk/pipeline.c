@@ -194,6 +194,9 @@ static void pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t p
 	uint64_t now = now_ns;
 	bool egress_done = false;
 	bool counting = packet_path != PF_PATH_RESUBMIT;
+	/* DPI counters as on XDP: a UDP frame's class counts once, at the first pipe that matches on it;
+	 * a resubmitted or traced frame does not count */
+	bool dpi_pending = !trace && packet_path != PF_PATH_RESUBMIT, dpi_counted = false;
 
 	set_verdict(verdict, PF_VERDICT_DROP, 0, 0, d->root_pipe, PFD_NO_ENTRY, 0);
 	if (counting && !trace) {
@@ -239,6 +242,17 @@ static void pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t p
 				  (resubmit_pipe == PFD_RESUBMIT_PIPE_UNKNOWN && pp->cfg.fwd_miss.type == PF_FWD_MISS)))
 			counting = true;
 		id = pfd_lookup(d, pipe, &pkt.f, pp->cfg.type == PF_PIPE_HASH ? pf_flow_hash(&pkt.f) : 0);
+		if (dpi_pending && pkt.l4 == PF_IPPROTO_UDP &&
+		    (pp->cfg.type == PF_PIPE_BASIC || pp->cfg.type == PF_PIPE_CONTROL)) {
+			for (uint32_t k = 0; k < pp->nmasks && k < PF_MAX_MASKS; k++) {
+				if (pp->masks[k].mpegts_frame) {
+					w.c->dpi.frames[pkt.f.mpegts_frame & 3]++;
+					dpi_pending = false;
+					dpi_counted = true;
+					break;
+				}
+			}
+		}
 		if (id != PFD_NO_ENTRY) {
 			struct pfd_entry *e = &d->entries[id];
 
@@ -267,6 +281,8 @@ static void pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t p
 					ret = PF_ACT_OK;
 				}
 				if (ret == PF_ACT_SAMPLED_DROP) {
+					if (dpi_counted)
+						w.c->dpi.dropped[pkt.f.mpegts_frame & 3]++;
 					drop(&w, m, PF_DROP_SAMPLED, pipe, entry_id, hop + 1);
 					return;
 				}

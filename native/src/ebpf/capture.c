@@ -278,6 +278,8 @@ static void *capture_thread(void *arg)
 			break;
 		if (perf_buffer__poll(st->pb, 100) < 0 && errno != EINTR)
 			break;
+		/* wakeups come every PF_CAPTURE_WAKEUP samples: read the rest on each tick */
+		perf_buffer__consume(st->pb);
 	}
 	/* off first, then drain what is already in the buffers */
 	capture_cfg_write(st->eb, &off, &err);
