@@ -161,9 +161,14 @@ def cli():
 @click.option("-i", "--instance", default=None, metavar="NAME",
               help="Instance name (pins under /sys/fs/bpf/pyflow/NAME); default: the config's name.")
 @click.option("--fresh", is_flag=True, help="Discard pinned state of a previous run instead of re-adopting it.")
+@click.option("--xdp-mode", type=click.Choice(["auto", "native", "generic", "offload"]), default="auto",
+              show_default=True, help="ebpf: XDP attach mode; auto = native, falling back to generic per port.")
+@click.option("--keep-datapath", is_flag=True,
+              help="ebpf: on a clean stop leave the programs attached and pinned, so traffic keeps flowing and "
+                   "the next run re-adopts them (restart/upgrade). Without it a clean stop removes them.")
 @click.pass_obj
 def run(obj, backend, config_path, ports, log_level, sdk_log_level, stats_interval, duration, output, detail,
-        instance, fresh):
+        instance, fresh, xdp_mode, keep_datapath):
     """Run a pipeline until SIGINT/SIGTERM (or --duration). Arguments after `--` go to the DPDK EAL."""
     from .controller import Controller, RunOptions, parse_port_bindings
 
@@ -175,6 +180,12 @@ def run(obj, backend, config_path, ports, log_level, sdk_log_level, stats_interv
         raise UsageError(f"--duration: expected a non-negative number of seconds, got {duration}")
     if instance is not None:
         _check_instance_name(instance)
+    if backend != "ebpf":
+        if keep_datapath:
+            raise UsageError(f"--keep-datapath: only the ebpf backend keeps a datapath across runs "
+                             f"(--backend {backend} stops with its process)")
+        if xdp_mode != "auto":
+            raise UsageError(f"--xdp-mode: only for --backend ebpf (got --backend {backend})")
     eal = list(obj.get("eal_args", []))
     if eal and backend != "dpdk":
         raise UsageError(f"arguments after '--' go to the DPDK EAL; --backend {backend} takes none "
@@ -184,7 +195,7 @@ def run(obj, backend, config_path, ports, log_level, sdk_log_level, stats_interv
     setup_logging(level, sdk_level)
     opts = RunOptions(backend=backend, config_path=config_path, ports=parse_port_bindings(ports),
                       stats_interval=stats_interval, duration=duration, output=output, instance=instance,
-                      fresh=fresh, eal_args=eal, detail=detail)
+                      fresh=fresh, eal_args=eal, detail=detail, xdp_mode=xdp_mode, keep_datapath=keep_datapath)
     return Controller(opts).run()
 
 

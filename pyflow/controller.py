@@ -5,8 +5,9 @@ load -> compile (everything validated, nothing attached yet) -> open instance
 
 A control API server (pyflow.control) runs beside the loop so `pyflow entry`
 and `pyflow counters` can talk to the instance from another shell. SIGINT /
-SIGTERM stop cleanly: programs detached, handles closed, pinned state kept so
-the next run re-adopts it (unless --fresh).
+SIGTERM stop cleanly: programs detached, handles closed, pins removed. With
+--keep-datapath a clean stop leaves the datapath attached and pinned, and the
+next run re-adopts it (as it does after a crash), unless --fresh.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 
 from . import counters as counters_mod
 from .control import RUN_DIR, ControlServer, socket_path
+from .paths import PIN_ROOT, ensure_private_dir
 from .errors import BackendUnavailable, ConfigError, UsageError
 
 log = logging.getLogger("pyflow")
 
 BACKENDS = ("doca", "dpdk", "ebpf")
-PIN_ROOT = "/sys/fs/bpf/pyflow"   # where the ebpf backend pins an instance's maps and programs
 
 
 @dataclass
@@ -44,6 +44,8 @@ class RunOptions:
     eal_args: list[str] = field(default_factory=list)
     run_dir: str = RUN_DIR
     detail: bool = False
+    xdp_mode: str = "auto"          # --xdp-mode (ebpf)
+    keep_datapath: bool = False     # --keep-datapath (ebpf): a clean stop leaves the datapath attached and pinned
 
 
 def parse_port_bindings(values: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -130,58 +132,6 @@ def counter_layout(instance: str, cfg, program) -> counters_mod.CounterLayout:
 
 
 # ---------------------------------------------------------------------------
-# veth peers: XDP_REDIRECT into a veth is dropped unless the peer runs NAPI.
-
-def veth_peer_problem(ifname: str) -> str | None:
-    """Why frames redirected out of ifname would be dropped at its veth peer, or None."""
-    try:
-        from pyroute2 import IPRoute, NetNS, netns
-    except ImportError:
-        return None
-    with IPRoute() as ipr:
-        idx = ipr.link_lookup(ifname=ifname)
-        if not idx:
-            return None
-        link = ipr.get_links(idx[0])[0]
-        info = link.get("IFLA_LINKINFO")
-        if not info or info.get("IFLA_INFO_KIND") != "veth":
-            return None
-        peer_idx = link.get("IFLA_LINK")
-        in_other_ns = link.get("IFLA_LINK_NETNSID") is not None
-        if not in_other_ns:
-            peer = ipr.get_links(peer_idx)[0]
-            return _peer_verdict(peer, None)
-    for ns in netns.listnetns():
-        try:
-            with NetNS(ns, flags=0) as nsr:
-                for peer in nsr.get_links():
-                    if peer["index"] == peer_idx and peer.get("IFLA_LINK") == idx[0]:
-                        return _peer_verdict(peer, ns)
-        except Exception:
-            continue
-    return None
-
-
-def _peer_verdict(peer, ns: str | None) -> str | None:
-    xdp = peer.get("IFLA_XDP")
-    if xdp and xdp.get("IFLA_XDP_ATTACHED"):
-        return None
-    name = peer.get("IFLA_IFNAME")
-    cmd = ["ethtool", "-k", name]
-    if ns:
-        cmd = ["ip", "netns", "exec", ns] + cmd
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=5).stdout
-        if "generic-receive-offload: on" in out:
-            return None
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    where = f" in netns {ns}" if ns else ""
-    return (f"its veth peer {name}{where} has neither an XDP program nor GRO, so frames redirected to it are "
-            f"dropped; attach an XDP program there or run 'ethtool -K {name} gro on'")
-
-
-# ---------------------------------------------------------------------------
 
 class Controller:
     def __init__(self, opts: RunOptions, out=None):
@@ -199,6 +149,9 @@ class Controller:
         self.runtime_records: dict[str, tuple] = {}              # name -> (compiled entry, mask slot), to undo
         self.pipe_counts: dict[str, int] | None = None           # pipe -> config + runtime entries installed
         self.installed_masks: dict[int, list[bytes]] = {}        # pipe id -> mask slots programmed
+        self.adopted = False
+        self.started = False
+        self.xdp_modes: dict[str, str] = {}                       # port name -> XDP mode it got (ebpf)
 
     # -- lifecycle ----------------------------------------------------------
     def prepare(self) -> None:
@@ -207,13 +160,17 @@ class Controller:
                                                                  self.opts.ports)
         if not self.instance_name:
             self.instance_name = instance_name_for(self.cfg, self.opts.config_path)
+        ensure_private_dir(self.opts.run_dir, "control socket directory")  # before anything is attached
 
     def open(self) -> None:
         from .instance import Instance
 
         eal = ["pyflow"] + list(self.opts.eal_args) if self.opts.backend == "dpdk" else None
-        self.instance = Instance.open(self.opts.backend, self.instance_name, fresh=self.opts.fresh, eal_args=eal)
+        extra = {"xdp_mode": self.opts.xdp_mode} if self.opts.backend == "ebpf" else {}
+        self.instance = Instance.open(self.opts.backend, self.instance_name, fresh=self.opts.fresh, eal_args=eal,
+                                      keep_datapath=self.opts.keep_datapath, **extra)
         info = self.instance.info()
+        self.adopted = bool(info.get("adopted"))
         if info.get("adopted"):
             log.info("Re-adopted the pinned state of instance %s", self.instance_name)
         if info.get("mode_reason"):
@@ -227,11 +184,10 @@ class Controller:
 
     def start(self) -> None:
         self.instance.start()
+        self.started = True
         if self.opts.backend == "ebpf":
-            for name, ifname in self.bindings.items():
-                problem = veth_peer_problem(ifname)
-                if problem:
-                    log.warning("port %s (%s): %s", name, ifname, problem)
+            modes = self.instance.info()["port_xdp_modes"]
+            self.xdp_modes = {p.name: modes.get(p.id, "") for p in self.cfg.ports}
         self.server = ControlServer(socket_path(self.instance_name, self.opts.run_dir), self.handlers())
         self.server.start()
 
@@ -242,6 +198,10 @@ class Controller:
         if self.instance is not None:
             try:
                 self.instance.stop()
+                # A clean stop takes the datapath away unless asked to keep it. A run that failed before it
+                # started leaves adopted state as it found it (a kept datapath may still be forwarding).
+                if not self.opts.keep_datapath and (self.started or not self.adopted):
+                    self.instance.destroy()
             finally:
                 self.instance.close()
                 self.instance = None
@@ -281,7 +241,10 @@ class Controller:
         print(line, file=self.out, flush=True)
 
     def snapshot(self) -> counters_mod.Snapshot:
-        return counters_mod.collect(self.instance.handle, self.layout)
+        snap = counters_mod.collect(self.instance.handle, self.layout)
+        for port in snap.ports:
+            port.xdp_mode = self.xdp_modes.get(port.name, "")
+        return snap
 
     def _install_signals(self) -> None:
         main_pid = os.getpid()
@@ -374,7 +337,8 @@ class Controller:
 
     def _op_status(self, args):
         return {"instance": self.instance_name, "backend": self.opts.backend, "config": self.opts.config_path,
-                "pid": os.getpid(), "ports": self.bindings}
+                "pid": os.getpid(), "ports": self.bindings, "xdp_modes": self.xdp_modes,
+                "keep_datapath": self.opts.keep_datapath}
 
     def _op_counters(self, args):
         return counters_mod.to_json(self.snapshot())

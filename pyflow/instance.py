@@ -6,6 +6,7 @@ from .native import call, ffi, lib
 XDP_MODES = {"auto": lib.PF_XDP_AUTO, "driver": lib.PF_XDP_DRIVER, "native": lib.PF_XDP_DRIVER,
              "generic": lib.PF_XDP_GENERIC, "skb": lib.PF_XDP_GENERIC, "hw": lib.PF_XDP_HW,
              "offload": lib.PF_XDP_HW}
+XDP_MODE_NAMES = {lib.PF_XDP_DRIVER: "native", lib.PF_XDP_GENERIC: "generic", lib.PF_XDP_HW: "offload"}
 VERDICTS = {lib.PF_VERDICT_TX: "tx", lib.PF_VERDICT_DROP: "drop", lib.PF_VERDICT_MISS: "miss",
             lib.PF_VERDICT_PASS: "pass", lib.PF_VERDICT_REPLICATE: "replicate"}
 # every field of struct pf_miss_stats, in the header's order (ring_drops & co. included)
@@ -24,7 +25,7 @@ class Instance:
 
     def __init__(self, backend: str, name: str, *, pin_root: str | None = None, obj_dir: str | None = None,
                  xdp_mode: str = "auto", max_entries: int = 0, eal_args: list[str] | None = None,
-                 fresh: bool = False, no_pin: bool = False, miss_threads: int = 0):
+                 fresh: bool = False, no_pin: bool = False, miss_threads: int = 0, keep_datapath: bool = False):
         """Open instance `name` on `backend` (pf_instance_open); close() releases it."""
         from .native import bpf_object_dir
 
@@ -54,7 +55,8 @@ class Instance:
             keep.append(argv)
             opts.eal_argc = len(eal_args)
             opts.eal_argv = argv
-        opts.flags = (lib.PF_INST_FRESH if fresh else 0) | (lib.PF_INST_NO_PIN if no_pin else 0)
+        opts.flags = ((lib.PF_INST_FRESH if fresh else 0) | (lib.PF_INST_NO_PIN if no_pin else 0)
+                      | (lib.PF_INST_KEEP_DATAPATH if keep_datapath else 0))
         opts.miss_threads = miss_threads
         out = ffi.new("pf_instance **")
         call(lib.pf_instance_open, opts, out)
@@ -78,7 +80,8 @@ class Instance:
         info = ffi.new("struct pf_instance_info *")
         call(lib.pf_instance_info_get, self.handle, info)
         return {"adopted": bool(info.adopted), "xdp_mode": info.xdp_mode,
-                "mode_reason": ffi.string(info.mode_reason).decode(errors="replace")}
+                "mode_reason": ffi.string(info.mode_reason).decode(errors="replace"),
+                "port_xdp_modes": {i: XDP_MODE_NAMES[m] for i, m in enumerate(info.port_xdp_mode) if m}}
 
     def start(self) -> None:
         call(lib.pf_instance_start, self.handle)

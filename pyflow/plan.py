@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from .config.fields import FIELDS, format_value
 from .config.model import Actions, Config, Entry, Fwd, MatchValue, Pipe, hash_buckets
-from .controller import PIN_ROOT, check_backend_name
+from .controller import check_backend_name
+from .paths import PIN_ROOT
 
 MISS_QUEUE = 0          # rx queue the DPDK miss handler polls
 

@@ -85,12 +85,15 @@ struct pf_instance_opts {
 enum pf_instance_flag {
 	PF_INST_FRESH = 1u << 0,        /* wipe pinned state instead of adopting it */
 	PF_INST_NO_PIN = 1u << 1,       /* tests: nothing pinned, nothing attached until start */
+	PF_INST_KEEP_DATAPATH = 1u << 2, /* ebpf: stop quiesces the miss handler but leaves the programs
+					  * attached, so the pinned datapath forwards until the next run */
 };
 
 struct pf_instance_info {
 	uint32_t adopted;       /* 1 when pinned state was re-adopted */
 	uint32_t xdp_mode;      /* mode actually in use after start */
 	char mode_reason[256];  /* why a fallback happened, "" otherwise */
+	uint8_t port_xdp_mode[PF_MAX_PORTS];    /* per port id after start: enum pf_xdp_mode, 0 = not attached */
 };
 
 /* Miss policy: for a miss in from_pipe, install into to_pipe an entry whose

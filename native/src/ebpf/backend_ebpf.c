@@ -110,28 +110,6 @@ static int percpu_fill(struct pf_ebpf *eb, int fd, uint32_t key, const void *val
 	return ret;
 }
 
-/* ---- pins ---- */
-
-static void remove_pin_dir(const char *dir)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d = opendir(dir);
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (unlink(path))
-			pf_warn("cannot remove pin %s: %s", path, strerror(errno));
-	}
-	closedir(d);
-	if (rmdir(dir) && errno != ENOENT)
-		pf_warn("cannot remove %s: %s", dir, strerror(errno));
-}
-
 static int map_fd(struct pf_ebpf *eb, const char *name, struct pf_error *err)
 {
 	struct bpf_map *m = bpf_object__find_map_by_name(eb->obj, name);
@@ -943,22 +921,14 @@ static int replicate_load(struct pf_ebpf *eb, const char *obj_dir, struct pf_err
 	return 0;
 }
 
-static int ebpf_open(pf_instance *inst, const struct pf_instance_opts *opts, struct pf_error *err)
+static int ebpf_load(pf_instance *inst, const struct pf_instance_opts *opts, const char *pin_root,
+		     struct pf_error *err)
 {
 	struct pf_ebpf *eb;
 	struct bpf_map *map;
 	char path[PATH_MAX];
-	const char *pin_root = opts->pin_root && *opts->pin_root ? opts->pin_root : DEFAULT_PIN_ROOT;
 	int ret;
 
-	pthread_once(&libbpf_print_once, libbpf_print_setup);
-	if (!opts->obj_dir || !*opts->obj_dir)
-		return pf_err(err, -EINVAL, "%s: obj_dir (directory of " DATAPATH_OBJ ") is required", inst->name);
-	if (opts->xdp_mode > PF_XDP_HW)
-		return pf_err(err, -EINVAL, "%s: xdp mode %u unknown (expected auto, driver, generic or hw)",
-			      inst->name, opts->xdp_mode);
-	if (strchr(inst->name, '/') || !strcmp(inst->name, ".") || !strcmp(inst->name, ".."))
-		return pf_err(err, -EINVAL, "instance name '%s': expected a plain name (no '/')", inst->name);
 	eb = calloc(1, sizeof(*eb));
 	if (!eb)
 		return pf_err(err, -ENOMEM, "out of memory");
@@ -999,8 +969,6 @@ static int ebpf_open(pf_instance *inst, const struct pf_instance_opts *opts, str
 	}
 
 	if (!(eb->flags & PF_INST_NO_PIN)) {
-		if (eb->flags & PF_INST_FRESH)
-			remove_pin_dir(eb->pin_dir);
 		snprintf(path, sizeof(path), "%s/config", eb->pin_dir);
 		eb->adopted = access(path, F_OK) == 0;
 		bpf_object__for_each_map(map, eb->obj) {
@@ -1101,7 +1069,49 @@ static int ebpf_open(pf_instance *inst, const struct pf_instance_opts *opts, str
 	return 0;
 }
 
+static int ebpf_open(pf_instance *inst, const struct pf_instance_opts *opts, struct pf_error *err)
+{
+	const char *pin_root = opts->pin_root && *opts->pin_root ? opts->pin_root : DEFAULT_PIN_ROOT;
+	char pin_dir[sizeof(((struct pf_ebpf *)0)->pin_dir)];
+	int created = 0, ret;
+
+	pthread_once(&libbpf_print_once, libbpf_print_setup);
+	if (!opts->obj_dir || !*opts->obj_dir)
+		return pf_err(err, -EINVAL, "%s: obj_dir (directory of " DATAPATH_OBJ ") is required", inst->name);
+	if (opts->xdp_mode > PF_XDP_HW)
+		return pf_err(err, -EINVAL, "%s: xdp mode %u unknown (expected auto, driver, generic or hw)",
+			      inst->name, opts->xdp_mode);
+	if (strchr(inst->name, '/') || !strcmp(inst->name, ".") || !strcmp(inst->name, ".."))
+		return pf_err(err, -EINVAL, "instance name '%s': expected a plain name (no '/')", inst->name);
+	if ((size_t)snprintf(pin_dir, sizeof(pin_dir), "%s/%s", pin_root, inst->name) >= sizeof(pin_dir))
+		return pf_err(err, -ENAMETOOLONG, "pin root %s: path too long for instance %s", pin_root, inst->name);
+	if (!(opts->flags & PF_INST_NO_PIN)) {
+		if (opts->flags & PF_INST_FRESH)
+			pf_ebpf_pins_remove(pin_dir);
+		ret = pf_ebpf_pins_prepare(pin_root, pin_dir, &created, err);
+		if (ret)
+			return ret;
+	}
+	ret = ebpf_load(inst, opts, pin_root, err);
+	/* a failed first load leaves nothing behind; an adopted pin dir is left as it was */
+	if (ret && created)
+		pf_ebpf_pins_remove(pin_dir);
+	return ret;
+}
+
 static void tc_attach_port(struct pf_ebpf *eb, uint32_t id);
+
+static uint8_t xdp_mode_of_flags(uint32_t flags)
+{
+	return flags == XDP_FLAGS_SKB_MODE ? PF_XDP_GENERIC : flags == XDP_FLAGS_HW_MODE ? PF_XDP_HW
+	       : flags == XDP_FLAGS_DRV_MODE ? PF_XDP_DRIVER : 0;
+}
+
+/* xdp-tools' names: native (driver), skb (generic), hw (offload) */
+static const char *xdp_mode_name(uint8_t mode)
+{
+	return mode == PF_XDP_GENERIC ? "generic" : mode == PF_XDP_HW ? "offload" : "native";
+}
 
 static int attach_port(struct pf_ebpf *eb, uint32_t id, struct pf_error *err)
 {
@@ -1119,7 +1129,7 @@ static int attach_port(struct pf_ebpf *eb, uint32_t id, struct pf_error *err)
 	if (ret && mode == PF_XDP_AUTO) {
 		char why[128];
 
-		snprintf(why, sizeof(why), "%s: driver mode refused (%s), using generic", p->ifname, strerror(-ret));
+		snprintf(why, sizeof(why), "%s: native mode refused (%s), using generic", p->ifname, strerror(-ret));
 		pf_warn("%s: port %u %s", eb->inst->name, id, why);
 		if (!eb->mode_reason[0])
 			snprintf(eb->mode_reason, sizeof(eb->mode_reason), "%s", why);
@@ -1128,8 +1138,7 @@ static int attach_port(struct pf_ebpf *eb, uint32_t id, struct pf_error *err)
 	}
 	if (ret)
 		return pf_err(err, ret, "port %u (%s): cannot attach XDP in %s mode: %s", id, p->ifname,
-			      flags == XDP_FLAGS_SKB_MODE ? "generic" : flags == XDP_FLAGS_HW_MODE ? "hw" : "driver",
-			      strerror(-ret));
+			      xdp_mode_name(xdp_mode_of_flags(flags)), strerror(-ret));
 	eb->attach_flags[id] = flags;
 	tc_attach_port(eb, id);
 	/* the instance reports the weakest mode any port got */
@@ -1137,7 +1146,8 @@ static int attach_port(struct pf_ebpf *eb, uint32_t id, struct pf_error *err)
 		eb->xdp_mode = PF_XDP_GENERIC;
 	else if (eb->xdp_mode != PF_XDP_GENERIC)
 		eb->xdp_mode = flags == XDP_FLAGS_HW_MODE ? PF_XDP_HW : PF_XDP_DRIVER;
-	pf_debug("%s: port %u (%s) attached", eb->inst->name, id, p->ifname);
+	pf_info("%s: port %u (%s): XDP attached in %s mode", eb->inst->name, id, p->ifname,
+		xdp_mode_name(xdp_mode_of_flags(flags)));
 	return 0;
 }
 
@@ -1219,8 +1229,15 @@ static int ebpf_stop(pf_instance *inst, struct pf_error *err)
 	if (!eb->started)
 		return 0;
 	pf_ebpf_miss_stop(eb);
-	for (uint32_t id = 0; id < PF_MAX_PORTS; id++)
-		detach_port(eb, id);
+	if (eb->flags & PF_INST_KEEP_DATAPATH) {
+		/* hand the attached programs over to the next run, which re-adopts the pins */
+		memset(eb->attach_flags, 0, sizeof(eb->attach_flags));
+		memset(eb->tc_attached, 0, sizeof(eb->tc_attached));
+		pf_info("%s: datapath kept attached (pins in %s)", eb->inst->name, eb->pin_dir);
+	} else {
+		for (uint32_t id = 0; id < PF_MAX_PORTS; id++)
+			detach_port(eb, id);
+	}
 	eb->started = 0;
 	return 0;
 }
@@ -1274,9 +1291,10 @@ static int ebpf_destroy(pf_instance *inst, struct pf_error *err)
 {
 	struct pf_ebpf *eb = eb_of(inst);
 
+	eb->flags &= ~PF_INST_KEEP_DATAPATH;  /* destroy means gone: nothing stays attached */
 	ebpf_stop(inst, err);
 	if (!(eb->flags & PF_INST_NO_PIN))
-		remove_pin_dir(eb->pin_dir);
+		pf_ebpf_pins_remove(eb->pin_dir);
 	return 0;
 }
 
@@ -1288,6 +1306,8 @@ static int ebpf_info(pf_instance *inst, struct pf_instance_info *info, struct pf
 	info->adopted = eb->adopted;
 	info->xdp_mode = eb->xdp_mode;
 	snprintf(info->mode_reason, sizeof(info->mode_reason), "%s", eb->mode_reason);
+	for (uint32_t id = 0; id < PF_MAX_PORTS; id++)
+		info->port_xdp_mode[id] = xdp_mode_of_flags(eb->attach_flags[id]);
 	return 0;
 }
 

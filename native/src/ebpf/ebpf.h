@@ -135,6 +135,12 @@ int pf_ebpf_resubmit(struct pf_ebpf *eb, uint32_t port, const void *frame, uint3
 int pf_ebpf_resubmit_from(struct pf_ebpf *eb, uint32_t port, uint32_t pipe, const void *frame, uint32_t len,
 			  struct pf_error *err);
 
+/* Make <pin_root> (mounting bpffs at /sys/fs/bpf if absent) and pin_dir, root-only;
+ * *created says pin_dir is new. A bad pin root is a one-line error naming the path. */
+int pf_ebpf_pins_prepare(const char *pin_root, const char *pin_dir, int *created, struct pf_error *err);
+/* Unlink every pin in dir, then dir itself. */
+void pf_ebpf_pins_remove(const char *dir);
+
 /* rx queues of an interface (sysfs), 1 when it cannot say */
 uint32_t pf_ebpf_rx_queue_count(const char *ifname);
 
