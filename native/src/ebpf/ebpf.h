@@ -18,7 +18,7 @@ enum pf_ebpf_slot_kind {
 	PF_EBPF_SLOT_FREE = 0,
 	PF_EBPF_SLOT_HASH = 1,          /* entries hash, key = flow_key */
 	PF_EBPF_SLOT_LPM = 2,           /* lpm trie, key = lpm_key */
-	PF_EBPF_SLOT_BUCKET = 3,        /* hash-pipe member, weight in entry.priority */
+	PF_EBPF_SLOT_BUCKET = 3,        /* hash-pipe member: owns buckets [first, first + count) */
 	PF_EBPF_SLOT_RESERVED = 4,      /* id handed to a batched write in progress (under lock) */
 };
 
@@ -29,6 +29,9 @@ struct pf_ebpf_slot {
 	union {
 		struct pf_flow_key flow_key;
 		struct pf_lpm_key lpm_key;
+		struct {
+			uint32_t first, count;
+		} buckets;
 	};
 	struct pf_entry entry;          /* as installed (hash-pipe members live only here and in buckets) */
 };
