@@ -129,6 +129,11 @@ class Instance:
         call(lib.pf_entry_add, self.handle, pipe_id, mask_idx, prefixlen, _ptr(match, "struct pf_fields"), entry)
         return entry.id
 
+    def entry_replace(self, entry_id: int, pipe_id: int, mask_idx: int, prefixlen: int, match, entry) -> None:
+        """Change entry_id in place: a new match and/or actions, the same id and counters."""
+        call(lib.pf_entry_replace, self.handle, entry_id, pipe_id, mask_idx, prefixlen,
+             _ptr(match, "struct pf_fields"), _ptr(entry, "struct pf_entry"))
+
     def entry_add_batch(self, entries) -> list[int]:
         """Add many entries with few map writes (pf_entry_add_batch).
 

@@ -218,6 +218,12 @@ int pf_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx, uint32_
 	DISPATCH(entry_add, pipe_id, mask_idx, prefixlen, match, entry, err);
 }
 
+int pf_entry_replace(pf_instance *inst, uint32_t entry_id, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen,
+		     const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
+{
+	DISPATCH(entry_replace, entry_id, pipe_id, mask_idx, prefixlen, match, entry, err);
+}
+
 int pf_entry_add_batch(pf_instance *inst, struct pf_entry_req *reqs, uint32_t n, uint32_t *added, struct pf_error *err)
 {
 	uint32_t done = 0;

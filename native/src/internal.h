@@ -29,6 +29,9 @@ struct pf_backend_ops {
 	/* optional: pf_entry_add_batch's contract; without it core.c calls entry_add in a loop */
 	int (*entry_add_batch)(pf_instance *inst, struct pf_entry_req *reqs, uint32_t n, uint32_t *added, struct pf_error *err);
 	int (*entry_del)(pf_instance *inst, uint32_t entry_id, struct pf_error *err);
+	int (*entry_replace)(pf_instance *inst, uint32_t entry_id, uint32_t pipe_id, uint32_t mask_idx,
+			     uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry,
+			     struct pf_error *err);
 	int (*entry_list)(pf_instance *inst, uint32_t pipe_id, struct pf_entry_info *out, uint32_t max, uint32_t *count, struct pf_error *err);
 	int (*learn_set)(pf_instance *inst, const struct pf_learn *policy, struct pf_error *err);
 	int (*counters_entries)(pf_instance *inst, const uint32_t *ids, uint32_t n, struct pf_counter *out, struct pf_error *err);

@@ -183,3 +183,20 @@ def format_value(field: Field, value: int) -> str:
     if field.name == "eth.type":
         return f"0x{value:04x}"
     return str(value)
+
+
+def format_masked(field: Field, value: int, mask: int) -> str | None:
+    """A matched value as users write it: None when the field is wildcarded, the plain value when exact,
+    ADDR/LEN for an address prefix, VALUE/0xMASK for any other mask (as ovs-ofctl prints them)."""
+    mask &= field.full_mask
+    if mask == 0:
+        return None
+    if mask == field.full_mask:
+        return format_value(field, value)
+    value &= mask
+    if field.is_address:
+        host = field.full_mask ^ mask
+        if host & (host + 1) == 0:      # contiguous leading ones: a prefix
+            return f"{format_value(field, value)}/{field.bits - host.bit_length()}"
+    shown = format_value(field, value) if field.kind in ("ipv4", "ipv6", "mac") else str(value)
+    return f"{shown}/0x{mask:x}"

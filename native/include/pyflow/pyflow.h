@@ -197,6 +197,9 @@ int pf_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pipe *pipe,
 int pf_root_set(pf_instance *inst, uint32_t pipe_id, struct pf_error *err);
 int pf_session_set(pf_instance *inst, uint32_t session_id, const struct pf_session *session, struct pf_error *err);
 int pf_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
+/* Modify entry_id in place (ovs-ofctl mod-flows): a new match and/or actions in the same pipe, the same id
+ * and counters. -EEXIST if another entry already has the new match. */
+int pf_entry_replace(pf_instance *inst, uint32_t entry_id, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
 /* Add n entries in order, as n pf_entry_add calls would (an existing key is updated in
  * place and keeps its id), in as few map writes as the backend can. Stops at the first
  * failure: entries before it stay added, its result and err say "entry I of N: ...",

@@ -372,6 +372,13 @@ static int dpdk_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx
 	return pfd_entry_install(pfd_of(inst), pipe_id, mask_idx, prefixlen, match, entry, err);
 }
 
+static int dpdk_entry_replace(pf_instance *inst, uint32_t entry_id, uint32_t pipe_id, uint32_t mask_idx,
+			      uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry,
+			      struct pf_error *err)
+{
+	return pfd_entry_replace(pfd_of(inst), entry_id, pipe_id, mask_idx, prefixlen, match, entry, err);
+}
+
 static int dpdk_entry_del(pf_instance *inst, uint32_t entry_id, struct pf_error *err)
 {
 	return pfd_entry_remove(pfd_of(inst), entry_id, err);
@@ -530,6 +537,7 @@ const struct pf_backend_ops pf_backend_dpdk = {
 	.session_set = dpdk_session_set,
 	.entry_add = dpdk_entry_add,
 	.entry_del = dpdk_entry_del,
+	.entry_replace = dpdk_entry_replace,
 	.entry_list = dpdk_entry_list,
 	.learn_set = dpdk_learn_set,
 	.counters_entries = dpdk_counters_entries,

@@ -150,6 +150,9 @@ int pfd_pipe_set(struct pfd *d, uint32_t pipe_id, const struct pf_pipe *pipe, co
 int pfd_entry_install(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
 		      const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
 int pfd_entry_remove(struct pfd *d, uint32_t entry_id, struct pf_error *err);
+/* pf_entry_replace: the same id (and counters) with a new match and/or entry, in its pipe */
+int pfd_entry_replace(struct pfd *d, uint32_t id, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
+		      const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
 int pfd_entry_list(struct pfd *d, uint32_t pipe, struct pf_entry_info *out, uint32_t max, uint32_t *count,
 		   struct pf_error *err);
 

@@ -1516,6 +1516,63 @@ static int ebpf_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx
 	return pf_ebpf_entry_install(eb_of(inst), pipe_id, mask_idx, prefixlen, match, entry, err);
 }
 
+/* pf_entry_replace: the id keeps its counters and last-seen stamp; only its key and value change. */
+static int ebpf_entry_replace(pf_instance *inst, uint32_t id, uint32_t pipe_id, uint32_t mask_idx,
+			      uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry,
+			      struct pf_error *err)
+{
+	struct pf_ebpf *eb = eb_of(inst);
+	struct pf_ebpf_slot slot, *cur;
+	size_t key_size;
+	int ret = entry_prepare(eb, pipe_id, mask_idx, prefixlen, match, entry, &slot, err);
+
+	if (ret)
+		return ret;
+	if (id >= eb->max_entries)
+		return pf_err(err, -ERANGE, "entry id %u out of range (max %u)", id, eb->max_entries - 1);
+	pthread_mutex_lock(&eb->lock);
+	cur = &eb->slots[id];
+	if (cur->kind == PF_EBPF_SLOT_FREE || cur->kind == PF_EBPF_SLOT_RESERVED) {
+		ret = pf_err(err, -ENOENT, "entry %u does not exist", id);
+	} else if (cur->pipe != pipe_id || cur->kind != slot.kind) {
+		ret = pf_err(err, -EINVAL, "entry %u: a replacement stays in the entry's pipe (%u)", id, cur->pipe);
+	} else if (slot.kind == PF_EBPF_SLOT_BUCKET) {
+		ret = pf_err(err, -EINVAL, "entry %u: hash-pipe members are replaced through the config", id);
+	}
+	if (ret)
+		goto out;
+	entry->id = id;
+	key_size = slot.kind == PF_EBPF_SLOT_HASH ? sizeof(slot.flow_key) : sizeof(slot.lpm_key);
+	if (!memcmp(slot_key(&slot), slot_key(cur), key_size)) {
+		if (bpf_map_update_elem(table_fd(eb, &slot), slot_key(&slot), entry, BPF_EXIST))
+			ret = pf_err(err, -errno, "pipe %u: cannot update entry %u: %s", pipe_id, id, strerror(errno));
+		else
+			cur->entry = *entry;
+		goto out;
+	}
+	/* a new match: write the new key first, so the flow is never without an entry, then drop the old */
+	if (bpf_map_update_elem(table_fd(eb, &slot), slot_key(&slot), entry, BPF_NOEXIST)) {
+		ret = -errno;
+		if (ret == -EEXIST)
+			pf_err(err, ret, "entry %u: another entry already has this match in pipe %u", id, pipe_id);
+		else
+			pf_err(err, ret, "pipe %u: cannot install entry %u: %s", pipe_id, id,
+			       is_table_full(ret) ? "entry table full" : strerror(-ret));
+		goto out;
+	}
+	if (bpf_map_delete_elem(table_fd(eb, cur), slot_key(cur)) && errno != ENOENT)
+		pf_warn("pipe %u: entry %u: the old match stays until removed: %s", pipe_id, id, strerror(errno));
+	if (cur->kind == PF_EBPF_SLOT_HASH)
+		index_del(eb, id);
+	slot.entry = *entry;
+	*cur = slot;
+	if (slot.kind == PF_EBPF_SLOT_HASH)
+		index_add(eb, id);
+out:
+	pthread_mutex_unlock(&eb->lock);
+	return ret;
+}
+
 static int ebpf_entry_add_batch(pf_instance *inst, struct pf_entry_req *reqs, uint32_t n, uint32_t *added,
 				struct pf_error *err)
 {
@@ -1743,6 +1800,7 @@ const struct pf_backend_ops pf_backend_ebpf = {
 	.entry_add = ebpf_entry_add,
 	.entry_add_batch = ebpf_entry_add_batch,
 	.entry_del = ebpf_entry_del,
+	.entry_replace = ebpf_entry_replace,
 	.entry_list = ebpf_entry_list,
 	.learn_set = ebpf_learn_set,
 	.counters_entries = ebpf_counters_entries,
