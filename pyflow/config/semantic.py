@@ -370,6 +370,7 @@ class _Builder:
         policies: list[MissPolicy] = []
         names: dict[str, str] = {}
         by_pipe: dict[str, str] = {}
+        timeouts: dict[str, tuple[float, str]] = {}    # install pipe -> (idle timeout, where it was set)
         for i, rp in enumerate(self.raw.get("miss_policies", [])):
             path = f"miss_policies[{i}]"
             if rp["name"] in names:
@@ -418,8 +419,16 @@ class _Builder:
                 if ph not in rp["match"]:
                     _fail(f"{path}.entry_name", f"placeholder {{{ph}}} is not a matched field{suggest(ph, rp['match'])};"
                           f" use one of: {', '.join('{' + m + '}' for m in rp['match'])}")
+            # the sweeper ages a pipe's learned entries with one timeout: two policies must not disagree on it
+            idle = float(rp.get("idle_timeout", target.idle_timeout))
+            where = f"{path}.idle_timeout" if "idle_timeout" in rp else f"{target.path}.idle_timeout"
+            if rp["install"] in timeouts and timeouts[rp["install"]][0] != idle:
+                other, other_where = timeouts[rp["install"]]
+                _fail(where, f"idle timeout {idle:g} s for learned entries of pipe {target.name!r}, but "
+                      f"{other_where} gives them {other:g} s; policies installing into one pipe share its timeout")
+            timeouts.setdefault(rp["install"], (idle, where))
             policies.append(MissPolicy(rp["name"], rp["pipe"], rp["install"], list(rp["match"]), sets, actions, fwd,
-                                       max_flows, float(rp.get("idle_timeout", target.idle_timeout)),
+                                       max_flows, idle,
                                        rp.get("rate_limit", 0), rp.get("burst", 0), entry_name, path))
         return policies
 
