@@ -72,6 +72,8 @@ struct pfd_pipe {
 	struct pf_fields masks[PF_MAX_MASKS];
 	uint32_t nmasks;
 	struct rte_lpm *lpm;            /* IPv4 lpm pipes */
+	uint32_t lpm4_default;          /* IPv4 lpm pipes: id of the /0 entry (rte_lpm takes depths 1..32), or
+					 * PFD_NO_ENTRY */
 	uint64_t lpm6_lengths[3];       /* IPv6 lpm pipes: prefix lengths in use (bitmap 0..128) */
 	bool offloaded;                 /* its rules exist in the NIC */
 };

@@ -196,6 +196,7 @@ int pfd_pipe_set(struct pfd *d, uint32_t pipe_id, const struct pf_pipe *pipe, co
 		struct rte_lpm_rcu_config rc = { .v = d->rcu, .mode = RTE_LPM_QSBR_MODE_SYNC };
 
 		snprintf(name, sizeof(name), "pfd_lpm%u_%.12s", pipe_id, d->inst->name);
+		pp->lpm4_default = PFD_NO_ENTRY;
 		pp->lpm = rte_lpm_create(name, (int)rte_socket_id(), &lc);
 		if (!pp->lpm || rte_lpm_rcu_qsbr_add(pp->lpm, &rc)) {
 			ret = pf_err(err, -ENOMEM, "pipe %u: cannot create an IPv4 LPM table of %u rules: %s",
@@ -298,6 +299,10 @@ static bool find_existing(struct pfd *d, const struct pfd_pipe *pp, const struct
 
 	switch (pp->cfg.type) {
 	case PF_PIPE_LPM:
+		if (!lpm_is_v6(&pp->cfg) && prefixlen == 0) {
+			*id = pp->lpm4_default;
+			return pp->lpm4_default != PFD_NO_ENTRY;
+		}
 		if (!lpm_is_v6(&pp->cfg))
 			return rte_lpm_is_rule_present(pp->lpm, lpm4_addr(&pp->cfg, match), (uint8_t)prefixlen, id) == 1;
 		/* fall through: IPv6 prefixes live in the hash */
@@ -332,6 +337,12 @@ static int table_link(struct pfd *d, struct pfd_pipe *pp, const struct pf_flow_k
 				pp->lpm6_lengths[prefixlen / 64] |= 1ull << (prefixlen % 64);
 			return ret;
 		}
+		if (prefixlen == 0) {
+			if (pp->lpm4_default != PFD_NO_ENTRY)
+				return -EEXIST;
+			pp->lpm4_default = id;
+			return 0;
+		}
 		return rte_lpm_add(pp->lpm, lpm4_addr(&pp->cfg, match), (uint8_t)prefixlen, id);
 	case PF_PIPE_HASH: {
 		/* the entry owns buckets [mask_idx, mask_idx + prefixlen), sized by its weight */
@@ -365,7 +376,9 @@ static int32_t table_unlink(struct pfd *d, struct pfd_entry *slot, uint32_t id)
 		if (lpm_is_v6(&pp->cfg))
 			/* keep the length bit: other prefixes of that length may remain; a stale bit only costs a lookup */
 			pos = rte_hash_del_key(d->table, &key);
-		else
+		else if (slot->prefixlen == 0 && pp->lpm4_default == id)
+			pp->lpm4_default = PFD_NO_ENTRY;
+		else if (slot->prefixlen)
 			rte_lpm_delete(pp->lpm, lpm4_addr(&pp->cfg, &slot->match), (uint8_t)slot->prefixlen);
 		break;
 	case PF_PIPE_HASH: {
@@ -610,7 +623,7 @@ uint32_t pfd_lookup(struct pfd *d, uint32_t pipe, const struct pf_fields *f, uin
 			uint32_t a, nh;
 
 			memcpy(&a, addr, 4);
-			return rte_lpm_lookup(pp->lpm, rte_be_to_cpu_32(a), &nh) == 0 ? nh : PFD_NO_ENTRY;
+			return rte_lpm_lookup(pp->lpm, rte_be_to_cpu_32(a), &nh) == 0 ? nh : pp->lpm4_default;
 		}
 		for (int plen = 128; plen >= 0; plen--) {
 			uint32_t id;
