@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from .._native import lib
 from ..errors import ConfigError
 from .errors_util import join_path, suggest
 from .fields import (FIELDS, LPM_FIELDS, MPEGTS_FRAMES, SETTABLE, Field, is_prefix, parse_prefix,
@@ -14,12 +15,13 @@ from .fields import (FIELDS, LPM_FIELDS, MPEGTS_FRAMES, SETTABLE, Field, is_pref
 from .model import (Actions, Config, Entry, Fwd, MatchField, MatchValue, MissPolicy, Pipe, Port, Session,
                     SessionMember, SetExpr)
 
-MAX_PIPE_DEPTH = 8        # PF_MAX_PIPE_DEPTH
-MAX_MASKS = 8             # PF_MAX_MASKS
-MAX_HASH_BUCKETS = 128    # PF_HASH_BUCKETS
-MAX_HASH_PIPES = 16       # PF_MAX_HASH_PIPES
-MAX_LEARN_SETS = 8        # PF_LEARN_MAX_SETS
-MPLS_MAX = 4              # PF_MPLS_MAX
+# The datapath's limits, from bpf/include/pyflow/shared.h and pyflow.h through the build (one source).
+MAX_PIPE_DEPTH = lib.PF_MAX_PIPE_DEPTH
+MAX_MASKS = lib.PF_MAX_MASKS
+MAX_HASH_BUCKETS = lib.PF_HASH_BUCKETS
+MAX_HASH_PIPES = lib.PF_MAX_HASH_PIPES
+MAX_LEARN_SETS = lib.PF_LEARN_MAX_SETS
+MPLS_MAX = lib.PF_MPLS_MAX
 SHARED_STORAGE = {"ipv4.proto": "ipv6.next", "ipv4.ttl": "ipv6.hop"}
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _EXPR = re.compile(r"^\s*([a-z0-9]+\.[a-z_]+)\s*(?:\+\s*(\S+))?\s*$")
