@@ -161,9 +161,11 @@ def cli():
 @click.option("-i", "--instance", default=None, metavar="NAME",
               help="Instance name (pins under /sys/fs/bpf/pyflow/NAME); default: the config's name.")
 @click.option("--fresh", is_flag=True, help="Discard pinned state of a previous run instead of re-adopting it.")
+# test-only: drive the doca backend against a DOCA Flow simulator library (tests/doca/sim), never a device
+@click.option("--doca-sim", "doca_sim", default=None, hidden=True, metavar="LIB")
 @click.pass_obj
 def run(obj, backend, config_path, ports, log_level, sdk_log_level, stats_interval, duration, output, detail,
-        instance, fresh):
+        instance, fresh, doca_sim):
     """Run a pipeline until SIGINT/SIGTERM (or --duration). Arguments after `--` go to the DPDK EAL."""
     from .controller import Controller, RunOptions, parse_port_bindings
 
@@ -175,11 +177,15 @@ def run(obj, backend, config_path, ports, log_level, sdk_log_level, stats_interv
         raise UsageError(f"--duration: expected a non-negative number of seconds, got {duration}")
     if instance is not None:
         _check_instance_name(instance)
+    if doca_sim:
+        if backend != "doca":
+            raise UsageError("--doca-sim goes with --backend doca")
+        os.environ["PYFLOW_DOCA_SIM"] = os.path.abspath(doca_sim)
     eal = list(obj.get("eal_args", []))
-    if eal and backend != "dpdk":
+    if eal and backend not in ("dpdk", "doca"):
         raise UsageError(f"arguments after '--' go to the DPDK EAL; --backend {backend} takes none "
                          f"(got {' '.join(eal)})")
-    if backend == "dpdk" and not any(a.startswith("--log-level") for a in eal):
+    if backend in ("dpdk", "doca") and not any(a.startswith("--log-level") for a in eal):
         eal = [f"--log-level={DOCA_TO_RTE[sdk_level]}"] + eal
     setup_logging(level, sdk_level)
     opts = RunOptions(backend=backend, config_path=config_path, ports=parse_port_bindings(ports),

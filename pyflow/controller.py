@@ -211,7 +211,7 @@ class Controller:
     def open(self) -> None:
         from .instance import Instance
 
-        eal = ["pyflow"] + list(self.opts.eal_args) if self.opts.backend == "dpdk" else None
+        eal = ["pyflow"] + list(self.opts.eal_args) if self.opts.backend in ("dpdk", "doca") else None
         self.instance = Instance.open(self.opts.backend, self.instance_name, fresh=self.opts.fresh, eal_args=eal)
         info = self.instance.info()
         if info.get("adopted"):

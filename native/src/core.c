@@ -206,6 +206,20 @@ int pf_root_set(pf_instance *inst, uint32_t pipe_id, struct pf_error *err)
 	DISPATCH(root_set, pipe_id, err);
 }
 
+int pf_pipe_name_set(pf_instance *inst, uint32_t pipe_id, const char *name, struct pf_error *err)
+{
+	if (pipe_id >= PF_MAX_PIPES)
+		return pf_err(err, -ERANGE, "pipe id %u out of range (max %u)", pipe_id, PF_MAX_PIPES - 1);
+	if (inst && !inst->ops->pipe_name_set)
+		return 0;       /* names are optional metadata */
+	DISPATCH(pipe_name_set, pipe_id, name ? name : "", err);
+}
+
+int pf_instance_describe(pf_instance *inst, char *buf, uint32_t len, uint32_t *needed, struct pf_error *err)
+{
+	DISPATCH(describe, buf, len, needed, err);
+}
+
 int pf_session_set(pf_instance *inst, uint32_t session_id, const struct pf_session *session, struct pf_error *err)
 {
 	if (session_id >= PF_MAX_SESSIONS)
