@@ -22,7 +22,7 @@ def main() -> int:
         results = []
         for port, hexframe in job["frames"]:
             v, out = inst.test_run(port, bytes.fromhex(hexframe))
-            results.append({"kind": verdict_kind(v), "out_port": v.out_port, "out": out.hex(),
+            results.append({"kind": verdict_kind(v), "out_port": v.out_port, "out": out.hex(), "drop_reason": v.drop_reason,
                             "entry": program.names()["entries"].get(v.entry_id)})
         ids = program.entry_ids
         ec = inst.counters_entries(list(ids.values())) if ids else {}

@@ -1363,7 +1363,8 @@ static void apply_actions(const struct doca_flow_pipe_entry *e, struct frame *f,
 	const struct doca_flow_actions *t, *m;
 	bool changed = false;
 
-	if (!pc->nr_actions || idx >= pc->nr_actions)
+	/* an entry added without actions selects no template: it modifies nothing */
+	if (!e->has_actions || !pc->nr_actions || idx >= pc->nr_actions)
 		return;
 	t = &pc->actions[idx];
 	m = pc->has_amask[idx] ? &pc->amasks[idx] : NULL;
