@@ -53,6 +53,8 @@ int docasim_inject(uint16_t port_id, const void *frame, uint32_t len, uint32_t f
 		   struct docasim_result *res);
 /* the pipes and entries the simulator holds, as JSON (same schema as the backend's graph) */
 int docasim_dump_json(char *buf, size_t len);
+/* calls made out of the documented order that return nothing to refuse with (doca_flow_destroy) */
+uint64_t docasim_violations(void);
 /* why the last call failed, in the simulator's words */
 const char *docasim_last_error(void);
 
