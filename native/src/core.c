@@ -122,14 +122,15 @@ int pf_backend_available(const char *backend, struct pf_error *err)
 
 int pf_instance_open(const struct pf_instance_opts *opts, pf_instance **out, struct pf_error *err)
 {
-	const struct pf_backend_ops *ops;
+	const struct pf_backend_ops *ops = NULL;
 	pf_instance *inst;
 	int ret;
 
 	if (!opts || !out)
 		return pf_err(err, -EINVAL, "pf_instance_open: opts and out are required");
 	ret = backend_get(opts->backend, &ops, err);
-	if (ret)
+	/* a dry run renders what the backend would do: it needs no SDK or device */
+	if (ret && !(ops && (opts->flags & PF_INST_DRY)))
 		return ret;
 	inst = calloc(1, sizeof(*inst));
 	if (!inst)
