@@ -37,7 +37,7 @@ REFUSED = {
     "broadcast": "session 1: clone sessions / multicast groups are not supported",
     "ebpf-cast": "match on mpegts.frame",
     "mpls-encap": "pipe wcmp: hash pipes are not mapped",
-    "psa-clone-e2e": "session 1: clone sessions / multicast groups are not supported",
+    "psa-clone-e2e": "port 1: per-port egress pipes are not mapped",
     "static-forward": "pipe mpls_pop: match on mpls.label",
 }
 
