@@ -166,9 +166,11 @@ def cli():
 @click.option("--keep-datapath", is_flag=True,
               help="ebpf: on a clean stop leave the programs attached and pinned, so traffic keeps flowing and "
                    "the next run re-adopts them (restart/upgrade). Without it a clean stop removes them.")
+# test-only: drive the doca backend against a DOCA Flow simulator library (tests/doca/sim), never a device
+@click.option("--doca-sim", "doca_sim", default=None, hidden=True, metavar="LIB")
 @click.pass_obj
 def run(obj, backend, config_path, ports, log_level, sdk_log_level, stats_interval, duration, output, detail,
-        instance, fresh, xdp_mode, keep_datapath):
+        instance, fresh, xdp_mode, keep_datapath, doca_sim):
     """Run a pipeline until SIGINT/SIGTERM (or --duration). Arguments after `--` go to the DPDK EAL."""
     from .controller import Controller, RunOptions, parse_port_bindings
 
@@ -186,11 +188,15 @@ def run(obj, backend, config_path, ports, log_level, sdk_log_level, stats_interv
                              f"(--backend {backend} stops with its process)")
         if xdp_mode != "auto":
             raise UsageError(f"--xdp-mode: only for --backend ebpf (got --backend {backend})")
+    if doca_sim:
+        if backend != "doca":
+            raise UsageError("--doca-sim goes with --backend doca")
+        os.environ["PYFLOW_DOCA_SIM"] = os.path.abspath(doca_sim)
     eal = list(obj.get("eal_args", []))
-    if eal and backend != "dpdk":
+    if eal and backend not in ("dpdk", "doca"):
         raise UsageError(f"arguments after '--' go to the DPDK EAL; --backend {backend} takes none "
                          f"(got {' '.join(eal)})")
-    if backend == "dpdk" and not any(a.startswith("--log-level") for a in eal):
+    if backend in ("dpdk", "doca") and not any(a.startswith("--log-level") for a in eal):
         eal = [f"--log-level={DOCA_TO_RTE[sdk_level]}"] + eal
     setup_logging(level, sdk_level)
     opts = RunOptions(backend=backend, config_path=config_path, ports=parse_port_bindings(ports),

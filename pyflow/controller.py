@@ -165,7 +165,7 @@ class Controller:
     def open(self) -> None:
         from .instance import Instance
 
-        eal = ["pyflow"] + list(self.opts.eal_args) if self.opts.backend == "dpdk" else None
+        eal = ["pyflow"] + list(self.opts.eal_args) if self.opts.backend in ("dpdk", "doca") else None
         extra = {"xdp_mode": self.opts.xdp_mode} if self.opts.backend == "ebpf" else {}
         self.instance = Instance.open(self.opts.backend, self.instance_name, fresh=self.opts.fresh, eal_args=eal,
                                       keep_datapath=self.opts.keep_datapath, **extra)
@@ -424,11 +424,14 @@ class Controller:
                     try:
                         self.instance.entry_replace(existing[i][1], c.pipe_id, slots[i], c.prefixlen, c.match,
                                                     ffi_copy_entry(c.entry))
+                    except BackendUnavailable:
+                        pass    # a backend that cannot modify in place: removed and added anew below
                     except Exception as exc:
                         exc.pyflow_index = i
                         raise
-                    modified.append((i, name, record))
-                    continue
+                    else:
+                        modified.append((i, name, record))
+                        continue
                 if i in existing:
                     name = items[i][1]["name"]
                     record = self._installed_record(name)

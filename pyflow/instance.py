@@ -25,7 +25,8 @@ class Instance:
 
     def __init__(self, backend: str, name: str, *, pin_root: str | None = None, obj_dir: str | None = None,
                  xdp_mode: str = "auto", max_entries: int = 0, eal_args: list[str] | None = None,
-                 fresh: bool = False, no_pin: bool = False, miss_threads: int = 0, keep_datapath: bool = False):
+                 fresh: bool = False, no_pin: bool = False, miss_threads: int = 0, keep_datapath: bool = False,
+                 dry: bool = False):
         """Open instance `name` on `backend` (pf_instance_open); close() releases it."""
         from .native import bpf_object_dir
 
@@ -56,7 +57,7 @@ class Instance:
             opts.eal_argc = len(eal_args)
             opts.eal_argv = argv
         opts.flags = ((lib.PF_INST_FRESH if fresh else 0) | (lib.PF_INST_NO_PIN if no_pin else 0)
-                      | (lib.PF_INST_KEEP_DATAPATH if keep_datapath else 0))
+                      | (lib.PF_INST_KEEP_DATAPATH if keep_datapath else 0) | (lib.PF_INST_DRY if dry else 0))
         opts.miss_threads = miss_threads
         out = ffi.new("pf_instance **")
         call(lib.pf_instance_open, opts, out)
@@ -116,6 +117,22 @@ class Instance:
             masks, nmasks = array, len(masks)
         call(lib.pf_pipe_set, self.handle, pipe_id, _ptr(pipe, "struct pf_pipe"), masks,
              nmasks if nmasks is not None else len(masks))
+
+    def pipe_name_set(self, pipe_id: int, name: str) -> None:
+        call(lib.pf_pipe_name_set, self.handle, pipe_id, name.encode())
+
+    def describe(self) -> str:
+        """What the backend created, as JSON text (doca: the DOCA Flow pipe graph)."""
+        needed = ffi.new("uint32_t *")
+        size = 1 << 16
+        while True:
+            buf = ffi.new("char[]", size)
+            err = ffi.new("struct pf_error *")
+            if lib.pf_instance_describe(self.handle, buf, size, needed, err) == 0:
+                return ffi.string(buf).decode()
+            if needed[0] <= size:
+                call(lib.pf_instance_describe, self.handle, buf, size, needed)   # raises with the message
+            size = needed[0]
 
     def root_set(self, pipe_id: int) -> None:
         call(lib.pf_root_set, self.handle, pipe_id)
