@@ -166,11 +166,12 @@ def cli():
 @click.option("--keep-datapath", is_flag=True,
               help="ebpf: on a clean stop leave the programs attached and pinned, so traffic keeps flowing and "
                    "the next run re-adopts them (restart/upgrade). Without it a clean stop removes them.")
+@click.option("--metrics", default=None, metavar="ADDR:PORT", help="Serve Prometheus /metrics here.")
 # test-only: drive the doca backend against a DOCA Flow simulator library (tests/doca/sim), never a device
 @click.option("--doca-sim", "doca_sim", default=None, hidden=True, metavar="LIB")
 @click.pass_obj
 def run(obj, backend, config_path, ports, log_level, sdk_log_level, stats_interval, duration, output, detail,
-        instance, fresh, xdp_mode, keep_datapath, doca_sim):
+        instance, fresh, xdp_mode, keep_datapath, doca_sim, metrics):
     """Run a pipeline until SIGINT/SIGTERM (or --duration). Arguments after `--` go to the DPDK EAL."""
     from .controller import Controller, RunOptions, parse_port_bindings
 
@@ -198,10 +199,15 @@ def run(obj, backend, config_path, ports, log_level, sdk_log_level, stats_interv
                          f"(got {' '.join(eal)})")
     if backend in ("dpdk", "doca") and not any(a.startswith("--log-level") for a in eal):
         eal = [f"--log-level={DOCA_TO_RTE[sdk_level]}"] + eal
+    if metrics is not None:
+        from .metrics import parse_listen
+
+        parse_listen(metrics, "--metrics")
     setup_logging(level, sdk_level)
     opts = RunOptions(backend=backend, config_path=config_path, ports=parse_port_bindings(ports),
                       stats_interval=stats_interval, duration=duration, output=output, instance=instance,
-                      fresh=fresh, eal_args=eal, detail=detail, xdp_mode=xdp_mode, keep_datapath=keep_datapath)
+                      fresh=fresh, eal_args=eal, detail=detail, xdp_mode=xdp_mode, keep_datapath=keep_datapath,
+                      metrics=metrics)
     return Controller(opts).run()
 
 
@@ -341,7 +347,11 @@ def counters(instance, output, detail):
     snap = counters_mod.from_json(data)
     text = counters_mod.format_line(snap)
     if detail:
+        from .seedcounters import format_seed
+
         text += "\n" + counters_mod.format_detail(snap)
+        seed = format_seed(data)
+        text += "\n" + seed if seed else ""
     _emit(data, output, text)
 
 
@@ -546,6 +556,9 @@ def session_list(instance, output):
                             for m in r["members"])
         lines.append(f"{r['id']:>7}  {members or '-'}")
     _emit(rows, output, "\n".join(lines))
+
+
+from . import cli_obs  # noqa: E402,F401  trace, capture, exporter register themselves on cli
 
 
 def main(argv=None) -> None:

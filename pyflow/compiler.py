@@ -190,6 +190,8 @@ class Program:
         instance.root_set(self.root_pipe)
         for session in self.sessions:
             instance.session_set(session.id, session.value)
+        if self.config.mpls_tc_map:
+            instance.dscp_tc_set(self.config.mpls_tc_map)
         added: dict[str, int] = {}
         try:
             for e in self.entries:
@@ -248,9 +250,12 @@ def actions_struct(a: Actions, extra_labels: list[int] | None = None):
     if labels:
         act.flags |= lib.PF_ACT_PUSH_MPLS
         act.mpls_count = len(labels)
+        tc = a.mpls_tc if isinstance(a.mpls_tc, int) and not isinstance(a.mpls_tc, bool) else 0
         for i, label in enumerate(labels):
-            act.mpls_labels[i] = label
+            act.mpls_labels[i] = label | (tc << 20)
         act.mpls_ttl = a.mpls_ttl
+        if a.mpls_tc == "dscp":
+            act.flags |= lib.PF_ACT_MPLS_TC_DSCP
     if a.pop_mpls:
         act.flags |= lib.PF_ACT_POP_MPLS
         act.mpls_pop_count = a.pop_mpls

@@ -46,6 +46,7 @@ class RunOptions:
     detail: bool = False
     xdp_mode: str = "auto"          # --xdp-mode (ebpf)
     keep_datapath: bool = False     # --keep-datapath (ebpf): a clean stop leaves the datapath attached and pinned
+    metrics: str | None = None      # --metrics ADDR:PORT
 
 
 def parse_port_bindings(values: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -190,8 +191,17 @@ class Controller:
             self.xdp_modes = {p.name: modes.get(p.id, "") for p in self.cfg.ports}
         self.server = ControlServer(socket_path(self.instance_name, self.opts.run_dir), self.handlers())
         self.server.start()
+        if self.opts.metrics:
+            from .metrics import serve_local
+
+            self.metrics_server = serve_local(self, self.opts.metrics)
 
     def stop(self) -> None:
+        if self.instance is not None and self.opts.backend == "ebpf":
+            _quietly(self.instance_capture_stop)
+        if getattr(self, "metrics_server", None):
+            self.metrics_server.shutdown()
+            self.metrics_server = None
         if self.server:
             self.server.stop()
             self.server = None
@@ -271,6 +281,11 @@ class Controller:
             "session_add_member": self._op_session_add_member,
             "session_delete_member": self._op_session_delete_member,
             "session_list": self._op_session_list,
+            "trace": self._op_trace,
+            "metrics": self._op_metrics,
+            "capture_start": lambda args: capture_op("start", self, args),
+            "capture_stats": lambda args: capture_op("stats", self, args),
+            "capture_stop": lambda args: capture_op("stop", self, args),
         }
 
     # -- clone sessions (the P4 PSA clone-E2E example: session-create, session-add-member, session-delete-member) --
@@ -341,7 +356,26 @@ class Controller:
                 "keep_datapath": self.opts.keep_datapath}
 
     def _op_counters(self, args):
-        return counters_mod.to_json(self.snapshot())
+        from .seedcounters import seed_counters
+
+        data = counters_mod.to_json(self.snapshot())
+        data.update(seed_counters(self))
+        return data
+
+    def instance_capture_stop(self) -> None:
+        from .native import call, ffi, lib
+
+        call(lib.pf_capture_stop, self.instance.handle, ffi.new("struct pf_capture_stats *"))
+
+    def _op_trace(self, args):
+        from .trace import controller_trace
+
+        return controller_trace(self, args)
+
+    def _op_metrics(self, args):
+        from .metrics import collect_state
+
+        return collect_state(self)
 
     def _op_entry_add(self, args):
         """One entry ({"pipe", "entry", "replace"}) or a batch ({"entries": [{"pipe", "entry", "replace"}, ...]}).
@@ -770,6 +804,12 @@ def _quietly(fn, *args) -> None:
         fn(*args)
     except Exception as exc:  # cleanup after a failure: the first error is the one to report
         log.debug("cleanup: %s", exc)
+
+
+def capture_op(op: str, ctl, args):
+    from . import capture
+
+    return getattr(capture, f"op_capture_{op}")(ctl, args)
 
 
 def ffi_copy_entry(entry):

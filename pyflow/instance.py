@@ -230,5 +230,29 @@ class Instance:
         return verdict, bytes(ffi.buffer(out, min(res.out_len, out_cap)))
 
 
+    def trace_run(self, in_port: int, frame: bytes, out_cap: int = 9216):
+        """pf_trace_run: (verdict, out frame, struct pf_trace copy); counts nothing, learns nothing."""
+        out = ffi.new("uint8_t[]", out_cap)
+        res = ffi.new("struct pf_test_result *")
+        trace = ffi.new("struct pf_trace *")
+        call(lib.pf_trace_run, self.handle, in_port, frame, len(frame), out, out_cap, res, trace)
+        verdict = ffi.new("struct pf_verdict *", res.verdict)
+        return verdict, bytes(ffi.buffer(out, min(res.out_len, out_cap))), trace
+
+    def dscp_tc_set(self, mapping: dict[int, int]) -> None:
+        """DSCP -> MPLS TC for labels pushed with "tc": "dscp"; unmapped DSCPs keep the class selector."""
+        table = ffi.new("uint8_t[64]", [mapping.get(d, 0xFF) for d in range(64)])
+        call(lib.pf_dscp_tc_set, self.handle, table)
+
+    def counters_dpi(self) -> dict[str, dict[str, int]]:
+        """MPEG-TS classes seen and dropped: {"frames": {class: n}, "dropped": {class: n}}."""
+        out = ffi.new("struct pf_dpi_counter *")
+        call(lib.pf_counters_dpi, self.handle, out)
+        return {k: {c: getattr(out, k)[i] for i, c in enumerate(DPI_CLASSES)} for k in ("frames", "dropped")}
+
+
+DPI_CLASSES = ("none", "reference", "non_reference", "psi")   # index = enum pf_mpegts_frame
+
+
 def verdict_kind(verdict) -> str:
     return VERDICTS.get(verdict.kind, str(verdict.kind))

@@ -311,3 +311,37 @@ int pf_test_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t
 {
 	DISPATCH(test_run, in_port, frame, len, out, out_cap, res, err);
 }
+
+int pf_trace_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_trace *trace, struct pf_error *err)
+{
+	DISPATCH(trace_run, in_port, frame, len, out, out_cap, res, trace, err);
+}
+
+int pf_counters_dpi(pf_instance *inst, struct pf_dpi_counter *out, struct pf_error *err)
+{
+	DISPATCH(counters_dpi, out, err);
+}
+
+int pf_capture_start(pf_instance *inst, const struct pf_capture_cfg *cfg, const char *path, uint32_t format, uint64_t max_frames, uint64_t duration_ms, struct pf_error *err)
+{
+	if (!path || !*path)
+		return pf_err(err, -EINVAL, "capture: no output path");
+	DISPATCH(capture_start, cfg, path, format, max_frames, duration_ms, err);
+}
+
+int pf_capture_stats_get(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err)
+{
+	DISPATCH(capture_stats, out, err);
+}
+
+int pf_capture_stop(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err)
+{
+	DISPATCH(capture_stop, out, err);
+}
+
+int pf_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err)
+{
+	if (!map)
+		return pf_err(err, -EINVAL, "dscp_tc_set: no map");
+	DISPATCH(dscp_tc_set, map, err);
+}

@@ -43,6 +43,12 @@ struct pf_backend_ops {
 	int (*counters_port)(pf_instance *inst, uint32_t port_id, struct pf_port_counter *out, struct pf_error *err);
 	int (*miss_stats)(pf_instance *inst, struct pf_miss_stats *out, struct pf_error *err);
 	int (*test_run)(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_error *err);
+	int (*trace_run)(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_trace *trace, struct pf_error *err);
+	int (*counters_dpi)(pf_instance *inst, struct pf_dpi_counter *out, struct pf_error *err);
+	int (*capture_start)(pf_instance *inst, const struct pf_capture_cfg *cfg, const char *path, uint32_t format, uint64_t max_frames, uint64_t duration_ms, struct pf_error *err);
+	int (*capture_stats)(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);
+	int (*capture_stop)(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);
+	int (*dscp_tc_set)(pf_instance *inst, const uint8_t *map, struct pf_error *err);
 };
 
 struct pf_instance {

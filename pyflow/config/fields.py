@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 PACKET_PATHS = {"normal": 0, "normal_unicast": 1, "normal_multicast": 2, "clone_i2e": 3,
                 "clone_e2e": 4, "resubmit": 5, "recirculate": 6}
-MPEGTS_FRAMES = {"none": 0, "reference": 1, "non-reference": 2}
+MPEGTS_FRAMES = {"none": 0, "reference": 1, "non-reference": 2, "psi": 3}
 IP_PROTOS = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "icmpv6": 58, "sctp": 132}
 ETH_TYPES = {"ipv4": 0x0800, "arp": 0x0806, "vlan": 0x8100, "ipv6": 0x86DD, "mpls": 0x8847, "qinq": 0x88A8}
 

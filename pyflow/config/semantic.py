@@ -125,6 +125,7 @@ class _Builder:
             elif key == "push_mpls":
                 if isinstance(val, dict):
                     act.push_mpls, act.mpls_ttl = list(val["labels"]), val.get("ttl", 0)
+                    act.mpls_tc = val.get("tc")
                 else:
                     act.push_mpls = list(val) if isinstance(val, list) else [val]
             elif key == "pop_mpls":
@@ -478,5 +479,30 @@ def build_config(raw: dict, source: str | None) -> Config:
     policies = b.build_policies()
     b.check_refs()
     b.check_graph()
-    return Config(raw.get("name", ""), raw.get("description", ""), b.ports, b.pipes, b.sessions, policies,
-                  source, raw)
+    cfg = Config(raw.get("name", ""), raw.get("description", ""), b.ports, b.pipes, b.sessions, policies,
+                 source, raw)
+    cfg.mpls_tc_map = _mpls_tc_map(raw.get("mpls_tc_map") or {})
+    return cfg
+
+
+DSCP_NAMES = {"be": 0, "cs0": 0, "cs1": 8, "af11": 10, "af12": 12, "af13": 14, "cs2": 16, "af21": 18, "af22": 20,
+              "af23": 22, "cs3": 24, "af31": 26, "af32": 28, "af33": 30, "cs4": 32, "af41": 34, "af42": 36,
+              "af43": 38, "cs5": 40, "va": 44, "ef": 46, "cs6": 48, "cs7": 56}
+
+
+def _mpls_tc_map(raw: dict) -> dict[int, int]:
+    """mpls_tc_map: {"ef": 5, "34": 4, ...} -> {46: 5, 34: 4}; the schema checked the values."""
+    out = {}
+    for key, tc in raw.items():
+        k = key.strip().lower()
+        if k in DSCP_NAMES:
+            dscp = DSCP_NAMES[k]
+        elif k.isdigit() and 0 <= int(k) <= 63:
+            dscp = int(k)
+        else:
+            from .errors_util import suggest
+            _fail(f"mpls_tc_map.{key}", f"expected a DSCP 0..63 or a name ({', '.join(DSCP_NAMES)}){suggest(k, DSCP_NAMES)}")
+        if dscp in out and out[dscp] != tc:
+            _fail(f"mpls_tc_map.{key}", f"DSCP {dscp} is mapped twice ({out[dscp]} and {tc})")
+        out[dscp] = tc
+    return out

@@ -224,4 +224,33 @@ int pf_instance_describe(pf_instance *inst, char *buf, uint32_t len, uint32_t *n
 /* run one frame through the datapath as if received on in_port (tests, differential checks) */
 int pf_test_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_error *err);
 
+/* pyflow trace: run one frame through the loaded datapath as pf_test_run does, but with no
+ * side effect (no counter, no last-seen stamp, nothing handed to the miss handler, drop_pct
+ * keeps the frame and says so) and the walk recorded hop by hop in *trace. */
+int pf_trace_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_trace *trace, struct pf_error *err);
+/* pyflow capture: frames at the cfg's points into a pcap / pcapng file, written by a thread of
+ * the core, until max_frames (0 = no limit), duration_ms (0 = none) or pf_capture_stop. One
+ * capture per instance; while none runs the datapath pays one load per capture point. */
+enum pf_capture_format {
+	PF_CAPTURE_PCAP = 0,
+	PF_CAPTURE_PCAPNG = 1,
+};
+
+struct pf_capture_stats {
+	uint64_t frames;        /* written */
+	uint64_t bytes;         /* frame bytes written */
+	uint64_t lost;          /* the perf buffer was full */
+	uint32_t running;
+	uint32_t _pad;
+};
+
+int pf_capture_start(pf_instance *inst, const struct pf_capture_cfg *cfg, const char *path, uint32_t format, uint64_t max_frames, uint64_t duration_ms, struct pf_error *err);
+int pf_capture_stats_get(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);
+int pf_capture_stop(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);
+/* DSCP -> MPLS traffic class of labels pushed with PF_ACT_MPLS_TC_DSCP: map[dscp] = 0..7, or 0xff
+ * for the default, the class selector (dscp >> 3). Without a call every DSCP gets the default. */
+int pf_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err);
+/* MPEG-TS deep-inspection counters (seed 003), summed over CPUs */
+int pf_counters_dpi(pf_instance *inst, struct pf_dpi_counter *out, struct pf_error *err);
+
 #endif

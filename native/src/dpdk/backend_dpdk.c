@@ -622,5 +622,6 @@ const struct pf_backend_ops pf_backend_dpdk = {
 	.counters_port = dpdk_counters_port,
 	.miss_stats = dpdk_miss_stats,
 	.test_run = dpdk_test_run,
+	.dscp_tc_set = pfd_dscp_tc_set,
 #endif
 };

@@ -169,6 +169,8 @@ struct pfd_outputs {
 
 /* Run m through the pipeline as received on port. On return m is either consumed
  * (dropped / handed to the miss ring / placed in out) and verdict says what happened. */
+/* pf_dscp_tc_set for the software pipes */
+int pfd_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err);
 void pfd_pipeline_run(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, struct rte_mbuf *m,
 		      struct pfd_outputs *out, struct pf_verdict *verdict, bool to_miss_ring);
 /* The same, entering at start_pipe (a frame the NIC's rte_flow rules sent up on a miss of that pipe).

@@ -851,6 +851,7 @@ static void ebpf_free(struct pf_ebpf *eb)
 {
 	if (!eb)
 		return;
+	pf_ebpf_capture_release(eb);    /* its thread reads the maps */
 	pf_ebpf_miss_free(eb);          /* threads joined and XSKMAP slots cleared while the maps are open */
 	bpf_object__close(eb->tc_obj);
 	bpf_object__close(eb->obj);
@@ -1808,4 +1809,10 @@ const struct pf_backend_ops pf_backend_ebpf = {
 	.counters_port = ebpf_counters_port,
 	.miss_stats = ebpf_miss_stats,
 	.test_run = ebpf_test_run,
+	.trace_run = pf_ebpf_trace_run,
+	.counters_dpi = pf_ebpf_counters_dpi,
+	.capture_start = pf_ebpf_capture_start,
+	.capture_stats = pf_ebpf_capture_stats,
+	.capture_stop = pf_ebpf_capture_stop,
+	.dscp_tc_set = pf_ebpf_dscp_tc_set,
 };
