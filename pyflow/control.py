@@ -111,6 +111,9 @@ class ControlServer:
                 return {"ok": True, "result": handler(args)}
         except json.JSONDecodeError as exc:
             return {"ok": False, "error": f"control request: not JSON ({exc})", "exit_code": 2}
+        except UnicodeDecodeError as exc:  # json.loads(bytes) decodes before it parses
+            return {"ok": False, "error": f"control request: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                    "exit_code": 2}
         except PyflowError as exc:
             reply = {"ok": False, "error": str(exc), "exit_code": exc.exit_code}
             if isinstance(getattr(exc, "index", None), int):

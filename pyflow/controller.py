@@ -167,6 +167,10 @@ class Controller:
         from .instance import Instance
 
         eal = ["pyflow"] + list(self.opts.eal_args) if self.opts.backend in ("dpdk", "doca") else None
+        if eal:
+            from .eal import check_file_prefix
+
+            check_file_prefix(eal[1:])   # one clear line when another primary holds the --file-prefix
         extra = {"xdp_mode": self.opts.xdp_mode} if self.opts.backend == "ebpf" else {}
         self.instance = Instance.open(self.opts.backend, self.instance_name, fresh=self.opts.fresh, eal_args=eal,
                                       keep_datapath=self.opts.keep_datapath, **extra)

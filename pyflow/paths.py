@@ -34,5 +34,15 @@ def ensure_private_dir(path: str, what: str) -> str:
         raise UsageError(f"{what} {path}: exists and is not a directory")
     if not os.access(path, os.W_OK | os.X_OK):
         raise UsageError(f"{what} {path}: not writable (pyflow runs as root)")
+    # one that was there before (a tmpfs mounted 1777, a hand-made mkdir) is made root-only too; one that
+    # another user owns could be tampered with, so it is refused
+    st = os.stat(path)
+    if st.st_uid != os.geteuid():
+        raise UsageError(f"{what} {path}: owned by uid {st.st_uid}, not by uid {os.geteuid()} that pyflow runs as")
+    if st.st_mode & 0o077:
+        try:
+            os.chmod(path, 0o700)
+        except OSError as e:
+            raise UsageError(f"{what} {path}: cannot make it root-only (mode 0700): {e.strerror}") from None
     return path
 

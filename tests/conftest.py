@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-TIERS = ("unit", "bpf", "netns", "dpdk", "doca")
+TIERS = ("unit", "bpf", "netns", "dpdk", "doca", "drill")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -101,7 +101,8 @@ def _probe_doca() -> str | None:
     return None
 
 
-PROBES = {"bpf": _probe_bpf, "netns": _probe_netns, "dpdk": _probe_dpdk, "doca": _probe_doca}
+# drills need what the netns tier needs (root, bpffs, namespaces); their dpdk drill probes dpdk itself
+PROBES = {"bpf": _probe_bpf, "netns": _probe_netns, "dpdk": _probe_dpdk, "doca": _probe_doca, "drill": _probe_netns}
 
 
 def _tiers(item) -> set[str]:

@@ -254,6 +254,7 @@ static void dpdk_close(pf_instance *inst)
 		rte_eal_cleanup();
 		eal_state = EAL_CLEANED;
 		remove_runtime_dir(dir);
+		pf_info("%s: ports closed, EAL cleaned up, %s removed", inst->name, dir);
 	}
 }
 
@@ -333,6 +334,9 @@ static int dpdk_stop(pf_instance *inst, struct pf_error *err)
 		pfd_rte_flow_remove(d);
 		pfd_lcores_stop(d);
 		d->started = false;
+		/* the stop order, for whoever checks that a stop was clean */
+		pf_info("%s: stopped: rte_flow rules removed, lcores and the miss handler joined, ports stopped",
+			inst->name);
 	}
 	return 0;
 }
