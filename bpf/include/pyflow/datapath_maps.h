@@ -282,7 +282,7 @@ static __always_inline const struct pf_entry *pf_lookup_masked(void *ctx, struct
 }
 
 /* The entry an LPM or hash pipe selects, or NULL. */
-static __always_inline const struct pf_entry *pf_lookup_lpm_hash(const struct pf_pkt *pkt, __u32 pipe_id,
+static __noinline const struct pf_entry *pf_lookup_lpm_hash(const struct pf_pkt *pkt, __u32 pipe_id,
 								 const struct pf_pipe *pipe)
 {
 	if (pipe->type == PF_PIPE_LPM) {
