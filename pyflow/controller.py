@@ -95,13 +95,27 @@ def resolve_bindings(cfg, overrides: dict[str, str], backend: str) -> dict[str, 
         target = overrides.get(p.name) or p.ifname
         if not target:
             raise ConfigError(f"ports[{i}]", f"port {p.name!r} is not bound: give it an 'ifname' or pass "
-                              f"--port {p.name}=IFNAME")
+                              f"--port {p.name}=IFNAME{_lab_hint(names) if backend == 'ebpf' else ''}")
         bindings[p.name] = target
     if backend == "ebpf":
         for name, ifname in bindings.items():
             if not os.path.exists(f"/sys/class/net/{ifname}"):
                 raise UsageError(f"--port {name}={ifname}: no such network interface")
     return bindings
+
+
+def _lab_hint(port_names: list[str]) -> str:
+    """'; lab X has these ports: --port ...' when a lab that is up binds every port of the config."""
+    from .lab import list_labs
+
+    try:
+        labs = [lab for lab in list_labs() if lab.get("alive") and set(port_names) <= set(lab.get("ports", {}))]
+    except OSError:
+        return ""
+    if not labs:
+        return ""
+    args = " ".join(f"--port {n}={labs[0]['ports'][n]}" for n in port_names)
+    return f" (lab {labs[0]['prefix']} is up with these ports: {args})"
 
 
 def load_and_compile(config_path: str, backend: str, port_overrides: dict[str, str]):
