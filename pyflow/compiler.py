@@ -176,7 +176,7 @@ class Program:
         bindings = {}
         for port in self.ports:
             binding = port.binding
-            if binding is None and backend == "dpdk":
+            if binding is None and backend in ("dpdk", "doca"):
                 binding = str(port.id)
             if binding is None:
                 raise ConfigError(port.path, f"port {port.name!r} is not bound to an interface: set \"ifname\" "
@@ -185,6 +185,7 @@ class Program:
         for port in self.ports:
             instance.port_set(port.id, bindings[port.id], port.value)
         for pipe in self.pipes:
+            instance.pipe_name_set(pipe.id, pipe.name)
             instance.pipe_set(pipe.id, pipe.value, pipe.masks, pipe.nmasks)
         instance.root_set(self.root_pipe)
         for session in self.sessions:

@@ -23,8 +23,7 @@ import threading
 from typing import Callable
 
 from .errors import ConfigError, PyflowError, UsageError
-
-RUN_DIR = "/run/pyflow"
+from .paths import RUN_DIR, ensure_private_dir
 MAX_LINE = 64 << 20   # one request; a batch of ~500k entries fits
 
 log = logging.getLogger("pyflow.control")
@@ -46,7 +45,7 @@ class ControlServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        os.makedirs(os.path.dirname(self.path), mode=0o755, exist_ok=True)
+        ensure_private_dir(os.path.dirname(self.path), "control socket directory")
         if os.path.exists(self.path):
             if _is_live(self.path):
                 raise UsageError(f"--instance: another pyflow is already serving {self.path}")
@@ -112,6 +111,9 @@ class ControlServer:
                 return {"ok": True, "result": handler(args)}
         except json.JSONDecodeError as exc:
             return {"ok": False, "error": f"control request: not JSON ({exc})", "exit_code": 2}
+        except UnicodeDecodeError as exc:  # json.loads(bytes) decodes before it parses
+            return {"ok": False, "error": f"control request: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                    "exit_code": 2}
         except PyflowError as exc:
             reply = {"ok": False, "error": str(exc), "exit_code": exc.exit_code}
             if isinstance(getattr(exc, "index", None), int):

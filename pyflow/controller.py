@@ -5,8 +5,9 @@ load -> compile (everything validated, nothing attached yet) -> open instance
 
 A control API server (pyflow.control) runs beside the loop so `pyflow entry`
 and `pyflow counters` can talk to the instance from another shell. SIGINT /
-SIGTERM stop cleanly: programs detached, handles closed, pinned state kept so
-the next run re-adopts it (unless --fresh).
+SIGTERM stop cleanly: programs detached, handles closed, pins removed. With
+--keep-datapath a clean stop leaves the datapath attached and pinned, and the
+next run re-adopts it (as it does after a crash), unless --fresh.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 
 from . import counters as counters_mod
 from .control import RUN_DIR, ControlServer, socket_path
+from .paths import PIN_ROOT, ensure_private_dir
 from .errors import BackendUnavailable, ConfigError, UsageError
 
 log = logging.getLogger("pyflow")
 
 BACKENDS = ("doca", "dpdk", "ebpf")
-PIN_ROOT = "/sys/fs/bpf/pyflow"   # where the ebpf backend pins an instance's maps and programs
 
 
 @dataclass
@@ -44,6 +44,8 @@ class RunOptions:
     eal_args: list[str] = field(default_factory=list)
     run_dir: str = RUN_DIR
     detail: bool = False
+    xdp_mode: str = "auto"          # --xdp-mode (ebpf)
+    keep_datapath: bool = False     # --keep-datapath (ebpf): a clean stop leaves the datapath attached and pinned
     metrics: str | None = None      # --metrics ADDR:PORT
 
 
@@ -93,13 +95,27 @@ def resolve_bindings(cfg, overrides: dict[str, str], backend: str) -> dict[str, 
         target = overrides.get(p.name) or p.ifname
         if not target:
             raise ConfigError(f"ports[{i}]", f"port {p.name!r} is not bound: give it an 'ifname' or pass "
-                              f"--port {p.name}=IFNAME")
+                              f"--port {p.name}=IFNAME{_lab_hint(names) if backend == 'ebpf' else ''}")
         bindings[p.name] = target
     if backend == "ebpf":
         for name, ifname in bindings.items():
             if not os.path.exists(f"/sys/class/net/{ifname}"):
                 raise UsageError(f"--port {name}={ifname}: no such network interface")
     return bindings
+
+
+def _lab_hint(port_names: list[str]) -> str:
+    """'; lab X has these ports: --port ...' when a lab that is up binds every port of the config."""
+    from .lab import list_labs
+
+    try:
+        labs = [lab for lab in list_labs() if lab.get("alive") and set(port_names) <= set(lab.get("ports", {}))]
+    except OSError:
+        return ""
+    if not labs:
+        return ""
+    args = " ".join(f"--port {n}={labs[0]['ports'][n]}" for n in port_names)
+    return f" (lab {labs[0]['prefix']} is up with these ports: {args})"
 
 
 def load_and_compile(config_path: str, backend: str, port_overrides: dict[str, str]):
@@ -131,58 +147,6 @@ def counter_layout(instance: str, cfg, program) -> counters_mod.CounterLayout:
 
 
 # ---------------------------------------------------------------------------
-# veth peers: XDP_REDIRECT into a veth is dropped unless the peer runs NAPI.
-
-def veth_peer_problem(ifname: str) -> str | None:
-    """Why frames redirected out of ifname would be dropped at its veth peer, or None."""
-    try:
-        from pyroute2 import IPRoute, NetNS, netns
-    except ImportError:
-        return None
-    with IPRoute() as ipr:
-        idx = ipr.link_lookup(ifname=ifname)
-        if not idx:
-            return None
-        link = ipr.get_links(idx[0])[0]
-        info = link.get("IFLA_LINKINFO")
-        if not info or info.get("IFLA_INFO_KIND") != "veth":
-            return None
-        peer_idx = link.get("IFLA_LINK")
-        in_other_ns = link.get("IFLA_LINK_NETNSID") is not None
-        if not in_other_ns:
-            peer = ipr.get_links(peer_idx)[0]
-            return _peer_verdict(peer, None)
-    for ns in netns.listnetns():
-        try:
-            with NetNS(ns, flags=0) as nsr:
-                for peer in nsr.get_links():
-                    if peer["index"] == peer_idx and peer.get("IFLA_LINK") == idx[0]:
-                        return _peer_verdict(peer, ns)
-        except Exception:
-            continue
-    return None
-
-
-def _peer_verdict(peer, ns: str | None) -> str | None:
-    xdp = peer.get("IFLA_XDP")
-    if xdp and xdp.get("IFLA_XDP_ATTACHED"):
-        return None
-    name = peer.get("IFLA_IFNAME")
-    cmd = ["ethtool", "-k", name]
-    if ns:
-        cmd = ["ip", "netns", "exec", ns] + cmd
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=5).stdout
-        if "generic-receive-offload: on" in out:
-            return None
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    where = f" in netns {ns}" if ns else ""
-    return (f"its veth peer {name}{where} has neither an XDP program nor GRO, so frames redirected to it are "
-            f"dropped; attach an XDP program there or run 'ethtool -K {name} gro on'")
-
-
-# ---------------------------------------------------------------------------
 
 class Controller:
     def __init__(self, opts: RunOptions, out=None):
@@ -200,6 +164,9 @@ class Controller:
         self.runtime_records: dict[str, tuple] = {}              # name -> (compiled entry, mask slot), to undo
         self.pipe_counts: dict[str, int] | None = None           # pipe -> config + runtime entries installed
         self.installed_masks: dict[int, list[bytes]] = {}        # pipe id -> mask slots programmed
+        self.adopted = False
+        self.started = False
+        self.xdp_modes: dict[str, str] = {}                       # port name -> XDP mode it got (ebpf)
 
     # -- lifecycle ----------------------------------------------------------
     def prepare(self) -> None:
@@ -208,13 +175,21 @@ class Controller:
                                                                  self.opts.ports)
         if not self.instance_name:
             self.instance_name = instance_name_for(self.cfg, self.opts.config_path)
+        ensure_private_dir(self.opts.run_dir, "control socket directory")  # before anything is attached
 
     def open(self) -> None:
         from .instance import Instance
 
-        eal = ["pyflow"] + list(self.opts.eal_args) if self.opts.backend == "dpdk" else None
-        self.instance = Instance.open(self.opts.backend, self.instance_name, fresh=self.opts.fresh, eal_args=eal)
+        eal = ["pyflow"] + list(self.opts.eal_args) if self.opts.backend in ("dpdk", "doca") else None
+        if eal:
+            from .eal import check_file_prefix
+
+            check_file_prefix(eal[1:])   # one clear line when another primary holds the --file-prefix
+        extra = {"xdp_mode": self.opts.xdp_mode} if self.opts.backend == "ebpf" else {}
+        self.instance = Instance.open(self.opts.backend, self.instance_name, fresh=self.opts.fresh, eal_args=eal,
+                                      keep_datapath=self.opts.keep_datapath, **extra)
         info = self.instance.info()
+        self.adopted = bool(info.get("adopted"))
         if info.get("adopted"):
             log.info("Re-adopted the pinned state of instance %s", self.instance_name)
         if info.get("mode_reason"):
@@ -228,11 +203,10 @@ class Controller:
 
     def start(self) -> None:
         self.instance.start()
+        self.started = True
         if self.opts.backend == "ebpf":
-            for name, ifname in self.bindings.items():
-                problem = veth_peer_problem(ifname)
-                if problem:
-                    log.warning("port %s (%s): %s", name, ifname, problem)
+            modes = self.instance.info()["port_xdp_modes"]
+            self.xdp_modes = {p.name: modes.get(p.id, "") for p in self.cfg.ports}
         self.server = ControlServer(socket_path(self.instance_name, self.opts.run_dir), self.handlers())
         self.server.start()
         if self.opts.metrics:
@@ -252,6 +226,10 @@ class Controller:
         if self.instance is not None:
             try:
                 self.instance.stop()
+                # A clean stop takes the datapath away unless asked to keep it. A run that failed before it
+                # started leaves adopted state as it found it (a kept datapath may still be forwarding).
+                if not self.opts.keep_datapath and (self.started or not self.adopted):
+                    self.instance.destroy()
             finally:
                 self.instance.close()
                 self.instance = None
@@ -291,7 +269,10 @@ class Controller:
         print(line, file=self.out, flush=True)
 
     def snapshot(self) -> counters_mod.Snapshot:
-        return counters_mod.collect(self.instance.handle, self.layout)
+        snap = counters_mod.collect(self.instance.handle, self.layout)
+        for port in snap.ports:
+            port.xdp_mode = self.xdp_modes.get(port.name, "")
+        return snap
 
     def _install_signals(self) -> None:
         main_pid = os.getpid()
@@ -389,7 +370,8 @@ class Controller:
 
     def _op_status(self, args):
         return {"instance": self.instance_name, "backend": self.opts.backend, "config": self.opts.config_path,
-                "pid": os.getpid(), "ports": self.bindings}
+                "pid": os.getpid(), "ports": self.bindings, "xdp_modes": self.xdp_modes,
+                "keep_datapath": self.opts.keep_datapath}
 
     def _op_counters(self, args):
         from .seedcounters import seed_counters
@@ -420,17 +402,23 @@ class Controller:
         datapath refuses one (a full table, a backend error) the entries this request added are removed
         and the ones it replaced are put back before the error is returned.
         """
+        reset = args.get("reset_counters", False)
+        if not isinstance(reset, bool):
+            raise UsageError(f'entry add: "reset_counters" must be true or false, got {reset!r}')
         if "entries" in args:
             items = args["entries"]
             if not isinstance(items, list):
                 raise UsageError('entry add: "entries" must be a list of {"pipe": NAME, "entry": {...}}')
             results = self._add_entries([_entry_item(item, f"entries[{i}]") for i, item in enumerate(items)],
-                                        batch=True)
+                                        batch=True, reset_counters=reset)
             return {"added": sum(not r["replaced"] for r in results),
                     "replaced": sum(r["replaced"] for r in results), "entries": results}
-        return self._add_entries([_entry_item(args, None)], batch=False)[0]
+        return self._add_entries([_entry_item(args, None)], batch=False, reset_counters=reset)[0]
 
-    def _add_entries(self, items: list[tuple[str, dict, bool]], batch: bool) -> list[dict]:
+    def _add_entries(self, items: list[tuple[str, dict, bool]], batch: bool,
+                     reset_counters: bool = False) -> list[dict]:
+        """Replacing an entry modifies it in place (its id, origin and counters stay, as ovs-ofctl
+        mod-flows does); with reset_counters it is removed and added anew instead."""
         def where(i: int, name: str) -> str:
             return _entry_label(i, name, batch)
 
@@ -477,10 +465,25 @@ class Controller:
 
         # 4. install; undo everything on the first refusal
         removed: list[tuple[int, str, object]] = []   # (index, name, record of the entry it replaced)
+        modified: list[tuple[int, str, object]] = []  # (index, name, record before), changed in place
         added: list[tuple[int, int]] = []             # (index, id)
         try:
             todo = []
             for i, c in enumerate(compiled):
+                if i in existing and not reset_counters:
+                    name = items[i][1]["name"]
+                    record = self._installed_record(name)
+                    try:
+                        self.instance.entry_replace(existing[i][1], c.pipe_id, slots[i], c.prefixlen, c.match,
+                                                    ffi_copy_entry(c.entry))
+                    except BackendUnavailable:
+                        pass    # a backend that cannot modify in place: removed and added anew below
+                    except Exception as exc:
+                        exc.pyflow_index = i
+                        raise
+                    else:
+                        modified.append((i, name, record))
+                        continue
                 if i in existing:
                     name = items[i][1]["name"]
                     record = self._installed_record(name)
@@ -493,6 +496,9 @@ class Controller:
             failed_at = getattr(exc, "pyflow_index", None)
             for _, eid in added:
                 _quietly(self.instance.entry_del, eid)
+            for i, _, (c, slot) in modified:
+                _quietly(self.instance.entry_replace, existing[i][1], c.pipe_id, slot, c.prefixlen, c.match,
+                         ffi_copy_entry(c.entry))
             for _, name, record in removed:
                 self._reinstall(name, record)
             self._restore_masks(old_masks)
@@ -508,7 +514,11 @@ class Controller:
         counted_pipes = {p.name for p in self.cfg.pipes if p.counters}
         counted_flag = _lib().PF_ENTRY_COUNTED
         counts = self._pipe_counts()
-        for (i, eid), c in zip(added, compiled):
+        for i, name, _ in modified:
+            self.runtime_records[name] = (compiled[i], slots[i])
+            results.append({"name": name, "pipe": items[i][0], "id": existing[i][1], "replaced": True})
+        for i, eid in added:
+            c = compiled[i]
             pipe_name, spec, _ = items[i]
             name = spec["name"]
             self.runtime_entries[name] = (pipe_name, eid)
@@ -644,7 +654,7 @@ class Controller:
 
     def _op_entry_list(self, args):
         from .compiler import decode_fields
-        from .config.fields import FIELDS, format_value
+        from .config.fields import FIELDS, format_masked, format_value
         from .native import ffi
 
         only = args.get("pipe")
@@ -657,7 +667,9 @@ class Controller:
         for pp in self.program.pipes:
             if only and pp.name != only:
                 continue
-            match_names = [m for m in pp.match if m in FIELDS]
+            match_names = [] if pp.type == "hash" else [m for m in pp.match if m in FIELDS]
+            masks = self.installed_masks.get(pp.id) or [b""]
+            lpm_field = next(p.lpm_field for p in self.cfg.pipes if p.name == pp.name) if pp.type == "lpm" else None
             infos = self.instance.entry_list(pp.id)
             counts = self.instance.counters_entries([info.entry.id for info in infos])
             for info in infos:
@@ -670,8 +682,18 @@ class Controller:
                 else:
                     name, origin = f"#{eid}", "unknown"
                 values = decode_fields(match, match_names)
+                if lpm_field:
+                    lpm = FIELDS[lpm_field]
+                    mask = {lpm.name: lpm.full_mask ^ ((1 << (lpm.bits - info.prefixlen)) - 1)}
+                else:
+                    slot = masks[info.mask_idx] if info.mask_idx < len(masks) else masks[0]
+                    mask = decode_fields(slot, match_names) if slot else {}
+                shown = {k: format_masked(FIELDS[k], v, mask.get(k, 0)) for k, v in values.items()}
+                if lpm_field:   # an LPM entry is a prefix, whatever its length (as it is written)
+                    shown[lpm_field] = (f"{format_value(lpm, values[lpm_field] & mask[lpm_field])}"
+                                        f"/{info.prefixlen}")
                 rows.append({"pipe": pp.name, "name": name, "origin": origin, "id": eid,
-                             "match": {k: format_value(FIELDS[k], v) for k, v in values.items()},
+                             "match": {k: v for k, v in shown.items() if v is not None},
                              "fwd": _fwd_text(info.entry.fwd, self.program),
                              "packets": counts.get(eid, (0, 0))[0], "bytes": counts.get(eid, (0, 0))[1]})
         return rows

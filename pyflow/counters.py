@@ -39,6 +39,7 @@ class PortCount:
     tx_packets: int = 0
     tx_bytes: int = 0
     drops: dict[str, int] = field(default_factory=dict)
+    xdp_mode: str = ""      # ebpf: native / generic / offload, as attached
 
 
 @dataclass
@@ -70,10 +71,11 @@ def format_line(snap: Snapshot) -> str:
 def format_detail(snap: Snapshot) -> str:
     """Per port (with drop reasons), per pipe and miss-handler counters, for humans."""
     lines = [f"instance {snap.instance}" if snap.instance else "counters"]
-    lines.append(f"  {'port':<12} {'rx_pkts':>10} {'rx_bytes':>12} {'tx_pkts':>10} {'tx_bytes':>12}  drops")
+    lines.append(f"  {'port':<12} {'xdp':<8} {'rx_pkts':>10} {'rx_bytes':>12} {'tx_pkts':>10} {'tx_bytes':>12}  drops")
     for p in snap.ports:
         drops = ", ".join(f"{k}={v}" for k, v in p.drops.items() if v) or "-"
-        lines.append(f"  {p.name:<12} {p.rx_packets:>10} {p.rx_bytes:>12} {p.tx_packets:>10} {p.tx_bytes:>12}  {drops}")
+        lines.append(f"  {p.name:<12} {p.xdp_mode or '-':<8} {p.rx_packets:>10} {p.rx_bytes:>12} {p.tx_packets:>10} "
+                     f"{p.tx_bytes:>12}  {drops}")
     lines.append(f"  {'pipe':<24} {'hits':>10} {'misses':>10}")
     for name, c in snap.pipes.items():
         lines.append(f"  {name:<24} {c.get('hits', 0):>10} {c.get('misses', 0):>10}")

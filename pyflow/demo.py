@@ -27,7 +27,7 @@ import time
 import uuid
 from pathlib import Path
 
-from .controller import PIN_ROOT
+from .paths import PIN_ROOT
 from .lab import Capture, Lab, ip_add, parse_frame
 
 SOURCES = [f"192.168.99.{i}" for i in range(101, 111)]

@@ -6,6 +6,7 @@ from .native import call, ffi, lib
 XDP_MODES = {"auto": lib.PF_XDP_AUTO, "driver": lib.PF_XDP_DRIVER, "native": lib.PF_XDP_DRIVER,
              "generic": lib.PF_XDP_GENERIC, "skb": lib.PF_XDP_GENERIC, "hw": lib.PF_XDP_HW,
              "offload": lib.PF_XDP_HW}
+XDP_MODE_NAMES = {lib.PF_XDP_DRIVER: "native", lib.PF_XDP_GENERIC: "generic", lib.PF_XDP_HW: "offload"}
 VERDICTS = {lib.PF_VERDICT_TX: "tx", lib.PF_VERDICT_DROP: "drop", lib.PF_VERDICT_MISS: "miss",
             lib.PF_VERDICT_PASS: "pass", lib.PF_VERDICT_REPLICATE: "replicate"}
 # every field of struct pf_miss_stats, in the header's order (ring_drops & co. included)
@@ -24,7 +25,8 @@ class Instance:
 
     def __init__(self, backend: str, name: str, *, pin_root: str | None = None, obj_dir: str | None = None,
                  xdp_mode: str = "auto", max_entries: int = 0, eal_args: list[str] | None = None,
-                 fresh: bool = False, no_pin: bool = False, miss_threads: int = 0):
+                 fresh: bool = False, no_pin: bool = False, miss_threads: int = 0, keep_datapath: bool = False,
+                 dry: bool = False):
         """Open instance `name` on `backend` (pf_instance_open); close() releases it."""
         from .native import bpf_object_dir
 
@@ -54,7 +56,8 @@ class Instance:
             keep.append(argv)
             opts.eal_argc = len(eal_args)
             opts.eal_argv = argv
-        opts.flags = (lib.PF_INST_FRESH if fresh else 0) | (lib.PF_INST_NO_PIN if no_pin else 0)
+        opts.flags = ((lib.PF_INST_FRESH if fresh else 0) | (lib.PF_INST_NO_PIN if no_pin else 0)
+                      | (lib.PF_INST_KEEP_DATAPATH if keep_datapath else 0) | (lib.PF_INST_DRY if dry else 0))
         opts.miss_threads = miss_threads
         out = ffi.new("pf_instance **")
         call(lib.pf_instance_open, opts, out)
@@ -78,7 +81,8 @@ class Instance:
         info = ffi.new("struct pf_instance_info *")
         call(lib.pf_instance_info_get, self.handle, info)
         return {"adopted": bool(info.adopted), "xdp_mode": info.xdp_mode,
-                "mode_reason": ffi.string(info.mode_reason).decode(errors="replace")}
+                "mode_reason": ffi.string(info.mode_reason).decode(errors="replace"),
+                "port_xdp_modes": {i: XDP_MODE_NAMES[m] for i, m in enumerate(info.port_xdp_mode) if m}}
 
     def start(self) -> None:
         call(lib.pf_instance_start, self.handle)
@@ -114,6 +118,22 @@ class Instance:
         call(lib.pf_pipe_set, self.handle, pipe_id, _ptr(pipe, "struct pf_pipe"), masks,
              nmasks if nmasks is not None else len(masks))
 
+    def pipe_name_set(self, pipe_id: int, name: str) -> None:
+        call(lib.pf_pipe_name_set, self.handle, pipe_id, name.encode())
+
+    def describe(self) -> str:
+        """What the backend created, as JSON text (doca: the DOCA Flow pipe graph)."""
+        needed = ffi.new("uint32_t *")
+        size = 1 << 16
+        while True:
+            buf = ffi.new("char[]", size)
+            err = ffi.new("struct pf_error *")
+            if lib.pf_instance_describe(self.handle, buf, size, needed, err) == 0:
+                return ffi.string(buf).decode()
+            if needed[0] <= size:
+                call(lib.pf_instance_describe, self.handle, buf, size, needed)   # raises with the message
+            size = needed[0]
+
     def root_set(self, pipe_id: int) -> None:
         call(lib.pf_root_set, self.handle, pipe_id)
 
@@ -125,6 +145,11 @@ class Instance:
         entry = _ptr(entry, "struct pf_entry")
         call(lib.pf_entry_add, self.handle, pipe_id, mask_idx, prefixlen, _ptr(match, "struct pf_fields"), entry)
         return entry.id
+
+    def entry_replace(self, entry_id: int, pipe_id: int, mask_idx: int, prefixlen: int, match, entry) -> None:
+        """Change entry_id in place: a new match and/or actions, the same id and counters."""
+        call(lib.pf_entry_replace, self.handle, entry_id, pipe_id, mask_idx, prefixlen,
+             _ptr(match, "struct pf_fields"), _ptr(entry, "struct pf_entry"))
 
     def entry_add_batch(self, entries) -> list[int]:
         """Add many entries with few map writes (pf_entry_add_batch).

@@ -30,8 +30,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from .errors import PyflowError, UsageError
-
-LAB_STATE_DIR = "/run/pyflow/labs"
+from .paths import LAB_STATE_DIR, ensure_private_dir
 NETNS_DIR = "/run/netns"
 TOPOLOGIES = ("resubmit", "three-host")
 MAX_IFNAME = 15
@@ -206,7 +205,7 @@ class Lab:
         for h in self.hosts.values():
             if _netns_exists(h.netns):
                 raise LabError(f"lab: namespace {h.netns} already exists and is not ours; choose another --prefix")
-        os.makedirs(LAB_STATE_DIR, exist_ok=True)
+        ensure_private_dir(LAB_STATE_DIR, "lab state directory")
         self._owns_state = True
         self.state.created_at = time.time()
         self._save()

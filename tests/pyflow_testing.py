@@ -47,11 +47,12 @@ def tag_seqs(frames, tag: str) -> list[int]:
 class PyflowRun:
     """`python -P -m pyflow run ...` with stdout and stderr collected line by line."""
 
-    def __init__(self, args: list[str]):
+    def __init__(self, args: list[str], wrapper: list[str] = ()):
         self.args = args
         self.stdout: list[str] = []
         self.stderr: list[str] = []
-        self.proc = subprocess.Popen([sys.executable, "-P", "-m", "pyflow", "run", *args], stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([*wrapper, sys.executable, "-P", "-m", "pyflow", "run", *args],
+                                     stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1)
         self._threads = [threading.Thread(target=self._pump, args=(stream, sink), daemon=True)
                          for stream, sink in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr))]

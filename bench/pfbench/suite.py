@@ -14,7 +14,7 @@ from .build import Tools
 from .common import log
 from .lab import Lab, leftover_namespaces
 
-PARTS = ("fastpath", "setup", "scale", "dpdk")
+PARTS = ("fastpath", "setup", "scale", "dpdk", "doca")
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "results")
 
 
@@ -162,4 +162,7 @@ def run_part(part: str, ctx) -> dict:
     if part == "dpdk":
         from .dpdk import run_dpdk
         return run_dpdk(ctx)
+    if part == "doca":
+        from .pyflow_doca import run_doca
+        return run_doca(ctx)
     raise ValueError(part)

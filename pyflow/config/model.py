@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from .._native import lib
 from .fields import FIELDS, Field
 
 
@@ -199,7 +200,7 @@ class Config:
         return {p.name: p.id for p in self.ports}
 
 
-HASH_BUCKETS = 128   # PF_HASH_BUCKETS
+HASH_BUCKETS = lib.PF_HASH_BUCKETS
 
 
 def hash_buckets(weights: list[int]) -> list[int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from .._native import lib
 from ..errors import ConfigError
 from .errors_util import join_path, suggest
 from .fields import (FIELDS, LPM_FIELDS, MPEGTS_FRAMES, SETTABLE, Field, is_prefix, parse_prefix,
@@ -14,12 +15,13 @@ from .fields import (FIELDS, LPM_FIELDS, MPEGTS_FRAMES, SETTABLE, Field, is_pref
 from .model import (Actions, Config, Entry, Fwd, MatchField, MatchValue, MissPolicy, Pipe, Port, Session,
                     SessionMember, SetExpr)
 
-MAX_PIPE_DEPTH = 8        # PF_MAX_PIPE_DEPTH
-MAX_MASKS = 8             # PF_MAX_MASKS
-MAX_HASH_BUCKETS = 128    # PF_HASH_BUCKETS
-MAX_HASH_PIPES = 16       # PF_MAX_HASH_PIPES
-MAX_LEARN_SETS = 8        # PF_LEARN_MAX_SETS
-MPLS_MAX = 4              # PF_MPLS_MAX
+# The datapath's limits, from bpf/include/pyflow/shared.h and pyflow.h through the build (one source).
+MAX_PIPE_DEPTH = lib.PF_MAX_PIPE_DEPTH
+MAX_MASKS = lib.PF_MAX_MASKS
+MAX_HASH_BUCKETS = lib.PF_HASH_BUCKETS
+MAX_HASH_PIPES = lib.PF_MAX_HASH_PIPES
+MAX_LEARN_SETS = lib.PF_LEARN_MAX_SETS
+MPLS_MAX = lib.PF_MPLS_MAX
 SHARED_STORAGE = {"ipv4.proto": "ipv6.next", "ipv4.ttl": "ipv6.hop"}
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _EXPR = re.compile(r"^\s*([a-z0-9]+\.[a-z_]+)\s*(?:\+\s*(\S+))?\s*$")
@@ -371,6 +373,7 @@ class _Builder:
         policies: list[MissPolicy] = []
         names: dict[str, str] = {}
         by_pipe: dict[str, str] = {}
+        timeouts: dict[str, tuple[float, str]] = {}    # install pipe -> (idle timeout, where it was set)
         for i, rp in enumerate(self.raw.get("miss_policies", [])):
             path = f"miss_policies[{i}]"
             if rp["name"] in names:
@@ -419,8 +422,16 @@ class _Builder:
                 if ph not in rp["match"]:
                     _fail(f"{path}.entry_name", f"placeholder {{{ph}}} is not a matched field{suggest(ph, rp['match'])};"
                           f" use one of: {', '.join('{' + m + '}' for m in rp['match'])}")
+            # the sweeper ages a pipe's learned entries with one timeout: two policies must not disagree on it
+            idle = float(rp.get("idle_timeout", target.idle_timeout))
+            where = f"{path}.idle_timeout" if "idle_timeout" in rp else f"{target.path}.idle_timeout"
+            if rp["install"] in timeouts and timeouts[rp["install"]][0] != idle:
+                other, other_where = timeouts[rp["install"]]
+                _fail(where, f"idle timeout {idle:g} s for learned entries of pipe {target.name!r}, but "
+                      f"{other_where} gives them {other:g} s; policies installing into one pipe share its timeout")
+            timeouts.setdefault(rp["install"], (idle, where))
             policies.append(MissPolicy(rp["name"], rp["pipe"], rp["install"], list(rp["match"]), sets, actions, fwd,
-                                       max_flows, float(rp.get("idle_timeout", target.idle_timeout)),
+                                       max_flows, idle,
                                        rp.get("rate_limit", 0), rp.get("burst", 0), entry_name, path))
         return policies
 

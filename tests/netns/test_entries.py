@@ -3,7 +3,7 @@
 A sender streams numbered frames from h1 to 10.0.0.2 (an entry that is never
 touched), 10.0.0.3 and 10.0.0.9 while entries change under it. Frames of the
 untouched entry must all arrive, in order, exactly once. Then SIGTERM stops
-pyflow cleanly with its pins kept, and a second run re-adopts them.
+pyflow cleanly with its pins kept (--keep-datapath), and a second run re-adopts them.
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def test_entries_change_under_traffic(three_host_lab, instance_name, pyflow_run,
     cfg.write_text(json.dumps(entries_config(lab)))
     run_args = ["--backend", "ebpf", "-j", str(cfg), *lab.port_args(), "--instance", instance_name,
                 "--stats-interval", "1"]
-    run = pyflow_run(*run_args, "--fresh")
+    run = pyflow_run(*run_args, "--fresh", "--keep-datapath")
     inst = ["--instance", instance_name]
 
     sinks = [UdpSink(lab, h, DPORT) for h in ("h2", "h3")]
@@ -129,12 +129,13 @@ def test_entries_change_under_traffic(three_host_lab, instance_name, pyflow_run,
     threes = sorted(tag_seqs(cap2.frames, "3") + tag_seqs(cap3.frames, "3"))
     assert len(threes) == len(set(threes))
 
-    assert {(r["name"], r["origin"]) for r in listing} == {("to_h2", "config"), ("to_h3", "runtime")}
+    # to_h3 was changed in place: still the config's entry
+    assert {(r["name"], r["origin"]) for r in listing} == {("to_h2", "config"), ("to_h3", "config")}
     snap, packets = read_counters(instance_name)
     assert packets["to_h2"] == sender.sent["10.0.0.2"]
     assert snap["ports"]["p1"]["rx_packets"] == sum(sender.sent.values())
 
-    # SIGTERM: clean stop, control socket gone, pins kept.
+    # SIGTERM with --keep-datapath: clean stop, control socket gone, pins kept.
     assert run.stop(signal.SIGTERM) == 0
     assert "Signal 15 received, preparing to exit..." in run.stdout
     assert not os.path.exists(socket_path(instance_name))
@@ -152,3 +153,5 @@ def test_entries_change_under_traffic(three_host_lab, instance_name, pyflow_run,
         assert wait_until(lambda: len(tag_seqs(cap.frames, "again")) == 10)
     sink.close()
     assert again.stop(signal.SIGINT) == 0
+    # without --keep-datapath a clean stop takes the instance's pins away
+    assert not os.path.exists(f"/sys/fs/bpf/pyflow/{instance_name}")

@@ -68,16 +68,25 @@
 
 /* ---- wire headers (own definitions so both compilers see the same thing) ---- */
 
+/* Past the Ethernet header a frame is only 2-byte aligned (mbufs, AF_XDP and test buffers start
+ * it 4- or 8-aligned, and 14 bytes of Ethernet follow): user-space compilers must not assume more
+ * for the 32-bit fields. Same layout; the BPF build keeps its plain loads. */
+#ifdef __bpf__
+#define PF_WIRE
+#else
+#define PF_WIRE __attribute__((packed, aligned(2)))
+#endif
+
 struct pf_eth_hdr {
 	uint8_t dst[6];
 	uint8_t src[6];
 	uint16_t type;
-};
+} PF_WIRE;
 
 struct pf_vlan_hdr {
 	uint16_t tci;
 	uint16_t type;          /* encapsulated type */
-};
+} PF_WIRE;
 
 struct pf_ipv4_hdr {
 	uint8_t ver_ihl;
@@ -90,7 +99,7 @@ struct pf_ipv4_hdr {
 	uint16_t check;
 	uint32_t saddr;
 	uint32_t daddr;
-};
+} PF_WIRE;
 
 struct pf_ipv6_hdr {
 	uint32_t ver_tc_flow;
@@ -99,7 +108,7 @@ struct pf_ipv6_hdr {
 	uint8_t hop_limit;
 	uint8_t saddr[16];
 	uint8_t daddr[16];
-};
+} PF_WIRE;
 
 struct pf_tcp_hdr {
 	uint16_t sport;
@@ -111,20 +120,20 @@ struct pf_tcp_hdr {
 	uint16_t window;
 	uint16_t check;
 	uint16_t urg;
-};
+} PF_WIRE;
 
 struct pf_udp_hdr {
 	uint16_t sport;
 	uint16_t dport;
 	uint16_t len;
 	uint16_t check;
-};
+} PF_WIRE;
 
 struct pf_icmp_hdr {
 	uint8_t type;
 	uint8_t code;
 	uint16_t check;
-};
+} PF_WIRE;
 
 /* ---- parse result ---- */
 

@@ -172,6 +172,7 @@ struct pf_entry {
 enum pf_entry_flag {
 	PF_ENTRY_LEARNED = 1u << 0,
 	PF_ENTRY_COUNTED = 1u << 1,
+	PF_ENTRY_BUCKET = 1u << 2,      /* a hash-pipe bucket in use: an all-zero bucket selects nothing */
 };
 
 enum pf_pipe_type {

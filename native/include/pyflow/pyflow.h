@@ -85,12 +85,16 @@ struct pf_instance_opts {
 enum pf_instance_flag {
 	PF_INST_FRESH = 1u << 0,        /* wipe pinned state instead of adopting it */
 	PF_INST_NO_PIN = 1u << 1,       /* tests: nothing pinned, nothing attached until start */
+	PF_INST_KEEP_DATAPATH = 1u << 2, /* ebpf: stop quiesces the miss handler but leaves the programs
+					  * attached, so the pinned datapath forwards until the next run */
+	PF_INST_DRY = 1u << 3,          /* doca: calls are rendered into the graph (pf_instance_describe), not made */
 };
 
 struct pf_instance_info {
 	uint32_t adopted;       /* 1 when pinned state was re-adopted */
 	uint32_t xdp_mode;      /* mode actually in use after start */
 	char mode_reason[256];  /* why a fallback happened, "" otherwise */
+	uint8_t port_xdp_mode[PF_MAX_PORTS];    /* per port id after start: enum pf_xdp_mode, 0 = not attached */
 };
 
 /* Miss policy: for a miss in from_pipe, install into to_pipe an entry whose
@@ -192,8 +196,13 @@ void pf_instance_close(pf_instance *inst);
 int pf_port_set(pf_instance *inst, uint32_t port_id, const char *binding, const struct pf_port *port, struct pf_error *err);
 int pf_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pipe *pipe, const struct pf_fields *masks, uint32_t nmasks, struct pf_error *err);
 int pf_root_set(pf_instance *inst, uint32_t pipe_id, struct pf_error *err);
+/* the pipe's config name, for backends that name their objects (doca); a no-op elsewhere */
+int pf_pipe_name_set(pf_instance *inst, uint32_t pipe_id, const char *name, struct pf_error *err);
 int pf_session_set(pf_instance *inst, uint32_t session_id, const struct pf_session *session, struct pf_error *err);
 int pf_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
+/* Modify entry_id in place (ovs-ofctl mod-flows): a new match and/or actions in the same pipe, the same id
+ * and counters. -EEXIST if another entry already has the new match. */
+int pf_entry_replace(pf_instance *inst, uint32_t entry_id, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
 /* Add n entries in order, as n pf_entry_add calls would (an existing key is updated in
  * place and keeps its id), in as few map writes as the backend can. Stops at the first
  * failure: entries before it stay added, its result and err say "entry I of N: ...",
@@ -208,6 +217,9 @@ int pf_counters_entries(pf_instance *inst, const uint32_t *ids, uint32_t n, stru
 int pf_counters_pipe(pf_instance *inst, uint32_t pipe_id, struct pf_pipe_counter *out, struct pf_error *err);
 int pf_counters_port(pf_instance *inst, uint32_t port_id, struct pf_port_counter *out, struct pf_error *err);
 int pf_miss_stats_get(pf_instance *inst, struct pf_miss_stats *out, struct pf_error *err);
+
+/* what the backend created, as JSON (doca: the DOCA Flow pipe graph); *needed = bytes incl. the NUL */
+int pf_instance_describe(pf_instance *inst, char *buf, uint32_t len, uint32_t *needed, struct pf_error *err);
 
 /* run one frame through the datapath as if received on in_port (tests, differential checks) */
 int pf_test_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_error *err);

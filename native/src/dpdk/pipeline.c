@@ -325,8 +325,9 @@ forward:
 				drop(&w, m, PF_DROP_ACTION, pipe, entry_id, hop + 1);
 			return;
 		case PF_FWD_MISS:
-			/* a resubmitted frame that misses again would loop through the handler */
-			if (packet_path == PF_PATH_RESUBMIT || !d->have_policy) {
+			/* a resubmitted frame that misses again would loop through the handler; before start
+			 * no handler listens (as on ebpf, where no AF_XDP socket is bound yet) */
+			if (packet_path == PF_PATH_RESUBMIT || !d->have_policy || !d->started) {
 				drop(&w, m, PF_DROP_NO_MISS, pipe, PFD_NO_ENTRY, hop + 1);
 				return;
 			}

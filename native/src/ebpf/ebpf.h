@@ -18,7 +18,7 @@ enum pf_ebpf_slot_kind {
 	PF_EBPF_SLOT_FREE = 0,
 	PF_EBPF_SLOT_HASH = 1,          /* entries hash, key = flow_key */
 	PF_EBPF_SLOT_LPM = 2,           /* lpm trie, key = lpm_key */
-	PF_EBPF_SLOT_BUCKET = 3,        /* hash-pipe member, weight in entry.priority */
+	PF_EBPF_SLOT_BUCKET = 3,        /* hash-pipe member: owns buckets [first, first + count) */
 	PF_EBPF_SLOT_RESERVED = 4,      /* id handed to a batched write in progress (under lock) */
 };
 
@@ -29,6 +29,9 @@ struct pf_ebpf_slot {
 	union {
 		struct pf_flow_key flow_key;
 		struct pf_lpm_key lpm_key;
+		struct {
+			uint32_t first, count;
+		} buckets;
 	};
 	struct pf_entry entry;          /* as installed (hash-pipe members live only here and in buckets) */
 };
@@ -136,6 +139,11 @@ int pf_ebpf_resubmit(struct pf_ebpf *eb, uint32_t port, const void *frame, uint3
 int pf_ebpf_resubmit_from(struct pf_ebpf *eb, uint32_t port, uint32_t pipe, const void *frame, uint32_t len,
 			  struct pf_error *err);
 
+/* Make <pin_root> (mounting bpffs at /sys/fs/bpf if absent) and pin_dir, root-only;
+ * *created says pin_dir is new. A bad pin root is a one-line error naming the path. */
+int pf_ebpf_pins_prepare(const char *pin_root, const char *pin_dir, int *created, struct pf_error *err);
+/* Unlink every pin in dir, then dir itself. */
+void pf_ebpf_pins_remove(const char *dir);
 /* trace.c: pf_trace_run and pf_counters_dpi on the ebpf backend */
 int pf_ebpf_trace_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out,
 		      uint32_t out_cap, struct pf_test_result *res, struct pf_trace *trace, struct pf_error *err);

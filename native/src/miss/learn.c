@@ -737,15 +737,18 @@ void pf_learner_sweep(struct pf_learner *l, uint64_t now)
 void pf_learner_adopt(struct pf_learner *l, uint32_t pipe, const struct pf_fields *match, uint32_t entry_id)
 {
 	struct pf_flow_key key;
+	uint64_t now = pf_now_ns(), seen;
 
 	if (pipe >= PF_MAX_PIPES)
 		return;
 	memset(&key, 0, sizeof(key));
 	key.pipe = pipe;
 	key.f = *match;
+	/* the entry's idle clock runs on from its last hit before the restart, not from the adoption */
+	seen = l->ops->last_seen ? l->ops->last_seen(l->backend, entry_id) : 0;
 	pthread_mutex_lock(&l->lock);
 	if (!flow_find(l, &key))
-		flow_add(l, &key, entry_id, pf_now_ns());
+		flow_add(l, &key, entry_id, seen && seen <= now ? seen : now);
 	pthread_mutex_unlock(&l->lock);
 }
 

@@ -1,0 +1,260 @@
+"""Overload: a miss storm while established flows carry traffic, and a full flow table.
+
+Storm: `pyflow run` (resubmit pipeline, learning rate-limited) forwards paced traffic on learned flows
+while a generator in the user namespace sends frames that are each a new flow, as fast as one
+AF_PACKET socket goes. The established flows must lose nothing in the datapath and keep their
+delivered rate within 10 % of the baseline measured just before the storm in the same run; the
+accounting of the storm must be exact (every miss reached the handler or is a counted ring drop;
+every frame the handler got was installed, coalesced, refused or shed; exactly the installed flows'
+first frames came out); installs must stay within the rate limit; the handler's CPU time is
+reported per storm second.
+
+Full table: with max_flows reached new flows are refused and counted and the established ones keep
+forwarding; once the learned flows go idle the policy's idle timeout evicts them and new flows are
+learned again.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+from pyflow.control import ControlClient
+from tests.drill.restart_lab import Receiver, write_config
+from tests.netns.test_miss import send, udp_frame
+from tests.pyflow_testing import PyflowRun, wait_until
+
+HERE = pathlib.Path(__file__).resolve().parent
+ESTABLISHED = [f"192.168.44.{i}" for i in range(1, 5)]
+RATE, BURST = 100, 20          # the policy's learning rate limit
+PACE = 1000                    # established frames per second, all flows together
+BASELINE, STORM = 2.0, 3.0     # seconds
+
+
+@pytest.fixture(scope="module")
+def lab():
+    from pyflow.lab import Lab
+
+    with Lab("resubmit", prefix=f"pfo{uuid.uuid4().hex[:5]}") as lab:
+        yield lab
+
+
+class PacedSender(threading.Thread):
+    """PACE frames/s over the established flows, on an absolute schedule: a thread that was held up sends what
+    is due at once, so the offered rate does not depend on the host's load."""
+
+    def __init__(self, lab):
+        super().__init__(daemon=True)
+        self.lab = lab
+        self.sent = {s: 0 for s in ESTABLISHED}
+        self.stop_event = threading.Event()
+
+    def run(self):
+        import socket
+
+        user, net = self.lab.host("user"), self.lab.host("net")
+        with self.lab.socket("user", socket.AF_PACKET, socket.SOCK_RAW, 0) as s:
+            s.bind((user.ifname, 0))
+            t0, n = time.monotonic(), 0
+            while not self.stop_event.is_set():
+                due = int((time.monotonic() - t0) * PACE)
+                while n < due:
+                    src = ESTABLISHED[n % len(ESTABLISHED)]
+                    s.send(udp_frame(user.mac, net.mac, src, "20.1.1.100", 10_000 + n))
+                    self.sent[src] += 1
+                    n += 1
+                time.sleep(0.002)
+
+    def finish(self):
+        self.stop_event.set()
+        self.join(timeout=5)
+
+
+class TimedReceiver(Receiver):
+    def __init__(self, lab):
+        self.times: list[tuple[float, str]] = []
+        super().__init__(lab)
+
+    def run(self):
+        import socket
+
+        from tests.netns.test_miss import parse_udp
+
+        while not self.stop_event.is_set():
+            try:
+                frame = self.sock.recv(4096)
+            except (socket.timeout, OSError):
+                continue
+            p = parse_udp(frame)
+            if p:
+                self.frames.append(p[:3])
+                self.times.append((time.monotonic(), p[0]))
+
+    def established_in(self, t0: float, t1: float) -> int:
+        return sum(1 for t, s in list(self.times) if t0 <= t < t1 and s in ESTABLISHED)
+
+
+def handler_cpu(pid: int) -> float:
+    """CPU seconds used so far by the instance's miss handler threads."""
+    total, tick = 0, os.sysconf("SC_CLK_TCK")
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except FileNotFoundError:
+            continue
+        comm, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        if comm.startswith("pf-miss"):
+            total += int(rest[11]) + int(rest[12])
+    return total / tick
+
+
+def snapshot(name: str) -> dict:
+    with ControlClient(name) as c:
+        snap = c.request("counters")
+    return {"miss": snap["miss_handler"], "h2n_misses": snap["pipes"]["h2n"]["misses"],
+            "learned": {e["name"]: e["packets"] for e in snap["learned_entries"]}}
+
+
+def veth_drops(lab) -> int:
+    user = lab.host("user")
+    total = 0
+    for path in (f"/sys/class/net/{user.root_ifname}/statistics/rx_dropped",):
+        total += int(pathlib.Path(path).read_text())
+    return total
+
+
+def test_miss_storm_is_shed_and_counted_and_established_flows_keep_their_rate(lab, tmp_path, figures):
+    name = f"{lab.prefix}st"
+    cfg = write_config(tmp_path / "resubmit.json", rate_limit=RATE, burst=BURST, max_flows=1000)
+    run = PyflowRun(["--backend", "ebpf", "-j", cfg, *lab.port_args(), "--instance", name, "--fresh",
+                     "--stats-interval", "1"])
+    rx = TimedReceiver(lab)
+    sender = PacedSender(lab)
+    try:
+        run.ready()
+        send(lab, ESTABLISHED)
+        assert wait_until(lambda: all(rx.seen(s) for s in ESTABLISHED), 5)
+        time.sleep(1.0)              # the bucket refills to its burst
+        sender.start()
+        time.sleep(0.5)
+        t_base = time.monotonic()
+        time.sleep(BASELINE)
+        before, cpu0, drops0 = snapshot(name), handler_cpu(run.proc.pid), veth_drops(lab)
+        user, net = lab.host("user"), lab.host("net")
+        t_storm = time.monotonic()
+        storm = subprocess.run(["ip", "netns", "exec", user.netns, sys.executable, str(HERE / "storm.py"),
+                                user.ifname, user.mac, net.mac, str(STORM)], capture_output=True, text=True,
+                               timeout=60)
+        t_end = time.monotonic()
+        assert storm.returncode == 0, storm.stderr
+        storm_sent = int(storm.stdout)
+        time.sleep(0.5)              # the handler works off what is queued
+        cpu1 = handler_cpu(run.proc.pid)
+        sender.finish()
+        time.sleep(0.5)
+        after, drops1 = snapshot(name), veth_drops(lab)
+    finally:
+        sender.finish()
+        rx.finish()
+        code = run.stop(signal.SIGINT)
+    assert code == 0
+
+    # established flows: nothing lost in the datapath, every frame counted by its entry and delivered
+    est_lost, before_datapath = 0, 0
+    for src in ESTABLISHED:
+        counted = after["learned"][f"{src}-flow"] - 1       # by its entry, after the learning frame
+        arrived = len(rx.seen(src)) - 1
+        est_lost += counted - arrived
+        before_datapath += sender.sent[src] - counted
+    veth = drops1 - drops0
+    base_rate = rx.established_in(t_base, t_base + BASELINE) / BASELINE
+    storm_rate = rx.established_in(t_storm, t_end) / (t_end - t_storm)
+
+    # the storm, exactly accounted for
+    d = {k: after["miss"][k] - before["miss"][k] for k in after["miss"]}
+    misses = after["h2n_misses"] - before["h2n_misses"]
+    storm_out = sum(1 for s, _, _ in rx.frames if s.startswith("10.") and int(s.split(".")[1]) >= 128)
+    shed = d["shed_rate_limit"] + d["ring_drops"]
+    cpu = cpu1 - cpu0
+    figures(f"storm: {storm_sent} new-flow frames in {t_end - t_storm:.2f} s ({storm_sent / (t_end - t_storm):,.0f}/s); "
+            f"{misses} reached the datapath ({veth} dropped by the veth ring before it), {d['received']} the handler, "
+            f"{d['ring_drops']} AF_XDP ring drops; learned {d['installed']} (limit {RATE}/s, burst {BURST}), shed "
+            f"{d['shed_rate_limit']} by the rate limit, {d['coalesced']} coalesced, {d['refused_max_flows']} refused; "
+            f"not learned = {misses - d['installed']} = shed {shed}; handler CPU {cpu:.2f} s "
+            f"({cpu / (t_end - t_storm + 0.5):.0%} of a core)")
+    figures(f"established: {sum(sender.sent.values())} frames, lost {est_lost} in the datapath "
+            f"({before_datapath} before it, in the veth); delivered "
+            f"{base_rate:.0f}/s before the storm, {storm_rate:.0f}/s during it ({storm_rate / base_rate:.1%})")
+    assert est_lost == 0
+    assert before_datapath <= veth         # only what the veth itself counted as dropped
+    assert misses == d["received"] + d["ring_drops"]
+    assert d["received"] == d["installed"] + d["shed_rate_limit"] + d["coalesced"] + d["refused_max_flows"]
+    assert misses - d["installed"] == shed + d["coalesced"] + d["refused_max_flows"]
+    assert storm_out == d["installed"] == d["resubmitted"]
+    assert d["installed"] <= BURST + RATE * (t_end - t_storm + 1.0)
+    assert d["installed"] >= BURST
+    assert storm_rate >= 0.9 * base_rate
+    # shedding is cheap: the handler does not spin a core however fast the storm comes
+    assert cpu < 0.9 * (t_end - t_storm + 0.5)
+
+
+MAX_FLOWS, IDLE = 16, 2.0
+
+
+def test_full_table_refuses_and_counts_then_idle_flows_are_evicted(lab, tmp_path, figures):
+    name = f"{lab.prefix}ft"
+    cfg = write_config(tmp_path / "resubmit.json", max_flows=MAX_FLOWS, idle_timeout=IDLE)
+    run = PyflowRun(["--backend", "ebpf", "-j", cfg, *lab.port_args(), "--instance", name, "--fresh",
+                     "--stats-interval", "1"])
+    rx = Receiver(lab)
+    first = [f"192.168.33.{i}" for i in range(1, MAX_FLOWS + 1)]
+    busy, idle = first[:MAX_FLOWS // 2], first[MAX_FLOWS // 2:]
+    late = [f"192.168.34.{i}" for i in range(1, 11)]
+    try:
+        run.ready()
+        send(lab, first)
+        assert wait_until(lambda: all(rx.seen(s) for s in first), 5)
+        # full: new flows are refused and counted, nothing of them comes out, the learned ones still forward
+        send(lab, late, seq0=100)
+        send(lab, first, seq0=200)
+        assert wait_until(lambda: all(len(rx.seen(s)) == 2 for s in first), 5)
+        assert wait_until(lambda: snapshot(name)["miss"]["refused_max_flows"] == len(late), 3)
+        assert not any(rx.seen(s) for s in late)
+        full = snapshot(name)
+        assert sorted(full["learned"]) == sorted(f"{s}-flow" for s in first)
+        # half the flows go idle: the idle timeout evicts exactly those
+        t0 = time.monotonic()
+        seq = 300
+        while time.monotonic() - t0 < 6 and snapshot(name)["miss"]["aged_out"] < len(idle):
+            send(lab, busy, seq0=seq)
+            seq += len(busy)
+            time.sleep(0.3)
+        evicted = snapshot(name)
+        assert evicted["miss"]["aged_out"] == len(idle), evicted["miss"]
+        assert sorted(evicted["learned"]) == sorted(f"{s}-flow" for s in busy)
+        # room again: the late flows are learned until the table is full once more
+        send(lab, late, seq0=1000)
+        assert wait_until(lambda: sum(bool(rx.seen(s)) for s in late) == len(idle), 5)
+        time.sleep(0.3)
+        last = snapshot(name)
+        assert last["miss"]["refused_max_flows"] == len(late) + len(late) - len(idle)
+        assert len(last["learned"]) == MAX_FLOWS
+        assert run.proc.poll() is None
+    finally:
+        rx.finish()
+        code = run.stop(signal.SIGINT)
+    assert code == 0
+    m = last["miss"]
+    figures(f"full table (max_flows {MAX_FLOWS}): {len(late)} new flows refused and counted "
+            f"(refused_max_flows {full['miss']['refused_max_flows']}), established still forwarding; "
+            f"{m['aged_out']} idle flows evicted after {IDLE:.0f} s idle, the {len(busy)} busy ones kept; then "
+            f"{len(idle)} late flows learned and {len(late) - len(idle)} refused again "
+            f"(refused_max_flows {m['refused_max_flows']}, installed {m['installed']}); exit 0")
