@@ -10,7 +10,7 @@ import struct
 
 ETH_IPV4, ETH_IPV6, ETH_VLAN, ETH_QINQ, ETH_MPLS, ETH_MPLS_MC, ETH_ARP = (
     0x0800, 0x86DD, 0x8100, 0x88A8, 0x8847, 0x8848, 0x0806)
-MPEGTS_NONE, MPEGTS_REF, MPEGTS_NONREF = 0, 1, 2
+MPEGTS_NONE, MPEGTS_REF, MPEGTS_NONREF, MPEGTS_PSI = 0, 1, 2, 3
 
 # verdicts (struct pf_verdict kind / drop_reason)
 TX, DROP, PASS = 0, 1, 3
@@ -19,17 +19,36 @@ MALFORMED, ACTION, ACTION_FAIL = 0, 1, 6
 
 # ---- parser -----------------------------------------------------------------
 
+def _ts_is_psi(frame: bytes, ts: int) -> bool:
+    """A TS packet carrying program-specific information: PAT or CAT (PID 0, 1), or the start of a
+    PMT section (payload_unit_start_indicator, payload present, table_id 0x02 after pointer_field)."""
+    n = len(frame)
+    if ((frame[ts + 1] & 0x1F) << 8 | frame[ts + 2]) <= 1:
+        return True
+    if not frame[ts + 1] & 0x40 or not frame[ts + 3] & 0x10:
+        return False
+    start = 4 + (1 + frame[ts + 4] if frame[ts + 3] & 0x20 else 0)
+    if start > 186 or ts + start + 2 > n or frame[ts + start] > 186:
+        return False
+    table = start + 1 + frame[ts + start]
+    return table <= 187 and ts + table + 1 <= n and frame[ts + table] == 0x02
+
+
 def mpegts_class(frame: bytes, off: int) -> int:
+    """PSI in any TS packet wins (never thinned as video), then reference, then non-reference."""
     n = len(frame)
     if off + 1 > n or frame[off] != 0x47:
         return MPEGTS_NONE
+    cls = MPEGTS_NONREF
     for i in range(7):
         ts = off + i * 188
         if ts + 6 > n or frame[ts] != 0x47:
             break
+        if _ts_is_psi(frame, ts):
+            return MPEGTS_PSI
         if (frame[ts + 3] & 0x20) and frame[ts + 4] > 0 and (frame[ts + 5] & 0x40):
-            return MPEGTS_REF
-    return MPEGTS_NONREF
+            cls = MPEGTS_REF
+    return cls
 
 
 def parse(frame: bytes):
