@@ -270,7 +270,7 @@ class Controller(EntryOps, SessionOps):
         print(line, file=self.out, flush=True)
 
     def snapshot(self) -> counters_mod.Snapshot:
-        snap = counters_mod.collect(self.instance.handle, self.layout)
+        snap = counters_mod.collect(self.instance, self.layout)
         for port in snap.ports:
             port.xdp_mode = self.xdp_modes.get(port.name, "")
         return snap
