@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYFLOW_VENV := $(VENV)
 
-.PHONY: install test drill demo bench clean
+.PHONY: install test drill demo bench clean test-fresh demo-fresh
 
 install:
 	@bash scripts/bootstrap.sh
@@ -18,6 +18,10 @@ drill: install
 
 demo: install
 	@$(PY) -m pyflow.demo $(DEMO_ARGS)
+
+# The same, as on a host where pyflow never ran (empty bpffs and /run/pyflow, private mount namespace).
+test-fresh demo-fresh:
+	@bash scripts/fresh-host.sh $(MAKE) --no-print-directory $(@:-fresh=)
 
 bench: install
 	@$(PY) bench/run.py $(BENCH_ARGS)

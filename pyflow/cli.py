@@ -166,9 +166,12 @@ def cli():
 @click.option("--keep-datapath", is_flag=True,
               help="ebpf: on a clean stop leave the programs attached and pinned, so traffic keeps flowing and "
                    "the next run re-adopts them (restart/upgrade). Without it a clean stop removes them.")
+@click.option("--metrics", default=None, metavar="ADDR:PORT", help="Serve Prometheus /metrics here.")
+# test-only: drive the doca backend against a DOCA Flow simulator library (tests/doca/sim), never a device
+@click.option("--doca-sim", "doca_sim", default=None, hidden=True, metavar="LIB")
 @click.pass_obj
 def run(obj, backend, config_path, ports, log_level, sdk_log_level, stats_interval, duration, output, detail,
-        instance, fresh, xdp_mode, keep_datapath):
+        instance, fresh, xdp_mode, keep_datapath, doca_sim, metrics):
     """Run a pipeline until SIGINT/SIGTERM (or --duration). Arguments after `--` go to the DPDK EAL."""
     from .controller import Controller, RunOptions, parse_port_bindings
 
@@ -186,16 +189,25 @@ def run(obj, backend, config_path, ports, log_level, sdk_log_level, stats_interv
                              f"(--backend {backend} stops with its process)")
         if xdp_mode != "auto":
             raise UsageError(f"--xdp-mode: only for --backend ebpf (got --backend {backend})")
+    if doca_sim:
+        if backend != "doca":
+            raise UsageError("--doca-sim goes with --backend doca")
+        os.environ["PYFLOW_DOCA_SIM"] = os.path.abspath(doca_sim)
     eal = list(obj.get("eal_args", []))
-    if eal and backend != "dpdk":
+    if eal and backend not in ("dpdk", "doca"):
         raise UsageError(f"arguments after '--' go to the DPDK EAL; --backend {backend} takes none "
                          f"(got {' '.join(eal)})")
-    if backend == "dpdk" and not any(a.startswith("--log-level") for a in eal):
+    if backend in ("dpdk", "doca") and not any(a.startswith("--log-level") for a in eal):
         eal = [f"--log-level={DOCA_TO_RTE[sdk_level]}"] + eal
+    if metrics is not None:
+        from .metrics import parse_listen
+
+        parse_listen(metrics, "--metrics")
     setup_logging(level, sdk_level)
     opts = RunOptions(backend=backend, config_path=config_path, ports=parse_port_bindings(ports),
                       stats_interval=stats_interval, duration=duration, output=output, instance=instance,
-                      fresh=fresh, eal_args=eal, detail=detail, xdp_mode=xdp_mode, keep_datapath=keep_datapath)
+                      fresh=fresh, eal_args=eal, detail=detail, xdp_mode=xdp_mode, keep_datapath=keep_datapath,
+                      metrics=metrics)
     return Controller(opts).run()
 
 
@@ -335,7 +347,11 @@ def counters(instance, output, detail):
     snap = counters_mod.from_json(data)
     text = counters_mod.format_line(snap)
     if detail:
+        from .seedcounters import format_seed
+
         text += "\n" + counters_mod.format_detail(snap)
+        seed = format_seed(data)
+        text += "\n" + seed if seed else ""
     _emit(data, output, text)
 
 
@@ -377,11 +393,13 @@ def _scalar(text: str):
               help="Action value, e.g. ipv4.dst=10.0.0.9, push_mpls=100, dec_ttl=true (repeatable).")
 @click.option("-f", "--fwd", default=None, metavar="TARGET", help="port:NAME, pipe:NAME, miss, drop, session:ID")
 @click.option("--priority", type=int, default=None)
-@click.option("--replace", is_flag=True, help="Change the entry if one with this name exists.")
+@click.option("--replace", is_flag=True,
+              help="Change the entry if one with this name exists, in place: its id, origin and counters stay.")
+@click.option("--reset-counters", is_flag=True, help="With --replace: start the changed entry's counters from 0.")
 @click.option("--from-file", "from_file", default=None, metavar="FILE.jsonl",
               help="Add every entry of FILE (one JSON object a line, '-' for stdin) in one all-or-nothing request.")
 @OUTPUT
-def entry_add(instance, pipe, name, match, actions, fwd, priority, replace, from_file, output):
+def entry_add(instance, pipe, name, match, actions, fwd, priority, replace, reset_counters, from_file, output):
     """Add (or with --replace change) entry NAME in PIPE, or every entry of --from-file.
 
     \b
@@ -390,10 +408,12 @@ def entry_add(instance, pipe, name, match, actions, fwd, priority, replace, from
     (or --replace for all) changes an existing entry. Blank lines and lines starting with # are skipped.
     Nothing is installed unless every line is valid and fits.
     """
+    if reset_counters and not replace:
+        raise UsageError("--reset-counters: only with --replace")
     if from_file is not None:
         if pipe or name or match or actions or fwd or priority is not None:
             raise UsageError("--from-file: PIPE, NAME, --match, --action, --fwd and --priority come from the file")
-        return _entry_add_from_file(_default_instance(instance), from_file, replace, output)
+        return _entry_add_from_file(_default_instance(instance), from_file, replace, output, reset_counters)
     if not pipe or not name:
         raise UsageError("entry add: expected PIPE NAME (or --from-file FILE)")
     spec = {"name": name, "match": _kv_pairs(match, "--match")}
@@ -403,7 +423,7 @@ def entry_add(instance, pipe, name, match, actions, fwd, priority, replace, from
         spec["fwd"] = fwd
     if priority is not None:
         spec["priority"] = priority
-    result = _request(instance, "entry_add", pipe=pipe, entry=spec, replace=replace)
+    result = _request(instance, "entry_add", pipe=pipe, entry=spec, replace=replace, reset_counters=reset_counters)
     _emit(result, output, f"entry {name}: {'changed' if result.get('replaced') else 'added'} in pipe {pipe} "
                           f"(id {result.get('id')})")
 
@@ -435,14 +455,15 @@ def read_entry_lines(path: str, replace_all: bool = False) -> tuple[list[dict], 
     return items, lines
 
 
-def _entry_add_from_file(instance: str, path: str, replace: bool, output: str):
+def _entry_add_from_file(instance: str, path: str, replace: bool, output: str, reset_counters: bool = False):
     items, lines = read_entry_lines(path, replace)
     label = "stdin" if path == "-" else path
     if not items:
         raise UsageError(f"--from-file: {label} has no entries")
     try:
         # A big batch is validated and installed in one go on the other side: give it time.
-        result = _request(instance, "entry_add", timeout=max(10.0, len(items) / 1000.0), entries=items)
+        result = _request(instance, "entry_add", timeout=max(10.0, len(items) / 1000.0), entries=items,
+                          reset_counters=reset_counters)
     except PyflowError as exc:
         index = getattr(exc, "index", None)
         if isinstance(index, int) and 0 <= index < len(lines):
@@ -475,7 +496,7 @@ def entry_list(instance, pipe, output):
     rows = _request(instance, "entry_list", pipe=pipe)
     lines = [f"{'pipe':<16} {'name':<28} {'origin':<8} {'id':>6} {'packets':>10}  match -> fwd"]
     for r in rows:
-        m = ", ".join(f"{k}={v}" for k, v in r.get("match", {}).items())
+        m = ", ".join(f"{k}={v}" for k, v in r.get("match", {}).items()) or "*"
         lines.append(f"{r['pipe']:<16} {r['name']:<28} {r['origin']:<8} {r['id']:>6} {r.get('packets', 0):>10}  "
                      f"{m} -> {r.get('fwd') or '-'}")
     _emit(rows, output, "\n".join(lines))
@@ -535,6 +556,9 @@ def session_list(instance, output):
                             for m in r["members"])
         lines.append(f"{r['id']:>7}  {members or '-'}")
     _emit(rows, output, "\n".join(lines))
+
+
+from . import cli_obs  # noqa: E402,F401  trace, capture, exporter register themselves on cli
 
 
 def main(argv=None) -> None:

@@ -176,7 +176,7 @@ class Program:
         bindings = {}
         for port in self.ports:
             binding = port.binding
-            if binding is None and backend == "dpdk":
+            if binding is None and backend in ("dpdk", "doca"):
                 binding = str(port.id)
             if binding is None:
                 raise ConfigError(port.path, f"port {port.name!r} is not bound to an interface: set \"ifname\" "
@@ -185,10 +185,13 @@ class Program:
         for port in self.ports:
             instance.port_set(port.id, bindings[port.id], port.value)
         for pipe in self.pipes:
+            instance.pipe_name_set(pipe.id, pipe.name)
             instance.pipe_set(pipe.id, pipe.value, pipe.masks, pipe.nmasks)
         instance.root_set(self.root_pipe)
         for session in self.sessions:
             instance.session_set(session.id, session.value)
+        if self.config.mpls_tc_map:
+            instance.dscp_tc_set(self.config.mpls_tc_map)
         added: dict[str, int] = {}
         try:
             for e in self.entries:
@@ -247,9 +250,12 @@ def actions_struct(a: Actions, extra_labels: list[int] | None = None):
     if labels:
         act.flags |= lib.PF_ACT_PUSH_MPLS
         act.mpls_count = len(labels)
+        tc = a.mpls_tc if isinstance(a.mpls_tc, int) and not isinstance(a.mpls_tc, bool) else 0
         for i, label in enumerate(labels):
-            act.mpls_labels[i] = label
+            act.mpls_labels[i] = label | (tc << 20)
         act.mpls_ttl = a.mpls_ttl
+        if a.mpls_tc == "dscp":
+            act.flags |= lib.PF_ACT_MPLS_TC_DSCP
     if a.pop_mpls:
         act.flags |= lib.PF_ACT_POP_MPLS
         act.mpls_pop_count = a.pop_mpls

@@ -46,6 +46,7 @@ class RunOptions:
     detail: bool = False
     xdp_mode: str = "auto"          # --xdp-mode (ebpf)
     keep_datapath: bool = False     # --keep-datapath (ebpf): a clean stop leaves the datapath attached and pinned
+    metrics: str | None = None      # --metrics ADDR:PORT
 
 
 def parse_port_bindings(values: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -165,7 +166,7 @@ class Controller:
     def open(self) -> None:
         from .instance import Instance
 
-        eal = ["pyflow"] + list(self.opts.eal_args) if self.opts.backend == "dpdk" else None
+        eal = ["pyflow"] + list(self.opts.eal_args) if self.opts.backend in ("dpdk", "doca") else None
         if eal:
             from .eal import check_file_prefix
 
@@ -194,8 +195,17 @@ class Controller:
             self.xdp_modes = {p.name: modes.get(p.id, "") for p in self.cfg.ports}
         self.server = ControlServer(socket_path(self.instance_name, self.opts.run_dir), self.handlers())
         self.server.start()
+        if self.opts.metrics:
+            from .metrics import serve_local
+
+            self.metrics_server = serve_local(self, self.opts.metrics)
 
     def stop(self) -> None:
+        if self.instance is not None and self.opts.backend == "ebpf":
+            _quietly(self.instance_capture_stop)
+        if getattr(self, "metrics_server", None):
+            self.metrics_server.shutdown()
+            self.metrics_server = None
         if self.server:
             self.server.stop()
             self.server = None
@@ -275,6 +285,11 @@ class Controller:
             "session_add_member": self._op_session_add_member,
             "session_delete_member": self._op_session_delete_member,
             "session_list": self._op_session_list,
+            "trace": self._op_trace,
+            "metrics": self._op_metrics,
+            "capture_start": lambda args: capture_op("start", self, args),
+            "capture_stats": lambda args: capture_op("stats", self, args),
+            "capture_stop": lambda args: capture_op("stop", self, args),
         }
 
     # -- clone sessions (the P4 PSA clone-E2E example: session-create, session-add-member, session-delete-member) --
@@ -345,7 +360,26 @@ class Controller:
                 "keep_datapath": self.opts.keep_datapath}
 
     def _op_counters(self, args):
-        return counters_mod.to_json(self.snapshot())
+        from .seedcounters import seed_counters
+
+        data = counters_mod.to_json(self.snapshot())
+        data.update(seed_counters(self))
+        return data
+
+    def instance_capture_stop(self) -> None:
+        from .native import call, ffi, lib
+
+        call(lib.pf_capture_stop, self.instance.handle, ffi.new("struct pf_capture_stats *"))
+
+    def _op_trace(self, args):
+        from .trace import controller_trace
+
+        return controller_trace(self, args)
+
+    def _op_metrics(self, args):
+        from .metrics import collect_state
+
+        return collect_state(self)
 
     def _op_entry_add(self, args):
         """One entry ({"pipe", "entry", "replace"}) or a batch ({"entries": [{"pipe", "entry", "replace"}, ...]}).
@@ -354,17 +388,23 @@ class Controller:
         datapath refuses one (a full table, a backend error) the entries this request added are removed
         and the ones it replaced are put back before the error is returned.
         """
+        reset = args.get("reset_counters", False)
+        if not isinstance(reset, bool):
+            raise UsageError(f'entry add: "reset_counters" must be true or false, got {reset!r}')
         if "entries" in args:
             items = args["entries"]
             if not isinstance(items, list):
                 raise UsageError('entry add: "entries" must be a list of {"pipe": NAME, "entry": {...}}')
             results = self._add_entries([_entry_item(item, f"entries[{i}]") for i, item in enumerate(items)],
-                                        batch=True)
+                                        batch=True, reset_counters=reset)
             return {"added": sum(not r["replaced"] for r in results),
                     "replaced": sum(r["replaced"] for r in results), "entries": results}
-        return self._add_entries([_entry_item(args, None)], batch=False)[0]
+        return self._add_entries([_entry_item(args, None)], batch=False, reset_counters=reset)[0]
 
-    def _add_entries(self, items: list[tuple[str, dict, bool]], batch: bool) -> list[dict]:
+    def _add_entries(self, items: list[tuple[str, dict, bool]], batch: bool,
+                     reset_counters: bool = False) -> list[dict]:
+        """Replacing an entry modifies it in place (its id, origin and counters stay, as ovs-ofctl
+        mod-flows does); with reset_counters it is removed and added anew instead."""
         def where(i: int, name: str) -> str:
             return _entry_label(i, name, batch)
 
@@ -411,10 +451,25 @@ class Controller:
 
         # 4. install; undo everything on the first refusal
         removed: list[tuple[int, str, object]] = []   # (index, name, record of the entry it replaced)
+        modified: list[tuple[int, str, object]] = []  # (index, name, record before), changed in place
         added: list[tuple[int, int]] = []             # (index, id)
         try:
             todo = []
             for i, c in enumerate(compiled):
+                if i in existing and not reset_counters:
+                    name = items[i][1]["name"]
+                    record = self._installed_record(name)
+                    try:
+                        self.instance.entry_replace(existing[i][1], c.pipe_id, slots[i], c.prefixlen, c.match,
+                                                    ffi_copy_entry(c.entry))
+                    except BackendUnavailable:
+                        pass    # a backend that cannot modify in place: removed and added anew below
+                    except Exception as exc:
+                        exc.pyflow_index = i
+                        raise
+                    else:
+                        modified.append((i, name, record))
+                        continue
                 if i in existing:
                     name = items[i][1]["name"]
                     record = self._installed_record(name)
@@ -427,6 +482,9 @@ class Controller:
             failed_at = getattr(exc, "pyflow_index", None)
             for _, eid in added:
                 _quietly(self.instance.entry_del, eid)
+            for i, _, (c, slot) in modified:
+                _quietly(self.instance.entry_replace, existing[i][1], c.pipe_id, slot, c.prefixlen, c.match,
+                         ffi_copy_entry(c.entry))
             for _, name, record in removed:
                 self._reinstall(name, record)
             self._restore_masks(old_masks)
@@ -442,7 +500,11 @@ class Controller:
         counted_pipes = {p.name for p in self.cfg.pipes if p.counters}
         counted_flag = _lib().PF_ENTRY_COUNTED
         counts = self._pipe_counts()
-        for (i, eid), c in zip(added, compiled):
+        for i, name, _ in modified:
+            self.runtime_records[name] = (compiled[i], slots[i])
+            results.append({"name": name, "pipe": items[i][0], "id": existing[i][1], "replaced": True})
+        for i, eid in added:
+            c = compiled[i]
             pipe_name, spec, _ = items[i]
             name = spec["name"]
             self.runtime_entries[name] = (pipe_name, eid)
@@ -578,7 +640,7 @@ class Controller:
 
     def _op_entry_list(self, args):
         from .compiler import decode_fields
-        from .config.fields import FIELDS, format_value
+        from .config.fields import FIELDS, format_masked, format_value
         from .native import ffi
 
         only = args.get("pipe")
@@ -591,7 +653,9 @@ class Controller:
         for pp in self.program.pipes:
             if only and pp.name != only:
                 continue
-            match_names = [m for m in pp.match if m in FIELDS]
+            match_names = [] if pp.type == "hash" else [m for m in pp.match if m in FIELDS]
+            masks = self.installed_masks.get(pp.id) or [b""]
+            lpm_field = next(p.lpm_field for p in self.cfg.pipes if p.name == pp.name) if pp.type == "lpm" else None
             infos = self.instance.entry_list(pp.id)
             counts = self.instance.counters_entries([info.entry.id for info in infos])
             for info in infos:
@@ -604,8 +668,18 @@ class Controller:
                 else:
                     name, origin = f"#{eid}", "unknown"
                 values = decode_fields(match, match_names)
+                if lpm_field:
+                    lpm = FIELDS[lpm_field]
+                    mask = {lpm.name: lpm.full_mask ^ ((1 << (lpm.bits - info.prefixlen)) - 1)}
+                else:
+                    slot = masks[info.mask_idx] if info.mask_idx < len(masks) else masks[0]
+                    mask = decode_fields(slot, match_names) if slot else {}
+                shown = {k: format_masked(FIELDS[k], v, mask.get(k, 0)) for k, v in values.items()}
+                if lpm_field:   # an LPM entry is a prefix, whatever its length (as it is written)
+                    shown[lpm_field] = (f"{format_value(lpm, values[lpm_field] & mask[lpm_field])}"
+                                        f"/{info.prefixlen}")
                 rows.append({"pipe": pp.name, "name": name, "origin": origin, "id": eid,
-                             "match": {k: format_value(FIELDS[k], v) for k, v in values.items()},
+                             "match": {k: v for k, v in shown.items() if v is not None},
                              "fwd": _fwd_text(info.entry.fwd, self.program),
                              "packets": counts.get(eid, (0, 0))[0], "bytes": counts.get(eid, (0, 0))[1]})
         return rows
@@ -734,6 +808,12 @@ def _quietly(fn, *args) -> None:
         fn(*args)
     except Exception as exc:  # cleanup after a failure: the first error is the one to report
         log.debug("cleanup: %s", exc)
+
+
+def capture_op(op: str, ctl, args):
+    from . import capture
+
+    return getattr(capture, f"op_capture_{op}")(ctl, args)
 
 
 def ffi_copy_entry(entry):

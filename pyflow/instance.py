@@ -25,7 +25,8 @@ class Instance:
 
     def __init__(self, backend: str, name: str, *, pin_root: str | None = None, obj_dir: str | None = None,
                  xdp_mode: str = "auto", max_entries: int = 0, eal_args: list[str] | None = None,
-                 fresh: bool = False, no_pin: bool = False, miss_threads: int = 0, keep_datapath: bool = False):
+                 fresh: bool = False, no_pin: bool = False, miss_threads: int = 0, keep_datapath: bool = False,
+                 dry: bool = False):
         """Open instance `name` on `backend` (pf_instance_open); close() releases it."""
         from .native import bpf_object_dir
 
@@ -56,7 +57,7 @@ class Instance:
             opts.eal_argc = len(eal_args)
             opts.eal_argv = argv
         opts.flags = ((lib.PF_INST_FRESH if fresh else 0) | (lib.PF_INST_NO_PIN if no_pin else 0)
-                      | (lib.PF_INST_KEEP_DATAPATH if keep_datapath else 0))
+                      | (lib.PF_INST_KEEP_DATAPATH if keep_datapath else 0) | (lib.PF_INST_DRY if dry else 0))
         opts.miss_threads = miss_threads
         out = ffi.new("pf_instance **")
         call(lib.pf_instance_open, opts, out)
@@ -117,6 +118,22 @@ class Instance:
         call(lib.pf_pipe_set, self.handle, pipe_id, _ptr(pipe, "struct pf_pipe"), masks,
              nmasks if nmasks is not None else len(masks))
 
+    def pipe_name_set(self, pipe_id: int, name: str) -> None:
+        call(lib.pf_pipe_name_set, self.handle, pipe_id, name.encode())
+
+    def describe(self) -> str:
+        """What the backend created, as JSON text (doca: the DOCA Flow pipe graph)."""
+        needed = ffi.new("uint32_t *")
+        size = 1 << 16
+        while True:
+            buf = ffi.new("char[]", size)
+            err = ffi.new("struct pf_error *")
+            if lib.pf_instance_describe(self.handle, buf, size, needed, err) == 0:
+                return ffi.string(buf).decode()
+            if needed[0] <= size:
+                call(lib.pf_instance_describe, self.handle, buf, size, needed)   # raises with the message
+            size = needed[0]
+
     def root_set(self, pipe_id: int) -> None:
         call(lib.pf_root_set, self.handle, pipe_id)
 
@@ -128,6 +145,11 @@ class Instance:
         entry = _ptr(entry, "struct pf_entry")
         call(lib.pf_entry_add, self.handle, pipe_id, mask_idx, prefixlen, _ptr(match, "struct pf_fields"), entry)
         return entry.id
+
+    def entry_replace(self, entry_id: int, pipe_id: int, mask_idx: int, prefixlen: int, match, entry) -> None:
+        """Change entry_id in place: a new match and/or actions, the same id and counters."""
+        call(lib.pf_entry_replace, self.handle, entry_id, pipe_id, mask_idx, prefixlen,
+             _ptr(match, "struct pf_fields"), _ptr(entry, "struct pf_entry"))
 
     def entry_add_batch(self, entries) -> list[int]:
         """Add many entries with few map writes (pf_entry_add_batch).
@@ -206,6 +228,30 @@ class Instance:
         call(lib.pf_test_run, self.handle, in_port, frame, len(frame), out, out_cap, res)
         verdict = ffi.new("struct pf_verdict *", res.verdict)
         return verdict, bytes(ffi.buffer(out, min(res.out_len, out_cap)))
+
+
+    def trace_run(self, in_port: int, frame: bytes, out_cap: int = 9216):
+        """pf_trace_run: (verdict, out frame, struct pf_trace copy); counts nothing, learns nothing."""
+        out = ffi.new("uint8_t[]", out_cap)
+        res = ffi.new("struct pf_test_result *")
+        trace = ffi.new("struct pf_trace *")
+        call(lib.pf_trace_run, self.handle, in_port, frame, len(frame), out, out_cap, res, trace)
+        verdict = ffi.new("struct pf_verdict *", res.verdict)
+        return verdict, bytes(ffi.buffer(out, min(res.out_len, out_cap))), trace
+
+    def dscp_tc_set(self, mapping: dict[int, int]) -> None:
+        """DSCP -> MPLS TC for labels pushed with "tc": "dscp"; unmapped DSCPs keep the class selector."""
+        table = ffi.new("uint8_t[64]", [mapping.get(d, 0xFF) for d in range(64)])
+        call(lib.pf_dscp_tc_set, self.handle, table)
+
+    def counters_dpi(self) -> dict[str, dict[str, int]]:
+        """MPEG-TS classes seen and dropped: {"frames": {class: n}, "dropped": {class: n}}."""
+        out = ffi.new("struct pf_dpi_counter *")
+        call(lib.pf_counters_dpi, self.handle, out)
+        return {k: {c: getattr(out, k)[i] for i, c in enumerate(DPI_CLASSES)} for k in ("frames", "dropped")}
+
+
+DPI_CLASSES = ("none", "reference", "non_reference", "psi")   # index = enum pf_mpegts_frame
 
 
 def verdict_kind(verdict) -> str:

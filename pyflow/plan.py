@@ -6,6 +6,8 @@ DOCA Flow pipe graph, for ebpf the programs, maps and map entries.
 """
 from __future__ import annotations
 
+import json
+
 from .config.fields import FIELDS, format_value
 from .config.model import Actions, Config, Entry, Fwd, MatchValue, Pipe, hash_buckets
 from .controller import check_backend_name
@@ -338,84 +340,50 @@ def _dpdk(cfg: Config, bindings: dict[str, str]) -> dict:
 
 
 # ---- doca: DOCA Flow pipe graph -------------------------------------------
+# The graph is not described here: the doca backend itself builds it, in a dry run that renders
+# every DOCA Flow call it would make (pf_instance_describe); the tests check that the simulator
+# receives exactly this graph.
 
-_DOCA_FIELDS = {
-    "meta.port": "parser_meta.port_meta", "meta.mark": "meta.pkt_meta",
-    "eth.src": "outer.eth.src_mac", "eth.dst": "outer.eth.dst_mac", "eth.type": "outer.eth.type",
-    "vlan.id": "outer.eth_vlan[0].tci", "vlan.inner": "outer.eth_vlan[1].tci", "mpls.label": "outer.mpls[0].label",
-    "ipv4.src": "outer.ip4.src_ip", "ipv4.dst": "outer.ip4.dst_ip", "ipv4.proto": "outer.ip4.next_proto",
-    "ipv4.ttl": "outer.ip4.ttl", "ipv4.dscp": "outer.ip4.dscp_ecn",
-    "ipv6.src": "outer.ip6.src_ip", "ipv6.dst": "outer.ip6.dst_ip", "ipv6.next": "outer.ip6.next_proto",
-    "ipv6.hop": "outer.ip6.hop_limit", "l4.sport": "outer.transport.src_port",
-    "l4.dport": "outer.transport.dst_port", "tcp.flags": "outer.tcp.flags",
-}
-_DOCA_TYPES = {"basic": "DOCA_FLOW_PIPE_BASIC", "control": "DOCA_FLOW_PIPE_CONTROL", "lpm": "DOCA_FLOW_PIPE_LPM",
-               "hash": "DOCA_FLOW_PIPE_HASH"}
 RSS_PIPE = "rss_pipe"
 
 
-def _doca_fwd(cfg: Config, fwd: Fwd) -> dict:
-    if fwd.kind == "port":
-        return {"type": "DOCA_FLOW_FWD_PORT", "port_id": cfg.port(fwd.target).id}
-    if fwd.kind == "pipe":
-        return {"type": "DOCA_FLOW_FWD_PIPE", "next_pipe": fwd.target}
-    if fwd.kind == "miss":
-        return {"type": "DOCA_FLOW_FWD_PIPE", "next_pipe": RSS_PIPE}
-    if fwd.kind == "session":
-        return {"type": "DOCA_FLOW_FWD_PIPE", "next_pipe": f"mirror_session_{fwd.target}"}
-    if fwd.kind == "kernel":
-        return {"type": "DOCA_FLOW_FWD_PORT", "port_id": "kernel (host representor)"}
-    return {"type": "DOCA_FLOW_FWD_DROP"}
+def doca_bindings(cfg: Config, bindings: dict[str, str]) -> dict[str, str]:
+    """DOCA ports are bound by DPDK port id: an explicit binding, else the config port's id."""
+    out = {}
+    for p in cfg.ports:
+        b = bindings.get(p.name) or p.ifname
+        out[p.name] = b if b and str(b).split(",")[0].isdigit() else str(p.id)
+    return out
 
 
-def _doca_basic_pipe(name: str, **fields) -> dict:
-    """A pipe pyflow adds to the graph (mirror sessions, the RSS pipe): one flow, drops what it does not take."""
-    return {"name": name, "type": "DOCA_FLOW_PIPE_BASIC", "is_root": False, "domain": "DOCA_FLOW_PIPE_DOMAIN_DEFAULT",
-            "match": [], "actions": [], "fwd": {"type": "DOCA_FLOW_FWD_DROP"},
-            "fwd_miss": {"type": "DOCA_FLOW_FWD_DROP"}, "monitor": None, "nb_flows": 1, "entries": [], **fields}
+def doca_graph(cfg: Config, bindings: dict[str, str]) -> dict:
+    """The DOCA Flow pipe graph the doca backend creates for cfg, from a dry run of the backend."""
+    from .compiler import compile_program
+    from .errors import PyflowError
+    from .instance import Instance
+
+    program = compile_program(cfg, doca_bindings(cfg, bindings))
+    try:
+        with Instance("doca", cfg.name or "plan", dry=True, no_pin=True) as inst:
+            program.apply(inst)
+            inst.start()
+            graph = json.loads(inst.describe())
+    except PyflowError as exc:
+        return {"refused": str(exc), "pipes": []}
+    names = {eid + 1: name for name, eid in program.entry_ids.items()}
+    for p in graph["pipes"]:
+        for e in p["entries"]:
+            e["name"] = names.get(e.pop("ctx"), p["name"])
+    return graph
 
 
 def _doca(cfg: Config, bindings: dict[str, str]) -> dict:
-    pipes = []
-    needs_rss = any(p.fwd_miss.kind == "miss" or (p.fwd and p.fwd.kind == "miss") or
-                    any(e.fwd and e.fwd.kind == "miss" for e in p.entries) for p in cfg.pipes)
-    for p in cfg.pipes:
-        desc = {
-            "name": p.name, "type": _DOCA_TYPES[p.type], "is_root": p.root,
-            "domain": "DOCA_FLOW_PIPE_DOMAIN_EGRESS" if p.domain == "egress" else "DOCA_FLOW_PIPE_DOMAIN_DEFAULT",
-            "match": [_DOCA_FIELDS.get(m, f"{m} (software)") for m in p.match_names()],
-            "actions": list(p.actions),
-            "fwd": _doca_fwd(cfg, p.fwd) if p.fwd else {"type": "DOCA_FLOW_FWD_CHANGEABLE"},
-            "fwd_miss": _doca_fwd(cfg, p.fwd_miss),
-            "monitor": {"counter_type": "DOCA_FLOW_RESOURCE_TYPE_NON_SHARED"} if p.counters else None,
-            "nb_flows": p.max_entries,
-            "entries": [{"name": e.name,
-                         "match": {_DOCA_FIELDS.get(k, k): format_value(FIELDS[k], v.value) for k, v in e.match.items()},
-                         "actions": actions_text(e.actions), "fwd": _doca_fwd(cfg, _entry_fwd(e, p)),
-                         **_entry_order(e, p)} for e in p.entries],
-        }
-        pipes.append(desc)
-    for s in cfg.sessions:
-        pipes.append(_doca_basic_pipe(f"mirror_session_{s.id}",
-                                      actions=[f"mirror to port {cfg.port(m.port).id} (instance {m.instance}, "
-                                               f"cos {m.class_of_service}, truncate {m.truncate})"
-                                               for m in s.members]))
-    if needs_rss:
-        pipes.append(_doca_basic_pipe(
-            RSS_PIPE, fwd={"type": "DOCA_FLOW_FWD_RSS", "rss_queues": [MISS_QUEUE], "num_of_queues": 1,
-                           "rss_outer_flags": ["DOCA_FLOW_RSS_IPV4", "DOCA_FLOW_RSS_IPV6"]},
-            monitor={"counter_type": "DOCA_FLOW_RESOURCE_TYPE_NON_SHARED"},
-            entries=[{"name": RSS_PIPE, "match": {}, "actions": [],
-                      "fwd": {"type": "DOCA_FLOW_FWD_RSS", "rss_queues": [MISS_QUEUE]}}]))
-    learn = [{"policy": mp.name, "on_miss_of": mp.pipe, "add_entry_to": mp.install,
-              "match": {_DOCA_FIELDS.get(m, m): f"<packet {m}>" for m in mp.match},
-              "actions": {k: f"<{e.text}>" for k, e in mp.sets.items()},
-              "fwd": _doca_fwd(cfg, mp.fwd or cfg.pipe(mp.install).fwd or Fwd("drop")),
-              "then": "resubmit the frame through the PF queue (doca_flow_pipe_add_entry, then tx)",
-              "entry_name": mp.entry_name} for mp in cfg.miss_policies]
-    return {"mode": "switch,hws", "ports": [{"port_id": p.id, "name": p.name,
-                                             "binding": bindings.get(p.name, p.ifname)} for p in cfg.ports],
-            "pipes": pipes, "learn": learn}
+    graph = doca_graph(cfg, bindings)
+    graph["learn"] = [{"policy": mp.name, "on_miss_of": mp.pipe, "add_entry_to": mp.install,
+                       "match": list(mp.match), "actions": {k: f"<{e.text}>" for k, e in mp.sets.items()},
+                       "then": "resubmit: tx with meta.pkt_meta = tag | pipe; resubmit_root forwards it to "
+                               f"{mp.pipe}", "entry_name": mp.entry_name} for mp in cfg.miss_policies]
+    return graph
 
 
 # ---- ebpf: programs, maps, entries ----------------------------------------
@@ -523,18 +491,23 @@ def render_plan_text(plan_data: dict) -> str:
             lines += [f"  {r['command']}" for r in detail["learned_rule_template"]]
         lines += [f"note: {n}" for n in detail["notes"]]
     elif backend == "doca":
-        lines.append(f"DOCA Flow pipe graph (mode {detail['mode']}):")
+        if detail.get("refused"):
+            lines.append(f"doca refuses this pipeline: {detail['refused']}")
+        else:
+            lines.append(f"DOCA Flow pipe graph ({detail['api']}, mode {detail['mode']}, {detail['pipe_queues']} pipe "
+                         f"queues, pipes on switch port {detail['switch_port']}):")
         for p in detail["pipes"]:
             root = " is_root" if p["is_root"] else ""
-            fwd = _doca_fwd_text(p["fwd"])
-            lines.append(f"  {p['name']} {p['type']}{root} {p['domain']} match [{', '.join(p['match'])}] "
-                         f"fwd {fwd} fwd_miss {_doca_fwd_text(p['fwd_miss'])}")
+            match = ", ".join(p["match"] or {}) or "-"
+            lines.append(f"  {p['name']} {p['type']}{root} {p['domain']} match [{match}] fwd {p['fwd']} "
+                         f"fwd_miss {p['fwd_miss']}")
             for e in p["entries"]:
                 m = ", ".join(f"{k}={v}" for k, v in e["match"].items())
-                lines.append(f"    entry {e['name']}: {m or '*'} -> {_doca_fwd_text(e['fwd'])}")
+                acts = f" actions {', '.join(f'{k}={v}' for k, v in e['actions'].items())}" if e["actions"] else ""
+                lines.append(f"    entry {e['name']}: {m or '*'}{acts} -> {e['fwd'] or p['fwd']}")
         for lr in detail["learn"]:
-            lines.append(f"  learn: miss of {lr['on_miss_of']} -> {RSS_PIPE} -> entry in {lr['add_entry_to']} "
-                         f"{lr['match']} actions {lr['actions']} fwd {_doca_fwd_text(lr['fwd'])}; {lr['then']}")
+            lines.append(f"  learn: miss of {lr['on_miss_of']} -> rss_{lr['on_miss_of']} -> entry in "
+                         f"{lr['add_entry_to']} match {', '.join(lr['match'])} actions {lr['actions']}; {lr['then']}")
     else:
         lines.append(f"ebpf (pins under {detail['pin_dir']}):")
         for prog in detail["programs"]:
@@ -549,9 +522,3 @@ def render_plan_text(plan_data: dict) -> str:
         if detail["miss"]:
             lines.append(f"  miss: {detail['miss']['path']}; resubmit: {detail['miss']['resubmit']}")
     return "\n".join(lines)
-
-
-def _doca_fwd_text(fwd: dict) -> str:
-    kind = fwd["type"].replace("DOCA_FLOW_FWD_", "").lower()
-    target = fwd.get("next_pipe", fwd.get("port_id", ""))
-    return f"{kind}:{target}" if target != "" else kind

@@ -33,7 +33,8 @@ def _setup_systems(ctx):
     from .ovs import ensure_installed
     from .pyflow_dpdk import PyflowDpdkSetup
     from .pyflow_systems import PyflowEbpf
-    systems = [PyflowEbpf(ctx.workdir), PyflowDpdkSetup(ctx.workdir)]
+    from .pyflow_doca import PyflowDocaSetup
+    systems = [PyflowEbpf(ctx.workdir), PyflowDpdkSetup(ctx.workdir), PyflowDocaSetup(ctx.workdir)]
     if not ctx.args.no_ovs:
         why = ensure_installed()
         for port_type in ("system", "afxdp"):

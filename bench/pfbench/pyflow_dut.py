@@ -6,6 +6,7 @@ Started by the suite as  nsenter --net=<dut ns> <venv python> pyflow_dut.py ARGS
                                                             -> {"installed": n, "seconds": s, "errors": e}
      (batch: B entries per Instance.entry_add_batch call; {"unavailable": why} when the build has none)
   <- {"op": "miss_stats"}                                   -> {...}
+  <- {"op": "capture", "points": [...], "path": P}          -> capture running until quit
   <- {"op": "quit"}                                         (instance destroyed: programs detached, pins removed)
 It uses the same pieces as `pyflow run` (config loader, compiler, Controller with its control API server);
 only the instance is opened here so the entry tables can be sized for the scale runs.
@@ -102,6 +103,11 @@ def main() -> int:
                 reply(inst.miss_stats())
             elif op == "install":
                 reply(install(inst, h2n.id, cmd, ffi, lib, src_off))
+            elif op == "capture":
+                # pyflow capture while the fast path runs, as `pyflow capture` starts it
+                from pyflow.capture import op_capture_start
+                reply(op_capture_start(ctl, {"path": cmd.get("path", "/dev/null"), "points": cmd["points"],
+                                             "snaplen": cmd.get("snaplen", 128), "format": "pcap"}))
             else:
                 reply({"error": f"unknown op {op!r}"})
     finally:

@@ -148,5 +148,22 @@ class PyflowEbpf(System):
             self.driver = None
         super().teardown(lab)
 
+
+class PyflowEbpfCapture(PyflowEbpf):
+    """The same pipeline with `pyflow capture` running at `points` (the cost of capture on)."""
+
+    def __init__(self, workdir: str, points: list[str], what: str):
+        super().__init__(workdir)
+        self.points = points
+        self.name = "pyflow-ebpf-cap-" + "-".join(p.replace(":", "_") for p in points)
+        self.label = f"pyflow eBPF, capture {what}"
+        self.description = f"as pyflow-ebpf, with a capture at {', '.join(points)} ({what}) into /dev/null"
+
+    def setup(self, lab, flows, learn: bool = True, capacity: int | None = None):
+        super().setup(lab, flows, learn, capacity)
+        result = self.driver.request(op="capture", points=self.points, path="/dev/null")
+        if "error" in result:
+            raise CommandError(result["error"])
+
     def prog_ids(self, lab):
         return xdp_prog_ids(lab, DUT_IN)

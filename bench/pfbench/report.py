@@ -23,6 +23,9 @@ def render(results: dict) -> str:
         out += render_scale(parts["scale"])
     if "dpdk" in parts:
         out += render_dpdk(parts["dpdk"])
+    if "doca" in parts:
+        from .pyflow_doca import render_doca
+        out += render_doca(parts["doca"])
     return "\n".join(out)
 
 

@@ -14,7 +14,7 @@ from .build import Tools
 from .common import log
 from .lab import Lab, leftover_namespaces
 
-PARTS = ("fastpath", "setup", "scale", "dpdk")
+PARTS = ("fastpath", "setup", "scale", "dpdk", "doca")
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "results")
 
 
@@ -32,6 +32,8 @@ def parse_args(argv):
     p.add_argument("--no-ovs", action="store_true", help="leave out the Open vSwitch peers")
     p.add_argument("--no-profile", action="store_true", help="skip the bpf_stats profiling run")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--capture", action="store_true",
+                   help="fast path: add pyflow with a capture running (filtered out, and every frame)")
     p.add_argument("--out", default=RESULTS_DIR, help="where results go (default bench/results)")
     args = p.parse_args(argv)
     if args.quick:
@@ -63,6 +65,11 @@ class Context:
         from .pyflow_systems import PyflowEbpf
         from .systems import LinuxBridge, LinuxForwarding, RedirectCeiling
         systems = [RedirectCeiling(self.workdir), PyflowEbpf(self.workdir), LinuxForwarding(), LinuxBridge()]
+        if getattr(self.args, "capture", False):
+            from .pyflow_systems import PyflowEbpfCapture
+            # armed at a point no fast-path frame reaches (drops), then every frame at egress
+            systems[2:2] = [PyflowEbpfCapture(self.workdir, ["drop"], "armed, nothing matches"),
+                            PyflowEbpfCapture(self.workdir, ["egress"], "every frame")]
         if not self.args.no_ovs:
             why = ensure_installed()
             for port_type in ("system", "afxdp"):
@@ -155,4 +162,7 @@ def run_part(part: str, ctx) -> dict:
     if part == "dpdk":
         from .dpdk import run_dpdk
         return run_dpdk(ctx)
+    if part == "doca":
+        from .pyflow_doca import run_doca
+        return run_doca(ctx)
     raise ValueError(part)

@@ -122,14 +122,15 @@ int pf_backend_available(const char *backend, struct pf_error *err)
 
 int pf_instance_open(const struct pf_instance_opts *opts, pf_instance **out, struct pf_error *err)
 {
-	const struct pf_backend_ops *ops;
+	const struct pf_backend_ops *ops = NULL;
 	pf_instance *inst;
 	int ret;
 
 	if (!opts || !out)
 		return pf_err(err, -EINVAL, "pf_instance_open: opts and out are required");
 	ret = backend_get(opts->backend, &ops, err);
-	if (ret)
+	/* a dry run renders what the backend would do: it needs no SDK or device */
+	if (ret && !(ops && (opts->flags & PF_INST_DRY)))
 		return ret;
 	inst = calloc(1, sizeof(*inst));
 	if (!inst)
@@ -206,6 +207,20 @@ int pf_root_set(pf_instance *inst, uint32_t pipe_id, struct pf_error *err)
 	DISPATCH(root_set, pipe_id, err);
 }
 
+int pf_pipe_name_set(pf_instance *inst, uint32_t pipe_id, const char *name, struct pf_error *err)
+{
+	if (pipe_id >= PF_MAX_PIPES)
+		return pf_err(err, -ERANGE, "pipe id %u out of range (max %u)", pipe_id, PF_MAX_PIPES - 1);
+	if (inst && !inst->ops->pipe_name_set)
+		return 0;       /* names are optional metadata */
+	DISPATCH(pipe_name_set, pipe_id, name ? name : "", err);
+}
+
+int pf_instance_describe(pf_instance *inst, char *buf, uint32_t len, uint32_t *needed, struct pf_error *err)
+{
+	DISPATCH(describe, buf, len, needed, err);
+}
+
 int pf_session_set(pf_instance *inst, uint32_t session_id, const struct pf_session *session, struct pf_error *err)
 {
 	if (session_id >= PF_MAX_SESSIONS)
@@ -216,6 +231,12 @@ int pf_session_set(pf_instance *inst, uint32_t session_id, const struct pf_sessi
 int pf_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
 {
 	DISPATCH(entry_add, pipe_id, mask_idx, prefixlen, match, entry, err);
+}
+
+int pf_entry_replace(pf_instance *inst, uint32_t entry_id, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen,
+		     const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
+{
+	DISPATCH(entry_replace, entry_id, pipe_id, mask_idx, prefixlen, match, entry, err);
 }
 
 int pf_entry_add_batch(pf_instance *inst, struct pf_entry_req *reqs, uint32_t n, uint32_t *added, struct pf_error *err)
@@ -289,4 +310,38 @@ int pf_miss_stats_get(pf_instance *inst, struct pf_miss_stats *out, struct pf_er
 int pf_test_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_error *err)
 {
 	DISPATCH(test_run, in_port, frame, len, out, out_cap, res, err);
+}
+
+int pf_trace_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_trace *trace, struct pf_error *err)
+{
+	DISPATCH(trace_run, in_port, frame, len, out, out_cap, res, trace, err);
+}
+
+int pf_counters_dpi(pf_instance *inst, struct pf_dpi_counter *out, struct pf_error *err)
+{
+	DISPATCH(counters_dpi, out, err);
+}
+
+int pf_capture_start(pf_instance *inst, const struct pf_capture_cfg *cfg, const char *path, uint32_t format, uint64_t max_frames, uint64_t duration_ms, struct pf_error *err)
+{
+	if (!path || !*path)
+		return pf_err(err, -EINVAL, "capture: no output path");
+	DISPATCH(capture_start, cfg, path, format, max_frames, duration_ms, err);
+}
+
+int pf_capture_stats_get(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err)
+{
+	DISPATCH(capture_stats, out, err);
+}
+
+int pf_capture_stop(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err)
+{
+	DISPATCH(capture_stop, out, err);
+}
+
+int pf_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err)
+{
+	if (!map)
+		return pf_err(err, -EINVAL, "dscp_tc_set: no map");
+	DISPATCH(dscp_tc_set, map, err);
 }

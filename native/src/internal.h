@@ -24,11 +24,18 @@ struct pf_backend_ops {
 	int (*port_set)(pf_instance *inst, uint32_t port_id, const char *binding, const struct pf_port *port, struct pf_error *err);
 	int (*pipe_set)(pf_instance *inst, uint32_t pipe_id, const struct pf_pipe *pipe, const struct pf_fields *masks, uint32_t nmasks, struct pf_error *err);
 	int (*root_set)(pf_instance *inst, uint32_t pipe_id, struct pf_error *err);
+	/* optional: the pipe's name (core.c: 0 without it) */
+	int (*pipe_name_set)(pf_instance *inst, uint32_t pipe_id, const char *name, struct pf_error *err);
+	/* optional: pf_instance_describe */
+	int (*describe)(pf_instance *inst, char *buf, uint32_t len, uint32_t *needed, struct pf_error *err);
 	int (*session_set)(pf_instance *inst, uint32_t session_id, const struct pf_session *s, struct pf_error *err);
 	int (*entry_add)(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
 	/* optional: pf_entry_add_batch's contract; without it core.c calls entry_add in a loop */
 	int (*entry_add_batch)(pf_instance *inst, struct pf_entry_req *reqs, uint32_t n, uint32_t *added, struct pf_error *err);
 	int (*entry_del)(pf_instance *inst, uint32_t entry_id, struct pf_error *err);
+	int (*entry_replace)(pf_instance *inst, uint32_t entry_id, uint32_t pipe_id, uint32_t mask_idx,
+			     uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry,
+			     struct pf_error *err);
 	int (*entry_list)(pf_instance *inst, uint32_t pipe_id, struct pf_entry_info *out, uint32_t max, uint32_t *count, struct pf_error *err);
 	int (*learn_set)(pf_instance *inst, const struct pf_learn *policy, struct pf_error *err);
 	int (*counters_entries)(pf_instance *inst, const uint32_t *ids, uint32_t n, struct pf_counter *out, struct pf_error *err);
@@ -36,6 +43,12 @@ struct pf_backend_ops {
 	int (*counters_port)(pf_instance *inst, uint32_t port_id, struct pf_port_counter *out, struct pf_error *err);
 	int (*miss_stats)(pf_instance *inst, struct pf_miss_stats *out, struct pf_error *err);
 	int (*test_run)(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_error *err);
+	int (*trace_run)(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_trace *trace, struct pf_error *err);
+	int (*counters_dpi)(pf_instance *inst, struct pf_dpi_counter *out, struct pf_error *err);
+	int (*capture_start)(pf_instance *inst, const struct pf_capture_cfg *cfg, const char *path, uint32_t format, uint64_t max_frames, uint64_t duration_ms, struct pf_error *err);
+	int (*capture_stats)(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);
+	int (*capture_stop)(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);
+	int (*dscp_tc_set)(pf_instance *inst, const uint8_t *map, struct pf_error *err);
 };
 
 struct pf_instance {

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 PACKET_PATHS = {"normal": 0, "normal_unicast": 1, "normal_multicast": 2, "clone_i2e": 3,
                 "clone_e2e": 4, "resubmit": 5, "recirculate": 6}
-MPEGTS_FRAMES = {"none": 0, "reference": 1, "non-reference": 2}
+MPEGTS_FRAMES = {"none": 0, "reference": 1, "non-reference": 2, "psi": 3}
 IP_PROTOS = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "icmpv6": 58, "sctp": 132}
 ETH_TYPES = {"ipv4": 0x0800, "arp": 0x0806, "vlan": 0x8100, "ipv6": 0x86DD, "mpls": 0x8847, "qinq": 0x88A8}
 
@@ -183,3 +183,20 @@ def format_value(field: Field, value: int) -> str:
     if field.name == "eth.type":
         return f"0x{value:04x}"
     return str(value)
+
+
+def format_masked(field: Field, value: int, mask: int) -> str | None:
+    """A matched value as users write it: None when the field is wildcarded, the plain value when exact,
+    ADDR/LEN for an address prefix, VALUE/0xMASK for any other mask (as ovs-ofctl prints them)."""
+    mask &= field.full_mask
+    if mask == 0:
+        return None
+    if mask == field.full_mask:
+        return format_value(field, value)
+    value &= mask
+    if field.is_address:
+        host = field.full_mask ^ mask
+        if host & (host + 1) == 0:      # contiguous leading ones: a prefix
+            return f"{format_value(field, value)}/{field.bits - host.bit_length()}"
+    shown = format_value(field, value) if field.kind in ("ipv4", "ipv6", "mac") else str(value)
+    return f"{shown}/0x{mask:x}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from .._native import lib
 from .fields import FIELDS, Field
 
 
@@ -51,6 +52,7 @@ class Actions:
     push_mpls: list[int] = field(default_factory=list)
     mpls_ttl: int = 0
     pop_mpls: int = 0
+    mpls_tc: int | str | None = None    # TC bits of pushed labels: 0..7, "dscp" (the config's map), None
     clone: int | None = None
     count: bool = False
     drop_pct: int | None = None
@@ -175,6 +177,7 @@ class Config:
     miss_policies: list[MissPolicy]
     source: str | None = None
     raw: dict | None = field(default=None, repr=False)
+    mpls_tc_map: dict[int, int] = field(default_factory=dict)   # DSCP -> MPLS TC (seed 004)
 
     def port(self, name: str) -> Port:
         return next(p for p in self.ports if p.name == name)
@@ -197,7 +200,7 @@ class Config:
         return {p.name: p.id for p in self.ports}
 
 
-HASH_BUCKETS = 128   # PF_HASH_BUCKETS
+HASH_BUCKETS = lib.PF_HASH_BUCKETS
 
 
 def hash_buckets(weights: list[int]) -> list[int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from .._native import lib
 from ..errors import ConfigError
 from .errors_util import join_path, suggest
 from .fields import (FIELDS, LPM_FIELDS, MPEGTS_FRAMES, SETTABLE, Field, is_prefix, parse_prefix,
@@ -14,12 +15,13 @@ from .fields import (FIELDS, LPM_FIELDS, MPEGTS_FRAMES, SETTABLE, Field, is_pref
 from .model import (Actions, Config, Entry, Fwd, MatchField, MatchValue, MissPolicy, Pipe, Port, Session,
                     SessionMember, SetExpr)
 
-MAX_PIPE_DEPTH = 8        # PF_MAX_PIPE_DEPTH
-MAX_MASKS = 8             # PF_MAX_MASKS
-MAX_HASH_BUCKETS = 128    # PF_HASH_BUCKETS
-MAX_HASH_PIPES = 16       # PF_MAX_HASH_PIPES
-MAX_LEARN_SETS = 8        # PF_LEARN_MAX_SETS
-MPLS_MAX = 4              # PF_MPLS_MAX
+# The datapath's limits, from bpf/include/pyflow/shared.h and pyflow.h through the build (one source).
+MAX_PIPE_DEPTH = lib.PF_MAX_PIPE_DEPTH
+MAX_MASKS = lib.PF_MAX_MASKS
+MAX_HASH_BUCKETS = lib.PF_HASH_BUCKETS
+MAX_HASH_PIPES = lib.PF_MAX_HASH_PIPES
+MAX_LEARN_SETS = lib.PF_LEARN_MAX_SETS
+MPLS_MAX = lib.PF_MPLS_MAX
 SHARED_STORAGE = {"ipv4.proto": "ipv6.next", "ipv4.ttl": "ipv6.hop"}
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _EXPR = re.compile(r"^\s*([a-z0-9]+\.[a-z_]+)\s*(?:\+\s*(\S+))?\s*$")
@@ -123,6 +125,7 @@ class _Builder:
             elif key == "push_mpls":
                 if isinstance(val, dict):
                     act.push_mpls, act.mpls_ttl = list(val["labels"]), val.get("ttl", 0)
+                    act.mpls_tc = val.get("tc")
                 else:
                     act.push_mpls = list(val) if isinstance(val, list) else [val]
             elif key == "pop_mpls":
@@ -370,6 +373,7 @@ class _Builder:
         policies: list[MissPolicy] = []
         names: dict[str, str] = {}
         by_pipe: dict[str, str] = {}
+        timeouts: dict[str, tuple[float, str]] = {}    # install pipe -> (idle timeout, where it was set)
         for i, rp in enumerate(self.raw.get("miss_policies", [])):
             path = f"miss_policies[{i}]"
             if rp["name"] in names:
@@ -418,8 +422,16 @@ class _Builder:
                 if ph not in rp["match"]:
                     _fail(f"{path}.entry_name", f"placeholder {{{ph}}} is not a matched field{suggest(ph, rp['match'])};"
                           f" use one of: {', '.join('{' + m + '}' for m in rp['match'])}")
+            # the sweeper ages a pipe's learned entries with one timeout: two policies must not disagree on it
+            idle = float(rp.get("idle_timeout", target.idle_timeout))
+            where = f"{path}.idle_timeout" if "idle_timeout" in rp else f"{target.path}.idle_timeout"
+            if rp["install"] in timeouts and timeouts[rp["install"]][0] != idle:
+                other, other_where = timeouts[rp["install"]]
+                _fail(where, f"idle timeout {idle:g} s for learned entries of pipe {target.name!r}, but "
+                      f"{other_where} gives them {other:g} s; policies installing into one pipe share its timeout")
+            timeouts.setdefault(rp["install"], (idle, where))
             policies.append(MissPolicy(rp["name"], rp["pipe"], rp["install"], list(rp["match"]), sets, actions, fwd,
-                                       max_flows, float(rp.get("idle_timeout", target.idle_timeout)),
+                                       max_flows, idle,
                                        rp.get("rate_limit", 0), rp.get("burst", 0), entry_name, path))
         return policies
 
@@ -467,5 +479,30 @@ def build_config(raw: dict, source: str | None) -> Config:
     policies = b.build_policies()
     b.check_refs()
     b.check_graph()
-    return Config(raw.get("name", ""), raw.get("description", ""), b.ports, b.pipes, b.sessions, policies,
-                  source, raw)
+    cfg = Config(raw.get("name", ""), raw.get("description", ""), b.ports, b.pipes, b.sessions, policies,
+                 source, raw)
+    cfg.mpls_tc_map = _mpls_tc_map(raw.get("mpls_tc_map") or {})
+    return cfg
+
+
+DSCP_NAMES = {"be": 0, "cs0": 0, "cs1": 8, "af11": 10, "af12": 12, "af13": 14, "cs2": 16, "af21": 18, "af22": 20,
+              "af23": 22, "cs3": 24, "af31": 26, "af32": 28, "af33": 30, "cs4": 32, "af41": 34, "af42": 36,
+              "af43": 38, "cs5": 40, "va": 44, "ef": 46, "cs6": 48, "cs7": 56}
+
+
+def _mpls_tc_map(raw: dict) -> dict[int, int]:
+    """mpls_tc_map: {"ef": 5, "34": 4, ...} -> {46: 5, 34: 4}; the schema checked the values."""
+    out = {}
+    for key, tc in raw.items():
+        k = key.strip().lower()
+        if k in DSCP_NAMES:
+            dscp = DSCP_NAMES[k]
+        elif k.isdigit() and 0 <= int(k) <= 63:
+            dscp = int(k)
+        else:
+            from .errors_util import suggest
+            _fail(f"mpls_tc_map.{key}", f"expected a DSCP 0..63 or a name ({', '.join(DSCP_NAMES)}){suggest(k, DSCP_NAMES)}")
+        if dscp in out and out[dscp] != tc:
+            _fail(f"mpls_tc_map.{key}", f"DSCP {dscp} is mapped twice ({out[dscp]} and {tc})")
+        out[dscp] = tc
+    return out

@@ -64,9 +64,10 @@ class Datapath:
         self.call(self.lib.pf_port_set, self.inst, port_id, ifname.encode(), p)
 
     def pipe(self, pipe_id: int, ptype: int = 0, masks=(), fwd=(0, 0), fwd_miss=(4, 0), lpm_field=0, root=False,
-             domain=0):
+             domain=0, nbuckets=0):
         p = self.ffi.new("struct pf_pipe *")
         p.type = ptype
+        p.nbuckets = nbuckets
         p.domain = domain
         p.fwd.type, p.fwd.target = fwd
         p.fwd_miss.type, p.fwd_miss.target = fwd_miss

@@ -386,15 +386,28 @@ def test_lpm_longest_prefix(dp):
 
 def test_hash_pipe_weights_are_stable_per_flow(dp):
     lib = dp.lib
-    dp.pipe(1, lib.PF_PIPE_HASH, [], fwd_miss=(lib.PF_FWD_DROP, 0), root=True)
-    dp.entry(1, fwd=(lib.PF_FWD_PORT, 0), priority=70)
-    dp.entry(1, fwd=(lib.PF_FWD_PORT, 1), priority=30)
+    # 70/30 as the compiler encodes it: 10 buckets, the members own [0, 7) and [7, 10)
+    dp.pipe(1, lib.PF_PIPE_HASH, [], fwd_miss=(lib.PF_FWD_DROP, 0), root=True, nbuckets=10)
+    dp.entry(1, fwd=(lib.PF_FWD_PORT, 0), mask_idx=0, prefixlen=7)
+    second = dp.entry(1, fwd=(lib.PF_FWD_PORT, 1), mask_idx=7, prefixlen=3)
     frames = [raw(eth() / IP(src=f"10.0.{i // 250}.{i % 250}", dst="1.1.1.1") / UDP(sport=i, dport=53))
               for i in range(600)]
     first = [dp.run(0, f)[1].out_port for f in frames]
     assert first == [dp.run(0, f)[1].out_port for f in frames[:100]] + first[100:]
     share = first.count(0) / len(first)
     assert 0.6 < share < 0.8
+    # a removed member's buckets select nothing: its flows take the pipe's miss, the others stay put
+    dp.call(lib.pf_entry_del, dp.inst, second)
+    after = [(v.kind, v.out_port) for v in (dp.run(0, f)[1] for f in frames)]
+    assert [a for a, port in zip(after, first) if port == 0] == [(lib.PF_VERDICT_TX, 0)] * first.count(0)
+    assert all(kind == lib.PF_VERDICT_DROP for (kind, _), port in zip(after, first) if port == 1)
+
+
+def test_hash_pipe_bucket_range_out_of_the_table_is_refused(dp):
+    lib = dp.lib
+    dp.pipe(1, lib.PF_PIPE_HASH, [], root=True, nbuckets=lib.PF_HASH_BUCKETS)
+    with pytest.raises(Exception, match="buckets 120..129"):
+        dp.entry(1, fwd=(lib.PF_FWD_PORT, 0), mask_idx=120, prefixlen=10)
 
 
 def test_pipe_loop_hits_depth_limit(dp):

@@ -9,6 +9,7 @@ Usage: runner.py JOB_JSON
     "bindings": {"port": "binding"},    # --port NAME=BINDING overrides
     "mode": "open" | "test_run" | "serve" | "bench",
     "frames": [[in_port, "hex"], ...],  # test_run
+    "frames_file": path,                # test_run: the frames as a JSON file instead (large sets)
     "duration": seconds,                # serve / bench: run this long (serve also stops on stdin EOF)
   }
 Prints one JSON object per line on stdout: {"ready": ...} when serving, then the result.
@@ -70,7 +71,8 @@ def main() -> int:
         program.apply(inst)
         if job["mode"] == "test_run":
             results = []
-            for in_port, hexframe in job["frames"]:
+            frames = job["frames"] if "frames" in job else json.loads(open(job["frames_file"]).read())
+            for in_port, hexframe in frames:
                 v, out = inst.test_run(in_port, bytes.fromhex(hexframe))
                 results.append({"kind": verdict_kind(v), "out_port": v.out_port, "drop_reason": v.drop_reason,
                                 "last_pipe": v.last_pipe, "entry_id": v.entry_id, "hops": v.hops,

@@ -184,6 +184,11 @@ class RefusingInstance:
     def entry_del(self, entry_id):
         del self.live[entry_id]
 
+    def entry_replace(self, entry_id, pipe_id, mask_idx, prefixlen, match, entry):
+        if entry_id not in self.live:
+            raise KeyError(entry_id)
+        self.live[entry_id] = bytes(match.ipv4_dst)
+
 
 def test_a_batch_the_datapath_refuses_part_way_is_undone():
     """No root needed: the controller against a datapath that fills up in the middle of a batch."""

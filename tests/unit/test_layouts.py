@@ -9,7 +9,7 @@ from elftools.elf.elffile import ELFFile
 
 SHARED = ["pf_fields", "pf_flow_key", "pf_lpm_key", "pf_fwd", "pf_actions", "pf_entry", "pf_pipe", "pf_port",
           "pf_config", "pf_xdp_meta", "pf_counter", "pf_pipe_counter", "pf_port_counter", "pf_verdict",
-          "pf_session_member", "pf_session"]
+          "pf_session_member", "pf_session", "pf_dpi_counter", "pf_trace_hop", "pf_trace"]
 BTF_KIND_STRUCT = 4
 # bytes that follow struct btf_type for each kind (vlen = number of members/params/values)
 _TRAILER = {1: lambda v: 4, 3: lambda v: 12, 4: lambda v: 12 * v, 5: lambda v: 12 * v, 6: lambda v: 8 * v,

@@ -60,19 +60,32 @@ def test_dpdk_patterns_for_other_configs():
 
 
 def test_doca_graph(cfg):
+    """The graph is the doca backend's own, from a dry run (no SDK, no simulator needed)."""
     d = plan(cfg, "doca", BINDINGS)["doca"]
+    assert d["api"] == "DOCA Flow 2.9" and d["mode"] == "switch,hws"
     pipes = {p["name"]: p for p in d["pipes"]}
+    assert [p["name"] for p in d["pipes"]] == ["rss_h2n", "n2h", "h2n", "root", "resubmit_root"]  # targets first
     root = pipes["root"]
-    assert root["is_root"] and root["match"] == ["parser_meta.port_meta"]
-    assert [e["fwd"] for e in root["entries"]] == [{"type": "DOCA_FLOW_FWD_PIPE", "next_pipe": "n2h"},
-                                                   {"type": "DOCA_FLOW_FWD_PIPE", "next_pipe": "h2n"}]
-    assert pipes["n2h"]["fwd"] == {"type": "DOCA_FLOW_FWD_PORT", "port_id": 1}
+    assert root["type"] == "control" and not root["is_root"] and root["fwd"] == "changeable"
+    assert [(e["name"], e["match"], e["fwd"]) for e in root["entries"]] == [
+        ("root_net_to_host", {"parser_meta.port_id": "0"}, "pipe:n2h"),
+        ("root_host_to_net_vf0", {"parser_meta.port_id": "1"}, "pipe:h2n")]
+    assert pipes["n2h"]["fwd"] == "port:1" and pipes["n2h"]["match"] == {"parser_meta.port_id": "4294967295"}
     h2n = pipes["h2n"]
-    assert h2n["domain"] == "DOCA_FLOW_PIPE_DOMAIN_EGRESS" and h2n["match"] == ["outer.ip4.src_ip"]
-    assert h2n["fwd_miss"] == {"type": "DOCA_FLOW_FWD_PIPE", "next_pipe": "rss_pipe"}
-    assert pipes["rss_pipe"]["fwd"]["type"] == "DOCA_FLOW_FWD_RSS"
+    assert h2n["domain"] == "egress" and h2n["match"] == {"outer.ip4.src_ip": "ffffffff"}
+    assert h2n["fwd_miss"] == "pipe:rss_h2n" and h2n["actions"][0]["fields"] == {"outer.ip4.dst_ip": "ffffffff"}
+    assert pipes["rss_h2n"]["fwd"] == "rss:0"
+    assert pipes["resubmit_root"]["is_root"]
+    assert [e["fwd"] for e in pipes["resubmit_root"]["entries"]] == ["pipe:h2n", "pipe:root"]
     (learn,) = d["learn"]
     assert learn["add_entry_to"] == "h2n" and learn["actions"] == {"ipv4.dst": "<ipv4.src + 1.1.1.1>"}
+
+
+def test_doca_plan_names_what_it_refuses():
+    d = plan(load_config(CONF / "broadcast.json"), "doca")["doca"]
+    assert d["pipes"] == [] and "clone sessions / multicast groups are not supported" in d["refused"]
+    assert "doca refuses this pipeline: backend doca: session" in render_plan_text(plan(
+        load_config(CONF / "broadcast.json"), "doca"))
 
 
 def test_ebpf_plan(cfg):
@@ -95,7 +108,7 @@ def test_plan_text(cfg, backend):
     if backend == "dpdk":
         assert "flow create 1 ingress group 2 priority 1 pattern eth / end actions count / queue index 0 / end" in text
     if backend == "doca":
-        assert "root DOCA_FLOW_PIPE_CONTROL is_root" in text and "fwd_miss pipe:rss_pipe" in text
+        assert "resubmit_root control is_root" in text and "fwd_miss pipe:rss_h2n" in text
 
 
 @pytest.mark.parametrize("path", sorted(p for p in CONF.glob("*.json") if p.name != "schema.json"),

@@ -282,7 +282,7 @@ static __always_inline const struct pf_entry *pf_lookup_masked(void *ctx, struct
 }
 
 /* The entry an LPM or hash pipe selects, or NULL. */
-static __always_inline const struct pf_entry *pf_lookup_lpm_hash(const struct pf_pkt *pkt, __u32 pipe_id,
+static __noinline const struct pf_entry *pf_lookup_lpm_hash(const struct pf_pkt *pkt, __u32 pipe_id,
 								 const struct pf_pipe *pipe)
 {
 	if (pipe->type == PF_PIPE_LPM) {
@@ -291,12 +291,14 @@ static __always_inline const struct pf_entry *pf_lookup_lpm_hash(const struct pf
 		pf_lpm_key_build(&pkt->f, pipe_id, pipe->lpm_field, &key);
 		return bpf_map_lookup_elem(&lpm, &key);
 	} else {
+		const struct pf_entry *e;
 		__u32 bucket;
 
 		if (!pipe->nbuckets || pipe->nbuckets > PF_HASH_BUCKETS || pipe->hash_slot >= PF_MAX_HASH_PIPES)
 			return NULL;
 		bucket = pipe->hash_slot * PF_HASH_BUCKETS + pf_flow_hash(&pkt->f) % pipe->nbuckets;
-		return bpf_map_lookup_elem(&hash_buckets, &bucket);
+		e = bpf_map_lookup_elem(&hash_buckets, &bucket);
+		return e && (e->flags & PF_ENTRY_BUCKET) ? e : NULL;
 	}
 }
 

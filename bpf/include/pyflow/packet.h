@@ -244,11 +244,45 @@ PF_INLINE int pf_is_vlan_type(uint16_t type_net)
 	return type_net == PF_HTONS(PF_ETH_P_8021Q) || type_net == PF_HTONS(PF_ETH_P_8021AD);
 }
 
-/* MPEG-TS over UDP: reference when a TS packet's adaptation field carries
- * random_access_indicator, non-reference otherwise, none unless the payload
- * starts with the sync byte. */
+/* MPEG-TS over UDP: PSI when a TS packet carries program-specific information
+ * (PAT/CAT by PID, a PMT section by table_id), else reference when a TS
+ * packet's adaptation field carries random_access_indicator, non-reference
+ * otherwise, none unless the payload starts with the sync byte. PSI wins: a
+ * datagram holding a PAT or PMT must never be thinned as video. */
+PF_INLINE int pf_mpegts_is_psi(const uint8_t *ts, const uint8_t *data_end)
+{
+	uint32_t pid = ((uint32_t)(ts[1] & 0x1f) << 8) | ts[2];
+	uint32_t off;
+	const uint8_t *sec;
+
+	if (pid <= 1)                   /* PAT, CAT */
+		return 1;
+	/* a section starts here (payload_unit_start_indicator), payload present */
+	if (!(ts[1] & 0x40) || !(ts[3] & 0x10))
+		return 0;
+	off = 4;
+	if (ts[3] & 0x20)
+		off += 1 + (uint32_t)ts[4];
+	if (off > PF_MPEGTS_PKT_LEN - 2)
+		return 0;
+	sec = ts + off;
+	if (sec + 2 > data_end)
+		return 0;
+	/* a PES packet starts 00 00 01; a section with pointer_field, then table_id 0x02 (PMT) */
+	if (sec[0] > PF_MPEGTS_PKT_LEN - 2)
+		return 0;
+	off += 1 + (uint32_t)sec[0];
+	if (off > PF_MPEGTS_PKT_LEN - 1)
+		return 0;
+	sec = ts + off;
+	if (sec + 1 > data_end)
+		return 0;
+	return sec[0] == 0x02;
+}
+
 PF_INLINE uint8_t pf_parse_mpegts(const uint8_t *p, const uint8_t *data_end)
 {
+	uint8_t cls = PF_MPEGTS_NON_REFERENCE;
 	int i;
 
 	if (p + 1 > data_end || p[0] != PF_MPEGTS_SYNC)
@@ -261,11 +295,13 @@ PF_INLINE uint8_t pf_parse_mpegts(const uint8_t *p, const uint8_t *data_end)
 
 		if (ts + 6 > data_end || ts[0] != PF_MPEGTS_SYNC)
 			break;
+		if (pf_mpegts_is_psi(ts, data_end))
+			return PF_MPEGTS_PSI;
 		/* adaptation_field_control 2 or 3, a non-empty field, random_access_indicator */
 		if ((ts[3] & 0x20) && ts[4] > 0 && (ts[5] & 0x40))
-			return PF_MPEGTS_REFERENCE;
+			cls = PF_MPEGTS_REFERENCE;
 	}
-	return PF_MPEGTS_NON_REFERENCE;
+	return cls;
 }
 
 PF_INLINE int pf_parse_l4(const uint8_t *data, const uint8_t *data_end, uint32_t off, uint8_t proto,
@@ -939,11 +975,18 @@ PF_INLINE int pf_pop_mpls(PF_PKT_CTX *ctx, struct pf_pkt *pkt, uint8_t count)
 	return PF_ACT_OK;
 }
 
+/* DSCP -> MPLS traffic class for PF_ACT_MPLS_TC_DSCP. An includer with a
+ * configurable map defines PF_DSCP_TO_TC; the default is the class selector
+ * (the DSCP's top three bits), which is also what an unmapped DSCP gets. */
+#ifndef PF_DSCP_TO_TC
+#define PF_DSCP_TO_TC(dscp) (((uint32_t)(dscp) >> 3) & 0x7)
+#endif
+
 PF_INLINE int pf_push_mpls(PF_PKT_CTX *ctx, struct pf_pkt *pkt, const struct pf_actions *act)
 {
 	uint8_t *data, *data_end;
 	uint8_t count = act->mpls_count;
-	uint32_t delta, type_off, i;
+	uint32_t delta, type_off, i, tc;
 	uint8_t ttl;
 	int was_mpls = pkt->mpls_off != 0;
 	int ret;
@@ -992,7 +1035,10 @@ PF_INLINE int pf_push_mpls(PF_PKT_CTX *ctx, struct pf_pkt *pkt, const struct pf_
 		if (lse + 4 > data_end)
 			return PF_ACT_ERR_BOUNDS;
 		label = act->mpls_labels[i];
-		v = ((label & 0xfffff) << 12) | (((label >> 20) & 0x7) << 9) | ttl;
+		tc = (label >> 20) & 0x7;
+		if ((act->flags & PF_ACT_MPLS_TC_DSCP) && pkt->l3 != PF_L3_NONE)
+			tc = PF_DSCP_TO_TC(pkt->f.ip_dscp);
+		v = ((label & 0xfffff) << 12) | ((tc & 0x7) << 9) | ttl;
 		if (i == (uint32_t)count - 1 && !was_mpls)
 			v |= 0x100;     /* bottom of stack */
 		lse[0] = v >> 24;

@@ -53,6 +53,7 @@ enum pf_mpegts_frame {
 	PF_MPEGTS_NONE = 0,
 	PF_MPEGTS_REFERENCE = 1,
 	PF_MPEGTS_NON_REFERENCE = 2,
+	PF_MPEGTS_PSI = 3,      /* carries PAT/CAT/PMT: a receiver cannot decode without it */
 };
 
 /* Every matchable field. A pipe's mask is a pf_fields with 1-bits where it matches. */
@@ -132,6 +133,7 @@ enum pf_action_flag {
 	PF_ACT_CLONE = 1u << 16,        /* clone to act.session (I2E / E2E by domain) */
 	PF_ACT_DROP_PCT = 1u << 17,     /* drop act.drop_pct % of matching frames */
 	PF_ACT_COUNT = 1u << 18,
+	PF_ACT_MPLS_TC_DSCP = 1u << 19, /* pushed labels take their TC bits from the IP DSCP (the instance's map) */
 };
 
 /* Action values; applied in a fixed order: pop, set, dec ttl, push, mark, clone, sample. */
@@ -170,6 +172,7 @@ struct pf_entry {
 enum pf_entry_flag {
 	PF_ENTRY_LEARNED = 1u << 0,
 	PF_ENTRY_COUNTED = 1u << 1,
+	PF_ENTRY_BUCKET = 1u << 2,      /* a hash-pipe bucket in use: an all-zero bucket selects nothing */
 };
 
 enum pf_pipe_type {
@@ -238,9 +241,16 @@ struct pf_xdp_meta {
 	uint32_t magic;         /* PF_XDP_META_MAGIC */
 	uint16_t pipe;          /* pipe that missed */
 	uint8_t packet_path;
-	uint8_t _pad;
+	uint8_t flags;          /* enum pf_xdp_meta_flag */
 	uint32_t port;          /* ingress port id */
 	uint32_t _pad2;
+};
+
+enum pf_xdp_meta_flag {
+	/* pyflow trace: walk the pipes as live traffic would, but count nothing,
+	 * stamp nothing, hand nothing to the miss handler, keep a sampled frame,
+	 * and record every hop in the per-CPU pf_trace */
+	PF_META_TRACE = 1u << 0,
 };
 
 struct pf_counter {
@@ -290,6 +300,73 @@ struct pf_verdict {
 	uint32_t last_pipe;
 	uint32_t entry_id;      /* last entry hit, 0xffffffff if none */
 	uint32_t hops;
+};
+
+/* MPEG-TS deep inspection (seed 003), by frame class (enum pf_mpegts_frame):
+ * frames classified, and frames a drop_pct action dropped. Counted where a
+ * lookup first needed the class. */
+struct pf_dpi_counter {
+	uint64_t frames[4];
+	uint64_t dropped[4];
+};
+
+/* One pipe of a traced walk. */
+struct pf_trace_hop {
+	uint32_t pipe;
+	uint32_t entry_id;      /* the entry hit, 0xffffffff on a miss */
+	uint32_t result;        /* 0 forward (fwd says where), 1 drop (drop_reason), 2 pipe not in use */
+	uint32_t flags;         /* enum pf_trace_flag */
+	struct pf_fwd fwd;
+	uint32_t drop_reason;
+	uint32_t _pad;
+	struct pf_fields after; /* the parsed fields after this pipe's actions */
+};
+
+enum pf_trace_flag {
+	PF_TRACE_HIT = 1u << 0,
+	PF_TRACE_SAMPLED = 1u << 1,     /* drop_pct would have dropped this frame: the trace kept it */
+	PF_TRACE_EGRESS = 1u << 2,      /* run as the chosen port's egress pipe */
+};
+
+/* Per-CPU record of the last traced walk (PF_META_TRACE). */
+struct pf_trace {
+	uint32_t nhops;
+	uint32_t port;          /* ingress port id */
+	uint32_t parse_result;  /* enum pf_parse_result as u32 (0 ok, -N error), 1 = never parsed */
+	uint32_t _pad;
+	struct pf_fields before;        /* as parsed */
+	struct pf_trace_hop hops[PF_MAX_PIPE_DEPTH];
+};
+
+/* pyflow capture: where frames are copied to user space (enum pf_capture_point
+ * bits; 0 = capture off, the only state the fast path pays for: one load). */
+enum pf_capture_point {
+	PF_CAP_INGRESS = 1u << 0,       /* as received, before the root pipe */
+	PF_CAP_HIT = 1u << 1,           /* a lookup of pipe (or any pipe) found an entry, before its actions */
+	PF_CAP_MISS = 1u << 2,          /* a lookup of pipe found none */
+	PF_CAP_EGRESS = 1u << 3,        /* leaving by a port, after every action */
+	PF_CAP_DROP = 1u << 4,          /* dropped, with the reason */
+};
+#define PF_CAPTURE_ANY 0xffffffffu
+
+struct pf_capture_cfg {
+	uint32_t points;        /* enum pf_capture_point bits, 0 = off */
+	uint32_t pipe;          /* hit/miss points: only this pipe, PF_CAPTURE_ANY = every pipe */
+	uint32_t entry;         /* only frames whose (last) entry is this id, PF_CAPTURE_ANY = any */
+	uint32_t snaplen;       /* bytes copied of each frame */
+};
+
+/* In front of every captured frame in the capture_events perf buffer. */
+struct pf_capture_hdr {
+	uint64_t ts_ns;         /* bpf_ktime_get_ns */
+	uint32_t point;         /* one enum pf_capture_point bit */
+	uint32_t port;          /* ingress port (egress: the port it leaves by) */
+	uint32_t pipe;
+	uint32_t entry;         /* 0xffffffff none */
+	uint32_t reason;        /* enum pf_drop_reason at PF_CAP_DROP */
+	uint32_t len;           /* frame length */
+	uint32_t caplen;        /* bytes that follow */
+	uint32_t _pad;
 };
 
 /* Replication members of clone sessions / multicast groups. */

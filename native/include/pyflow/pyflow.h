@@ -87,6 +87,7 @@ enum pf_instance_flag {
 	PF_INST_NO_PIN = 1u << 1,       /* tests: nothing pinned, nothing attached until start */
 	PF_INST_KEEP_DATAPATH = 1u << 2, /* ebpf: stop quiesces the miss handler but leaves the programs
 					  * attached, so the pinned datapath forwards until the next run */
+	PF_INST_DRY = 1u << 3,          /* doca: calls are rendered into the graph (pf_instance_describe), not made */
 };
 
 struct pf_instance_info {
@@ -195,8 +196,13 @@ void pf_instance_close(pf_instance *inst);
 int pf_port_set(pf_instance *inst, uint32_t port_id, const char *binding, const struct pf_port *port, struct pf_error *err);
 int pf_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pipe *pipe, const struct pf_fields *masks, uint32_t nmasks, struct pf_error *err);
 int pf_root_set(pf_instance *inst, uint32_t pipe_id, struct pf_error *err);
+/* the pipe's config name, for backends that name their objects (doca); a no-op elsewhere */
+int pf_pipe_name_set(pf_instance *inst, uint32_t pipe_id, const char *name, struct pf_error *err);
 int pf_session_set(pf_instance *inst, uint32_t session_id, const struct pf_session *session, struct pf_error *err);
 int pf_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
+/* Modify entry_id in place (ovs-ofctl mod-flows): a new match and/or actions in the same pipe, the same id
+ * and counters. -EEXIST if another entry already has the new match. */
+int pf_entry_replace(pf_instance *inst, uint32_t entry_id, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
 /* Add n entries in order, as n pf_entry_add calls would (an existing key is updated in
  * place and keeps its id), in as few map writes as the backend can. Stops at the first
  * failure: entries before it stay added, its result and err say "entry I of N: ...",
@@ -212,7 +218,39 @@ int pf_counters_pipe(pf_instance *inst, uint32_t pipe_id, struct pf_pipe_counter
 int pf_counters_port(pf_instance *inst, uint32_t port_id, struct pf_port_counter *out, struct pf_error *err);
 int pf_miss_stats_get(pf_instance *inst, struct pf_miss_stats *out, struct pf_error *err);
 
+/* what the backend created, as JSON (doca: the DOCA Flow pipe graph); *needed = bytes incl. the NUL */
+int pf_instance_describe(pf_instance *inst, char *buf, uint32_t len, uint32_t *needed, struct pf_error *err);
+
 /* run one frame through the datapath as if received on in_port (tests, differential checks) */
 int pf_test_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_error *err);
+
+/* pyflow trace: run one frame through the loaded datapath as pf_test_run does, but with no
+ * side effect (no counter, no last-seen stamp, nothing handed to the miss handler, drop_pct
+ * keeps the frame and says so) and the walk recorded hop by hop in *trace. */
+int pf_trace_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_trace *trace, struct pf_error *err);
+/* pyflow capture: frames at the cfg's points into a pcap / pcapng file, written by a thread of
+ * the core, until max_frames (0 = no limit), duration_ms (0 = none) or pf_capture_stop. One
+ * capture per instance; while none runs the datapath pays one load per capture point. */
+enum pf_capture_format {
+	PF_CAPTURE_PCAP = 0,
+	PF_CAPTURE_PCAPNG = 1,
+};
+
+struct pf_capture_stats {
+	uint64_t frames;        /* written */
+	uint64_t bytes;         /* frame bytes written */
+	uint64_t lost;          /* the perf buffer was full */
+	uint32_t running;
+	uint32_t _pad;
+};
+
+int pf_capture_start(pf_instance *inst, const struct pf_capture_cfg *cfg, const char *path, uint32_t format, uint64_t max_frames, uint64_t duration_ms, struct pf_error *err);
+int pf_capture_stats_get(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);
+int pf_capture_stop(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);
+/* DSCP -> MPLS traffic class of labels pushed with PF_ACT_MPLS_TC_DSCP: map[dscp] = 0..7, or 0xff
+ * for the default, the class selector (dscp >> 3). Without a call every DSCP gets the default. */
+int pf_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err);
+/* MPEG-TS deep-inspection counters (seed 003), summed over CPUs */
+int pf_counters_dpi(pf_instance *inst, struct pf_dpi_counter *out, struct pf_error *err);
 
 #endif

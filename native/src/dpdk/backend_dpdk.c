@@ -12,7 +12,9 @@
 #include <ctype.h>
 #include <limits.h>
 #include <unistd.h>
+#include <fcntl.h>
 #include <rte_eal.h>
+#include <rte_log.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -42,8 +44,78 @@ static int dpdk_available(struct pf_error *err)
 
 #ifdef PF_HAVE_DPDK
 
+/* What rte_eal_init says while it runs: its log lines into a buffer, and its usage text and alerts
+ * (printed straight to stdout / stderr on a bad argument) into nothing, so a refusal is one line
+ * with the EAL's own reasons. */
+struct eal_capture {
+	FILE *log;
+	char *text;
+	size_t len;
+	int saved_stdout;
+	int saved_stderr;
+};
+
+static void eal_capture_begin(struct eal_capture *c)
+{
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+	memset(c, 0, sizeof(*c));
+	c->saved_stdout = c->saved_stderr = -1;
+	c->log = open_memstream(&c->text, &c->len);
+	if (c->log)
+		rte_openlog_stream(c->log);
+	fflush(stdout);
+	fflush(stderr);
+	if (null >= 0) {
+		c->saved_stdout = dup(STDOUT_FILENO);
+		c->saved_stderr = dup(STDERR_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		close(null);
+	}
+}
+
+/* Ends the capture; returns the EAL's reasons joined by "; " (caller frees), or NULL. On success the
+ * captured lines are passed on to stderr unchanged. */
+static char *eal_capture_end(struct eal_capture *c, int failed)
+{
+	char *reasons = NULL, *line, *save = NULL;
+	size_t used = 0;
+
+	fflush(stdout);
+	fflush(stderr);
+	if (c->saved_stdout >= 0) {
+		dup2(c->saved_stdout, STDOUT_FILENO);
+		close(c->saved_stdout);
+	}
+	if (c->saved_stderr >= 0) {
+		dup2(c->saved_stderr, STDERR_FILENO);
+		close(c->saved_stderr);
+	}
+	if (!c->log)
+		return NULL;
+	rte_openlog_stream(NULL);
+	fclose(c->log);
+	if (!failed) {
+		fputs(c->text, stderr);
+	} else if ((reasons = calloc(1, c->len + 1))) {
+		for (line = strtok_r(c->text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			if (!strncmp(line, "EAL: ", 5))
+				line += 5;
+			/* the generic verdict adds nothing to the reasons before it */
+			if (strstr(line, "Invalid 'command line' arguments") || strstr(line, "Error - exiting") || !*line)
+				continue;
+			used += (size_t)sprintf(reasons + used, "%s%s", used ? "; " : "", line);
+		}
+	}
+	free(c->text);
+	return reasons;
+}
+
 static int eal_init(const struct pf_instance_opts *opts, struct pf_error *err)
 {
+	struct eal_capture capture;
+	char *reasons;
 	char **argv;
 	int argc = opts->eal_argc > 0 ? opts->eal_argc : 1, ret;
 	char args_txt[400] = "";
@@ -73,15 +145,20 @@ static int eal_init(const struct pf_instance_opts *opts, struct pf_error *err)
 		if (i > 0 && used < sizeof(args_txt))
 			used += (size_t)snprintf(args_txt + used, sizeof(args_txt) - used, "%s%s", i > 1 ? " " : "", argv[i]);
 	}
+	eal_capture_begin(&capture);
 	ret = rte_eal_init(argc, argv);
+	reasons = eal_capture_end(&capture, ret < 0);
 	if (ret < 0) {
 		int e = rte_errno;
 
 		eal_state = EAL_FAILED;
-		return pf_err(err, e ? -e : -EINVAL, "backend dpdk: EAL initialisation failed (%s) with arguments '%s'; "
-			      "EAL's own message is above. Lab recipe: --no-huge -m 512 --file-prefix NAME -l 0-1 --vdev ...",
-			      e ? rte_strerror(e) : "bad arguments", args_txt);
+		ret = pf_err(err, e ? -e : -EINVAL, "backend dpdk: the EAL refused '%s': %s (%s); on a lab host: "
+			     "-l 0-1 --no-huge -m 512 --file-prefix NAME --no-pci --vdev ...", args_txt,
+			     reasons && *reasons ? reasons : "no reason given", e ? rte_strerror(e) : "bad arguments");
+		free(reasons);
+		return ret;
 	}
+	free(reasons);
 	eal_state = EAL_UP;
 	pf_info("EAL up: %u lcores, %u ethdev ports (%s)", rte_lcore_count(), rte_eth_dev_count_avail(), args_txt);
 	return 0;
@@ -376,6 +453,13 @@ static int dpdk_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx
 	return pfd_entry_install(pfd_of(inst), pipe_id, mask_idx, prefixlen, match, entry, err);
 }
 
+static int dpdk_entry_replace(pf_instance *inst, uint32_t entry_id, uint32_t pipe_id, uint32_t mask_idx,
+			      uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry,
+			      struct pf_error *err)
+{
+	return pfd_entry_replace(pfd_of(inst), entry_id, pipe_id, mask_idx, prefixlen, match, entry, err);
+}
+
 static int dpdk_entry_del(pf_instance *inst, uint32_t entry_id, struct pf_error *err)
 {
 	return pfd_entry_remove(pfd_of(inst), entry_id, err);
@@ -534,6 +618,7 @@ const struct pf_backend_ops pf_backend_dpdk = {
 	.session_set = dpdk_session_set,
 	.entry_add = dpdk_entry_add,
 	.entry_del = dpdk_entry_del,
+	.entry_replace = dpdk_entry_replace,
 	.entry_list = dpdk_entry_list,
 	.learn_set = dpdk_learn_set,
 	.counters_entries = dpdk_counters_entries,
@@ -541,5 +626,6 @@ const struct pf_backend_ops pf_backend_dpdk = {
 	.counters_port = dpdk_counters_port,
 	.miss_stats = dpdk_miss_stats,
 	.test_run = dpdk_test_run,
+	.dscp_tc_set = pfd_dscp_tc_set,
 #endif
 };

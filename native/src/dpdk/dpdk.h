@@ -72,6 +72,8 @@ struct pfd_pipe {
 	struct pf_fields masks[PF_MAX_MASKS];
 	uint32_t nmasks;
 	struct rte_lpm *lpm;            /* IPv4 lpm pipes */
+	uint32_t lpm4_default;          /* IPv4 lpm pipes: id of the /0 entry (rte_lpm takes depths 1..32), or
+					 * PFD_NO_ENTRY */
 	uint64_t lpm6_lengths[3];       /* IPv6 lpm pipes: prefix lengths in use (bitmap 0..128) */
 	bool offloaded;                 /* its rules exist in the NIC */
 };
@@ -150,6 +152,9 @@ int pfd_pipe_set(struct pfd *d, uint32_t pipe_id, const struct pf_pipe *pipe, co
 int pfd_entry_install(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
 		      const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
 int pfd_entry_remove(struct pfd *d, uint32_t entry_id, struct pf_error *err);
+/* pf_entry_replace: the same id (and counters) with a new match and/or entry, in its pipe */
+int pfd_entry_replace(struct pfd *d, uint32_t id, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
+		      const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
 int pfd_entry_list(struct pfd *d, uint32_t pipe, struct pf_entry_info *out, uint32_t max, uint32_t *count,
 		   struct pf_error *err);
 
@@ -164,6 +169,8 @@ struct pfd_outputs {
 
 /* Run m through the pipeline as received on port. On return m is either consumed
  * (dropped / handed to the miss ring / placed in out) and verdict says what happened. */
+/* pf_dscp_tc_set for the software pipes */
+int pfd_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err);
 void pfd_pipeline_run(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, struct rte_mbuf *m,
 		      struct pfd_outputs *out, struct pf_verdict *verdict, bool to_miss_ring);
 /* The same, entering at start_pipe (a frame the NIC's rte_flow rules sent up on a miss of that pipe).

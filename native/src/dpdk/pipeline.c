@@ -24,7 +24,23 @@ static inline int pfd_mbuf_adjust_head(struct rte_mbuf *m, int delta)
 #define PF_PKT_DATA_END(m) (rte_pktmbuf_mtod((m), uint8_t *) + rte_pktmbuf_data_len(m))
 #define PF_PKT_ADJUST_HEAD(m, d) pfd_mbuf_adjust_head((m), (d))
 #define PF_PKT_RANDOM() ((uint32_t)rte_rand())
+/* DSCP -> MPLS TC as on XDP (pf_dscp_tc in datapath.bpf.c): 0 = class selector, tc + 1 otherwise.
+ * Process-wide: the EAL allows one DPDK instance per process. */
+static uint8_t pfd_dscp_tc[64];
+#define PF_DSCP_TO_TC(dscp) \
+	(pfd_dscp_tc[(dscp) & 63] ? (uint32_t)pfd_dscp_tc[(dscp) & 63] - 1 : ((uint32_t)(dscp) >> 3) & 0x7)
 #include "pyflow/packet.h"
+
+int pfd_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err)
+{
+	(void)inst;
+	for (int d = 0; d < 64; d++)
+		if (map[d] != 0xff && map[d] > 7)
+			return pf_err(err, -EINVAL, "dscp %d: traffic class %u out of range 0..7", d, map[d]);
+	for (int d = 0; d < 64; d++)
+		pfd_dscp_tc[d] = map[d] == 0xff ? 0 : map[d] + 1;
+	return 0;
+}
 
 struct walk {
 	struct pfd *d;
@@ -239,8 +255,9 @@ forward:
 				drop(&w, m, PF_DROP_ACTION, pipe, entry_id, hop + 1);
 			return;
 		case PF_FWD_MISS:
-			/* a resubmitted frame that misses again would loop through the handler */
-			if (packet_path == PF_PATH_RESUBMIT || !d->have_policy) {
+			/* a resubmitted frame that misses again would loop through the handler; before start
+			 * no handler listens (as on ebpf, where no AF_XDP socket is bound yet) */
+			if (packet_path == PF_PATH_RESUBMIT || !d->have_policy || !d->started) {
 				drop(&w, m, PF_DROP_NO_MISS, pipe, PFD_NO_ENTRY, hop + 1);
 				return;
 			}

@@ -196,6 +196,7 @@ int pfd_pipe_set(struct pfd *d, uint32_t pipe_id, const struct pf_pipe *pipe, co
 		struct rte_lpm_rcu_config rc = { .v = d->rcu, .mode = RTE_LPM_QSBR_MODE_SYNC };
 
 		snprintf(name, sizeof(name), "pfd_lpm%u_%.12s", pipe_id, d->inst->name);
+		pp->lpm4_default = PFD_NO_ENTRY;
 		pp->lpm = rte_lpm_create(name, (int)rte_socket_id(), &lc);
 		if (!pp->lpm || rte_lpm_rcu_qsbr_add(pp->lpm, &rc)) {
 			ret = pf_err(err, -ENOMEM, "pipe %u: cannot create an IPv4 LPM table of %u rules: %s",
@@ -298,6 +299,10 @@ static bool find_existing(struct pfd *d, const struct pfd_pipe *pp, const struct
 
 	switch (pp->cfg.type) {
 	case PF_PIPE_LPM:
+		if (!lpm_is_v6(&pp->cfg) && prefixlen == 0) {
+			*id = pp->lpm4_default;
+			return pp->lpm4_default != PFD_NO_ENTRY;
+		}
 		if (!lpm_is_v6(&pp->cfg))
 			return rte_lpm_is_rule_present(pp->lpm, lpm4_addr(&pp->cfg, match), (uint8_t)prefixlen, id) == 1;
 		/* fall through: IPv6 prefixes live in the hash */
@@ -314,6 +319,78 @@ static bool find_existing(struct pfd *d, const struct pfd_pipe *pp, const struct
 		return true;
 	}
 	return false;
+}
+
+/* Make id findable under key in its pipe's table (d->write_lock held). */
+static int table_link(struct pfd *d, struct pfd_pipe *pp, const struct pf_flow_key *key, uint32_t mask_idx,
+		      uint32_t prefixlen, const struct pf_fields *match, uint32_t id)
+{
+	switch (pp->cfg.type) {
+	case PF_PIPE_BASIC:
+	case PF_PIPE_CONTROL:
+		return rte_hash_add_key_data(d->table, key, (void *)(uintptr_t)id);
+	case PF_PIPE_LPM:
+		if (lpm_is_v6(&pp->cfg)) {
+			int ret = rte_hash_add_key_data(d->table, key, (void *)(uintptr_t)id);
+
+			if (!ret)
+				pp->lpm6_lengths[prefixlen / 64] |= 1ull << (prefixlen % 64);
+			return ret;
+		}
+		if (prefixlen == 0) {
+			if (pp->lpm4_default != PFD_NO_ENTRY)
+				return -EEXIST;
+			pp->lpm4_default = id;
+			return 0;
+		}
+		return rte_lpm_add(pp->lpm, lpm4_addr(&pp->cfg, match), (uint8_t)prefixlen, id);
+	case PF_PIPE_HASH: {
+		/* the entry owns buckets [mask_idx, mask_idx + prefixlen), sized by its weight */
+		uint32_t *buckets = d->buckets[pp->cfg.hash_slot], n = prefixlen ? prefixlen : 1;
+
+		if (mask_idx + n > PF_HASH_BUCKETS)
+			return -ERANGE;
+		for (uint32_t b = mask_idx; b < mask_idx + n; b++)
+			buckets[b] = id;
+		return 0;
+	}
+	}
+	return -EINVAL;
+}
+
+/* Take slot (entry id) out of its pipe's table (d->write_lock held). Returns the rte_hash
+ * position to free once readers are done with it, or -1. */
+static int32_t table_unlink(struct pfd *d, struct pfd_entry *slot, uint32_t id)
+{
+	struct pfd_pipe *pp = &d->pipes[slot->pipe];
+	struct pf_flow_key key;
+	int32_t pos = -1;
+
+	entry_key(d, slot->pipe, slot->mask_idx, slot->prefixlen, &slot->match, &key, NULL);
+	switch (pp->cfg.type) {
+	case PF_PIPE_BASIC:
+	case PF_PIPE_CONTROL:
+		pos = rte_hash_del_key(d->table, &key);
+		break;
+	case PF_PIPE_LPM:
+		if (lpm_is_v6(&pp->cfg))
+			/* keep the length bit: other prefixes of that length may remain; a stale bit only costs a lookup */
+			pos = rte_hash_del_key(d->table, &key);
+		else if (slot->prefixlen == 0 && pp->lpm4_default == id)
+			pp->lpm4_default = PFD_NO_ENTRY;
+		else if (slot->prefixlen)
+			rte_lpm_delete(pp->lpm, lpm4_addr(&pp->cfg, &slot->match), (uint8_t)slot->prefixlen);
+		break;
+	case PF_PIPE_HASH: {
+		uint32_t *b = d->buckets[pp->cfg.hash_slot], n = slot->prefixlen ? slot->prefixlen : 1;
+
+		for (uint32_t i = slot->mask_idx; i < slot->mask_idx + n && i < PF_HASH_BUCKETS; i++)
+			if (b[i] == id)
+				b[i] = PFD_NO_ENTRY;
+		break;
+	}
+	}
+	return pos;
 }
 
 int pfd_entry_install(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
@@ -361,33 +438,7 @@ int pfd_entry_install(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t 
 	/* the entry is complete before any reader can find its id */
 	rte_smp_wmb();
 
-	switch (pp->cfg.type) {
-	case PF_PIPE_BASIC:
-	case PF_PIPE_CONTROL:
-		ret = rte_hash_add_key_data(d->table, &key, (void *)(uintptr_t)id);
-		break;
-	case PF_PIPE_LPM:
-		if (lpm_is_v6(&pp->cfg)) {
-			ret = rte_hash_add_key_data(d->table, &key, (void *)(uintptr_t)id);
-			if (!ret)
-				pp->lpm6_lengths[prefixlen / 64] |= 1ull << (prefixlen % 64);
-		} else {
-			ret = rte_lpm_add(pp->lpm, lpm4_addr(&pp->cfg, match), (uint8_t)prefixlen, id);
-		}
-		break;
-	case PF_PIPE_HASH: {
-		/* the entry owns buckets [mask_idx, mask_idx + prefixlen), sized by its weight */
-		uint32_t *buckets = d->buckets[pp->cfg.hash_slot], n = prefixlen ? prefixlen : 1;
-
-		if (mask_idx + n > PF_HASH_BUCKETS) {
-			ret = -ERANGE;
-			break;
-		}
-		for (uint32_t b = mask_idx; b < mask_idx + n; b++)
-			buckets[b] = id;
-		break;
-	}
-	}
+	ret = table_link(d, pp, &key, mask_idx, prefixlen, match, id);
 	if (ret) {
 		ret = pf_err(err, ret < 0 ? ret : -ENOSPC, "pipe %u: cannot add entry: %s", pipe, rte_strerror(-ret));
 		goto out;
@@ -401,11 +452,70 @@ out:
 	return ret;
 }
 
+int pfd_entry_replace(struct pfd *d, uint32_t id, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
+		      const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
+{
+	struct pfd_entry *slot;
+	struct pf_flow_key key;
+	uint32_t other = UINT32_MAX;
+	bool rekey;
+	int32_t pos;
+	int ret;
+
+	if (id >= d->max_entries)
+		return pf_err(err, -ERANGE, "entry id %u out of range (max %u)", id, d->max_entries - 1);
+	if (pipe >= PF_MAX_PIPES || !(d->pipes[pipe].cfg.flags & PF_PIPE_IN_USE))
+		return pf_err(err, -ENOENT, "pipe %u is not defined", pipe);
+	ret = entry_key(d, pipe, mask_idx, prefixlen, match, &key, err);
+	if (ret)
+		return ret;
+	pfd_rte_flow_entry_removed(d, id);
+	pthread_mutex_lock(&d->write_lock);
+	slot = &d->entries[id];
+	if (!slot->in_use || slot->pipe != pipe) {
+		ret = pf_err(err, slot->in_use ? -EINVAL : -ENOENT, "entry %u: %s", id,
+			     slot->in_use ? "a replacement stays in the entry's pipe" : "does not exist");
+		goto out;
+	}
+	if (d->pipes[pipe].cfg.type == PF_PIPE_HASH) {
+		ret = pf_err(err, -EINVAL, "entry %u: hash-pipe members are replaced through the config", id);
+		goto out;
+	}
+	rekey = !find_existing(d, &d->pipes[pipe], &key, mask_idx, prefixlen, match, &other);
+	if (!rekey && other != id) {
+		ret = pf_err(err, -EEXIST, "entry %u: entry %u already has this match in pipe %u", id, other, pipe);
+		goto out;
+	}
+	entry->id = id;
+	if (rekey) {
+		/* a new match: the id (and so its counters) moves to the new key */
+		pos = table_unlink(d, slot, id);
+		rte_rcu_qsbr_synchronize(d->rcu, RTE_QSBR_THRID_INVALID);
+		if (pos >= 0)
+			rte_hash_free_key_with_position(d->table, pos);
+		slot->mask_idx = mask_idx;
+		slot->prefixlen = prefixlen;
+		slot->match = *match;
+	}
+	slot->e.priority = entry->priority;
+	slot->e.flags = entry->flags;
+	slot->e.fwd = entry->fwd;
+	slot->e.act = entry->act;
+	rte_smp_wmb();
+	if (rekey && (ret = table_link(d, &d->pipes[pipe], &key, mask_idx, prefixlen, match, id))) {
+		slot->in_use = 0;
+		ret = pf_err(err, ret < 0 ? ret : -ENOSPC, "pipe %u: cannot add entry: %s", pipe, rte_strerror(-ret));
+	}
+out:
+	pthread_mutex_unlock(&d->write_lock);
+	if (!ret)
+		pfd_rte_flow_entry_added(d, id);
+	return ret;
+}
+
 int pfd_entry_remove(struct pfd *d, uint32_t id, struct pf_error *err)
 {
 	struct pfd_entry *slot;
-	struct pfd_pipe *pp;
-	struct pf_flow_key key;
 	int32_t pos = -1;
 	int ret = 0;
 
@@ -419,30 +529,7 @@ int pfd_entry_remove(struct pfd *d, uint32_t id, struct pf_error *err)
 		ret = pf_err(err, -ENOENT, "entry %u does not exist", id);
 		goto out;
 	}
-	pp = &d->pipes[slot->pipe];
-	entry_key(d, slot->pipe, slot->mask_idx, slot->prefixlen, &slot->match, &key, NULL);
-	switch (pp->cfg.type) {
-	case PF_PIPE_BASIC:
-	case PF_PIPE_CONTROL:
-		pos = rte_hash_del_key(d->table, &key);
-		break;
-	case PF_PIPE_LPM:
-		if (lpm_is_v6(&pp->cfg)) {
-			pos = rte_hash_del_key(d->table, &key);
-			/* keep the length bit: other prefixes of that length may remain; a stale bit only costs a lookup */
-		} else {
-			rte_lpm_delete(pp->lpm, lpm4_addr(&pp->cfg, &slot->match), (uint8_t)slot->prefixlen);
-		}
-		break;
-	case PF_PIPE_HASH: {
-		uint32_t *b = d->buckets[pp->cfg.hash_slot], n = slot->prefixlen ? slot->prefixlen : 1;
-
-		for (uint32_t i = slot->mask_idx; i < slot->mask_idx + n && i < PF_HASH_BUCKETS; i++)
-			if (b[i] == id)
-				b[i] = PFD_NO_ENTRY;
-		break;
-	}
-	}
+	pos = table_unlink(d, slot, id);
 	/* Readers that found the id before the delete may still use the entry: wait them out. */
 	rte_rcu_qsbr_synchronize(d->rcu, RTE_QSBR_THRID_INVALID);
 	if (pos >= 0)
@@ -536,7 +623,7 @@ uint32_t pfd_lookup(struct pfd *d, uint32_t pipe, const struct pf_fields *f, uin
 			uint32_t a, nh;
 
 			memcpy(&a, addr, 4);
-			return rte_lpm_lookup(pp->lpm, rte_be_to_cpu_32(a), &nh) == 0 ? nh : PFD_NO_ENTRY;
+			return rte_lpm_lookup(pp->lpm, rte_be_to_cpu_32(a), &nh) == 0 ? nh : pp->lpm4_default;
 		}
 		for (int plen = 128; plen >= 0; plen--) {
 			uint32_t id;

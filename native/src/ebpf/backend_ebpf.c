@@ -224,64 +224,31 @@ int pf_ebpf_mask_get(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx, st
 	return 0;
 }
 
-/* Spread PF_HASH_BUCKETS buckets over the pipe's members in proportion to
- * their weights (largest remainder), so a 70/30 split is 90/38 buckets. */
-static int hash_pipe_rebuild(struct pf_ebpf *eb, uint32_t pipe_id, struct pf_error *err)
+/* A hash-pipe member owns the buckets [first, first + count) the compiler gave it, sized by its
+ * weight, so every backend builds the same bucket table and a flow picks the same member on each.
+ * A removed member leaves its buckets empty (they select nothing: the pipe's miss). */
+static int hash_buckets_write(struct pf_ebpf *eb, const struct pf_ebpf_slot *s, uint32_t id, int clear,
+			      struct pf_error *err)
 {
-	uint32_t members[PF_HASH_BUCKETS], weights[PF_HASH_BUCKETS], share[PF_HASH_BUCKETS];
-	uint64_t total = 0, rem[PF_HASH_BUCKETS];
-	uint32_t n = 0, given = 0, b = 0;
+	struct pf_entry val = { 0 }, cur;
 	struct pf_pipe pipe;
 
-	if (pf_ebpf_pipe_get(eb, pipe_id, &pipe))
-		return pf_err(err, -ENOENT, "pipe %u is not defined", pipe_id);
-	for (uint32_t id = 0; id < eb->max_entries; id++) {
-		struct pf_ebpf_slot *s = &eb->slots[id];
+	if (pf_ebpf_pipe_get(eb, s->pipe, &pipe))
+		return pf_err(err, -ENOENT, "pipe %u is not defined", s->pipe);
+	if (!clear) {
+		val = s->entry;
+		val.flags |= PF_ENTRY_BUCKET;
+	}
+	for (uint32_t b = s->buckets.first; b < s->buckets.first + s->buckets.count; b++) {
+		uint32_t key = pipe.hash_slot * PF_HASH_BUCKETS + b;
 
-		if (s->kind != PF_EBPF_SLOT_BUCKET || s->pipe != pipe_id)
+		/* never empty a bucket that another member took over since */
+		if (clear && !bpf_map_lookup_elem(eb->map_buckets, &key, &cur) && (cur.flags & PF_ENTRY_BUCKET) &&
+		    cur.id != id)
 			continue;
-		if (n == PF_HASH_BUCKETS)
-			return pf_err(err, -ENOSPC, "hash pipe %u: more than %u members", pipe_id, PF_HASH_BUCKETS);
-		members[n] = id;
-		weights[n] = s->entry.priority ? s->entry.priority : 1;
-		total += weights[n];
-		n++;
+		if (bpf_map_update_elem(eb->map_buckets, &key, &val, BPF_ANY))
+			return pf_err(err, -errno, "hash pipe %u: bucket %u: %s", s->pipe, b, strerror(errno));
 	}
-	if (n == 0) {
-		pipe.nbuckets = 0;
-		if (!bpf_map_update_elem(eb->map_pipes, &pipe_id, &pipe, BPF_ANY))
-			pipe_cache_store(eb, pipe_id, &pipe, NULL, 0);
-		return 0;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		share[i] = (uint32_t)(weights[i] * PF_HASH_BUCKETS / total);
-		rem[i] = weights[i] * PF_HASH_BUCKETS % total;
-		given += share[i];
-	}
-	while (given < PF_HASH_BUCKETS) {
-		uint32_t best = 0;
-
-		for (uint32_t i = 1; i < n; i++)
-			if (rem[i] > rem[best])
-				best = i;
-		share[best]++;
-		rem[best] = 0;
-		given++;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		struct pf_ebpf_slot *s = &eb->slots[members[i]];
-
-		for (uint32_t k = 0; k < share[i]; k++, b++) {
-			uint32_t key = pipe.hash_slot * PF_HASH_BUCKETS + b;
-
-			if (bpf_map_update_elem(eb->map_buckets, &key, &s->entry, BPF_ANY))
-				return pf_err(err, -errno, "hash pipe %u: bucket %u: %s", pipe_id, b, strerror(errno));
-		}
-	}
-	pipe.nbuckets = PF_HASH_BUCKETS;
-	if (bpf_map_update_elem(eb->map_pipes, &pipe_id, &pipe, BPF_ANY))
-		return pf_err(err, -errno, "pipe %u: %s", pipe_id, strerror(errno));
-	pipe_cache_store(eb, pipe_id, &pipe, NULL, 0);
 	return 0;
 }
 
@@ -440,9 +407,17 @@ static int entry_prepare(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx
 		lpm_key_from_match(match, pipe_id, pipe.lpm_field, prefixlen, &slot->lpm_key);
 		break;
 	}
-	case PF_PIPE_HASH:
-		slot->kind = PF_EBPF_SLOT_BUCKET;       /* weight: entry->priority */
+	case PF_PIPE_HASH: {
+		uint32_t count = prefixlen ? prefixlen : 1;
+
+		if (mask_idx >= PF_HASH_BUCKETS || count > PF_HASH_BUCKETS - mask_idx)
+			return pf_err(err, -ERANGE, "entry for hash pipe %u: buckets %u..%u, the pipe has %u", pipe_id,
+				      mask_idx, mask_idx + count - 1, PF_HASH_BUCKETS);
+		slot->kind = PF_EBPF_SLOT_BUCKET;
+		slot->buckets.first = mask_idx;
+		slot->buckets.count = count;
 		break;
+	}
 	default:
 		return pf_err(err, -EINVAL, "pipe %u: unknown type %u", pipe_id, pipe.type);
 	}
@@ -521,10 +496,10 @@ static int entry_commit(struct pf_ebpf *eb, struct pf_ebpf_slot *slot, struct pf
 	if (slot->kind == PF_EBPF_SLOT_HASH)
 		index_add(eb, id);
 	if (slot->kind == PF_EBPF_SLOT_BUCKET) {
-		ret = hash_pipe_rebuild(eb, slot->pipe, err);
+		ret = hash_buckets_write(eb, slot, id, 0, err);
 		if (ret) {
 			eb->slots[id].kind = PF_EBPF_SLOT_FREE;
-			hash_pipe_rebuild(eb, slot->pipe, NULL);
+			hash_buckets_write(eb, slot, id, 1, NULL);
 		}
 	}
 	return ret;
@@ -754,11 +729,8 @@ int pf_ebpf_entry_remove(struct pf_ebpf *eb, uint32_t entry_id, struct pf_error 
 			ret = -errno;
 		break;
 	case PF_EBPF_SLOT_BUCKET:
-		s->kind = PF_EBPF_SLOT_FREE;
-		eb->id_dirty[entry_id] = 1;
-		ret = hash_pipe_rebuild(eb, s->pipe, err);
-		pthread_mutex_unlock(&eb->lock);
-		return ret;
+		ret = hash_buckets_write(eb, s, entry_id, 1, err);
+		break;
 	default:
 		pthread_mutex_unlock(&eb->lock);
 		return pf_err(err, -ENOENT, "entry %u does not exist", entry_id);
@@ -833,14 +805,23 @@ static void slots_adopt(struct pf_ebpf *eb)
 
 		if (pf_ebpf_pipe_get(eb, p, &pipe) || pipe.type != PF_PIPE_HASH)
 			continue;
-		for (uint32_t b = 0; b < pipe.nbuckets && b < PF_HASH_BUCKETS; b++) {
+		for (uint32_t b = 0; b < PF_HASH_BUCKETS; b++) {
 			uint32_t key = pipe.hash_slot * PF_HASH_BUCKETS + b;
 
-			if (bpf_map_lookup_elem(eb->map_buckets, &key, &e) || e.id >= eb->max_entries ||
-			    eb->slots[e.id].kind != PF_EBPF_SLOT_FREE)
+			if (bpf_map_lookup_elem(eb->map_buckets, &key, &e) || !(e.flags & PF_ENTRY_BUCKET) ||
+			    e.id >= eb->max_entries)
+				continue;
+			if (eb->slots[e.id].kind == PF_EBPF_SLOT_BUCKET && eb->slots[e.id].pipe == p) {
+				eb->slots[e.id].buckets.count = b - eb->slots[e.id].buckets.first + 1;
+				continue;
+			}
+			if (eb->slots[e.id].kind != PF_EBPF_SLOT_FREE)
 				continue;
 			eb->slots[e.id].kind = PF_EBPF_SLOT_BUCKET;
 			eb->slots[e.id].pipe = p;
+			eb->slots[e.id].buckets.first = b;
+			eb->slots[e.id].buckets.count = 1;
+			e.flags &= ~PF_ENTRY_BUCKET;
 			eb->slots[e.id].entry = e;
 			top = e.id > top ? e.id : top;
 			n++;
@@ -870,6 +851,7 @@ static void ebpf_free(struct pf_ebpf *eb)
 {
 	if (!eb)
 		return;
+	pf_ebpf_capture_release(eb);    /* its thread reads the maps */
 	pf_ebpf_miss_free(eb);          /* threads joined and XSKMAP slots cleared while the maps are open */
 	bpf_object__close(eb->tc_obj);
 	bpf_object__close(eb->obj);
@@ -1412,9 +1394,11 @@ static int ebpf_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pi
 	val.nmasks = nmasks;
 	if (pipe->type == PF_PIPE_HASH) {
 		/* keep the bucket block across redefinitions, else take the first free one */
+		if (pipe->nbuckets > PF_HASH_BUCKETS)
+			return pf_err(err, -ERANGE, "hash pipe %u: %u buckets, at most %u", pipe_id, pipe->nbuckets,
+				      PF_HASH_BUCKETS);
 		if (had && old.type == PF_PIPE_HASH) {
 			val.hash_slot = old.hash_slot;
-			val.nbuckets = old.nbuckets;
 		} else {
 			uint8_t used[PF_MAX_HASH_PIPES] = { 0 };
 			uint32_t slot = PF_MAX_HASH_PIPES;
@@ -1435,7 +1419,6 @@ static int ebpf_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pi
 				return pf_err(err, -ENOSPC, "pipe %u: at most %u hash pipes", pipe_id,
 					      PF_MAX_HASH_PIPES);
 			val.hash_slot = slot;
-			val.nbuckets = 0;
 		}
 	} else {
 		val.hash_slot = 0;
@@ -1534,6 +1517,63 @@ static int ebpf_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx
 	return pf_ebpf_entry_install(eb_of(inst), pipe_id, mask_idx, prefixlen, match, entry, err);
 }
 
+/* pf_entry_replace: the id keeps its counters and last-seen stamp; only its key and value change. */
+static int ebpf_entry_replace(pf_instance *inst, uint32_t id, uint32_t pipe_id, uint32_t mask_idx,
+			      uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry,
+			      struct pf_error *err)
+{
+	struct pf_ebpf *eb = eb_of(inst);
+	struct pf_ebpf_slot slot, *cur;
+	size_t key_size;
+	int ret = entry_prepare(eb, pipe_id, mask_idx, prefixlen, match, entry, &slot, err);
+
+	if (ret)
+		return ret;
+	if (id >= eb->max_entries)
+		return pf_err(err, -ERANGE, "entry id %u out of range (max %u)", id, eb->max_entries - 1);
+	pthread_mutex_lock(&eb->lock);
+	cur = &eb->slots[id];
+	if (cur->kind == PF_EBPF_SLOT_FREE || cur->kind == PF_EBPF_SLOT_RESERVED) {
+		ret = pf_err(err, -ENOENT, "entry %u does not exist", id);
+	} else if (cur->pipe != pipe_id || cur->kind != slot.kind) {
+		ret = pf_err(err, -EINVAL, "entry %u: a replacement stays in the entry's pipe (%u)", id, cur->pipe);
+	} else if (slot.kind == PF_EBPF_SLOT_BUCKET) {
+		ret = pf_err(err, -EINVAL, "entry %u: hash-pipe members are replaced through the config", id);
+	}
+	if (ret)
+		goto out;
+	entry->id = id;
+	key_size = slot.kind == PF_EBPF_SLOT_HASH ? sizeof(slot.flow_key) : sizeof(slot.lpm_key);
+	if (!memcmp(slot_key(&slot), slot_key(cur), key_size)) {
+		if (bpf_map_update_elem(table_fd(eb, &slot), slot_key(&slot), entry, BPF_EXIST))
+			ret = pf_err(err, -errno, "pipe %u: cannot update entry %u: %s", pipe_id, id, strerror(errno));
+		else
+			cur->entry = *entry;
+		goto out;
+	}
+	/* a new match: write the new key first, so the flow is never without an entry, then drop the old */
+	if (bpf_map_update_elem(table_fd(eb, &slot), slot_key(&slot), entry, BPF_NOEXIST)) {
+		ret = -errno;
+		if (ret == -EEXIST)
+			pf_err(err, ret, "entry %u: another entry already has this match in pipe %u", id, pipe_id);
+		else
+			pf_err(err, ret, "pipe %u: cannot install entry %u: %s", pipe_id, id,
+			       is_table_full(ret) ? "entry table full" : strerror(-ret));
+		goto out;
+	}
+	if (bpf_map_delete_elem(table_fd(eb, cur), slot_key(cur)) && errno != ENOENT)
+		pf_warn("pipe %u: entry %u: the old match stays until removed: %s", pipe_id, id, strerror(errno));
+	if (cur->kind == PF_EBPF_SLOT_HASH)
+		index_del(eb, id);
+	slot.entry = *entry;
+	*cur = slot;
+	if (slot.kind == PF_EBPF_SLOT_HASH)
+		index_add(eb, id);
+out:
+	pthread_mutex_unlock(&eb->lock);
+	return ret;
+}
+
 static int ebpf_entry_add_batch(pf_instance *inst, struct pf_entry_req *reqs, uint32_t n, uint32_t *added,
 				struct pf_error *err)
 {
@@ -1575,6 +1615,9 @@ static int ebpf_entry_list(pf_instance *inst, uint32_t pipe_id, struct pf_entry_
 			info->prefixlen = s->lpm_key.prefixlen - PF_LPM_PREFIX_BASE;
 			if (!pf_ebpf_pipe_get(eb, s->pipe, &pipe))
 				pf_lpm_match_from_key(&s->lpm_key, pipe.lpm_field, &info->match);
+		} else if (s->kind == PF_EBPF_SLOT_BUCKET) {
+			info->mask_idx = s->buckets.first;
+			info->prefixlen = s->buckets.count;
 		}
 		info->last_seen_ns = pf_ebpf_entry_last_seen(eb, id);
 		n++;
@@ -1758,6 +1801,7 @@ const struct pf_backend_ops pf_backend_ebpf = {
 	.entry_add = ebpf_entry_add,
 	.entry_add_batch = ebpf_entry_add_batch,
 	.entry_del = ebpf_entry_del,
+	.entry_replace = ebpf_entry_replace,
 	.entry_list = ebpf_entry_list,
 	.learn_set = ebpf_learn_set,
 	.counters_entries = ebpf_counters_entries,
@@ -1765,4 +1809,10 @@ const struct pf_backend_ops pf_backend_ebpf = {
 	.counters_port = ebpf_counters_port,
 	.miss_stats = ebpf_miss_stats,
 	.test_run = ebpf_test_run,
+	.trace_run = pf_ebpf_trace_run,
+	.counters_dpi = pf_ebpf_counters_dpi,
+	.capture_start = pf_ebpf_capture_start,
+	.capture_stats = pf_ebpf_capture_stats,
+	.capture_stop = pf_ebpf_capture_stop,
+	.dscp_tc_set = pf_ebpf_dscp_tc_set,
 };

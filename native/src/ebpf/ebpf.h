@@ -18,7 +18,7 @@ enum pf_ebpf_slot_kind {
 	PF_EBPF_SLOT_FREE = 0,
 	PF_EBPF_SLOT_HASH = 1,          /* entries hash, key = flow_key */
 	PF_EBPF_SLOT_LPM = 2,           /* lpm trie, key = lpm_key */
-	PF_EBPF_SLOT_BUCKET = 3,        /* hash-pipe member, weight in entry.priority */
+	PF_EBPF_SLOT_BUCKET = 3,        /* hash-pipe member: owns buckets [first, first + count) */
 	PF_EBPF_SLOT_RESERVED = 4,      /* id handed to a batched write in progress (under lock) */
 };
 
@@ -29,6 +29,9 @@ struct pf_ebpf_slot {
 	union {
 		struct pf_flow_key flow_key;
 		struct pf_lpm_key lpm_key;
+		struct {
+			uint32_t first, count;
+		} buckets;
 	};
 	struct pf_entry entry;          /* as installed (hash-pipe members live only here and in buckets) */
 };
@@ -94,6 +97,7 @@ struct pf_ebpf {
 	struct pf_fields mask_cache[PF_MAX_PIPES * PF_MAX_MASKS];
 
 	void *miss;                     /* owned by miss/ebpf_miss.c */
+	void *capture;                  /* owned by capture.c */
 	uint32_t miss_threads;          /* opts->miss_threads: handler threads, 0 = 1 */
 
 	/* replication: multicast groups in XDP, clone sessions on clsact (tc_replicate.bpf.o) */
@@ -140,6 +144,18 @@ int pf_ebpf_resubmit_from(struct pf_ebpf *eb, uint32_t port, uint32_t pipe, cons
 int pf_ebpf_pins_prepare(const char *pin_root, const char *pin_dir, int *created, struct pf_error *err);
 /* Unlink every pin in dir, then dir itself. */
 void pf_ebpf_pins_remove(const char *dir);
+/* trace.c: pf_trace_run and pf_counters_dpi on the ebpf backend */
+int pf_ebpf_trace_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out,
+		      uint32_t out_cap, struct pf_test_result *res, struct pf_trace *trace, struct pf_error *err);
+int pf_ebpf_counters_dpi(pf_instance *inst, struct pf_dpi_counter *out, struct pf_error *err);
+/* capture.c: pf_capture_* on the ebpf backend; release stops a running capture */
+int pf_ebpf_capture_start(pf_instance *inst, const struct pf_capture_cfg *cfg, const char *path, uint32_t format,
+			  uint64_t max_frames, uint64_t duration_ms, struct pf_error *err);
+int pf_ebpf_capture_stats(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);
+int pf_ebpf_capture_stop(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);
+void pf_ebpf_capture_release(struct pf_ebpf *eb);
+int pf_ebpf_bss_write(struct pf_ebpf *eb, const char *name, const void *data, uint32_t len, struct pf_error *err);
+int pf_ebpf_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err);
 
 /* rx queues of an interface (sysfs), 1 when it cannot say */
 uint32_t pf_ebpf_rx_queue_count(const char *ifname);

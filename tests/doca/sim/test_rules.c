@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* The simulator's contract, call by call: each documented rule refused with its documented error. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "doca/doca_flow_decl.h"
+#include "doca/doca_io.h"
+
+static int failures;
+
+#define CHECK(what, expr)                                                                 \
+	do {                                                                              \
+		if (expr)                                                                 \
+			printf("ok %s\n", what);                                          \
+		else {                                                                    \
+			printf("FAIL %s (%s:%d)\n", what, __FILE__, __LINE__);            \
+			failures++;                                                       \
+		}                                                                         \
+	} while (0)
+
+static struct doca_flow_port *start_port(const char *devargs, doca_error_t *e)
+{
+	struct doca_flow_port_cfg *pc;
+	struct doca_flow_port *p = NULL;
+
+	doca_flow_port_cfg_create(&pc);
+	doca_flow_port_cfg_set_devargs(pc, devargs);
+	*e = doca_flow_port_start(pc, &p);
+	doca_flow_port_cfg_destroy(pc);
+	return p;
+}
+
+static doca_error_t basic_pipe(struct doca_flow_port *port, const char *name, bool root, enum doca_flow_pipe_domain dom,
+			       const struct doca_flow_fwd *fwd, const struct doca_flow_fwd *miss, struct doca_flow_pipe **out)
+{
+	struct doca_flow_pipe_cfg *cfg;
+	struct doca_flow_match m = { 0 };
+	struct doca_flow_monitor mon = { .counter_type = DOCA_FLOW_RESOURCE_TYPE_NON_SHARED };
+	doca_error_t e = doca_flow_pipe_cfg_create(&cfg, port);
+
+	if (e)
+		return e;
+	m.outer.l3_type = DOCA_FLOW_L3_TYPE_IP4;
+	m.outer.ip4.dst_ip = 0xffffffffu;
+	doca_flow_pipe_cfg_set_name(cfg, name);
+	doca_flow_pipe_cfg_set_type(cfg, DOCA_FLOW_PIPE_BASIC);
+	doca_flow_pipe_cfg_set_is_root(cfg, root);
+	doca_flow_pipe_cfg_set_domain(cfg, dom);
+	doca_flow_pipe_cfg_set_nr_entries(cfg, 2);
+	doca_flow_pipe_cfg_set_match(cfg, &m, NULL);
+	doca_flow_pipe_cfg_set_monitor(cfg, &mon);
+	doca_flow_pipe_cfg_set_miss_counter(cfg, true);
+	e = doca_flow_pipe_create(cfg, fwd, miss, out);
+	doca_flow_pipe_cfg_destroy(cfg);
+	return e;
+}
+
+static uint8_t frame[64];
+
+static void make_frame(uint32_t dst)
+{
+	memset(frame, 0, sizeof(frame));
+	frame[12] = 0x08;
+	frame[14] = 0x45;
+	frame[16] = 0;
+	frame[17] = 50;
+	frame[22] = 64;
+	frame[23] = 17;
+	memcpy(frame + 30, &dst, 4);
+	frame[34 + 5] = 30;     /* udp length */
+}
+
+int main(void)
+{
+	struct doca_flow_cfg *cfg;
+	struct doca_flow_port *p0, *p1, *tmp;
+	struct doca_flow_pipe *root, *root2, *eg, *pipe;
+	struct doca_flow_pipe_entry *e1, *e2;
+	struct doca_flow_fwd to_p1 = { .type = DOCA_FLOW_FWD_PORT, .port_id = 1 }, drop = { .type = DOCA_FLOW_FWD_DROP };
+	struct doca_flow_fwd rss = { .type = DOCA_FLOW_FWD_RSS };
+	struct doca_flow_match m = { 0 };
+	struct doca_flow_resource_query q;
+	struct docasim_result res;
+	uint16_t queues[1] = { 0 };
+	doca_error_t e;
+
+	CHECK("port_start before doca_flow_init: DOCA_ERROR_BAD_STATE",
+	      (start_port("0", &e), e == DOCA_ERROR_BAD_STATE));
+	doca_flow_cfg_create(&cfg);
+	CHECK("pipe queues above the device's: DOCA_ERROR_INVALID_VALUE",
+	      doca_flow_cfg_set_pipe_queues(cfg, 17) == DOCA_ERROR_INVALID_VALUE);
+	doca_flow_cfg_set_pipe_queues(cfg, 2);
+	CHECK("init without mode_args: DOCA_ERROR_INVALID_VALUE", doca_flow_init(cfg) == DOCA_ERROR_INVALID_VALUE);
+	doca_flow_cfg_set_mode_args(cfg, "switch,hws");
+	CHECK("init", doca_flow_init(cfg) == DOCA_SUCCESS);
+	CHECK("init twice: DOCA_ERROR_BAD_STATE", doca_flow_init(cfg) == DOCA_ERROR_BAD_STATE);
+	doca_flow_cfg_destroy(cfg);
+	p0 = start_port("0", &e);
+	CHECK("port 0 started", e == DOCA_SUCCESS && p0);
+	CHECK("port 0 twice: DOCA_ERROR_ALREADY_EXIST", (start_port("0", &e), e == DOCA_ERROR_ALREADY_EXIST));
+	CHECK("pipe forwarding to a port not started: DOCA_ERROR_INVALID_VALUE",
+	      basic_pipe(p0, "x", false, DOCA_FLOW_PIPE_DOMAIN_DEFAULT, &to_p1, &drop, &pipe) == DOCA_ERROR_INVALID_VALUE);
+	p1 = start_port("1", &e);
+	CHECK("pipes only on the switch manager: DOCA_ERROR_NOT_SUPPORTED",
+	      basic_pipe(p1, "x", false, DOCA_FLOW_PIPE_DOMAIN_DEFAULT, &to_p1, &drop, &pipe) == DOCA_ERROR_NOT_SUPPORTED);
+	CHECK("switch manager is port 0", doca_flow_port_switch_get(p1) == p0);
+	CHECK("egress pipe", basic_pipe(p0, "eg", false, DOCA_FLOW_PIPE_DOMAIN_EGRESS, &to_p1, &drop, &eg) == 0);
+	rss.rss_type = DOCA_FLOW_RESOURCE_TYPE_NON_SHARED;
+	rss.rss.queues_array = queues;
+	rss.rss.nr_queues = 1;
+	CHECK("RSS from the egress domain: DOCA_ERROR_NOT_SUPPORTED",
+	      basic_pipe(p0, "x", false, DOCA_FLOW_PIPE_DOMAIN_EGRESS, &rss, &drop, &pipe) == DOCA_ERROR_NOT_SUPPORTED);
+	CHECK("fwd_miss to a port: DOCA_ERROR_NOT_SUPPORTED",
+	      basic_pipe(p0, "x", false, DOCA_FLOW_PIPE_DOMAIN_DEFAULT, &drop, &to_p1, &pipe) == DOCA_ERROR_NOT_SUPPORTED);
+	{
+		struct doca_flow_fwd to_eg = { .type = DOCA_FLOW_FWD_PIPE, .next_pipe = eg };
+
+		CHECK("root pipe", basic_pipe(p0, "root", true, DOCA_FLOW_PIPE_DOMAIN_DEFAULT, &to_eg, &drop, &root) == 0);
+	}
+	CHECK("a second root in the domain: DOCA_ERROR_ALREADY_EXIST",
+	      basic_pipe(p0, "root2", true, DOCA_FLOW_PIPE_DOMAIN_DEFAULT, &drop, &drop, &root2) == DOCA_ERROR_ALREADY_EXIST);
+	m.outer.l3_type = DOCA_FLOW_L3_TYPE_IP4;
+	m.outer.ip4.dst_ip = inet_addr("10.0.0.1");
+	CHECK("entry on queue 2 of 2: DOCA_ERROR_INVALID_VALUE",
+	      doca_flow_pipe_add_entry(2, root, &m, NULL, NULL, NULL, DOCA_FLOW_NO_WAIT, NULL, &e1) ==
+		      DOCA_ERROR_INVALID_VALUE);
+	CHECK("entry added", doca_flow_pipe_add_entry(1, root, &m, NULL, NULL, NULL, DOCA_FLOW_NO_WAIT, (void *)7, &e1) == 0);
+	CHECK("same key twice: DOCA_ERROR_ALREADY_EXIST",
+	      doca_flow_pipe_add_entry(1, root, &m, NULL, NULL, NULL, DOCA_FLOW_NO_WAIT, NULL, &e2) ==
+		      DOCA_ERROR_ALREADY_EXIST);
+	CHECK("egress entry added", doca_flow_pipe_add_entry(1, eg, &m, NULL, NULL, NULL, DOCA_FLOW_WAIT_FOR_BATCH, (void *)8,
+							     &e2) == 0);
+	make_frame(inet_addr("10.0.0.1"));
+	docasim_inject(0, frame, sizeof(frame), DOCASIM_INJECT_NO_QUEUE, NULL, 0, &res);
+	CHECK("entry in process: the frame misses", res.verdict == DOCASIM_DROP && !res.last_entry_ctx &&
+	      doca_flow_pipe_entry_get_status(e1) == DOCA_FLOW_ENTRY_STATUS_IN_PROCESS);
+	doca_flow_entries_process(p0, 0, 0, 0);
+	CHECK("processing another queue leaves it pending",
+	      doca_flow_pipe_entry_get_status(e1) == DOCA_FLOW_ENTRY_STATUS_IN_PROCESS);
+	doca_flow_entries_process(p0, 1, 0, 0);
+	docasim_inject(0, frame, sizeof(frame), DOCASIM_INJECT_NO_QUEUE, NULL, 0, &res);
+	CHECK("processed: the frame hits and leaves through the egress pipe on port 1",
+	      doca_flow_pipe_entry_get_status(e1) == DOCA_FLOW_ENTRY_STATUS_SUCCESS && res.verdict == DOCASIM_TX &&
+	      res.port_id == 1 && res.last_entry_ctx == (void *)8 && res.hops == 2);
+	CHECK("its counter", doca_flow_resource_query_entry(e1, &q) == 0 && q.counter.total_pkts == 1);
+	CHECK("the egress entry's counter, no egress miss", doca_flow_resource_query_entry(e2, &q) == 0 &&
+	      q.counter.total_pkts == 1 && doca_flow_resource_query_pipe_miss(eg, &q) == 0 && q.counter.total_pkts == 0);
+	make_frame(inet_addr("10.0.0.2"));
+	docasim_inject(0, frame, sizeof(frame), DOCASIM_INJECT_NO_QUEUE, NULL, 0, &res);
+	CHECK("another destination misses the root (the unprocessed one did too)", res.verdict == DOCASIM_DROP &&
+	      doca_flow_resource_query_pipe_miss(root, &q) == 0 && q.counter.total_pkts == 2);
+	CHECK("destroying a pipe others forward to: DOCA_ERROR_IN_USE", doca_flow_pipe_destroy(eg) == DOCA_ERROR_IN_USE);
+	CHECK("stopping a port with pipes: DOCA_ERROR_IN_USE", doca_flow_port_stop(p0) == DOCA_ERROR_IN_USE);
+	CHECK("remove entry", doca_flow_pipe_remove_entry(1, DOCA_FLOW_NO_WAIT, e1) == 0 &&
+	      doca_flow_entries_process(p0, 1, 0, 0) == 0);
+	CHECK("destroy in order", doca_flow_pipe_destroy(root) == 0 && doca_flow_pipe_destroy(eg) == 0);
+	CHECK("the switch manager before its representor: DOCA_ERROR_IN_USE", doca_flow_port_stop(p0) == DOCA_ERROR_IN_USE);
+	CHECK("ports stopped", doca_flow_port_stop(p1) == 0 && doca_flow_port_stop(p0) == 0);
+	tmp = start_port("3", &e);
+	doca_flow_destroy();
+	CHECK("doca_flow_destroy with a port started is a violation", docasim_violations() == 1);
+	(void)tmp;
+	return failures ? 1 : 0;
+}
