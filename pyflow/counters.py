@@ -112,14 +112,6 @@ def from_json(d: dict) -> Snapshot:
 _PLACEHOLDER = re.compile(r"\{([a-z0-9_]+\.[a-z0-9_]+)\}")
 
 
-def field_value(fields_cdata, field) -> int:
-    """Read one field of a struct pf_fields (cffi) as the int the config model uses."""
-    from .config.fields import from_bytes
-    from .native import ffi
-
-    return from_bytes(field, bytes(ffi.buffer(ffi.addressof(fields_cdata, field.attr), field.size)))
-
-
 def render_entry_name(template: str, values: dict[str, int]) -> str:
     """Fill {field} placeholders from values (field name -> int)."""
     from .config.fields import FIELDS, format_value
@@ -200,6 +192,7 @@ def collect(handle, layout: CounterLayout) -> Snapshot:
 
 
 def _learned(handle, pipe_id: int, pipe_name: str, template: str) -> list[EntryCount]:
+    from .compiler import decode_fields
     from .config.fields import FIELDS
     from .native import call, ffi, lib
 
@@ -212,8 +205,8 @@ def _learned(handle, pipe_id: int, pipe_name: str, template: str) -> list[EntryC
         if count[0] < cap:
             break
         cap *= 4
-    wanted = [FIELDS[n] for n in template_fields(template) if n in FIELDS]
-    rows = [(infos[i].entry.id, {f.name: field_value(infos[i].match, f) for f in wanted})
+    wanted = [n for n in template_fields(template) if n in FIELDS]
+    rows = [(infos[i].entry.id, decode_fields(ffi.addressof(infos[i], "match"), wanted))
             for i in range(count[0]) if infos[i].entry.flags & learned_flag]
     if not rows:
         return []

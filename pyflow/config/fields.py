@@ -75,6 +75,21 @@ ACTION_TEMPLATES = tuple(sorted(SETTABLE)) + OPERATIONS
 LPM_FIELDS = {"ipv4.dst": "PF_LPM_IPV4_DST", "ipv4.src": "PF_LPM_IPV4_SRC",
               "ipv6.dst": "PF_LPM_IPV6_DST", "ipv6.src": "PF_LPM_IPV6_SRC"}
 
+# dotted quad, no leading zeros (as ipaddress requires)
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_RE = re.compile(r"\.".join([_OCTET] * 4))
+
+
+class _Expected:
+    """_describe(field), worked out only when an error message needs it."""
+
+    def __init__(self, field):
+        self.field = field
+
+    def __format__(self, spec) -> str:
+        return format(_describe(self.field), spec)
+
+
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
 
 
@@ -97,7 +112,12 @@ def _describe(field: Field) -> str:
 
 def parse_scalar(field: Field, raw, ports: dict[str, int] | None = None) -> int:
     """Parse one value of field; raises ValueError with what was expected."""
-    expected = _describe(field)
+    if field.kind == "ipv4" and isinstance(raw, str):
+        m = _IPV4_RE.fullmatch(raw)     # the common case, without building an IPv4Address
+        if m:
+            a, b, c, d = map(int, m.groups())
+            return a << 24 | b << 16 | c << 8 | d
+    expected = _Expected(field)
     if isinstance(raw, bool):
         raise ValueError(f"{field.name} expects {expected}, got {raw!r}")
     if field.kind == "port" and isinstance(raw, str) and ports is not None:

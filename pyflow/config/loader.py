@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 import jsonschema
+import jsonschema_rs
 
 from ..errors import ConfigError
 from .errors_util import join_path, suggest
@@ -119,7 +120,16 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(load_schema())
 
 
+@cache
+def _fast_validator():
+    return jsonschema_rs.validator_for(load_schema())
+
+
 def check_schema(data: dict) -> None:
+    # A valid document (the common case, and every runtime entry batch) is checked by the compiled
+    # validator, ~1000x faster; only an invalid one is walked again to say where and what.
+    if _fast_validator().is_valid(data):
+        return
     errors = sorted(_validator().iter_errors(data), key=_doc_order)
     if errors:
         raise _describe_error(errors[0])

@@ -11,6 +11,23 @@ from pyflow.errors import NativeError
 from pyflow.instance import Instance
 
 
+@pytest.fixture
+def bpffs(tmp_path):
+    """A bpffs of the test's own; read-only when asked with mount_bpffs(ro=True)."""
+    mounted = []
+
+    def mount_bpffs(ro: bool = False):
+        path = tmp_path / f"bpffs{len(mounted)}"
+        path.mkdir()
+        subprocess.run(["mount", "-t", "bpf", *(["-o", "ro"] if ro else []), "bpf", str(path)], check=True)
+        mounted.append(path)
+        return path
+
+    yield mount_bpffs
+    for path in mounted:
+        subprocess.run(["umount", str(path)], check=True)
+
+
 def _open(name, pin_root):
     return Instance("ebpf", name, pin_root=pin_root, max_entries=256)
 
@@ -23,41 +40,31 @@ def _refusal(name, pin_root) -> str:
     return msg
 
 
-def test_absent_pin_root_is_created_root_only_and_destroy_empties_it(unique_prefix, tmp_path):
-    bpffs = tmp_path / "bpffs"
-    bpffs.mkdir()
-    subprocess.run(["mount", "-t", "bpf", "bpf", str(bpffs)], check=True)
+def test_absent_pin_root_is_created_root_only_and_destroy_empties_it(unique_prefix, bpffs):
+    fs = bpffs()
+    root = fs / "a" / "b" / "pyflow"
+    inst = _open(unique_prefix, str(root))
     try:
-        root = bpffs / "a" / "b" / "pyflow"
-        inst = _open(unique_prefix, str(root))
-        try:
-            for d in (bpffs / "a", root, root / unique_prefix):
-                assert (os.stat(d).st_mode & 0o777) == 0o700, d
-            assert (root / unique_prefix / "entries").exists()
-            inst.destroy()
-            assert not (root / unique_prefix).exists()
-        finally:
-            inst.close()
+        for d in (fs / "a", root, root / unique_prefix):
+            assert (os.stat(d).st_mode & 0o777) == 0o700, d
+        assert (root / unique_prefix / "entries").exists()
+        inst.destroy()
+        assert not (root / unique_prefix).exists()
     finally:
-        subprocess.run(["umount", str(bpffs)], check=True)
+        inst.close()
 
 
-def test_a_file_in_the_way_is_named(unique_prefix, tmp_path):
-    bpffs = tmp_path / "bpffs"
-    bpffs.mkdir()
-    subprocess.run(["mount", "-t", "bpf", "bpf", str(bpffs)], check=True)
+def test_a_file_in_the_way_is_named(unique_prefix, bpffs):
+    fs = bpffs()
+    # bpffs holds only pins and directories: a pinned map stands in for "a file"
+    first = _open(unique_prefix, str(fs / "pyflow"))
     try:
-        # bpffs holds only pins and directories: a pinned map stands in for "a file"
-        first = _open(unique_prefix, str(bpffs / "pyflow"))
-        try:
-            blocker = bpffs / "pyflow" / unique_prefix / "entries"
-            msg = _refusal("other", str(blocker))
-            assert str(blocker) in msg and "not a directory" in msg
-        finally:
-            first.destroy()
-            first.close()
+        blocker = fs / "pyflow" / unique_prefix / "entries"
+        msg = _refusal("other", str(blocker))
+        assert str(blocker) in msg and "not a directory" in msg
     finally:
-        subprocess.run(["umount", str(bpffs)], check=True)
+        first.destroy()
+        first.close()
 
 
 def test_a_pin_root_off_bpffs_is_refused_and_nothing_is_created(unique_prefix, tmp_path):
@@ -68,27 +75,16 @@ def test_a_pin_root_off_bpffs_is_refused_and_nothing_is_created(unique_prefix, t
     assert not (plain / unique_prefix).exists()
 
 
-def test_a_read_only_bpffs_is_refused(unique_prefix, tmp_path):
-    bpffs = tmp_path / "ro"
-    bpffs.mkdir()
-    subprocess.run(["mount", "-t", "bpf", "-o", "ro", "bpf", str(bpffs)], check=True)
-    try:
-        msg = _refusal(unique_prefix, str(bpffs))
-        assert str(bpffs) in msg and "read-only" in msg.lower()
-        msg = _refusal(unique_prefix, str(bpffs / "pyflow"))
-        assert str(bpffs / "pyflow") in msg and "read-only" in msg.lower()
-    finally:
-        subprocess.run(["umount", str(bpffs)], check=True)
+def test_a_read_only_bpffs_is_refused(unique_prefix, bpffs):
+    fs = bpffs(ro=True)
+    for root in (fs, fs / "pyflow"):
+        msg = _refusal(unique_prefix, str(root))
+        assert str(root) in msg and "read-only" in msg.lower()
 
 
-def test_a_failed_first_load_leaves_no_instance_directory(unique_prefix, tmp_path):
-    bpffs = tmp_path / "bpffs"
-    bpffs.mkdir()
-    subprocess.run(["mount", "-t", "bpf", "bpf", str(bpffs)], check=True)
-    try:
-        with pytest.raises(NativeError):
-            Instance("ebpf", unique_prefix, pin_root=str(bpffs), obj_dir=str(tmp_path))  # no datapath.bpf.o there
-        # a new bpffs holds only the kernel's own maps.debug / progs.debug
-        assert [n for n in os.listdir(bpffs) if not n.endswith('.debug')] == []
-    finally:
-        subprocess.run(["umount", str(bpffs)], check=True)
+def test_a_failed_first_load_leaves_no_instance_directory(unique_prefix, bpffs, tmp_path):
+    fs = bpffs()
+    with pytest.raises(NativeError):
+        Instance("ebpf", unique_prefix, pin_root=str(fs), obj_dir=str(tmp_path))  # no datapath.bpf.o there
+    # a new bpffs holds only the kernel's own maps.debug / progs.debug
+    assert [n for n in os.listdir(fs) if not n.endswith(".debug")] == []

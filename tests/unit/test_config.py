@@ -115,3 +115,40 @@ def test_values_are_normalised():
     cast = load_config(CONF / "ebpf-cast.json")
     thin = cast.pipe("video").entries[0]
     assert thin.match["mpegts.frame"].value == 2 and thin.actions.drop_pct == 30
+
+
+def test_the_compiled_schema_validator_agrees_with_jsonschema():
+    """check_schema trusts the compiled validator's 'valid': it must never accept what jsonschema refuses."""
+    import copy
+    import random
+
+    from pyflow.config.loader import _fast_validator, _validator
+
+    def parsed(p):
+        try:
+            return json.loads(p.read_text())
+        except json.JSONDecodeError:
+            return None     # the corpus' JSON syntax errors never reach the schema
+
+    docs = [d for d in map(parsed, sorted(BAD.glob("*.json"))) if d is not None]
+    conf = pathlib.Path(__file__).resolve().parents[2] / "conf"
+    docs += [json.loads(p.read_text()) for p in sorted(conf.glob("*.json")) if p.name != "schema.json"]
+    rng = random.Random(7)
+    junk = [None, True, -1, 2**40, "x", "10.0.0.300", [], {}, 1.5]
+    for base in list(docs):
+        for _ in range(40):
+            doc = copy.deepcopy(base)
+            node = doc
+            for _ in range(rng.randint(1, 4)):     # walk down to a random container, then break one value
+                kids = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+                kids = [(k, v) for k, v in kids if isinstance(v, (dict, list)) and v]
+                if not kids:
+                    break
+                node = rng.choice(kids)[1]
+            if isinstance(node, dict) and node:
+                node[rng.choice(list(node))] = rng.choice(junk)
+            elif isinstance(node, list) and node:
+                node[rng.randrange(len(node))] = rng.choice(junk)
+            docs.append(doc)
+    for doc in docs:
+        assert _fast_validator().is_valid(doc) == (next(_validator().iter_errors(doc), None) is None), doc
