@@ -182,8 +182,8 @@ def test_miss_storm_is_shed_and_counted_and_established_flows_keep_their_rate(la
     shed = d["shed_rate_limit"] + d["ring_drops"]
     cpu = cpu1 - cpu0
     figures(f"storm: {storm_sent} new-flow frames in {t_end - t_storm:.2f} s ({storm_sent / (t_end - t_storm):,.0f}/s); "
-            f"{misses} reached the datapath ({veth} dropped by the veth ring before it), {d['received']} the handler, "
-            f"{d['ring_drops']} AF_XDP ring drops; learned {d['installed']} (limit {RATE}/s, burst {BURST}), shed "
+            f"{misses} missed h2n in the datapath, {d['received']} reached the handler, "
+            f"{d['ring_drops']} AF_XDP ring drops (veth rx_dropped, which counts them too: {veth}); learned {d['installed']} (limit {RATE}/s, burst {BURST}), shed "
             f"{d['shed_rate_limit']} by the rate limit, {d['coalesced']} coalesced, {d['refused_max_flows']} refused; "
             f"not learned = {misses - d['installed']} = shed {shed}; handler CPU {cpu:.2f} s "
             f"({cpu / (t_end - t_storm + 0.5):.0%} of a core)")
