@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYFLOW_VENV := $(VENV)
 
-.PHONY: install test demo bench clean test-fresh demo-fresh
+.PHONY: install test drill demo bench clean test-fresh demo-fresh
 
 install:
 	@bash scripts/bootstrap.sh
@@ -11,6 +11,10 @@ install:
 # The whole suite. pytest exits 5 when it collected nothing: that is a failure here too.
 test: install
 	@cd tests && ../$(VENV)/bin/pytest -ra -q --rootdir=.. -c ../pyproject.toml . $(PYTEST_ARGS)
+
+# The reliability drills alone (they run in `make test` too); their figures are printed at the end.
+drill: install
+	@cd tests && ../$(VENV)/bin/pytest -ra -q --rootdir=.. -c ../pyproject.toml drill $(PYTEST_ARGS)
 
 demo: install
 	@$(PY) -m pyflow.demo $(DEMO_ARGS)

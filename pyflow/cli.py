@@ -263,17 +263,27 @@ def lab():
 
 
 @lab.command("up")
-@click.option("-t", "--topology", type=click.Choice(["resubmit", "three-host"]), default="resubmit",
-              show_default=True)
+@click.option("-t", "--topology", type=click.Choice(["resubmit", "three-host"]), default=None,
+              help="A built-in topology  [default: resubmit].")
+@click.option("-j", "--json", "config_path", default=None, metavar="CONFIG",
+              help="One namespace per port of this config instead (10.0.0.N/24 each), to run it on.")
 @click.option("--prefix", default="pfl", show_default=True, help="Name prefix of everything created.")
 @click.option("--peer-mode", type=click.Choice(["xdp", "gro"]), default="xdp", show_default=True,
               help="How namespace ends accept XDP-redirected frames.")
 @OUTPUT
-def lab_up(topology, prefix, peer_mode, output):
+def lab_up(topology, config_path, prefix, peer_mode, output):
     """Create a lab (removed with `pyflow lab down --prefix P`)."""
     from .lab import Lab
 
-    lb = Lab(topology, prefix=prefix, peer_mode=peer_mode).up()
+    if config_path is not None:
+        if topology is not None:
+            raise UsageError("lab up: --topology or --json CONFIG, not both")
+        from .config import load_config
+
+        lb = Lab("ports", prefix=prefix, peer_mode=peer_mode, ports=[p.name for p in load_config(config_path).ports])
+    else:
+        lb = Lab(topology or "resubmit", prefix=prefix, peer_mode=peer_mode)
+    lb = lb.up()
     _emit(lb.describe(), output, _lab_text(lb.describe()) + f"\nrun with: {' '.join(lb.port_args())}")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ._native import ffi, lib
+from .native import ffi, lib
 from .config.fields import FIELDS, LPM_FIELDS, Field, from_bytes, to_bytes
 from .config.model import Actions, Config, Entry, Fwd, MissPolicy, Pipe, hash_buckets
 from .counters import render_entry_name

@@ -112,14 +112,6 @@ def from_json(d: dict) -> Snapshot:
 _PLACEHOLDER = re.compile(r"\{([a-z0-9_]+\.[a-z0-9_]+)\}")
 
 
-def field_value(fields_cdata, field) -> int:
-    """Read one field of a struct pf_fields (cffi) as the int the config model uses."""
-    from .config.fields import from_bytes
-    from .native import ffi
-
-    return from_bytes(field, bytes(ffi.buffer(ffi.addressof(fields_cdata, field.attr), field.size)))
-
-
 def render_entry_name(template: str, values: dict[str, int]) -> str:
     """Fill {field} placeholders from values (field name -> int)."""
     from .config.fields import FIELDS, format_value
@@ -160,65 +152,42 @@ class CounterLayout:
     ports: list[tuple[str, int]]                         # (port name, port id)
 
 
-def collect(handle, layout: CounterLayout) -> Snapshot:
-    """One bulk read of every counter. handle is the cffi pf_instance *."""
-    from .instance import MISS_STATS
-    from .native import call, ffi, lib
-
+def collect(instance, layout: CounterLayout) -> Snapshot:
+    """One read of every counter, through the instance's binding (pyflow.instance.Instance)."""
     snap = Snapshot(instance=layout.instance, time=time.time())
     if layout.static_entries:
-        ids = ffi.new("uint32_t[]", [eid for _, _, eid in layout.static_entries])
-        out = ffi.new("struct pf_counter[]", len(layout.static_entries))
-        call(lib.pf_counters_entries, handle, ids, len(layout.static_entries), out)
-        snap.static_entries = [EntryCount(name, out[i].packets, out[i].bytes, pipe)
-                               for i, (name, pipe, _) in enumerate(layout.static_entries)]
-    pc = ffi.new("struct pf_pipe_counter *")
+        counts = instance.counters_entries([eid for _, _, eid in layout.static_entries])
+        snap.static_entries = [EntryCount(name, *counts[eid], pipe) for name, pipe, eid in layout.static_entries]
     pipe_names = {}
     for name, pid in layout.pipes:
-        call(lib.pf_counters_pipe, handle, pid, pc)
-        snap.pipes[name] = {"hits": pc.hits, "misses": pc.misses}
+        snap.pipes[name] = instance.counters_pipe(pid)
         pipe_names[pid] = name
-    ms = ffi.new("struct pf_miss_stats *")
-    call(lib.pf_miss_stats_get, handle, ms)
-    snap.miss_handler = {k: getattr(ms, k) for k in MISS_STATS}
+    snap.miss_handler = instance.miss_stats()
 
     single_policy = len(layout.miss_policies) == 1
     for pname, pipe, pipe_id, install_id, template in layout.miss_policies:
         misses = snap.pipes.get(pipe, {}).get("misses", 0)
         # With one policy the handler's own count is exact; with several, the pipe's misses stand in.
-        snap.miss_paths.append(EntryCount(pname, ms.received if single_policy else misses, 0, pipe))
+        snap.miss_paths.append(EntryCount(pname, snap.miss_handler["received"] if single_policy else misses, 0,
+                                          pipe))
         snap.pipe_misses.append(EntryCount(pipe, misses, 0, pipe))
-        snap.learned_entries += _learned(handle, install_id, pipe_names.get(install_id, ""), template)
+        snap.learned_entries += _learned(instance, install_id, pipe_names.get(install_id, ""), template)
     snap.learned_entries.sort(key=lambda e: ipv4_sort_key(e.name))
 
-    port_c = ffi.new("struct pf_port_counter *")
     for name, port_id in layout.ports:
-        call(lib.pf_counters_port, handle, port_id, port_c)
-        snap.ports.append(PortCount(name, port_c.rx_packets, port_c.rx_bytes, port_c.tx_packets, port_c.tx_bytes,
-                                    {r: port_c.drops[i] for i, r in enumerate(DROP_REASONS)}))
+        c = instance.counters_port(port_id)
+        snap.ports.append(PortCount(name, c["rx_packets"], c["rx_bytes"], c["tx_packets"], c["tx_bytes"],
+                                    dict(zip(DROP_REASONS, c["drops"]))))
     return snap
 
 
-def _learned(handle, pipe_id: int, pipe_name: str, template: str) -> list[EntryCount]:
+def _learned(instance, pipe_id: int, pipe_name: str, template: str) -> list[EntryCount]:
+    from .compiler import decode_fields
     from .config.fields import FIELDS
-    from .native import call, ffi, lib
+    from .native import ffi, lib
 
-    learned_flag = lib.PF_ENTRY_LEARNED
-    cap = 1024
-    while True:
-        infos = ffi.new("struct pf_entry_info[]", cap)
-        count = ffi.new("uint32_t *")
-        call(lib.pf_entry_list, handle, pipe_id, infos, cap, count)
-        if count[0] < cap:
-            break
-        cap *= 4
-    wanted = [FIELDS[n] for n in template_fields(template) if n in FIELDS]
-    rows = [(infos[i].entry.id, {f.name: field_value(infos[i].match, f) for f in wanted})
-            for i in range(count[0]) if infos[i].entry.flags & learned_flag]
-    if not rows:
-        return []
-    ids = ffi.new("uint32_t[]", [r[0] for r in rows])
-    out = ffi.new("struct pf_counter[]", len(rows))
-    call(lib.pf_counters_entries, handle, ids, len(rows), out)
-    return [EntryCount(render_entry_name(template, values), out[i].packets, out[i].bytes, pipe_name)
-            for i, (_, values) in enumerate(rows)]
+    wanted = [n for n in template_fields(template) if n in FIELDS]
+    rows = [(info.entry.id, decode_fields(ffi.addressof(info, "match"), wanted))
+            for info in instance.entry_list(pipe_id) if info.entry.flags & lib.PF_ENTRY_LEARNED]
+    counts = instance.counters_entries([eid for eid, _ in rows])
+    return [EntryCount(render_entry_name(template, values), *counts[eid], pipe_name) for eid, values in rows]

@@ -180,16 +180,17 @@ class Instance:
     def entry_del(self, entry_id: int) -> None:
         call(lib.pf_entry_del, self.handle, entry_id)
 
-    def entry_list(self, pipe_id: int, max_entries: int = 4096) -> list:
-        """struct pf_entry_info values of the pipe's entries (cdata, copied)."""
-        out = ffi.new("struct pf_entry_info[]", max_entries)
-        count = ffi.new("uint32_t *")
-        call(lib.pf_entry_list, self.handle, pipe_id, out, max_entries, count)
-        result = []
-        for i in range(min(count[0], max_entries)):
-            item = ffi.new("struct pf_entry_info *", out[i])
-            result.append(item)
-        return result
+    def entry_list(self, pipe_id: int, max_entries: int | None = None) -> list:
+        """struct pf_entry_info values of the pipe's entries (cdata, copied); all of them unless max_entries."""
+        cap = max_entries or 1024
+        while True:
+            out = ffi.new("struct pf_entry_info[]", cap)
+            count = ffi.new("uint32_t *")
+            call(lib.pf_entry_list, self.handle, pipe_id, out, cap, count)
+            if max_entries or count[0] < cap:
+                break
+            cap *= 4
+        return [ffi.new("struct pf_entry_info *", out[i]) for i in range(min(count[0], cap))]
 
     def learn_set(self, policy) -> None:
         call(lib.pf_learn_set, self.handle, _ptr(policy, "struct pf_learn"))

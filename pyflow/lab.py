@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from .errors import PyflowError, UsageError
 from .paths import LAB_STATE_DIR, ensure_private_dir
 NETNS_DIR = "/run/netns"
-TOPOLOGIES = ("resubmit", "three-host")
+TOPOLOGIES = ("resubmit", "three-host", "ports")     # ports: one host per port of a config
 MAX_IFNAME = 15
 MAX_PREFIX = 8
 
@@ -131,7 +131,7 @@ def _state_path(prefix: str) -> str:
     return os.path.join(LAB_STATE_DIR, f"{prefix}.json")
 
 
-def _topology_hosts(topology: str, prefix: str) -> list[Host]:
+def _topology_hosts(topology: str, prefix: str, ports: list[str] | None = None) -> list[Host]:
     if topology == "resubmit":
         users = [f"192.168.99.{i}/24" for i in range(101, 111)]
         return [
@@ -141,6 +141,15 @@ def _topology_hosts(topology: str, prefix: str) -> list[Host]:
     if topology == "three-host":
         return [Host(f"h{i}", f"p{i}", f"{prefix}-h{i}", "eth0", "", [f"10.0.0.{i}/24"], f"{prefix}-h{i}")
                 for i in (1, 2, 3)]
+    if topology == "ports":
+        if not ports or len(ports) > 250:
+            raise UsageError("lab: the ports topology needs 1..250 port names")
+        hosts = []
+        for i, port in enumerate(ports, 1):
+            # interface names are at most 15 characters: a long port name becomes p<N>
+            tail = port if len(f"{prefix}-{port}") <= MAX_IFNAME and port.replace("_", "").isalnum() else f"p{i}"
+            hosts.append(Host(port, port, f"{prefix}-{tail}", "eth0", "", [f"10.0.0.{i}/24"], f"{prefix}-{tail}"))
+        return hosts
     raise UsageError(f"--topology: expected one of {', '.join(TOPOLOGIES)}, got {topology!r}")
 
 
@@ -152,13 +161,14 @@ def check_prefix(prefix: str) -> None:
 class Lab:
     """A namespace topology. Use as a context manager, or up()/down()."""
 
-    def __init__(self, topology: str = "resubmit", prefix: str = "pfl", peer_mode: str = "xdp"):
+    def __init__(self, topology: str = "resubmit", prefix: str = "pfl", peer_mode: str = "xdp",
+                 ports: list[str] | None = None):
         check_prefix(prefix)
         if peer_mode not in ("xdp", "gro"):
             raise UsageError(f"peer mode: expected xdp or gro, got {peer_mode!r}")
         self.state = LabState(prefix, topology, peer_mode)
         self._owns_state = False
-        for h in _topology_hosts(topology, prefix):
+        for h in _topology_hosts(topology, prefix, ports):
             if len(h.root_ifname) > MAX_IFNAME:
                 raise UsageError(f"--prefix: {h.root_ifname!r} is longer than {MAX_IFNAME} characters")
             self.state.hosts[h.name] = h

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .._native import lib
+from ..native import lib
 from .fields import FIELDS, Field
 
 

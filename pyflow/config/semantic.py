@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from .._native import lib
+from ..native import lib
 from ..errors import ConfigError
 from .errors_util import join_path, suggest
 from .fields import (FIELDS, LPM_FIELDS, MPEGTS_FRAMES, SETTABLE, Field, is_prefix, parse_prefix,

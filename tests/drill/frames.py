@@ -19,23 +19,26 @@ MALFORMED, ACTION, ACTION_FAIL = 0, 1, 6
 
 # ---- parser -----------------------------------------------------------------
 
-def _ts_is_psi(frame: bytes, ts: int) -> bool:
-    """A TS packet carrying program-specific information: PAT or CAT (PID 0, 1), or the start of a
-    PMT section (payload_unit_start_indicator, payload present, table_id 0x02 after pointer_field)."""
+def mpegts_is_psi(frame: bytes, ts: int) -> bool:
+    """A TS packet carrying program-specific information: PAT/CAT by PID, or a PMT section (table_id 2)
+    starting in it (payload_unit_start_indicator, payload present, pointer_field)."""
     n = len(frame)
-    if ((frame[ts + 1] & 0x1F) << 8 | frame[ts + 2]) <= 1:
+    if (((frame[ts + 1] & 0x1F) << 8) | frame[ts + 2]) <= 1:
         return True
-    if not frame[ts + 1] & 0x40 or not frame[ts + 3] & 0x10:
+    if not (frame[ts + 1] & 0x40) or not (frame[ts + 3] & 0x10):
         return False
-    start = 4 + (1 + frame[ts + 4] if frame[ts + 3] & 0x20 else 0)
-    if start > 186 or ts + start + 2 > n or frame[ts + start] > 186:
+    off = 4 + (1 + frame[ts + 4] if frame[ts + 3] & 0x20 else 0)
+    if off > 186 or ts + off + 2 > n or frame[ts + off] > 186:
         return False
-    table = start + 1 + frame[ts + start]
-    return table <= 187 and ts + table + 1 <= n and frame[ts + table] == 0x02
+    off += 1 + frame[ts + off]
+    if off > 187 or ts + off + 1 > n:
+        return False
+    return frame[ts + off] == 0x02
 
 
 def mpegts_class(frame: bytes, off: int) -> int:
-    """PSI in any TS packet wins (never thinned as video), then reference, then non-reference."""
+    """PSI wins over everything; else reference when any TS packet's adaptation field has
+    random_access_indicator; else non-reference; none unless the payload starts with the sync byte."""
     n = len(frame)
     if off + 1 > n or frame[off] != 0x47:
         return MPEGTS_NONE
@@ -44,7 +47,7 @@ def mpegts_class(frame: bytes, off: int) -> int:
         ts = off + i * 188
         if ts + 6 > n or frame[ts] != 0x47:
             break
-        if _ts_is_psi(frame, ts):
+        if mpegts_is_psi(frame, ts):
             return MPEGTS_PSI
         if (frame[ts + 3] & 0x20) and frame[ts + 4] > 0 and (frame[ts + 5] & 0x40):
             cls = MPEGTS_REF
@@ -154,7 +157,8 @@ PIPES = {
          (1, 0): ("port", 1, False)}, ("drop",)),
     3: ({(58,): ("port", 1, False), (6,): ("port", 1, True)}, ("kernel",)),
     4: ({(16,): ("port", 1, False), (17,): ("pipe", 2)}, ("drop",)),
-    5: ({(MPEGTS_REF,): ("port", 1, False), (MPEGTS_NONREF,): ("drop",), (MPEGTS_NONE,): ("kernel",)}, ("drop",)),
+    5: ({(MPEGTS_REF,): ("port", 1, False), (MPEGTS_PSI,): ("port", 1, False), (MPEGTS_NONREF,): ("drop",),
+         (MPEGTS_NONE,): ("kernel",)}, ("drop",)),
 }
 
 
@@ -246,8 +250,14 @@ def tcp(dport: int, doff: int = 5) -> bytes:
 
 
 def ts_packet(rai: bool, sync: int = 0x47) -> bytes:
-    # adaptation_field_control 3 (field + payload), field length 7, random_access_indicator in its flags
+    # PID 0x100, adaptation_field_control 3 (field + payload), field length 7, random_access_indicator in its flags
     return bytes([sync, 0x01, 0x00, 0x30, 7, 0x40 if rai else 0x00]) + bytes(182)
+
+
+def ts_section(pid: int, table_id: int, pointer: int = 0) -> bytes:
+    # payload_unit_start_indicator, payload only, pointer_field, then the section's table_id
+    body = bytes([pointer]) + bytes(pointer) + bytes([table_id])
+    return bytes([0x47, 0x40 | pid >> 8, pid & 0xFF, 0x10]) + body + bytes(184 - len(body))
 
 
 def mpls(labels, body: bytes) -> bytes:
@@ -273,6 +283,9 @@ def base_frames() -> list[bytes]:
         eth(ETH_IPV4, ip4(17, udp(1234, ts_packet(False) + ts_packet(True, sync=0x46)))),
         eth(ETH_IPV4, ip4(17, udp(1234, ts_packet(True, sync=0x46)))),
         eth(ETH_IPV4, ip4(17, udp(1234, b"\x47"))),
+        eth(ETH_IPV4, ip4(17, udp(1234, ts_packet(False) + ts_section(0, 0)))),            # PAT
+        eth(ETH_IPV4, ip4(17, udp(1234, ts_packet(True) + ts_section(0x1000, 2, 3)))),     # PMT section
+        eth(ETH_IPV4, ip4(17, udp(1234, ts_section(0x101, 0, 0) + ts_packet(True)))),      # PES start, not PSI
         eth(ETH_IPV4, ip4(17, udp(53)), tags=[(ETH_VLAN, 5)]),
         eth(ETH_IPV4, ip4(6, tcp(80)), tags=[(ETH_QINQ, 5), (ETH_VLAN, 100)]),
         eth(ETH_IPV4, ip4(17, udp(53)), tags=[(ETH_VLAN, 7)]),

@@ -73,13 +73,12 @@ def test_learned_names_sort_by_address():
 
 
 def test_field_values_read_from_the_shared_struct():
-    from pyflow.config.fields import FIELDS
+    from pyflow.compiler import decode_fields
     from pyflow.native import ffi
 
     f = ffi.new("struct pf_fields *")
     f.ipv4_src = int.from_bytes(ipaddress.IPv4Address("192.168.99.105").packed, "little")  # network order in memory
     f.port = 7
     f.l4_dport = int.from_bytes((4789).to_bytes(2, "big"), "little")
-    assert c.field_value(f[0], FIELDS["ipv4.src"]) == int(ipaddress.IPv4Address("192.168.99.105"))
-    assert c.field_value(f[0], FIELDS["meta.port"]) == 7
-    assert c.field_value(f[0], FIELDS["l4.dport"]) == 4789
+    assert decode_fields(f, ["ipv4.src", "meta.port", "l4.dport"]) == {
+        "ipv4.src": int(ipaddress.IPv4Address("192.168.99.105")), "meta.port": 7, "l4.dport": 4789}

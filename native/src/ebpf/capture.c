@@ -276,10 +276,13 @@ static void *capture_thread(void *arg)
 			break;
 		if (st->deadline_ns && now_ns(CLOCK_MONOTONIC) >= st->deadline_ns)
 			break;
-		if (perf_buffer__poll(st->pb, 100) < 0 && errno != EINTR)
+		int n = perf_buffer__poll(st->pb, 100);
+
+		if (n < 0 && errno != EINTR)
 			break;
-		/* wakeups come every PF_CAPTURE_WAKEUP samples: read the rest on each tick */
-		perf_buffer__consume(st->pb);
+		/* fewer samples than a wakeup's worth never make epoll ready: read them on the timeout */
+		if (n == 0)
+			perf_buffer__consume(st->pb);
 	}
 	/* off first, then drain what is already in the buffers */
 	capture_cfg_write(st->eb, &off, &err);

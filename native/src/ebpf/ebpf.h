@@ -157,6 +157,37 @@ void pf_ebpf_capture_release(struct pf_ebpf *eb);
 int pf_ebpf_bss_write(struct pf_ebpf *eb, const char *name, const void *data, uint32_t len, struct pf_error *err);
 int pf_ebpf_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err);
 
+/* ---- between the backend's files (backend_ebpf.c: loader, attach, programming; entries.c;
+ * counters.c; progrun.c) ---- */
+static inline struct pf_ebpf *pf_ebpf_of(pf_instance *inst)
+{
+	return inst->priv;
+}
+
+/* counters.c: per-CPU values summed / written on every CPU, and the counter ops */
+size_t pf_ebpf_percpu_stride(size_t value_size);
+int pf_ebpf_percpu_sum(struct pf_ebpf *eb, int fd, uint32_t key, void *out, size_t size);
+int pf_ebpf_percpu_fill(struct pf_ebpf *eb, int fd, uint32_t key, const void *value, size_t size);
+int pf_ebpf_counters_entries(pf_instance *inst, const uint32_t *ids, uint32_t n, struct pf_counter *out,
+			     struct pf_error *err);
+int pf_ebpf_counters_pipe(pf_instance *inst, uint32_t pipe_id, struct pf_pipe_counter *out, struct pf_error *err);
+int pf_ebpf_counters_port(pf_instance *inst, uint32_t port_id, struct pf_port_counter *out, struct pf_error *err);
+
+/* progrun.c: pf_test_run */
+int pf_ebpf_test_run(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out,
+		     uint32_t out_cap, struct pf_test_result *res, struct pf_error *err);
+
+/* entries.c: what the loader and pipe programming need of the entry tables */
+int pf_ebpf_index_alloc(struct pf_ebpf *eb);
+void pf_ebpf_slots_adopt(struct pf_ebpf *eb);
+void pf_ebpf_pipe_cache_store(struct pf_ebpf *eb, uint32_t pipe_id, const struct pf_pipe *pipe,
+			      const struct pf_fields *masks, uint32_t nmasks);
+int pf_ebpf_fwd_check(const struct pf_fwd *fwd, const char *what, struct pf_error *err);
+int pf_ebpf_entry_replace(pf_instance *inst, uint32_t id, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen,
+			  const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
+int pf_ebpf_entry_list(pf_instance *inst, uint32_t pipe_id, struct pf_entry_info *out, uint32_t max,
+		       uint32_t *count, struct pf_error *err);
+
 /* rx queues of an interface (sysfs), 1 when it cannot say */
 uint32_t pf_ebpf_rx_queue_count(const char *ifname);
 

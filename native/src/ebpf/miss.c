@@ -22,7 +22,7 @@
 #include <bpf/bpf.h>
 #include <xdp/xsk.h>
 #include "ebpf/ebpf.h"
-#include "miss/ebpf_miss.h"
+#include "ebpf/miss.h"
 #include "miss/miss.h"
 
 #ifndef SOL_XDP
