@@ -448,3 +448,48 @@ def test_simulator_enforces_documented_rules(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     checks = [line for line in r.stdout.splitlines() if line.startswith("ok ")]
     assert len(checks) >= 14, r.stdout
+
+
+# ---- the miss path in process: learn, resubmit, age out through DOCA removals -----------------------------
+
+def _inject(sim, port: int, frame: bytes) -> None:
+    import ctypes
+
+    res = (ctypes.c_uint8 * 64)()
+    assert sim.lib.docasim_inject(port, frame, len(frame), 0, None, 0, ctypes.byref(res)) == 0
+
+
+def test_learned_entries_resubmit_and_age_out(sim):
+    from pyflow.native import ffi
+
+    cfg_json = json.loads((CONF / "resubmit.json").read_text())
+    cfg_json["miss_policies"][0]["idle_timeout"] = 0.3
+    cfg = load(cfg_json)
+    inst, program = open_doca(cfg)
+    try:
+        program.apply(inst)
+        inst.start()
+        h2n = next(p for p in program.pipes if p.name == "h2n")
+        srcs = ["192.168.99.101", "192.168.99.102", "192.168.99.103"]
+        for s in srcs:
+            _inject(sim, 1, bytes(Ether() / IP(src=s, dst="20.1.1.100") / UDP(dport=4000) / Raw(b"x" * 16)))
+        assert wait_until(lambda: inst.miss_stats()["resubmitted"] == 3, 5)
+        stats = inst.miss_stats()
+        assert (stats["received"], stats["installed"]) == (3, 3)
+        learned = inst.entry_list(h2n.id)
+        names = sorted(program.learned_entry_name(h2n.id, ffi.addressof(i, "match")) for i in learned)
+        assert names == [f"{s}-flow" for s in srcs]
+        # the resubmitted frames were counted from h2n on: its entries once each, root not again
+        assert inst.counters_pipe(h2n.id) == {"hits": 3, "misses": 3}
+        assert inst.counters_pipe(program.pipe("root").id)["hits"] == 3
+        in_sim = next(p for p in sim.dump()["pipes"] if p["name"] == "h2n")["entries"]
+        assert len(in_sim) == 3 and all(e["active"] for e in in_sim)
+        # a second frame of a learned flow hits its entry in the simulated pipes, no miss
+        _inject(sim, 1, bytes(Ether() / IP(src=srcs[0], dst="20.1.1.100") / UDP(dport=4000) / Raw(b"y" * 16)))
+        assert inst.counters_pipe(h2n.id) == {"hits": 4, "misses": 3}
+        # idle: aged out by the sweeper, removed from DOCA Flow with doca_flow_pipe_remove_entry
+        assert wait_until(lambda: inst.miss_stats()["aged_out"] == 3, 5)
+        assert inst.entry_list(h2n.id) == []
+        assert next(p for p in sim.dump()["pipes"] if p["name"] == "h2n")["entries"] == []
+    finally:
+        inst.close()
