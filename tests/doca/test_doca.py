@@ -429,7 +429,8 @@ def test_cli_refuses_without_sdk_or_simulator_and_runs_with_it(tmp_path):
     assert "DOCA SDK" in r.stderr and "install DOCA 2.9" in r.stderr and "--backend ebpf" in r.stderr
     r = subprocess.run([PY, "-P", "-m", "pyflow", "run", "--backend", "doca", "--doca-sim", sim_library(), "-j",
                         str(CONF / "resubmit.json"), "--port", "uplink=0", "--port", "vf0=1", "--instance",
-                        f"pfc{uuid.uuid4().hex[:4]}", "--duration", "0.3", "--stats-interval", "0.1"],
+                        f"pfc{uuid.uuid4().hex[:4]}", "--duration", "0.3", "--stats-interval", "0.1",
+                        "--", "-a", "0000:03:00.0,dv_flow_en=2", "-c", "0x3"],     # EAL flags reach the backend
                        capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stderr
     assert ("Static Entry Counters: root_net_to_host: 0, root_host_to_net_vf0: 0, n2h_to_vf0: 0, rss_pipe: 0, ; "
@@ -491,5 +492,41 @@ def test_learned_entries_resubmit_and_age_out(sim):
         assert wait_until(lambda: inst.miss_stats()["aged_out"] == 3, 5)
         assert inst.entry_list(h2n.id) == []
         assert next(p for p in sim.dump()["pipes"] if p["name"] == "h2n")["entries"] == []
+    finally:
+        inst.close()
+
+
+def test_entries_added_and_removed_while_running(sim):
+    from pyflow.errors import PyflowError
+    from pyflow.native import ffi, lib
+
+    cfg = load(DIFF_CONFIG)
+    inst, program = open_doca(cfg)
+    try:
+        program.apply(inst)
+        inst.start()
+        second = program.pipe("second")
+        match = ffi.new("struct pf_fields *")
+        match.ipv4_src = int.from_bytes(bytes([10, 0, 0, 7]), "little")
+        entry = ffi.new("struct pf_entry *")
+        entry.act.flags = lib.PF_ACT_DEC_TTL | lib.PF_ACT_SET_DSCP | lib.PF_ACT_SET_L4_SPORT
+        entry.act.dscp, entry.act.l4_sport = 10, 0x3930
+        eid = inst.entry_add(second.id, 0, 0, match, entry)
+        frame = bytes(Ether() / IP(src="10.0.0.7", dst="10.0.0.2", ttl=9) / UDP(sport=1, dport=2) / Raw(b"z" * 8))
+        v, out = inst.test_run(0, frame)
+        assert v.kind == lib.PF_VERDICT_TX and v.entry_id == eid and v.out_port == 1
+        got = IP(out[14:])
+        assert (got.ttl, got.tos >> 2, got[UDP].sport) == (8, 10, 0x3039)
+        assert next(p for p in sim.dump()["pipes"] if p["name"] == "second")["entries"][-1]["active"]
+        # an action set the pipe was not created with: DOCA fixed its templates at doca_flow_pipe_create
+        other = ffi.new("struct pf_entry *")
+        other.act.flags = lib.PF_ACT_SET_IPV4_DST
+        match.ipv4_src = int.from_bytes(bytes([10, 0, 0, 8]), "little")
+        with pytest.raises(PyflowError, match="backend doca: pipe second: this entry's actions are not among"):
+            inst.entry_add(second.id, 0, 0, match, other)
+        inst.entry_del(eid)
+        v, _ = inst.test_run(0, frame)
+        assert v.kind == lib.PF_VERDICT_DROP
+        assert len(next(p for p in sim.dump()["pipes"] if p["name"] == "second")["entries"]) == 2
     finally:
         inst.close()
