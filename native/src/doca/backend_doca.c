@@ -329,9 +329,26 @@ static int to_match(struct pfdoca *d, const struct pf_fields *m, const struct pf
 
 		PUT(out->outer.eth_vlan[1].tci, tci);
 	}
-	if (v6 || m->ipv4_src || m->ipv4_dst || m->ip_proto || m->ip_ttl || m->ip_dscp)
+	/* pyflow's ip proto is IPv4's or IPv6's: without an address, TTL or DSCP that fixes the IP version it
+	 * is the parser's L4 type, which DOCA matches after either */
+	if (m->ip_proto && !v6 && !m->ipv4_src && !m->ipv4_dst && !m->ip_ttl && !m->ip_dscp) {
+		uint8_t proto = s->ip_proto;
+
+		if (as_mask || all_ones) {
+			out->parser_meta.outer_l4_type = (enum doca_flow_l4_meta)0xffffffffu;
+		} else if (proto == 6 || proto == 17 || proto == 1) {
+			out->parser_meta.outer_l4_type = proto == 6 ? DOCA_FLOW_L4_META_TCP
+						      : proto == 17 ? DOCA_FLOW_L4_META_UDP : DOCA_FLOW_L4_META_ICMP;
+		} else {
+			*bad = "ip proto other than tcp, udp or icmp without an IPv4/IPv6 field (DOCA needs the L3 type)";
+			return -EOPNOTSUPP;
+		}
+	} else if (v6 || m->ipv4_src || m->ipv4_dst || m->ip_proto || m->ip_ttl || m->ip_dscp) {
 		out->outer.l3_type = v6 ? DOCA_FLOW_L3_TYPE_IP6 : DOCA_FLOW_L3_TYPE_IP4;
-	if (v6) {
+	}
+	if (out->parser_meta.outer_l4_type) {
+		/* the proto went to the parser's L4 type */
+	} else if (v6) {
 		if (any(m->ipv6_src, 16))
 			PUT(out->outer.ip6.src_ip, s->ipv6_src);
 		if (any(m->ipv6_dst, 16))

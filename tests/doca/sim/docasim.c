@@ -1262,6 +1262,8 @@ static void parse(struct frame *f)
 		f->l4_proto = ip[6];
 		f->l4_off = off + 40;
 	}
+	if (f->l3 && f->l4_proto == 1 && f->l3 == 4)
+		f->v.parser_meta.outer_l4_type = DOCA_FLOW_L4_META_ICMP;
 	if (f->l4_off) {
 		uint32_t need = f->l4_proto == 6 ? 20 : 8;
 
@@ -1271,6 +1273,7 @@ static void parse(struct frame *f)
 			const uint8_t *l4 = f->d + f->l4_off;
 
 			f->v.outer.l4_type_ext = f->l4_proto == 6 ? DOCA_FLOW_L4_TYPE_EXT_TCP : DOCA_FLOW_L4_TYPE_EXT_UDP;
+			f->v.parser_meta.outer_l4_type = f->l4_proto == 6 ? DOCA_FLOW_L4_META_TCP : DOCA_FLOW_L4_META_UDP;
 			memcpy(&f->v.outer.transport.src_port, l4, 2);
 			memcpy(&f->v.outer.transport.dst_port, l4 + 2, 2);
 			if (f->l4_proto == 6)
