@@ -369,7 +369,7 @@ static void wire_stop(void)
 static int open_iface(const char *ifname, int *ifindex)
 {
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
-	int one = 1;
+	int one = 1, bufsz = 16 << 20;
 	int fd;
 
 	*ifindex = (int)if_nametoindex(ifname);
@@ -381,6 +381,9 @@ static int open_iface(const char *ifname, int *ifindex)
 	sll.sll_ifindex = *ifindex;
 	/* the frames this socket sends must not come back as received */
 	setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
+	/* room for a burst: a NIC has its rx ring, this socket only its buffer */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsz, sizeof(bufsz));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufsz, sizeof(bufsz));
 	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll))) {
 		int e = -errno;
 		close(fd);
