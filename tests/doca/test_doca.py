@@ -429,7 +429,8 @@ def test_cli_refuses_without_sdk_or_simulator_and_runs_with_it(tmp_path):
     assert "DOCA SDK" in r.stderr and "install DOCA 2.9" in r.stderr and "--backend ebpf" in r.stderr
     r = subprocess.run([PY, "-P", "-m", "pyflow", "run", "--backend", "doca", "--doca-sim", sim_library(), "-j",
                         str(CONF / "resubmit.json"), "--port", "uplink=0", "--port", "vf0=1", "--instance",
-                        f"pfc{uuid.uuid4().hex[:4]}", "--duration", "0.3", "--stats-interval", "0.1"],
+                        f"pfc{uuid.uuid4().hex[:4]}", "--duration", "0.3", "--stats-interval", "0.1",
+                        "--", "-a", "0000:03:00.0,dv_flow_en=2", "-c", "0x3"],     # EAL flags reach the backend
                        capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stderr
     assert ("Static Entry Counters: root_net_to_host: 0, root_host_to_net_vf0: 0, n2h_to_vf0: 0, rss_pipe: 0, ; "
@@ -448,3 +449,84 @@ def test_simulator_enforces_documented_rules(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     checks = [line for line in r.stdout.splitlines() if line.startswith("ok ")]
     assert len(checks) >= 14, r.stdout
+
+
+# ---- the miss path in process: learn, resubmit, age out through DOCA removals -----------------------------
+
+def _inject(sim, port: int, frame: bytes) -> None:
+    import ctypes
+
+    res = (ctypes.c_uint8 * 64)()
+    assert sim.lib.docasim_inject(port, frame, len(frame), 0, None, 0, ctypes.byref(res)) == 0
+
+
+def test_learned_entries_resubmit_and_age_out(sim):
+    from pyflow.native import ffi
+
+    cfg_json = json.loads((CONF / "resubmit.json").read_text())
+    cfg_json["miss_policies"][0]["idle_timeout"] = 0.3
+    cfg = load(cfg_json)
+    inst, program = open_doca(cfg)
+    try:
+        program.apply(inst)
+        inst.start()
+        h2n = next(p for p in program.pipes if p.name == "h2n")
+        srcs = ["192.168.99.101", "192.168.99.102", "192.168.99.103"]
+        for s in srcs:
+            _inject(sim, 1, bytes(Ether() / IP(src=s, dst="20.1.1.100") / UDP(dport=4000) / Raw(b"x" * 16)))
+        assert wait_until(lambda: inst.miss_stats()["resubmitted"] == 3, 5)
+        stats = inst.miss_stats()
+        assert (stats["received"], stats["installed"]) == (3, 3)
+        learned = inst.entry_list(h2n.id)
+        names = sorted(program.learned_entry_name(h2n.id, ffi.addressof(i, "match")) for i in learned)
+        assert names == [f"{s}-flow" for s in srcs]
+        # the resubmitted frames were counted from h2n on: its entries once each, root not again
+        assert inst.counters_pipe(h2n.id) == {"hits": 3, "misses": 3}
+        assert inst.counters_pipe(program.pipe("root").id)["hits"] == 3
+        in_sim = next(p for p in sim.dump()["pipes"] if p["name"] == "h2n")["entries"]
+        assert len(in_sim) == 3 and all(e["active"] for e in in_sim)
+        # a second frame of a learned flow hits its entry in the simulated pipes, no miss
+        _inject(sim, 1, bytes(Ether() / IP(src=srcs[0], dst="20.1.1.100") / UDP(dport=4000) / Raw(b"y" * 16)))
+        assert inst.counters_pipe(h2n.id) == {"hits": 4, "misses": 3}
+        # idle: aged out by the sweeper, removed from DOCA Flow with doca_flow_pipe_remove_entry
+        assert wait_until(lambda: inst.miss_stats()["aged_out"] == 3, 5)
+        assert inst.entry_list(h2n.id) == []
+        assert next(p for p in sim.dump()["pipes"] if p["name"] == "h2n")["entries"] == []
+    finally:
+        inst.close()
+
+
+def test_entries_added_and_removed_while_running(sim):
+    from pyflow.errors import PyflowError
+    from pyflow.native import ffi, lib
+
+    cfg = load(DIFF_CONFIG)
+    inst, program = open_doca(cfg)
+    try:
+        program.apply(inst)
+        inst.start()
+        second = program.pipe("second")
+        match = ffi.new("struct pf_fields *")
+        match.ipv4_src = int.from_bytes(bytes([10, 0, 0, 7]), "little")
+        entry = ffi.new("struct pf_entry *")
+        entry.act.flags = lib.PF_ACT_DEC_TTL | lib.PF_ACT_SET_DSCP | lib.PF_ACT_SET_L4_SPORT
+        entry.act.dscp, entry.act.l4_sport = 10, 0x3930
+        eid = inst.entry_add(second.id, 0, 0, match, entry)
+        frame = bytes(Ether() / IP(src="10.0.0.7", dst="10.0.0.2", ttl=9) / UDP(sport=1, dport=2) / Raw(b"z" * 8))
+        v, out = inst.test_run(0, frame)
+        assert v.kind == lib.PF_VERDICT_TX and v.entry_id == eid and v.out_port == 1
+        got = IP(out[14:])
+        assert (got.ttl, got.tos >> 2, got[UDP].sport) == (8, 10, 0x3039)
+        assert next(p for p in sim.dump()["pipes"] if p["name"] == "second")["entries"][-1]["active"]
+        # an action set the pipe was not created with: DOCA fixed its templates at doca_flow_pipe_create
+        other = ffi.new("struct pf_entry *")
+        other.act.flags = lib.PF_ACT_SET_IPV4_DST
+        match.ipv4_src = int.from_bytes(bytes([10, 0, 0, 8]), "little")
+        with pytest.raises(PyflowError, match="backend doca: pipe second: this entry's actions are not among"):
+            inst.entry_add(second.id, 0, 0, match, other)
+        inst.entry_del(eid)
+        v, _ = inst.test_run(0, frame)
+        assert v.kind == lib.PF_VERDICT_DROP
+        assert len(next(p for p in sim.dump()["pipes"] if p["name"] == "second")["entries"]) == 2
+    finally:
+        inst.close()

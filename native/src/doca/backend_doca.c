@@ -329,9 +329,26 @@ static int to_match(struct pfdoca *d, const struct pf_fields *m, const struct pf
 
 		PUT(out->outer.eth_vlan[1].tci, tci);
 	}
-	if (v6 || m->ipv4_src || m->ipv4_dst || m->ip_proto || m->ip_ttl || m->ip_dscp)
+	/* pyflow's ip proto is IPv4's or IPv6's: without an address, TTL or DSCP that fixes the IP version it
+	 * is the parser's L4 type, which DOCA matches after either */
+	if (m->ip_proto && !v6 && !m->ipv4_src && !m->ipv4_dst && !m->ip_ttl && !m->ip_dscp) {
+		uint8_t proto = s->ip_proto;
+
+		if (as_mask || all_ones) {
+			out->parser_meta.outer_l4_type = (enum doca_flow_l4_meta)0xffffffffu;
+		} else if (proto == 6 || proto == 17 || proto == 1) {
+			out->parser_meta.outer_l4_type = proto == 6 ? DOCA_FLOW_L4_META_TCP
+						      : proto == 17 ? DOCA_FLOW_L4_META_UDP : DOCA_FLOW_L4_META_ICMP;
+		} else {
+			*bad = "ip proto other than tcp, udp or icmp without an IPv4/IPv6 field (DOCA needs the L3 type)";
+			return -EOPNOTSUPP;
+		}
+	} else if (v6 || m->ipv4_src || m->ipv4_dst || m->ip_proto || m->ip_ttl || m->ip_dscp) {
 		out->outer.l3_type = v6 ? DOCA_FLOW_L3_TYPE_IP6 : DOCA_FLOW_L3_TYPE_IP4;
-	if (v6) {
+	}
+	if (out->parser_meta.outer_l4_type) {
+		/* the proto went to the parser's L4 type */
+	} else if (v6) {
 		if (any(m->ipv6_src, 16))
 			PUT(out->outer.ip6.src_ip, s->ipv6_src);
 		if (any(m->ipv6_dst, 16))
@@ -630,7 +647,14 @@ static int doca_open(pf_instance *inst, const struct pf_instance_opts *opts, str
 	}
 	d->nqueues = (uint16_t)(1 + d->nthreads);
 	d->entries = calloc(d->max_entries, sizeof(*d->entries));
-	if (!d->entries) {
+	for (d->key_mask = 1; d->key_mask < d->max_entries; d->key_mask <<= 1)
+		;
+	d->key_heads = malloc(d->key_mask * sizeof(*d->key_heads));
+	d->key_next = malloc(d->max_entries * sizeof(*d->key_next));
+	if (d->key_heads)
+		memset(d->key_heads, 0xff, d->key_mask * sizeof(*d->key_heads));
+	d->key_mask--;
+	if (!d->entries || !d->key_heads || !d->key_next) {
 		ret = pf_err(err, -ENOMEM, "backend doca: cannot hold %u entries", d->max_entries);
 		goto fail;
 	}
@@ -1381,6 +1405,8 @@ static void doca_close(pf_instance *inst)
 	pthread_mutex_unlock(&doca_once);
 	pfdoca_api_unload(d);
 	free(d->entries);
+	free(d->key_heads);
+	free(d->key_next);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 	inst->priv = NULL;
@@ -1396,6 +1422,48 @@ static int key_equal(const struct pfdoca_entry *en, uint32_t pipe, uint32_t mask
 }
 
 static int entry_remove_locked(struct pfdoca *d, uint32_t id, struct pf_error *err);
+
+/* the key index: entry ids by (pipe, mask slot, prefix length, masked match), so a key is found in O(1) */
+static uint32_t key_hash(uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen, const struct pf_fields *match)
+{
+	uint32_t h = 2166136261u ^ pipe ^ (mask_idx << 8) ^ (prefixlen << 16);
+	const uint8_t *p = (const uint8_t *)match;
+
+	for (size_t i = 0; i < sizeof(*match); i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+static uint32_t key_find(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
+			 const struct pf_fields *match)
+{
+	for (uint32_t i = d->key_heads[key_hash(pipe, mask_idx, prefixlen, match) & d->key_mask]; i != UINT32_MAX;
+	     i = d->key_next[i])
+		if (key_equal(&d->entries[i], pipe, mask_idx, prefixlen, match))
+			return i;
+	return UINT32_MAX;
+}
+
+static void key_link(struct pfdoca *d, uint32_t id)
+{
+	const struct pfdoca_entry *en = &d->entries[id];
+	uint32_t *head = &d->key_heads[key_hash(en->pipe, en->mask_idx, en->prefixlen, &en->match) & d->key_mask];
+
+	d->key_next[id] = *head;
+	*head = id;
+}
+
+static void key_unlink(struct pfdoca *d, uint32_t id)
+{
+	const struct pfdoca_entry *en = &d->entries[id];
+	uint32_t *p = &d->key_heads[key_hash(en->pipe, en->mask_idx, en->prefixlen, &en->match) & d->key_mask];
+
+	for (; *p != UINT32_MAX; p = &d->key_next[*p])
+		if (*p == id) {
+			*p = d->key_next[id];
+			return;
+		}
+}
 
 /* Record (before start) or install (after) an entry; an existing key is replaced and keeps its id. */
 static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
@@ -1434,11 +1502,7 @@ static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uin
 			((uint8_t *)&masked)[i] &= ((const uint8_t *)&lm)[i];
 	}
 	pthread_mutex_lock(&d->lock);
-	for (uint32_t i = 0; i < d->max_entries; i++)
-		if (key_equal(&d->entries[i], pipe, mask_idx, prefixlen, &masked)) {
-			id = i;
-			break;
-		}
+	id = key_find(d, pipe, mask_idx, prefixlen, &masked);
 	if (id != UINT32_MAX && d->started) {
 		ret = entry_remove_locked(d, id, err);
 		if (ret)
@@ -1459,9 +1523,12 @@ static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uin
 		}
 		d->next_free_hint = id + 1;
 	}
+	if (id != UINT32_MAX && d->entries[id].in_use)
+		key_unlink(d, id);      /* replaced before start: the same key, relinked below */
 	d->entries[id] = (struct pfdoca_entry){ .in_use = true, .pipe = pipe, .mask_idx = mask_idx,
 						.prefixlen = prefixlen, .match = masked, .e = *entry };
 	d->entries[id].e.id = id;
+	key_link(d, id);
 	if (d->started) {
 		ret = entry_push(d, id, err);
 		if (!ret)
@@ -1476,6 +1543,7 @@ static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uin
 			process_queue(d, pfdoca_queue, NULL);
 			if (d->entries[id].g)
 				d->entries[id].g->removed = true;
+			key_unlink(d, id);
 			memset(&d->entries[id], 0, sizeof(d->entries[id]));
 			goto out;
 		}
@@ -1502,6 +1570,7 @@ static int entry_remove_locked(struct pfdoca *d, uint32_t id, struct pf_error *e
 	}
 	if (en->g)
 		en->g->removed = true;
+	key_unlink(d, id);
 	memset(en, 0, sizeof(*en));
 	return 0;
 }

@@ -119,6 +119,9 @@ struct pfdoca {
 	bool root_set;
 	struct pfdoca_entry *entries;           /* [max_entries], by id */
 	uint32_t next_free_hint;
+	uint32_t *key_heads;                    /* key hash -> first entry id (chains through key_next) */
+	uint32_t *key_next;
+	uint32_t key_mask;
 
 	struct pf_learn policies[PF_MAX_PIPES];
 	uint32_t npolicies;

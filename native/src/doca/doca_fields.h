@@ -25,6 +25,7 @@ static const struct pfdoca_field pfdoca_fields[] = {
 	{ "meta.pkt_meta", MO(meta.pkt_meta), AO(meta.pkt_meta), 4, 0, 0, 1 },
 	{ "meta.mark", MO(meta.mark), AO(meta.mark), 4, 0, 0, 1 },
 	{ "parser_meta.port_id", MO(parser_meta.port_id), NA, 4, 0, 0, 1 },
+	{ "parser_meta.outer_l4_type", MO(parser_meta.outer_l4_type), NA, 4, 0, 0, 1 },
 	{ "outer.eth.dst_mac", MO(outer.eth.dst_mac), AO(outer.eth.dst_mac), 6, 0, 0 },
 	{ "outer.eth.src_mac", MO(outer.eth.src_mac), AO(outer.eth.src_mac), 6, 0, 0 },
 	{ "outer.eth.type", MO(outer.eth.type), NA, 2, 0, 0 },

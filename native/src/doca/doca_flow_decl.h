@@ -141,9 +141,18 @@ enum doca_flow_l3_meta {
 	DOCA_FLOW_L3_META_IPV6,
 };
 
+enum doca_flow_l4_meta {
+	DOCA_FLOW_L4_META_NONE = 0,
+	DOCA_FLOW_L4_META_TCP,
+	DOCA_FLOW_L4_META_UDP,
+	DOCA_FLOW_L4_META_ICMP,
+	DOCA_FLOW_L4_META_ESP,
+};
+
 struct doca_flow_parser_meta {
 	uint32_t port_id;               /* the port the packet came from (port_meta) */
 	enum doca_flow_l3_meta outer_l3_type;
+	enum doca_flow_l4_meta outer_l4_type;   /* what the parser found after IPv4 or IPv6 */
 };
 
 struct doca_flow_match {

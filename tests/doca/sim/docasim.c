@@ -125,12 +125,17 @@ struct doca_flow_pipe {
 	uint32_t nentries;
 	uint64_t miss_pkts, miss_bytes;
 	uint32_t refs;                  /* forwards of other pipes / entries that name this pipe */
+	/* basic pipes: exact keys hashed (every entry has the pipe's mask) */
+	struct doca_flow_pipe_entry **buckets;
+	uint32_t bucket_mask;
 };
 
 enum entry_state { E_PENDING_ADD, E_ACTIVE, E_PENDING_DEL, E_ERROR };
 
 struct doca_flow_pipe_entry {
 	struct doca_flow_pipe_entry *next;      /* in the pipe */
+	struct doca_flow_pipe_entry *hnext;     /* in its bucket (basic pipes) */
+	uint32_t hash;
 	struct doca_flow_pipe_entry *qnext;     /* on its queue's pending list */
 	struct doca_flow_pipe *pipe;
 	enum entry_state state;
@@ -364,7 +369,7 @@ static void wire_stop(void)
 static int open_iface(const char *ifname, int *ifindex)
 {
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
-	int one = 1;
+	int one = 1, bufsz = 16 << 20;
 	int fd;
 
 	*ifindex = (int)if_nametoindex(ifname);
@@ -376,6 +381,9 @@ static int open_iface(const char *ifname, int *ifindex)
 	sll.sll_ifindex = *ifindex;
 	/* the frames this socket sends must not come back as received */
 	setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
+	/* room for a burst: a NIC has its rx ring, this socket only its buffer */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsz, sizeof(bufsz));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufsz, sizeof(bufsz));
 	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll))) {
 		int e = -errno;
 		close(fd);
@@ -714,6 +722,18 @@ EXPORT doca_error_t doca_flow_pipe_create(const struct doca_flow_pipe_cfg *cfg, 
 	if (!p)
 		RET(fail(DOCA_ERROR_NO_MEMORY, "out of memory"));
 	p->cfg = *cfg;
+	if (cfg->type == DOCA_FLOW_PIPE_BASIC) {
+		uint32_t n = 16;
+
+		while (n < cfg->nr_entries && n < (1u << 20))
+			n <<= 1;
+		p->buckets = calloc(n, sizeof(*p->buckets));
+		if (!p->buckets) {
+			free(p);
+			RET(fail(DOCA_ERROR_NO_MEMORY, "pipe %s: out of memory", cfg->name));
+		}
+		p->bucket_mask = n - 1;
+	}
 	for (uint32_t i = 0; i < cfg->nr_actions; i++)
 		for (uint32_t k = 0; k < cfg->ndescs[i]; k++)
 			p->cfg.descs[i][k].field_op.dst.field_string = p->cfg.desc_fields[i][k];
@@ -749,10 +769,13 @@ static void entry_free(struct doca_flow_pipe_entry *e)
 	free(e);
 }
 
+static void bucket_unlink(struct doca_flow_pipe *p, struct doca_flow_pipe_entry *e);
+
 static void pipe_unlink_entry(struct doca_flow_pipe *p, struct doca_flow_pipe_entry *e)
 {
 	struct doca_flow_pipe_entry **pp = &p->entries, *prev = NULL;
 
+	bucket_unlink(p, e);
 	for (; *pp; prev = *pp, pp = &(*pp)->next)
 		if (*pp == e) {
 			*pp = e->next;
@@ -804,6 +827,7 @@ EXPORT doca_error_t doca_flow_pipe_destroy(struct doca_flow_pipe *pipe)
 			break;
 		}
 	pipe->cfg.port->npipes--;
+	free(pipe->buckets);
 	free(pipe);
 	RET(DOCA_SUCCESS);
 }
@@ -888,6 +912,33 @@ static void entry_key(struct doca_flow_pipe_entry *e)
 	}
 }
 
+/* the hash of a key: the bytes under mask of the entry's fields */
+static uint32_t key_hash(const struct doca_flow_pipe_entry *e, const uint8_t *v, const uint8_t *mask)
+{
+	uint32_t h = 2166136261u;
+
+	for (unsigned i = 0; i < e->nf; i++) {
+		const struct pfdoca_field *fd = &pfdoca_fields[e->fidx[i]];
+
+		for (unsigned k = 0; k < fd->size; k++)
+			h = (h ^ (uint8_t)(v[fd->match_off + k] & mask[fd->match_off + k])) * 16777619u;
+	}
+	return h;
+}
+
+static void bucket_unlink(struct doca_flow_pipe *p, struct doca_flow_pipe_entry *e)
+{
+	struct doca_flow_pipe_entry **pp;
+
+	if (!p->buckets)
+		return;
+	for (pp = &p->buckets[e->hash & p->bucket_mask]; *pp; pp = &(*pp)->hnext)
+		if (*pp == e) {
+			*pp = e->hnext;
+			return;
+		}
+}
+
 static bool same_key(const struct doca_flow_pipe_entry *a, const struct doca_flow_pipe_entry *b)
 {
 	return a->need_l3 == b->need_l3 && !memcmp(a->eff_val, b->eff_val, sizeof(a->eff_val)) &&
@@ -967,13 +1018,17 @@ static doca_error_t entry_add(uint16_t queue, struct doca_flow_pipe *pipe, enum 
 		     (monitor && monitor->counter_type == DOCA_FLOW_RESOURCE_TYPE_NON_SHARED);
 	e->usr_ctx = usr_ctx;
 	entry_key(e);
-	if (want == DOCA_FLOW_PIPE_BASIC)
-		for (struct doca_flow_pipe_entry *o = pipe->entries; o; o = o->next)
+	if (want == DOCA_FLOW_PIPE_BASIC) {
+		e->hash = key_hash(e, e->eff_val, e->eff_mask);
+		for (struct doca_flow_pipe_entry *o = pipe->buckets[e->hash & pipe->bucket_mask]; o; o = o->hnext)
 			if (o->state != E_PENDING_DEL && o->state != E_ERROR && same_key(o, e)) {
 				free(e);
 				RET(fail(DOCA_ERROR_ALREADY_EXIST, "%s: pipe %s already has an entry with this match",
 					 call, pipe->cfg.name));
 			}
+		e->hnext = pipe->buckets[e->hash & pipe->bucket_mask];
+		pipe->buckets[e->hash & pipe->bucket_mask] = e;
+	}
 	if (e->has_fwd && e->fwd.next)
 		e->fwd.next->refs++;
 	e->state = E_PENDING_ADD;
@@ -1210,6 +1265,8 @@ static void parse(struct frame *f)
 		f->l4_proto = ip[6];
 		f->l4_off = off + 40;
 	}
+	if (f->l3 && f->l4_proto == 1 && f->l3 == 4)
+		f->v.parser_meta.outer_l4_type = DOCA_FLOW_L4_META_ICMP;
 	if (f->l4_off) {
 		uint32_t need = f->l4_proto == 6 ? 20 : 8;
 
@@ -1219,6 +1276,7 @@ static void parse(struct frame *f)
 			const uint8_t *l4 = f->d + f->l4_off;
 
 			f->v.outer.l4_type_ext = f->l4_proto == 6 ? DOCA_FLOW_L4_TYPE_EXT_TCP : DOCA_FLOW_L4_TYPE_EXT_UDP;
+			f->v.parser_meta.outer_l4_type = f->l4_proto == 6 ? DOCA_FLOW_L4_META_TCP : DOCA_FLOW_L4_META_UDP;
 			memcpy(&f->v.outer.transport.src_port, l4, 2);
 			memcpy(&f->v.outer.transport.dst_port, l4 + 2, 2);
 			if (f->l4_proto == 6)
@@ -1252,6 +1310,19 @@ static struct doca_flow_pipe_entry *lookup(struct doca_flow_pipe *p, const struc
 {
 	struct doca_flow_pipe_entry *best = NULL;
 
+	if (p->cfg.type == DOCA_FLOW_PIPE_BASIC) {
+		/* every entry of a basic pipe has the pipe's fields and mask: hash the frame under them */
+		const struct doca_flow_pipe_entry *any = p->entries;
+		uint32_t h;
+
+		if (!any)
+			return NULL;
+		h = key_hash(any, (const uint8_t *)&f->v, any->eff_mask);
+		for (struct doca_flow_pipe_entry *e = p->buckets[h & p->bucket_mask]; e; e = e->hnext)
+			if (e->hash == h && e->state == E_ACTIVE && entry_matches(e, f))
+				return e;
+		return NULL;
+	}
 	for (struct doca_flow_pipe_entry *e = p->entries; e; e = e->next) {
 		if (e->state != E_ACTIVE || !entry_matches(e, f))
 			continue;
