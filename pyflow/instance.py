@@ -9,8 +9,12 @@ XDP_MODES = {"auto": lib.PF_XDP_AUTO, "driver": lib.PF_XDP_DRIVER, "native": lib
 XDP_MODE_NAMES = {lib.PF_XDP_DRIVER: "native", lib.PF_XDP_GENERIC: "generic", lib.PF_XDP_HW: "offload"}
 VERDICTS = {lib.PF_VERDICT_TX: "tx", lib.PF_VERDICT_DROP: "drop", lib.PF_VERDICT_MISS: "miss",
             lib.PF_VERDICT_PASS: "pass", lib.PF_VERDICT_REPLICATE: "replicate"}
-# every field of struct pf_miss_stats, in the header's order (ring_drops & co. included)
-MISS_STATS = tuple(name for name, _ in ffi.typeof("struct pf_miss_stats").fields)
+# the counters of struct pf_miss_stats, in the header's order (ring_drops & co. included); the
+# queue depth gauge and the latency histogram are read by miss_timing
+MISS_TIMING = ("queue_depth", "install_latency_sum_ns", "install_latency_buckets")
+MISS_STATS = tuple(name for name, _ in ffi.typeof("struct pf_miss_stats").fields if name not in MISS_TIMING)
+# upper bounds of the install latency buckets in seconds (1 us << i); the last bucket is +Inf
+MISS_LATENCY_BOUNDS = tuple((1000 << i) / 1e9 for i in range(lib.PF_MISS_LATENCY_BUCKETS - 1))
 
 
 def _ptr(value, ctype: str):
@@ -220,6 +224,28 @@ class Instance:
         out = ffi.new("struct pf_miss_stats *")
         call(lib.pf_miss_stats_get, self.handle, out)
         return {name: getattr(out, name) for name in MISS_STATS}
+
+    def pipe_offloaded(self, pipe_id: int) -> bool:
+        """True when the pipe runs in the NIC (dpdk rte_flow rules, doca), False in software (ebpf: XDP)."""
+        out = ffi.new("uint32_t *")
+        call(lib.pf_pipe_offload_get, self.handle, pipe_id, out)
+        return bool(out[0])
+
+    def entries_offloaded(self, entry_ids: list[int]) -> dict[int, bool]:
+        """Entry id -> True when it has its rule in the NIC on every port it belongs on."""
+        if not entry_ids:
+            return {}
+        ids = ffi.new("uint32_t[]", entry_ids)
+        out = ffi.new("uint8_t[]", len(entry_ids))
+        call(lib.pf_entry_offload_get, self.handle, ids, len(entry_ids), out)
+        return {eid: bool(out[i]) for i, eid in enumerate(entry_ids)}
+
+    def miss_timing(self) -> dict:
+        """The miss handler's queue depth now and its install latency histogram (per bucket, not cumulative)."""
+        out = ffi.new("struct pf_miss_stats *")
+        call(lib.pf_miss_stats_get, self.handle, out)
+        return {"queue_depth": out.queue_depth, "install_latency_sum_ns": out.install_latency_sum_ns,
+                "install_latency_buckets": list(out.install_latency_buckets)}
 
     # one frame through the datapath
     def test_run(self, in_port: int, frame: bytes, out_cap: int = 2048):

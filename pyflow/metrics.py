@@ -48,14 +48,22 @@ def collect_state(ctl) -> dict:
     fill: dict[str, int] = {}
     for e in entries:
         fill[e["pipe"]] = fill.get(e["pipe"], 0) + 1
+    pipe_ids = {p.name: p.id for p in ctl.program.pipes}
     for p in ctl.cfg.pipes:
         c = snap["pipes"].get(p.name, {})
         pipes[p.name] = {"type": p.type, "domain": p.domain, "hits": c.get("hits", 0), "misses": c.get("misses", 0),
-                         "entries": fill.get(p.name, 0), "capacity": p.max_entries or 0}
+                         "entries": fill.get(p.name, 0), "capacity": p.max_entries or 0,
+                         "offloaded": int(ctl.instance.pipe_offloaded(pipe_ids[p.name]))
+                         if p.name in pipe_ids else 0}
+    offloaded = ctl.instance.entries_offloaded([e["id"] for e in entries])
+    xdp_default = XDP_MODE_NAMES.get(info.get("xdp_mode"), str(info.get("xdp_mode")))
     state = {"instance": ctl.instance_name, "backend": ctl.opts.backend, "time": time.time(),
-             "entries": [{k: e[k] for k in ("pipe", "name", "origin", "packets", "bytes")} for e in entries],
+             "entries": [{**{k: e[k] for k in ("pipe", "name", "origin", "packets", "bytes")},
+                          "offloaded": int(offloaded.get(e["id"], False))} for e in entries],
              "pipes": pipes, "ports": snap["ports"], "learner": snap["miss_handler"],
-             "xdp_mode": XDP_MODE_NAMES.get(info.get("xdp_mode"), str(info.get("xdp_mode")))
+             "learner_timing": ctl.instance.miss_timing(),
+             # the mode each port got: with --xdp-mode auto a port may fall back to generic alone
+             "xdp_modes": {name: ctl.xdp_modes.get(name) or xdp_default for name in snap["ports"]}
              if ctl.opts.backend == "ebpf" else None,
              "port_bindings": dict(ctl.bindings)}
     try:
@@ -81,7 +89,8 @@ class StateCollector:
         return []
 
     def collect(self):
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+        from prometheus_client.utils import floatToGoString
 
         try:
             s = self.state_fn()
@@ -122,7 +131,16 @@ class StateCollector:
             misses.add_metric([inst, name], p["misses"])
             used.add_metric([inst, name], p["entries"])
             cap.add_metric([inst, name], p["capacity"])
-        yield from (hits, misses, used, cap)
+        off = GaugeMetricFamily("pyflow_pipe_offloaded",
+                                "1 when a pipe's rules are in the NIC (dpdk rte_flow, doca), 0 in software "
+                                "(dpdk software pipes, ebpf XDP)", labels=["instance", "pipe"])
+        for name, p in s["pipes"].items():
+            off.add_metric([inst, name], p.get("offloaded", 0))
+        eoff = GaugeMetricFamily("pyflow_entry_offloaded", "1 when an entry has its rule in the NIC on every port",
+                                 labels=["instance", "pipe", "entry", "origin"])
+        for e in s["entries"]:
+            eoff.add_metric([inst, e["pipe"], e["name"], e["origin"]], e.get("offloaded", 0))
+        yield from (hits, misses, used, cap, off, eoff)
 
         names = {"rx_packets": ("pyflow_port_receive_packets", "Frames received on a port"),
                  "rx_bytes": ("pyflow_port_receive_bytes", "Bytes received on a port"),
@@ -138,11 +156,11 @@ class StateCollector:
                 fam.add_metric([inst, port], c.get(k, 0))
             for reason, n in c.get("drops", {}).items():
                 drops.add_metric([inst, port, reason], n)
-            if s.get("xdp_mode"):
-                mode.add_metric([inst, port, s["xdp_mode"]], 1)
+            if s.get("xdp_modes") and s["xdp_modes"].get(port):
+                mode.add_metric([inst, port, s["xdp_modes"][port]], 1)
         yield from fams.values()
         yield drops
-        if s.get("xdp_mode"):
+        if s.get("xdp_modes"):
             yield mode
 
         learner = s.get("learner") or {}
@@ -151,6 +169,24 @@ class StateCollector:
                                       labels=["instance"])
             fam.add_metric([inst], v)
             yield fam
+        timing = s.get("learner_timing")
+        if timing:
+            from .instance import MISS_LATENCY_BOUNDS
+
+            depth = GaugeMetricFamily("pyflow_learner_queue_depth",
+                                      "Missed frames waiting for the miss handler (AF_XDP rx rings / miss ring)",
+                                      labels=["instance"])
+            depth.add_metric([inst], timing["queue_depth"])
+            yield depth
+            lat = HistogramMetricFamily("pyflow_miss_install_latency_seconds",
+                                        "Time from the miss handler receiving a frame to its entry being installed",
+                                        labels=["instance"])
+            cum, buckets = 0, []
+            for bound, n in zip(list(MISS_LATENCY_BOUNDS) + [float("inf")], timing["install_latency_buckets"]):
+                cum += n
+                buckets.append((floatToGoString(bound), cum))
+            lat.add_metric([inst], buckets, timing["install_latency_sum_ns"] / 1e9)
+            yield lat
 
         if s.get("dpi"):
             frames = CounterMetricFamily("pyflow_dpi_frames", "MPEG-TS datagrams classified, by frame class",

@@ -322,6 +322,37 @@ int pf_counters_dpi(pf_instance *inst, struct pf_dpi_counter *out, struct pf_err
 	DISPATCH(counters_dpi, out, err);
 }
 
+/* doca creates every pipe and entry in DOCA Flow; ebpf runs XDP in software */
+static uint32_t offload_default(pf_instance *inst)
+{
+	return strcmp(inst->ops->name, "doca") == 0;
+}
+
+int pf_pipe_offload_get(pf_instance *inst, uint32_t pipe_id, uint32_t *offloaded, struct pf_error *err)
+{
+	if (!inst || !offloaded)
+		return pf_err(err, -EINVAL, "pipe_offload: no instance or output");
+	if (pipe_id >= PF_MAX_PIPES)
+		return pf_err(err, -ERANGE, "pipe id %u out of range (max %u)", pipe_id, PF_MAX_PIPES - 1);
+	if (!inst->ops->pipe_offload) {
+		*offloaded = offload_default(inst);
+		return 0;
+	}
+	return inst->ops->pipe_offload(inst, pipe_id, offloaded, err);
+}
+
+int pf_entry_offload_get(pf_instance *inst, const uint32_t *entry_ids, uint32_t n, uint8_t *offloaded,
+			 struct pf_error *err)
+{
+	if (!inst || (n && (!entry_ids || !offloaded)))
+		return pf_err(err, -EINVAL, "entry_offload: no instance or arrays");
+	if (!inst->ops->entry_offload) {
+		memset(offloaded, (int)offload_default(inst), n);
+		return 0;
+	}
+	return inst->ops->entry_offload(inst, entry_ids, n, offloaded, err);
+}
+
 int pf_capture_start(pf_instance *inst, const struct pf_capture_cfg *cfg, const char *path, uint32_t format, uint64_t max_frames, uint64_t duration_ms, struct pf_error *err)
 {
 	if (!path || !*path)

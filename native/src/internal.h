@@ -45,6 +45,9 @@ struct pf_backend_ops {
 	int (*test_run)(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_error *err);
 	int (*trace_run)(pf_instance *inst, uint32_t in_port, const void *frame, uint32_t len, void *out, uint32_t out_cap, struct pf_test_result *res, struct pf_trace *trace, struct pf_error *err);
 	int (*counters_dpi)(pf_instance *inst, struct pf_dpi_counter *out, struct pf_error *err);
+	/* optional: without them the core answers doca 1 (all in DOCA Flow), any other backend 0 */
+	int (*pipe_offload)(pf_instance *inst, uint32_t pipe_id, uint32_t *offloaded, struct pf_error *err);
+	int (*entry_offload)(pf_instance *inst, const uint32_t *ids, uint32_t n, uint8_t *offloaded, struct pf_error *err);
 	int (*capture_start)(pf_instance *inst, const struct pf_capture_cfg *cfg, const char *path, uint32_t format, uint64_t max_frames, uint64_t duration_ms, struct pf_error *err);
 	int (*capture_stats)(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);
 	int (*capture_stop)(pf_instance *inst, struct pf_capture_stats *out, struct pf_error *err);

@@ -28,8 +28,14 @@ static unsigned ninstalls, nremoves, nresubmits;
 static uint64_t seen[64];
 static int gone[64];    /* entries removed behind the learner's back */
 
+static long install_delay_ns;   /* a slow backend, for the install latency */
+
 static int t_install(void *b, uint32_t pipe, const struct pf_fields *m, struct pf_entry *e, struct pf_error *err)
 {
+	if (install_delay_ns) {
+		struct timespec d = { 0, install_delay_ns };
+		nanosleep(&d, NULL);
+	}
 	e->id = 100 + ninstalls;
 	installs[ninstalls].pipe = pipe; installs[ninstalls].id = e->id;
 	installs[ninstalls].match = *m; installs[ninstalls].e = *e;
@@ -188,6 +194,35 @@ int main(void)
 		printf("{\"reinstalled\":%u,\"pipe\":%u}\n", ninstalls - before, installs[ninstalls - 1].pipe);
 		stats("reinstall", l);
 	}
+	/* install latency: a backend that takes 3 ms per install; the second frame was received
+	 * 10 ms before its batch began (it waited in the handler's queue) */
+	{
+		struct pf_miss_stats a, b;
+		struct pf_miss_frame fr = { 0 };
+		struct pf_learn q = { 0 };
+		struct pf_fields m3 = { 0 };
+		struct timespec ts;
+
+		m3.ipv4_src = 0xffffffff;
+		pf_learner_set_mask(l, 6, &m3, &err);
+		q.from_pipe = 5; q.to_pipe = 6; q.fwd.type = PF_FWD_PORT; q.fwd.target = 0;
+		pf_learner_set_policy(l, &q, &err);
+		pf_learner_stats(l, &a);
+		install_delay_ns = 3000000;
+		n = frame(buf, "192.168.77.1", "20.1.1.100", 1000);
+		pf_learner_handle(l, 1, 5, buf, n);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		fr.data = buf; fr.len = frame(buf, "192.168.77.2", "20.1.1.100", 1000); fr.port = 1; fr.pipe = 5;
+		fr.rx_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec - 10000000ull;
+		pf_learner_handle_batch(l, &fr, 1);
+		install_delay_ns = 0;
+		pf_learner_stats(l, &b);
+		printf("{\"lat_installed\":%lu,\"lat_sum_ns\":%lu,\"lat_buckets\":[", b.installed - a.installed,
+		       b.install_latency_sum_ns - a.install_latency_sum_ns);
+		for (int i = 0; i < PF_MISS_LATENCY_BUCKETS; i++)
+			printf("%s%lu", i ? "," : "", b.install_latency_buckets[i] - a.install_latency_buckets[i]);
+		printf("]}\n");
+	}
 	pf_learner_free(l);
 	return 0;
 }
@@ -294,3 +329,15 @@ def test_flow_whose_entry_vanished_is_installed_again(learner_run):
     assert _find(lines, "reinstalled") == {"reinstalled": 1, "pipe": 2}
     before, after = _find(lines, "tag", "late"), _find(lines, "tag", "reinstall")
     assert after["flows"] == before["flows"] and after["coalesced"] == before["coalesced"]
+
+
+def test_install_latency_histogram_in_log2_buckets(learner_run):
+    """Receipt to install: 3 ms of backend install time lands above the 2.048 ms bound; a frame that
+    waited 10 ms before its batch (rx_ns) lands above 8.192 ms. Buckets are 1 us << i, then +Inf."""
+    lines, _ = learner_run
+    lat = _find(lines, "lat_installed")
+    buckets = lat["lat_buckets"]
+    assert lat["lat_installed"] == 2 and sum(buckets) == 2 and len(buckets) == 18
+    first = [i for i, n in enumerate(buckets) for _ in range(n)]
+    assert first[0] >= 12 and first[1] >= 14, buckets        # 1 us << 12 = 4.096 ms, << 14 = 16.384 ms
+    assert 13_000_000 <= lat["lat_sum_ns"] < 2_000_000_000

@@ -142,6 +142,9 @@ struct pf_entry_info {
 	struct pf_entry entry;
 };
 
+/* install latency buckets of struct pf_miss_stats: 17 log2 bounds from 1 us, then +Inf */
+#define PF_MISS_LATENCY_BUCKETS 18
+
 struct pf_miss_stats {
 	uint64_t received;      /* frames that reached the handler */
 	uint64_t installed;     /* entries created */
@@ -159,6 +162,14 @@ struct pf_miss_stats {
 	uint64_t rx_ring_full;          /* of ring_drops: the rx ring was full */
 	uint64_t fill_ring_empty;       /* of ring_drops: no free umem frame to copy into */
 	uint64_t install_batches;       /* map writes that installed several entries in one call */
+	/* a gauge, read at the call: missed frames waiting for a handler thread (ebpf: the AF_XDP
+	 * rx rings' pending descriptors, summed; dpdk: the miss ring's rte_ring_count) */
+	uint64_t queue_depth;
+	/* time from a handler thread receiving a miss frame to its entry being installed:
+	 * latency_buckets[i] counts installs of at most 1 us << i (1 us .. 65.536 ms), the last
+	 * one those above; not cumulative */
+	uint64_t install_latency_sum_ns;
+	uint64_t install_latency_buckets[PF_MISS_LATENCY_BUCKETS];
 };
 
 /* One entry of pf_entry_add_batch: the arguments of pf_entry_add, and its outcome. */
@@ -252,5 +263,10 @@ int pf_capture_stop(pf_instance *inst, struct pf_capture_stats *out, struct pf_e
 int pf_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err);
 /* MPEG-TS deep-inspection counters (seed 003), summed over CPUs */
 int pf_counters_dpi(pf_instance *inst, struct pf_dpi_counter *out, struct pf_error *err);
+/* Where a pipe / entries run: 1 = in the NIC (dpdk: its rte_flow rules exist; doca: everything is
+ * created in DOCA Flow), 0 = in software (dpdk: the software pipes; ebpf: XDP, always 0). */
+int pf_pipe_offload_get(pf_instance *inst, uint32_t pipe_id, uint32_t *offloaded, struct pf_error *err);
+/* offloaded[i] for entry_ids[i]; an entry is offloaded when it has its rule on every port it belongs on */
+int pf_entry_offload_get(pf_instance *inst, const uint32_t *entry_ids, uint32_t n, uint8_t *offloaded, struct pf_error *err);
 
 #endif

@@ -535,6 +535,28 @@ static int dpdk_miss_stats(pf_instance *inst, struct pf_miss_stats *out, struct 
 	memset(out, 0, sizeof(*out));
 	if (d->learner)
 		pf_learner_stats(d->learner, out);
+	if (d->miss_ring)
+		out->queue_depth = rte_ring_count(d->miss_ring);
+	return 0;
+}
+
+static int dpdk_pipe_offload(pf_instance *inst, uint32_t pipe_id, uint32_t *offloaded, struct pf_error *err)
+{
+	(void)err;
+	*offloaded = pfd_of(inst)->pipes[pipe_id].offloaded;
+	return 0;
+}
+
+static int dpdk_entry_offload(pf_instance *inst, const uint32_t *ids, uint32_t n, uint8_t *offloaded,
+			      struct pf_error *err)
+{
+	struct pfd *d = pfd_of(inst);
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (ids[i] >= d->max_entries || !d->entries[ids[i]].in_use)
+			return pf_err(err, -ENOENT, "entry %u is not installed", ids[i]);
+		offloaded[i] = pfd_rte_flow_entry_offloaded(d, ids[i]);
+	}
 	return 0;
 }
 
@@ -662,5 +684,7 @@ const struct pf_backend_ops pf_backend_dpdk = {
 	.dscp_tc_set = pfd_dscp_tc_set,
 	.trace_run = dpdk_trace_run,
 	.counters_dpi = dpdk_counters_dpi,
+	.pipe_offload = dpdk_pipe_offload,
+	.entry_offload = dpdk_entry_offload,
 #endif
 };

@@ -210,6 +210,8 @@ void pfd_rte_flow_remove(struct pfd *d);
 void pfd_rte_flow_entry_added(struct pfd *d, uint32_t id);
 void pfd_rte_flow_entry_removed(struct pfd *d, uint32_t id);
 void pfd_rte_flow_entry_counts(struct pfd *d, uint32_t id, struct pf_counter *out);
+/* 1 when the entry has its rule on every port it belongs on */
+bool pfd_rte_flow_entry_offloaded(struct pfd *d, uint32_t id);
 
 /* telemetry (telemetry.c) */
 void pfd_telemetry_register(struct pfd *d);

@@ -350,6 +350,7 @@ static int handler_main(void *arg)
 	pfd_rcu_reader_enter(d, PFD_SLOT_HANDLER);
 	while (d->running) {
 		unsigned int n = rte_ring_dequeue_burst(d->miss_ring, (void **)ms, PFD_BURST, NULL), nf = 0;
+		uint64_t rx_ns = n ? pf_now_ns() : 0;
 
 		/* the burst is one learner batch: one lock, one install round, then the resubmits */
 		for (unsigned int i = 0; i < n && d->learner; i++) {
@@ -359,7 +360,8 @@ static int handler_main(void *arg)
 				frames[nf++] = (struct pf_miss_frame){ .data = rte_pktmbuf_mtod(ms[i], void *),
 								       .len = rte_pktmbuf_data_len(ms[i]),
 								       .port = meta->port, .pipe = meta->pipe,
-								       .packet_path = meta->packet_path };
+								       .packet_path = meta->packet_path,
+								       .rx_ns = rx_ns };
 		}
 		if (nf)
 			pf_learner_handle_batch(d->learner, frames, nf);

@@ -553,6 +553,27 @@ void pfd_rte_flow_entry_removed(struct pfd *d, uint32_t id)
 	pthread_mutex_unlock(&hw_lock);
 }
 
+bool pfd_rte_flow_entry_offloaded(struct pfd *d, uint32_t id)
+{
+	bool any = false, all = true;
+
+	pthread_mutex_lock(&hw_lock);
+	if (d->hw && id < d->max_entries && d->entries[id].in_use) {
+		const struct pfd_entry *e = &d->entries[id];
+
+		for (uint32_t i = 0; i < d->hw->nports; i++) {
+			if (!rule_on_port(d, e->pipe, e, d->hw->port_of[i]))
+				continue;
+			if (d->hw->entry_flows[(size_t)id * d->hw->nports + i])
+				any = true;
+			else
+				all = false;
+		}
+	}
+	pthread_mutex_unlock(&hw_lock);
+	return any && all;
+}
+
 void pfd_rte_flow_entry_counts(struct pfd *d, uint32_t id, struct pf_counter *out)
 {
 	struct rte_flow_action count_action[2] = { { RTE_FLOW_ACTION_TYPE_COUNT, NULL },

@@ -362,8 +362,12 @@ static uint32_t drain_socket(struct ebpf_miss *m, struct miss_socket *s)
 	n = xsk_ring_cons__peek(&s->rx, MISS_BATCH, &idx_rx);
 	if (!n)
 		return 0;
-	for (uint32_t i = 0; i < n; i++)
+	uint64_t rx_ns = pf_now_ns();
+
+	for (uint32_t i = 0; i < n; i++) {
 		frame_origin(m, s, xsk_ring_cons__rx_desc(&s->rx, idx_rx + i), &frames[i]);
+		frames[i].rx_ns = rx_ns;
+	}
 	pf_learner_handle_batch(m->learner, frames, n);
 	/* give the frames back; the fill ring can always take what rx returned */
 	while (xsk_ring_prod__reserve(&s->fill, n, &idx_fill) != n)
@@ -609,6 +613,15 @@ void pf_ebpf_miss_stats(struct pf_ebpf *eb, struct pf_miss_stats *out)
 		out->ring_drops = sum.rx_dropped + sum.rx_ring_full;
 		out->rx_ring_full = sum.rx_ring_full;
 		out->fill_ring_empty = sum.rx_fill_ring_empty_descs;
+	}
+	/* descriptors the kernel produced that a handler has not released yet */
+	out->queue_depth = 0;
+	for (uint32_t i = 0; i < m->nsocks; i++) {
+		const struct xsk_ring_cons *rx = &m->socks[i].rx;
+
+		if (m->socks[i].xsk && rx->producer)
+			out->queue_depth += (uint32_t)(__atomic_load_n(rx->producer, __ATOMIC_ACQUIRE) -
+						       __atomic_load_n(rx->consumer, __ATOMIC_RELAXED));
 	}
 	out->install_batches = __atomic_load_n(&eb->install_batches, __ATOMIC_RELAXED);
 }

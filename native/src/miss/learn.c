@@ -543,6 +543,26 @@ static void install_requests(struct pf_learner *l, struct pf_entry_req *reqs, ui
 	}
 }
 
+/* install latency of each frame that installed an entry: receipt to the install's return */
+static void record_latency(struct pf_learner *l, const struct pf_miss_frame *frames,
+			   const struct frame_plan *plan, const struct pf_entry_req *reqs, uint32_t n, uint64_t began)
+{
+	uint64_t done = pf_now_ns();
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t from = frames[i].rx_ns ? frames[i].rx_ns : began, ns;
+		uint32_t b = 0;
+
+		if (plan[i].fate != FATE_INSTALL || reqs[plan[i].req].result)
+			continue;
+		ns = done > from ? done - from : 0;
+		while (b < PF_MISS_LATENCY_BUCKETS - 1 && ns > 1000ull << b)
+			b++;
+		__atomic_fetch_add(&l->stats.install_latency_buckets[b], 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&l->stats.install_latency_sum_ns, ns, __ATOMIC_RELAXED);
+	}
+}
+
 int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *frames, uint32_t n)
 {
 	struct frame_plan plan[PF_LEARN_BATCH_MAX];
@@ -654,6 +674,8 @@ int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *fr
 		pl->req = nreqs++;
 	}
 	install_requests(l, reqs, nreqs);
+	if (nreqs)
+		record_latency(l, frames, plan, reqs, n, now);
 	for (uint32_t q = 0; q < nreqs; q++) {
 		pending[q]->pending_req = LEARN_NOT_PENDING;
 		if (reqs[q].result) {

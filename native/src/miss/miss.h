@@ -45,6 +45,7 @@ struct pf_miss_frame {
 	uint32_t port;          /* ingress port */
 	uint32_t pipe;          /* the pipe that missed (>= PF_MAX_PIPES: unknown) */
 	uint32_t packet_path;
+	uint64_t rx_ns;         /* pf_now_ns() when the handler received it; 0: when the batch began */
 };
 
 /* frames handled per install round; larger batches are cut into rounds of this size */
