@@ -41,6 +41,7 @@ def collect_state(ctl) -> dict:
     """Counters and table state of the controller's instance (runs in the pyflow run process)."""
     from . import counters as counters_mod
 
+    timing = ctl.instance.miss_timing()       # first: the queue depth is a gauge of this instant
     snap = counters_mod.to_json(ctl.snapshot())
     entries = ctl._op_entry_list({})
     info = ctl.instance.info()
@@ -61,7 +62,7 @@ def collect_state(ctl) -> dict:
              "entries": [{**{k: e[k] for k in ("pipe", "name", "origin", "packets", "bytes")},
                           "offloaded": int(offloaded.get(e["id"], False))} for e in entries],
              "pipes": pipes, "ports": snap["ports"], "learner": snap["miss_handler"],
-             "learner_timing": ctl.instance.miss_timing(),
+             "learner_timing": timing,
              # the mode each port got: with --xdp-mode auto a port may fall back to generic alone
              "xdp_modes": {name: ctl.xdp_modes.get(name) or xdp_default for name in snap["ports"]}
              if ctl.opts.backend == "ebpf" else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -162,3 +163,74 @@ def test_seed_004_counters_per_prefix_and_label_stack_and_dscp_to_tc(lab_run):
     text = subprocess.run([sys.executable, "-P", "-m", "pyflow", "counters", "--instance", inst, "--detail"],
                           capture_output=True, text=True, timeout=20).stdout
     assert "10.3.3.3/32" in text and "201007/201003" in text
+
+
+def test_learner_queue_depth_install_latency_offload_and_per_port_xdp_mode(lab_run):
+    """resubmit: every new source is learned by the miss handler. The latency histogram counts exactly
+    the installs the learner made; a burst of new flows shows frames waiting in the AF_XDP rx rings
+    while the handler works through them, and the queue is empty once it is done."""
+    import threading
+
+    from pyflow.control import ControlClient
+
+    port = free_port()
+    lab, inst, run = lab_run("resubmit", ["uplink", "vf0"], "--metrics", f"127.0.0.1:{port}")
+    assert wait_until(lambda: any("Prometheus metrics on" in line for line in run.stderr), 5)
+    before = scrape(port)
+    hist = "pyflow_miss_install_latency_seconds"
+    frames = [build_frame(f"ipv4.src=10.50.0.{i + 1} ipv4.dst=20.1.1.100 l4.dport=80") for i in range(20)]
+    lab.send("vf0", frames)
+    assert wait_until(lambda: scrape(port)[("pyflow_learner_installed_total", ())] -
+                      before[("pyflow_learner_installed_total", ())] == 20, 10)
+    after = scrape(port)
+    installed = after[("pyflow_learner_installed_total", ())]
+    assert after[(f"{hist}_count", ())] - before.get((f"{hist}_count", ()), 0) == 20
+    assert after[(f"{hist}_count", ())] == installed
+    bounds = sorted((float(dict(k[1])["le"]), v) for k, v in after.items() if k[0] == f"{hist}_bucket")
+    assert len(bounds) == 18 and bounds[0][0] == 1e-06 and bounds[-2][0] == 0.065536
+    assert bounds[-1] == (float("inf"), installed)
+    assert all(a[1] <= b[1] for a, b in zip(bounds, bounds[1:]))      # cumulative
+    assert 0 < after[(f"{hist}_sum", ())] < installed * 1.0            # seconds, not ns
+    assert after[("pyflow_learner_queue_depth", ())] == 0
+
+    # offload: XDP runs in software, so every pipe and entry is 0
+    assert {dict(k[1])["pipe"]: v for k, v in after.items() if k[0] == "pyflow_pipe_offloaded"} == \
+        {"root": 0, "n2h": 0, "h2n": 0}
+    learned = [v for k, v in after.items() if k[0] == "pyflow_entry_offloaded" and ("origin", "learned") in k[1]]
+    assert len(learned) == 20 and not any(learned)
+
+    # the XDP mode each port got, as the controller keeps it
+    modes = ControlClient(inst).request("status")["xdp_modes"]
+    got = {dict(k[1])["port"]: dict(k[1])["mode"] for k, v in after.items() if k[0] == "pyflow_port_xdp_mode"}
+    assert got == modes and set(got) == {"uplink", "vf0"}
+
+    # frames that wait for the handler: with the pyflow process stopped the kernel still hands
+    # missed frames to the AF_XDP sockets, so they pile up in the rx rings; a scrape asked while
+    # it is stopped is answered as it resumes, racing the handler that drains them
+    n_burst = 900
+    burst = [build_frame(f"ipv4.src=10.{60 + i // 250}.0.{i % 250 + 1} ipv4.dst=20.1.1.100 l4.dport=80")
+             for i in range(n_burst)]
+    got: list[dict] = []
+    asker = threading.Thread(target=lambda: got.append(scrape(port)))
+    os.kill(run.proc.pid, signal.SIGSTOP)
+    try:
+        for start in range(0, n_burst, 100):      # within the veth's receive ring
+            lab.send("vf0", burst[start:start + 100])
+            time.sleep(0.02)
+        time.sleep(0.2)
+        asker.start()
+        time.sleep(0.2)
+    finally:
+        os.kill(run.proc.pid, signal.SIGCONT)
+    asker.join(20)
+    waiting = got[0][("pyflow_learner_queue_depth", ())]
+    assert 0 < waiting <= n_burst
+    assert wait_until(lambda: scrape(port)[("pyflow_learner_received_total", ())] -
+                      after[("pyflow_learner_received_total", ())] == n_burst, 20)
+    final = scrape(port)
+    assert final[("pyflow_learner_queue_depth", ())] == 0
+    # the policy's max_flows (256) refuses the rest of the burst: the histogram counts the installs made
+    assert final[(f"{hist}_count", ())] == final[("pyflow_learner_installed_total", ())] == 256
+    assert final[("pyflow_learner_refused_max_flows_total", ())] == n_burst - (256 - installed)
+    print(f"\n{n_burst} new flows sent while stopped: {waiting:.0f} waiting at the first scrape; install latency "
+          f"mean {(final[(f'{hist}_sum', ())] / final[(f'{hist}_count', ())]) * 1e6:.0f} us")
