@@ -166,6 +166,33 @@ def test_telemetry_shows_the_pyflow_counters(running):
     assert t["/ethdev/list"] == [0, 1]
 
 
+def test_prometheus_learner_latency_and_offload_on_dpdk(running):
+    """`pyflow exporter` of the DPDK instance: the install latency histogram counts the 10 learned
+    flows, the miss ring (rte_ring_count) is empty, and on net_af_packet (no rte_flow) every pipe and
+    entry runs in the software pipes; there is no XDP mode on dpdk."""
+    from tests.netns.test_metrics import _listening, free_port, scrape
+
+    port = free_port()
+    exp = subprocess.Popen([sys.executable, "-P", "-m", "pyflow", "exporter", "--instance", running["prefix"],
+                            "--listen", f"127.0.0.1:{port}", "-d", "60"], stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: _listening(port), 10), "exporter did not start"
+        m = scrape(port)
+    finally:
+        exp.terminate()
+        exp.wait(10)
+    hist = "pyflow_miss_install_latency_seconds"
+    assert m[("pyflow_learner_installed_total", ())] == 10
+    assert m[(f"{hist}_count", ())] == 10 and m[(f"{hist}_bucket", (("le", "+Inf"),))] == 10
+    assert 0 < m[(f"{hist}_sum", ())] < 10
+    assert m[("pyflow_learner_queue_depth", ())] == 0
+    assert {dict(k[1])["pipe"]: v for k, v in m.items() if k[0] == "pyflow_pipe_offloaded"} == \
+        {"root": 0, "n2h": 0, "h2n": 0}
+    learned = [v for k, v in m.items() if k[0] == "pyflow_entry_offloaded" and ("origin", "learned") in k[1]]
+    assert len(learned) == 10 and not any(learned)
+    assert not any(k[0] == "pyflow_port_xdp_mode" for k in m)
+
+
 def test_sigint_stops_cleanly(running):
     run, prefix = running["run"], running["prefix"]
     assert run.stop(signal.SIGINT, 20.0) == 0, run.stderr[-20:]
