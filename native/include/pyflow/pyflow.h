@@ -159,6 +159,9 @@ struct pf_miss_stats {
 	uint64_t rx_ring_full;          /* of ring_drops: the rx ring was full */
 	uint64_t fill_ring_empty;       /* of ring_drops: no free umem frame to copy into */
 	uint64_t install_batches;       /* map writes that installed several entries in one call */
+	/* of shed_rate_limit: misses the datapath shed before the handler (ebpf: XDP); pipe misses =
+	 * received + ring_drops + shed_in_datapath */
+	uint64_t shed_in_datapath;
 };
 
 /* One entry of pf_entry_add_batch: the arguments of pf_entry_add, and its outcome. */
