@@ -288,6 +288,47 @@ static __always_inline int pf_tx(struct xdp_md *ctx, __u32 in_port, __u32 out_po
 	return ret;
 }
 
+/* Miss policies' rate limits (struct pf_miss_limit by pipe), written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PF_MAX_PIPES);
+	__type(key, __u32);
+	__type(value, struct pf_miss_limit);
+} miss_limits SEC(".maps");
+
+/* Per-CPU buckets: no atomics on the miss path; the limit is then per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PF_MAX_PIPES);
+	__type(key, __u32);
+	__type(value, struct pf_miss_bucket);
+} miss_buckets SEC(".maps");
+
+/* 1 if a miss of pipe may go to the handler. A storm is shed here, so the
+ * handler's CPU follows the rate limit, not the storm. Global: its stack is
+ * apart from the walk's. */
+__noinline int pf_miss_admit(__u32 pipe)
+{
+	const struct pf_miss_limit *lim = bpf_map_lookup_elem(&miss_limits, &pipe);
+	struct pf_miss_bucket *b;
+	__u64 now;
+
+	if (!lim || !lim->interval_ns)
+		return 1;
+	b = bpf_map_lookup_elem(&miss_buckets, &pipe);
+	if (!b)
+		return 1;
+	now = bpf_ktime_get_ns();
+	if (b->tat_ns < now) {
+		b->tat_ns = now;        /* idle long enough: the whole burst is there */
+	} else if (b->tat_ns - now > lim->tau_ns) {
+		b->shed++;
+		return 0;
+	}
+	b->tat_ns += lim->interval_ns;
+	return 1;
+}
+
 /* To the miss handler's AF_XDP socket of this port and queue, with pf_xdp_meta in front. */
 static __always_inline int pf_miss(struct xdp_md *ctx, __u32 port, __u32 pipe, __u32 packet_path, __u32 hops,
 				   __u32 quiet)
@@ -310,6 +351,8 @@ static __always_inline int pf_miss(struct xdp_md *ctx, __u32 port, __u32 pipe, _
 		pf_set_verdict(PF_VERDICT_MISS, port, 0, pipe, PF_NO_ENTRY, hops);
 		return XDP_DROP;
 	}
+	if (!pf_miss_admit(pipe))
+		return pf_drop(port, PF_DROP_RATE_LIMIT, pipe, PF_NO_ENTRY, hops);
 	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct pf_xdp_meta)))
 		return pf_drop(port, PF_DROP_NO_MISS, pipe, PF_NO_ENTRY, hops);
 	meta = (void *)(long)ctx->data_meta;

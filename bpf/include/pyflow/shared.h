@@ -275,6 +275,22 @@ enum pf_drop_reason {
 	PF_DROP_MAX = 8,
 };
 
+/* A miss policy's rate limit in XDP (GCRA, the token bucket as a theoretical
+ * arrival time), by the pipe that misses. The loader writes it when the policy
+ * is set; interval_ns 0 = no limit. */
+struct pf_miss_limit {
+	uint64_t interval_ns;   /* 1e9 / rate_limit */
+	uint64_t tau_ns;        /* (burst - 1) * interval_ns: how far ahead tat may run */
+};
+
+/* Per CPU: each CPU admits rate_limit/burst misses to the handler on its own,
+ * so the handler gets at most ncpus times the rate; the learner's own bucket
+ * keeps the exact limit on installs. */
+struct pf_miss_bucket {
+	uint64_t tat_ns;        /* bpf_ktime_get_ns at which the bucket is full again */
+	uint64_t shed;          /* misses dropped here (PF_DROP_RATE_LIMIT) */
+};
+
 struct pf_port_counter {
 	uint64_t rx_packets;
 	uint64_t rx_bytes;

@@ -162,6 +162,9 @@ struct pf_miss_stats {
 	uint64_t rx_ring_full;          /* of ring_drops: the rx ring was full */
 	uint64_t fill_ring_empty;       /* of ring_drops: no free umem frame to copy into */
 	uint64_t install_batches;       /* map writes that installed several entries in one call */
+	/* of shed_rate_limit: misses the datapath shed before the handler (ebpf: XDP); pipe misses =
+	 * received + ring_drops + shed_in_datapath */
+	uint64_t shed_in_datapath;
 	/* a gauge, read at the call: missed frames waiting for a handler thread (ebpf: the AF_XDP
 	 * rx rings' pending descriptors, summed; dpdk: the miss ring's rte_ring_count) */
 	uint64_t queue_depth;

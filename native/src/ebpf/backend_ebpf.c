@@ -251,6 +251,8 @@ static int ebpf_load(pf_instance *inst, const struct pf_instance_opts *opts, con
 	MAP_FD(map_verdict, "verdict");
 	MAP_FD(map_sessions, "sessions");
 	MAP_FD(map_group_ports, "group_ports");
+	MAP_FD(map_miss_limits, "miss_limits");
+	MAP_FD(map_miss_buckets, "miss_buckets");
 #undef MAP_FD
 
 	ret = replicate_load(eb, opts->obj_dir, err);

@@ -59,6 +59,8 @@ struct pf_ebpf {
 	int map_port_counters;          /* "port_counters": per-CPU pf_port_counter by port id */
 	int map_verdict;                /* "verdict": per-CPU pf_verdict[1] */
 	int map_sessions;               /* "sessions": array of pf_session */
+	int map_miss_limits;            /* "miss_limits": array of pf_miss_limit by pipe */
+	int map_miss_buckets;           /* "miss_buckets": per-CPU pf_miss_bucket by pipe */
 
 	uint32_t max_entries;           /* size of entries / lpm / counters; ids are 0..max_entries-1 */
 	uint32_t nqueues;               /* XSKMAP slots used per port (<= PF_MAX_QUEUES) */

@@ -85,6 +85,10 @@ struct ebpf_miss {
 	uint64_t bad_meta;
 	/* drop counters of sockets already closed, so a restart does not forget them */
 	struct xdp_statistics closed_stats;
+	/* pipes whose misses XDP rate-limits, and their XDP shed count when this process
+	 * set the limit (pinned buckets outlive a restart; the learner's counts do not) */
+	uint8_t limited[PF_MAX_PIPES];
+	uint64_t shed_base[PF_MAX_PIPES];
 };
 
 /* ---- learner ops on the ebpf tables ------------------------------------ */
@@ -195,6 +199,28 @@ static struct ebpf_miss *miss_state(struct pf_ebpf *eb, struct pf_error *err)
 	return m;
 }
 
+/* XDP sheds the policy's excess misses before they reach a handler thread. */
+static int miss_limit_set(struct pf_ebpf *eb, struct ebpf_miss *m, const struct pf_learn *p, struct pf_error *err)
+{
+	struct pf_miss_limit lim = { 0 };
+	struct pf_miss_bucket b;
+	uint32_t key = p->from_pipe, burst = p->burst ? p->burst : p->rate_limit_pps;
+
+	if (p->rate_limit_pps) {
+		lim.interval_ns = 1000000000ull / p->rate_limit_pps;
+		if (!lim.interval_ns)
+			lim.interval_ns = 1;
+		lim.tau_ns = (uint64_t)(burst ? burst - 1 : 0) * lim.interval_ns;
+	}
+	if (!m->limited[key] && !pf_ebpf_percpu_sum(eb, eb->map_miss_buckets, key, &b, sizeof(b)))
+		m->shed_base[key] = b.shed;
+	m->limited[key] = 1;
+	if (bpf_map_update_elem(eb->map_miss_limits, &key, &lim, BPF_ANY))
+		return pf_err(err, -errno, "miss policy of pipe %u: cannot write its rate limit: %s", key,
+			      strerror(errno));
+	return 0;
+}
+
 int pf_ebpf_miss_set_policy(struct pf_ebpf *eb, const struct pf_learn *policy, struct pf_error *err)
 {
 	struct ebpf_miss *m;
@@ -221,6 +247,9 @@ int pf_ebpf_miss_set_policy(struct pf_ebpf *eb, const struct pf_learn *policy, s
 	ret = pf_learner_set_mask(m->learner, policy->to_pipe, &mask, err);
 	if (!ret)
 		ret = pf_learner_set_policy(m->learner, policy, err);
+	if (ret)
+		return ret;
+	ret = miss_limit_set(eb, m, policy, err);
 	if (ret)
 		return ret;
 	if (!m->npolicies++)
@@ -624,4 +653,12 @@ void pf_ebpf_miss_stats(struct pf_ebpf *eb, struct pf_miss_stats *out)
 						       __atomic_load_n(rx->consumer, __ATOMIC_RELAXED));
 	}
 	out->install_batches = __atomic_load_n(&eb->install_batches, __ATOMIC_RELAXED);
+	/* shed in XDP: never received, but shed by the policy's rate limit all the same */
+	for (uint32_t pipe = 0; pipe < PF_MAX_PIPES; pipe++) {
+		struct pf_miss_bucket b;
+
+		if (m->limited[pipe] && !pf_ebpf_percpu_sum(eb, eb->map_miss_buckets, pipe, &b, sizeof(b)))
+			out->shed_in_datapath += b.shed - m->shed_base[pipe];
+	}
+	out->shed_rate_limit += out->shed_in_datapath;
 }
