@@ -1957,7 +1957,8 @@ static int doca_learn_set(pf_instance *inst, const struct pf_learn *policy, stru
 	ret = check_actions(d, policy->to_pipe, flags, err);
 	if (ret)
 		return ret;
-	if (d->pipes[policy->to_pipe].cfg.type == PF_PIPE_CONTROL)
+	if (d->pipes[policy->to_pipe].cfg.type == PF_PIPE_CONTROL ||
+	    d->pipes[policy->to_pipe].cfg.type == PF_PIPE_HASH)
 		return pf_err(err, -EOPNOTSUPP, "backend doca: %s: miss policies install into basic or lpm pipes",
 			      pipe_label(d, policy->to_pipe));
 	if (!d->learner) {
