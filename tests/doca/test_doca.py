@@ -328,6 +328,43 @@ def test_differential_against_ebpf_and_dpdk(sim, name):
         assert doca["entries"]["path_w70"] > doca["entries"]["path_w30"]
 
 
+def test_hash_member_removed_and_added_back_at_runtime(sim):
+    """A member deleted after start takes all its bucket entries with it (its flows miss the pipe, counted as its
+    misses); added back, the same flows take it again, and its counter is the sum over its buckets."""
+    from pyflow.instance import verdict_kind
+
+    cfg = load(WCMP_CONFIG)
+    inst, program = open_doca(cfg)
+    frames = [(0, bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.9.9.9", dst="10.0.0.2") /
+                        UDP(sport=2000 + i, dport=4000))) for i in range(60)]
+    try:
+        program.apply(inst)
+        inst.start()
+        pipe = program.pipe("wcmp").id
+        first = [(verdict_kind(v), program.names()["entries"].get(v.entry_id))
+                 for v, _ in (inst.test_run(p, f) for p, f in frames)]
+        w30 = [i for i, (_, e) in enumerate(first) if e == "path_w30"]
+        assert w30 and len(w30) < len(frames)
+        buckets_before = len([e for p in sim.dump()["pipes"] if p["name"] == "wcmp" for e in p["entries"]])
+        misses0 = inst.counters_pipe(pipe)["misses"]
+        inst.entry_del(program.entry_ids["path_w30"])
+        assert len([e for p in sim.dump()["pipes"] if p["name"] == "wcmp" for e in p["entries"]]) == buckets_before - 3
+        again = [(verdict_kind(v), program.names()["entries"].get(v.entry_id))
+                 for v, _ in (inst.test_run(p, f) for p, f in frames)]
+        # they reach wcmp through to_wcmp and miss it: no fwd_miss given, so dropped
+        assert {again[i] for i in w30} == {("drop", "to_wcmp")}
+        assert all(again[i] == first[i] for i in range(len(frames)) if i not in w30)
+        assert inst.counters_pipe(pipe)["misses"] - misses0 == len(w30)
+        e = program.entry("path_w30")
+        new_id = inst.entry_add(e.pipe_id, e.mask_idx, e.prefixlen, e.match, e.entry)
+        third = [program.names()["entries"].get(v.entry_id) if v.entry_id != new_id else "path_w30"
+                 for v, _ in (inst.test_run(p, f) for p, f in frames)]
+        assert [third[i] for i in w30] == ["path_w30"] * len(w30)
+        assert inst.counters_entries([new_id])[new_id][0] == len(w30)
+    finally:
+        inst.close()
+
+
 # ---- seed 001 end to end: miss -> RSS -> learn -> install -> resubmit --------------------------------
 
 RESUBMIT_FLOWS = [f"192.168.99.{101 + i}" for i in range(10)]
