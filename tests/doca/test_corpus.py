@@ -1,5 +1,5 @@
-"""Differential corpus on the doca backend: seeded random pipelines of what the doca backend maps (control, lpm
-and basic pipes; eth/ipv4/l4/dscp rewrites, dec_ttl; forwards to ports, pipes, drop) and random frames, through
+"""Differential corpus on the doca backend: seeded random pipelines of what the doca backend maps (control, lpm,
+basic and weighted hash pipes; eth/ipv4/l4/dscp rewrites, dec_ttl; forwards to ports, pipes, drop) and random frames, through
 the DOCA Flow simulator, the DPDK software pipes and the eBPF datapath: same fate, bytes, port, entry, counters.
 
 Frames the doca backend is documented to treat differently are not generated (docs/doca.md): truncated or
@@ -45,7 +45,7 @@ def _actions(rng, allowed):
 
 
 def random_config(rng, n):
-    order = rng.sample(["acl", "route", "exact"], k=rng.randint(1, 3))
+    order = rng.sample(["acl", "route", "exact", "spread"], k=rng.randint(1, 4))
     # a DOCA fwd_miss goes to a pipe or drops (docs/doca.md)
     root = {"name": "root", "type": rng.choice(["basic", "control"]), "root": True,
             "fwd_miss": rng.choice(["drop"] + [f"pipe:{p}" for p in order])}
@@ -81,6 +81,18 @@ def random_config(rng, n):
             prefixes = {rng.choice(["10.0.0.0/8", "10.1.0.0/16", "10.0.3.0/24", f"{rng.choice(V4)}/32",
                                     "10.0.0.0/16"]) for _ in range(rng.randint(1, 5))}
             entries = [{"name": f"route{i}", "match": {"ipv4.dst": p}} for i, p in enumerate(sorted(prefixes))]
+        elif name == "spread":
+            # weighted hash members: every backend must pick the same member for the same flow
+            pipe.update(type="hash", match=["ipv4.src", "ipv4.dst", "ipv4.proto", "l4.sport", "l4.dport"])
+            pipe.pop("fwd_miss")
+            # every frame reaches a member, IPv6 and ARP too: Ethernet rewrites only, since pyflow drops a frame
+            # whose rewritten header it lacks where DOCA leaves it as is (docs/doca.md); the members' IPv4 and L4
+            # rewrites are differential-tested in test_doca.py's wcmp config, on IPv4 frames
+            allowed = [a for a in allowed if a.startswith("eth.")] or ["eth.dst"]
+            pipe["actions"] = allowed
+            pipe["fwd"] = rng.choice([f"port:{p}" for p in PORTS])
+            entries = [{"name": f"spread{i}", "weight": rng.choice([1, 2, 3, 5, 30, 70])}
+                       for i in range(rng.randint(2, 4))]
         else:
             pipe.update(type="basic", match=["ipv4.src", "l4.dport"])
             entries = [{"name": f"exact{i}", "match": {"ipv4.src": s, "l4.dport": d}}
@@ -106,7 +118,8 @@ def random_frame(rng):
     elif kind < 0.85:
         pkt = eth / Dot1Q(vlan=rng.choice([10, 20])) / ip / l4
     elif kind < 0.93:
-        pkt = eth / IPv6(src="2001:db8::1", dst="2001:db8::2") / UDP(dport=rng.choice(DPORTS))
+        pkt = eth / IPv6(src="2001:db8::1", dst=rng.choice(["2001:db8::2", "2001:db8::3"])) / UDP(
+            sport=rng.randrange(1024, 65535), dport=rng.choice(DPORTS))
     else:
         pkt = eth / ARP(psrc=rng.choice(V4), pdst=rng.choice(V4))
     return rng.randrange(3), bytes(pkt)

@@ -36,7 +36,7 @@ Ether, IP, UDP, TCP, Raw = scapy.Ether, scapy.IP, scapy.UDP, scapy.TCP, scapy.Ra
 REFUSED = {
     "broadcast": "session 1: clone sessions / multicast groups are not supported",
     "ebpf-cast": "match on mpegts.frame",
-    "mpls-encap": "pipe wcmp: hash pipes are not mapped",
+    "mpls-encap": "pipe source_override: action push_mpls/pop_mpls",
     "psa-clone-e2e": "port 1: per-port egress pipes are not mapped",
     "static-forward": "pipe mpls_pop: match on mpls.label",
 }
@@ -69,6 +69,30 @@ DIFF_CONFIG = {
 }
 
 
+# Weighted multipath: a hash pipe whose members rewrite and forward differently, reached from an LPM pipe.
+# The members' bucket ranges are pyflow's (70/30 -> 7 and 3 of 10 buckets, 1 of 3 for the 1/1/1 pipe);
+# every backend must pick the same member for the same flow.
+WCMP_CONFIG = {
+    "name": "wcmp",
+    "ports": [{"name": "a", "id": 0}, {"name": "b", "id": 1}],
+    "pipes": [
+        {"name": "routes", "type": "lpm", "root": True, "match": ["ipv4.dst"], "fwd": "port:a", "fwd_miss": "drop",
+         "entries": [{"name": "to_wcmp", "match": {"ipv4.dst": "10.0.0.0/8"}, "fwd": "pipe:wcmp"},
+                     {"name": "to_thirds", "match": {"ipv4.dst": "192.168.0.0/16"}, "fwd": "pipe:thirds"}]},
+        {"name": "wcmp", "type": "hash", "match": ["ipv4.src", "ipv4.dst", "ipv4.proto", "l4.sport", "l4.dport"],
+         "actions": ["eth.dst", "l4.dport"], "fwd": "port:b",
+         "entries": [{"name": "path_w70", "weight": 70, "actions": {"eth.dst": "02:00:00:00:00:70"}},
+                     {"name": "path_w30", "weight": 30, "actions": {"eth.dst": "02:00:00:00:00:30", "l4.dport": 9030},
+                      "fwd": "port:a"}]},
+        {"name": "thirds", "type": "hash", "match": ["ipv4.src", "ipv4.dst", "l4.sport"], "actions": ["ipv4.src"],
+         "fwd": "port:b",
+         "entries": [{"name": "third_1", "weight": 1, "actions": {"ipv4.src": "172.16.0.1"}},
+                     {"name": "third_2", "weight": 1, "fwd": "drop"},
+                     {"name": "third_3", "weight": 1, "actions": {"ipv4.src": "172.16.0.3"}, "fwd": "port:a"}]},
+    ],
+}
+
+
 def static_forward_without_mpls() -> dict:
     """conf/static-forward.json less its MPLS entries and pipe: what the doca backend does map of it."""
     cfg = json.loads((CONF / "static-forward.json").read_text())
@@ -84,6 +108,7 @@ def static_forward_without_mpls() -> dict:
 def doca_accepted() -> dict[str, dict | pathlib.Path]:
     out = {p.stem: p for p in SHIPPED if p.stem not in REFUSED}
     out["diff"] = DIFF_CONFIG
+    out["wcmp"] = WCMP_CONFIG
     out["static-forward-ip"] = static_forward_without_mpls()
     return out
 
@@ -296,6 +321,48 @@ def test_differential_against_ebpf_and_dpdk(sim, name):
     # not a vacuous agreement: frames were forwarded, rewritten and missed
     kinds = {f["kind"] for f in doca["frames"]}
     assert "tx" in kinds and sum(doca["entries"].values()) > 0
+    if name == "wcmp":
+        # every member of every hash pipe carried flows, the 70 % member the most
+        members = ("path_w70", "path_w30", "third_1", "third_2", "third_3")
+        assert all(doca["entries"][m] > 0 for m in members), doca["entries"]
+        assert doca["entries"]["path_w70"] > doca["entries"]["path_w30"]
+
+
+def test_hash_member_removed_and_added_back_at_runtime(sim):
+    """A member deleted after start takes all its bucket entries with it (its flows miss the pipe, counted as its
+    misses); added back, the same flows take it again, and its counter is the sum over its buckets."""
+    from pyflow.instance import verdict_kind
+
+    cfg = load(WCMP_CONFIG)
+    inst, program = open_doca(cfg)
+    frames = [(0, bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.9.9.9", dst="10.0.0.2") /
+                        UDP(sport=2000 + i, dport=4000))) for i in range(60)]
+    try:
+        program.apply(inst)
+        inst.start()
+        pipe = program.pipe("wcmp").id
+        first = [(verdict_kind(v), program.names()["entries"].get(v.entry_id))
+                 for v, _ in (inst.test_run(p, f) for p, f in frames)]
+        w30 = [i for i, (_, e) in enumerate(first) if e == "path_w30"]
+        assert w30 and len(w30) < len(frames)
+        buckets_before = len([e for p in sim.dump()["pipes"] if p["name"] == "wcmp" for e in p["entries"]])
+        misses0 = inst.counters_pipe(pipe)["misses"]
+        inst.entry_del(program.entry_ids["path_w30"])
+        assert len([e for p in sim.dump()["pipes"] if p["name"] == "wcmp" for e in p["entries"]]) == buckets_before - 3
+        again = [(verdict_kind(v), program.names()["entries"].get(v.entry_id))
+                 for v, _ in (inst.test_run(p, f) for p, f in frames)]
+        # they reach wcmp through to_wcmp and miss it: no fwd_miss given, so dropped
+        assert {again[i] for i in w30} == {("drop", "to_wcmp")}
+        assert all(again[i] == first[i] for i in range(len(frames)) if i not in w30)
+        assert inst.counters_pipe(pipe)["misses"] - misses0 == len(w30)
+        e = program.entry("path_w30")
+        new_id = inst.entry_add(e.pipe_id, e.mask_idx, e.prefixlen, e.match, e.entry)
+        third = [program.names()["entries"].get(v.entry_id) if v.entry_id != new_id else "path_w30"
+                 for v, _ in (inst.test_run(p, f) for p, f in frames)]
+        assert [third[i] for i in w30] == ["path_w30"] * len(w30)
+        assert inst.counters_entries([new_id])[new_id][0] == len(w30)
+    finally:
+        inst.close()
 
 
 # ---- seed 001 end to end: miss -> RSS -> learn -> install -> resubmit --------------------------------

@@ -202,7 +202,7 @@ static struct pfdoca_gpipe *graph_pipe(struct pfdoca *d, struct sbuf *head)
 	return g;
 }
 
-static struct pfdoca_gentry *graph_entry(struct pfdoca_gpipe *g, void *ctx, uint32_t priority,
+static struct pfdoca_gentry *graph_entry(struct pfdoca_gpipe *g, void *ctx, uint32_t priority, int64_t index,
 					 const struct doca_flow_match *tmpl, const struct doca_flow_match *m,
 					 const struct doca_flow_match *mask, const struct doca_flow_actions *a,
 					 const struct doca_flow_fwd *fwd, struct pfdoca *d)
@@ -215,7 +215,10 @@ static struct pfdoca_gentry *graph_entry(struct pfdoca_gpipe *g, void *ctx, uint
 	ge = calloc(1, sizeof(*ge));
 	if (!ge)
 		return NULL;
-	sb_put(&b, "{\"ctx\": %lu, \"priority\": %u, \"match\": ", (unsigned long)(uintptr_t)ctx, priority);
+	sb_put(&b, "{\"ctx\": %lu, \"priority\": %u, ", (unsigned long)(uintptr_t)ctx, priority);
+	if (index >= 0)         /* hash entries are placed by index */
+		sb_put(&b, "\"index\": %u, ", (unsigned)index);
+	sb_put(&b, "\"match\": ");
 	if (m)
 		sb_fields_sel(&b, m, mask ? mask : tmpl, false);
 	else
@@ -742,10 +745,9 @@ static int doca_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pi
 	if (d->started)
 		return pf_err(err, -EBUSY, "backend doca: %s: DOCA pipes are fixed once created; stop, change the "
 			      "config and start again", pipe_label(d, pipe_id));
-	if (pipe->type == PF_PIPE_HASH)
-		return pf_err(err, -EOPNOTSUPP, "backend doca: %s: hash pipes are not mapped (DOCA's hash pipe picks "
-			      "an entry by index of its own hash; weighted buckets would not pick what the other "
-			      "backends pick)", pipe_label(d, pipe_id));
+	if (pipe->type == PF_PIPE_HASH && (nmasks > 1 || !pipe->nbuckets || pipe->nbuckets > PF_HASH_BUCKETS))
+		return pf_err(err, -EINVAL, "backend doca: %s: a hash pipe has one mask and 1..%u buckets (got %u)",
+			      pipe_label(d, pipe_id), PF_HASH_BUCKETS, pipe->nbuckets);
 	if (pipe->type == PF_PIPE_LPM && nmasks != 1)
 		return pf_err(err, -EINVAL, "backend doca: %s: an lpm pipe has one mask", pipe_label(d, pipe_id));
 	if (pipe->type == PF_PIPE_BASIC && nmasks > 1)
@@ -762,6 +764,17 @@ static int doca_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pi
 	if (!p->name[0])
 		snprintf(p->name, sizeof(p->name), "pipe%u", pipe_id);
 	p->in_use = true;
+	return 0;
+}
+
+/* The DSCP -> MPLS TC map only shapes pushed MPLS labels; push_mpls is refused at the pipe that uses it
+ * (refused_action), so the map is checked and has nothing to apply to here. */
+static int doca_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err)
+{
+	(void)inst;
+	for (int i = 0; i < 64; i++)
+		if (map[i] != 0xff && map[i] > 7)
+			return pf_err(err, -EINVAL, "backend doca: dscp %d: traffic class %u out of range 0..7", i, map[i]);
 	return 0;
 }
 
@@ -797,6 +810,60 @@ static int doca_session_set(pf_instance *inst, uint32_t session_id, const struct
 /* ---- creating (start) ------------------------------------------------------ */
 
 static const char *const type_names[] = { "basic", "control", "lpm", "ct", "acl", "ordered_list", "hash" };
+
+/*
+ * Hash pipes. pyflow's flow hash (pf_flow_hash) covers src, dst, ports and protocol of either IP family
+ * whatever fields the pipe lists, so the DOCA hash mask declares that whole tuple; a pyflow member owns
+ * the buckets [mask_idx, mask_idx + prefixlen) and becomes one DOCA hash entry per bucket index, so the
+ * pipe's nr_entries is the member table's nbuckets and index = hash % nbuckets, as on ebpf and dpdk.
+ */
+static void hash_mask(struct doca_flow_match *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->outer.l3_type = DOCA_FLOW_L3_TYPE_IP4;
+	m->outer.ip4.src_ip = UINT32_MAX;
+	m->outer.ip4.dst_ip = UINT32_MAX;
+	m->outer.ip4.next_proto = UINT8_MAX;
+	m->outer.transport.src_port = UINT16_MAX;
+	m->outer.transport.dst_port = UINT16_MAX;
+}
+
+/* the bucket indices of a hash member: [*lo, return value) */
+static uint32_t hash_span(const struct pfdoca_pipe *p, const struct pfdoca_entry *en, uint32_t *lo)
+{
+	uint32_t hi = en->mask_idx + (en->prefixlen ? en->prefixlen : 1);
+
+	*lo = en->mask_idx;
+	return hi < p->cfg.nbuckets ? hi : p->cfg.nbuckets;
+}
+
+/* every DOCA entry of a pyflow entry completed (a hash member has one per bucket) */
+static bool entry_done(struct pfdoca *d, struct pfdoca_entry *en)
+{
+	struct pfdoca_pipe *p = &d->pipes[en->pipe];
+	uint32_t lo, hi;
+
+	if (p->cfg.type != PF_PIPE_HASH)
+		return d->api->doca_flow_pipe_entry_get_status(en->de) == DOCA_FLOW_ENTRY_STATUS_SUCCESS;
+	hi = hash_span(p, en, &lo);
+	for (uint32_t b = lo; b < hi; b++)
+		if (!p->hde[b] || d->api->doca_flow_pipe_entry_get_status(p->hde[b]) != DOCA_FLOW_ENTRY_STATUS_SUCCESS)
+			return false;
+	return true;
+}
+
+/* forget a hash member's bucket entries (after DOCA removed them, or at teardown) */
+static void hash_forget(struct pfdoca_pipe *p, struct pfdoca_entry *en)
+{
+	uint32_t lo, hi = hash_span(p, en, &lo);
+
+	for (uint32_t b = lo; b < hi; b++) {
+		if (p->hg[b])
+			p->hg[b]->removed = true;
+		p->hde[b] = NULL;
+		p->hg[b] = NULL;
+	}
+}
 
 /* Create one DOCA pipe from its parts, rendering it into the graph. */
 static int create_pipe(struct pfdoca *d, const char *name, enum doca_flow_pipe_type type, bool is_root,
@@ -920,14 +987,14 @@ static int create_rss_pipe(struct pfdoca *d, uint32_t id, struct pf_error *err)
 		  &p->rss_entries[0]);
 	if (e)
 		return doca_fail(d, err, e, "doca_flow_pipe_control_add_entry", "%s", label);
-	graph_entry(p->rss_g, NULL, 0, NULL, &m, &mm, &act, NULL, d);
+	graph_entry(p->rss_g, NULL, 0, -1, NULL, &m, &mm, &act, NULL, d);
 	memset(&m, 0, sizeof(m));
 	act.meta.mark = PFDOCA_MARK_MISS | id;
 	e = DCALL(d, doca_flow_pipe_control_add_entry, 0, 1, p->rss, &m, NULL, NULL, &act, NULL, NULL, NULL, NULL, NULL,
 		  &p->rss_entries[1]);
 	if (e)
 		return doca_fail(d, err, e, "doca_flow_pipe_control_add_entry", "%s", label);
-	graph_entry(p->rss_g, NULL, 1, NULL, &m, NULL, &act, NULL, d);
+	graph_entry(p->rss_g, NULL, 1, -1, NULL, &m, NULL, &act, NULL, d);
 	return 0;
 }
 
@@ -1037,8 +1104,11 @@ static int create_user_pipe(struct pfdoca *d, uint32_t id, struct pf_error *err)
 	if (ret)
 		return ret;
 	type = p->cfg.type == PF_PIPE_CONTROL ? DOCA_FLOW_PIPE_CONTROL
-		: p->cfg.type == PF_PIPE_LPM ? DOCA_FLOW_PIPE_LPM : DOCA_FLOW_PIPE_BASIC;
-	if (type != DOCA_FLOW_PIPE_CONTROL) {
+		: p->cfg.type == PF_PIPE_LPM ? DOCA_FLOW_PIPE_LPM
+		: p->cfg.type == PF_PIPE_HASH ? DOCA_FLOW_PIPE_HASH : DOCA_FLOW_PIPE_BASIC;
+	if (type == DOCA_FLOW_PIPE_HASH) {
+		hash_mask(&mask);
+	} else if (type != DOCA_FLOW_PIPE_CONTROL) {
 		/* the template: every matched field changeable, under the pipe's mask */
 		struct pf_fields m = p->nmasks ? p->masks[0] : (struct pf_fields){ 0 };
 
@@ -1048,7 +1118,8 @@ static int create_user_pipe(struct pfdoca *d, uint32_t id, struct pf_error *err)
 	}
 	ret = create_pipe(d, p->name, type, d->root_set && d->root_pipe == id && !d->npolicies,
 			  p->cfg.domain == PF_DOMAIN_EGRESS ? DOCA_FLOW_PIPE_DOMAIN_EGRESS : DOCA_FLOW_PIPE_DOMAIN_DEFAULT,
-			  d->max_entries, type == DOCA_FLOW_PIPE_CONTROL ? NULL : &match,
+			  type == DOCA_FLOW_PIPE_HASH ? p->cfg.nbuckets : d->max_entries,
+			  type == DOCA_FLOW_PIPE_CONTROL || type == DOCA_FLOW_PIPE_HASH ? NULL : &match,
 			  type == DOCA_FLOW_PIPE_CONTROL ? NULL : &mask, tp, any_amask ? mp : NULL, any_desc ? dp : NULL,
 			  p->ntemplates, &fwd, &fwd_miss, pipe_label(d, id), &p->dp, &p->g, err);
 	if (ret)
@@ -1087,7 +1158,7 @@ static int create_resubmit_root(struct pfdoca *d, struct pf_error *err)
 			return doca_fail(d, err, e, "doca_flow_pipe_control_add_entry", "resubmit root pipe, entry for %s",
 					 pipe_label(d, from));
 		d->ninternal++;
-		graph_entry(d->resubmit_root_g, NULL, 0, NULL, &m, &mm, NULL, &to, d);
+		graph_entry(d->resubmit_root_g, NULL, 0, -1, NULL, &m, &mm, NULL, &to, d);
 	}
 	memset(&m, 0, sizeof(m));
 	memset(&to, 0, sizeof(to));
@@ -1099,7 +1170,7 @@ static int create_resubmit_root(struct pfdoca *d, struct pf_error *err)
 		return doca_fail(d, err, e, "doca_flow_pipe_control_add_entry", "resubmit root pipe, entry to %s",
 				 pipe_label(d, d->root_pipe));
 	d->ninternal++;
-	graph_entry(d->resubmit_root_g, NULL, 1, NULL, &m, NULL, NULL, &to, d);
+	graph_entry(d->resubmit_root_g, NULL, 1, -1, NULL, &m, NULL, NULL, &to, d);
 	return 0;
 }
 
@@ -1139,6 +1210,50 @@ static int entry_push(struct pfdoca *d, uint32_t id, struct pf_error *err)
 	if (idx == -1)
 		return pf_err(err, -EOPNOTSUPP, "backend doca: %s: this entry's actions are not among the pipe's action "
 			      "templates, which DOCA fixes when the pipe is created", pipe_label(d, en->pipe));
+	if (p->cfg.type == PF_PIPE_HASH) {
+		uint32_t lo, hi = hash_span(p, en, &lo);
+
+		if (idx >= 0)
+			action_values(TEMPLATE_FLAGS(en->e.act.flags), &en->e.act, (uint8_t)idx, &a);
+		pf = en->e.fwd.type != PF_FWD_DEFAULT ? &en->e.fwd : &p->cfg.fwd;
+		if (p->fwd_changeable) {
+			ret = to_fwd(d, en->pipe, pf, &fwd, err);
+			if (ret)
+				return ret;
+		}
+		if (lo >= hi)
+			return pf_err(err, -ERANGE, "backend doca: %s: buckets [%u, %u) outside the pipe's %u",
+				      pipe_label(d, en->pipe), en->mask_idx, en->mask_idx + en->prefixlen, p->cfg.nbuckets);
+		for (uint32_t b = lo; b < hi; b++)
+			if (p->hde[b])
+				return pf_err(err, -EEXIST, "backend doca: %s: bucket %u already has a member",
+					      pipe_label(d, en->pipe), b);
+		for (uint32_t b = lo; b < hi; b++) {
+			e = DCALL(d, doca_flow_pipe_hash_add_entry, pfdoca_queue, p->dp, b, idx >= 0 ? &a : NULL, NULL,
+				  p->fwd_changeable ? &fwd : NULL, DOCA_FLOW_NO_WAIT, ctx, &p->hde[b]);
+			if (e) {
+				ret = doca_fail(d, err, e, "doca_flow_pipe_hash_add_entry", "%s", pipe_label(d, en->pipe));
+				/* nothing half-created: the member's earlier buckets go too */
+				while (b-- > lo) {
+					if (!d->dry)
+						d->api->doca_flow_pipe_remove_entry(pfdoca_queue, DOCA_FLOW_NO_WAIT, p->hde[b]);
+					if (p->hg[b])
+						p->hg[b]->removed = true;
+					p->hde[b] = NULL;
+					p->hg[b] = NULL;
+				}
+				return ret;
+			}
+			if (d->dry)
+				p->hde[b] = (struct doca_flow_pipe_entry *)(uintptr_t)(id + 1);
+			p->hg[b] = graph_entry(p->g, ctx, 0, b, NULL, NULL, NULL, idx >= 0 ? &a : NULL,
+					       p->fwd_changeable ? &fwd : NULL, d);
+		}
+		en->de = p->hde[lo];
+		en->g = p->hg[lo];
+		en->last_seen_ns = pf_now_ns();
+		return 0;
+	}
 	if (p->cfg.type == PF_PIPE_LPM) {
 		lpm_mask(p, en->prefixlen, &pm);
 		has_mask = true;
@@ -1181,7 +1296,7 @@ static int entry_push(struct pfdoca *d, uint32_t id, struct pf_error *err)
 		return doca_fail(d, err, e, call, "%s", pipe_label(d, en->pipe));
 	if (d->dry)
 		en->de = (struct doca_flow_pipe_entry *)(uintptr_t)(id + 1);
-	en->g = graph_entry(p->g, ctx, p->cfg.type == PF_PIPE_CONTROL ? en->e.priority + 1 : 0,
+	en->g = graph_entry(p->g, ctx, p->cfg.type == PF_PIPE_CONTROL ? en->e.priority + 1 : 0, -1,
 			    p->cfg.type == PF_PIPE_CONTROL ? NULL : &p->tmpl, &m,
 			    has_mask ? &mask : NULL, idx >= 0 ? &a : NULL, p->fwd_changeable ? &fwd : NULL, d);
 	en->last_seen_ns = pf_now_ns();
@@ -1243,6 +1358,8 @@ static void teardown(struct pfdoca *d)
 		d->pipes[i].dp = NULL;
 		d->pipes[i].rss = NULL;
 		d->pipes[i].g = d->pipes[i].rss_g = NULL;
+		memset(d->pipes[i].hde, 0, sizeof(d->pipes[i].hde));
+		memset(d->pipes[i].hg, 0, sizeof(d->pipes[i].hg));
 	}
 	for (uint32_t i = 0; i < d->max_entries; i++) {
 		d->entries[i].de = NULL;
@@ -1345,7 +1462,7 @@ static int doca_start(pf_instance *inst, struct pf_error *err)
 	for (uint32_t id = 0; id < d->max_entries && !ret && !d->dry; id++) {
 		struct pfdoca_entry *en = &d->entries[id];
 
-		if (en->in_use && d->api->doca_flow_pipe_entry_get_status(en->de) != DOCA_FLOW_ENTRY_STATUS_SUCCESS)
+		if (en->in_use && !entry_done(d, en))
 			ret = pf_err(err, -EIO, "backend doca: %s: entry %u not completed by doca_flow_entries_process",
 				     pipe_label(d, en->pipe), id);
 	}
@@ -1478,7 +1595,7 @@ static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uin
 	if (pipe >= PF_MAX_PIPES || !d->pipes[pipe].in_use)
 		return pf_err(err, -ENOENT, "backend doca: pipe %u is not defined", pipe);
 	p = &d->pipes[pipe];
-	if (p->cfg.type != PF_PIPE_LPM && mask_idx >= p->nmasks)
+	if (p->cfg.type != PF_PIPE_LPM && p->cfg.type != PF_PIPE_HASH && mask_idx >= p->nmasks)
 		return pf_err(err, -ERANGE, "backend doca: %s: mask slot %u, the pipe has %u", pipe_label(d, pipe),
 			      mask_idx, p->nmasks);
 	ret = check_actions(d, pipe, entry->act.flags, err);
@@ -1490,7 +1607,8 @@ static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uin
 		return to_fwd(d, pipe, &entry->fwd, &tmp, err);
 	}
 	/* the key under the pipe's mask, so equal keys are one entry */
-	m = p->cfg.type == PF_PIPE_LPM ? &p->masks[0] : &p->masks[mask_idx];
+	/* a hash member's mask_idx is its first bucket; its key is its bucket range */
+	m = p->cfg.type == PF_PIPE_LPM || p->cfg.type == PF_PIPE_HASH ? &p->masks[0] : &p->masks[mask_idx];
 	masked = *match;
 	for (size_t i = 0; i < sizeof(masked); i++)
 		((uint8_t *)&masked)[i] &= ((const uint8_t *)m)[i];
@@ -1533,10 +1651,19 @@ static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uin
 		ret = entry_push(d, id, err);
 		if (!ret)
 			ret = process_queue(d, pfdoca_queue, err);
-		if (!ret && !d->dry &&
-		    d->api->doca_flow_pipe_entry_get_status(d->entries[id].de) != DOCA_FLOW_ENTRY_STATUS_SUCCESS)
+		if (!ret && !d->dry && !entry_done(d, &d->entries[id]))
 			ret = pf_err(err, -EIO, "backend doca: %s: doca_flow_entries_process did not complete the entry",
 				     pipe_label(d, pipe));
+		if (ret && p->cfg.type == PF_PIPE_HASH && d->entries[id].de) {
+			uint32_t lo, hi = hash_span(p, &d->entries[id], &lo);
+
+			for (uint32_t b = lo; b < hi && !d->dry; b++)
+				if (p->hde[b])
+					d->api->doca_flow_pipe_remove_entry(pfdoca_queue, DOCA_FLOW_NO_WAIT, p->hde[b]);
+			hash_forget(p, &d->entries[id]);
+			d->entries[id].de = NULL;
+			d->entries[id].g = NULL;
+		}
 		if (ret) {
 			if (d->entries[id].de && !d->dry)
 				d->api->doca_flow_pipe_remove_entry(pfdoca_queue, DOCA_FLOW_NO_WAIT, d->entries[id].de);
@@ -1562,6 +1689,26 @@ static int entry_remove_locked(struct pfdoca *d, uint32_t id, struct pf_error *e
 	if (id >= d->max_entries || !d->entries[id].in_use)
 		return pf_err(err, -ENOENT, "backend doca: entry %u does not exist", id);
 	en = &d->entries[id];
+	if (d->pipes[en->pipe].cfg.type == PF_PIPE_HASH) {
+		struct pfdoca_pipe *p = &d->pipes[en->pipe];
+		uint32_t lo, hi = hash_span(p, en, &lo);
+
+		for (uint32_t b = lo; b < hi && d->started && en->de; b++) {
+			if (!p->hde[b])
+				continue;
+			e = DCALL(d, doca_flow_pipe_remove_entry, pfdoca_queue, DOCA_FLOW_NO_WAIT, p->hde[b]);
+			if (e)
+				return doca_fail(d, err, e, "doca_flow_pipe_remove_entry", "%s", pipe_label(d, en->pipe));
+			p->hde[b] = NULL;
+			if (p->hg[b])
+				p->hg[b]->removed = true;
+			p->hg[b] = NULL;
+		}
+		if (d->started && en->de)
+			process_queue(d, pfdoca_queue, NULL);
+		en->de = NULL;
+		en->g = NULL;
+	}
 	if (d->started && en->de) {
 		e = DCALL(d, doca_flow_pipe_remove_entry, pfdoca_queue, DOCA_FLOW_NO_WAIT, en->de);
 		if (e)
@@ -1600,7 +1747,24 @@ static void entry_counts(struct pfdoca *d, struct pfdoca_entry *en, struct pf_co
 	memset(out, 0, sizeof(*out));
 	if (!en->in_use || !en->de || d->dry || !d->started)
 		return;
-	if (d->api->doca_flow_resource_query_entry(en->de, &q) == DOCA_SUCCESS) {
+	if (d->pipes[en->pipe].cfg.type == PF_PIPE_HASH) {
+		/* a member's hits are the sum over its buckets */
+		struct pfdoca_pipe *p = &d->pipes[en->pipe];
+		uint32_t lo, hi = hash_span(p, en, &lo);
+
+		memset(&q, 0, sizeof(q));
+		for (uint32_t b = lo; b < hi; b++) {
+			struct doca_flow_resource_query one;
+
+			if (p->hde[b] && d->api->doca_flow_resource_query_entry(p->hde[b], &one) == DOCA_SUCCESS) {
+				q.counter.total_pkts += one.counter.total_pkts;
+				q.counter.total_bytes += one.counter.total_bytes;
+			}
+		}
+	} else if (d->api->doca_flow_resource_query_entry(en->de, &q) != DOCA_SUCCESS) {
+		return;
+	}
+	{
 		out->packets = q.counter.total_pkts;
 		out->bytes = q.counter.total_bytes;
 		/* the last-seen time of aging: when the counter last moved */
@@ -1793,7 +1957,8 @@ static int doca_learn_set(pf_instance *inst, const struct pf_learn *policy, stru
 	ret = check_actions(d, policy->to_pipe, flags, err);
 	if (ret)
 		return ret;
-	if (d->pipes[policy->to_pipe].cfg.type == PF_PIPE_CONTROL)
+	if (d->pipes[policy->to_pipe].cfg.type == PF_PIPE_CONTROL ||
+	    d->pipes[policy->to_pipe].cfg.type == PF_PIPE_HASH)
 		return pf_err(err, -EOPNOTSUPP, "backend doca: %s: miss policies install into basic or lpm pipes",
 			      pipe_label(d, policy->to_pipe));
 	if (!d->learner) {
@@ -1987,6 +2152,7 @@ const struct pf_backend_ops pf_backend_doca = {
 	.port_set = doca_port_set,
 	.pipe_set = doca_pipe_set,
 	.pipe_name_set = doca_pipe_name_set,
+	.dscp_tc_set = doca_dscp_tc_set,
 	.root_set = doca_root_set,
 	.session_set = doca_session_set,
 	.entry_add = doca_entry_add,

@@ -77,6 +77,9 @@ struct pfdoca_pipe {
 	struct doca_flow_pipe *rss;                     /* where its misses go (fwd miss) */
 	struct pfdoca_gpipe *rss_g;
 	struct doca_flow_pipe_entry *rss_entries[2];
+	/* hash pipes: the DOCA entry at each bucket index and its graph line (a pyflow member owns a range) */
+	struct doca_flow_pipe_entry *hde[PF_HASH_BUCKETS];
+	struct pfdoca_gentry *hg[PF_HASH_BUCKETS];
 };
 
 struct pfdoca_entry {

@@ -47,6 +47,10 @@ PFDOCA_FN(doca_error_t, doca_flow_pipe_lpm_add_entry, (uint16_t, struct doca_flo
 						       const struct doca_flow_match *, const struct doca_flow_actions *,
 						       const struct doca_flow_monitor *, const struct doca_flow_fwd *,
 						       enum doca_flow_flags_type, void *, struct doca_flow_pipe_entry **))
+PFDOCA_FN(doca_error_t, doca_flow_pipe_hash_add_entry, (uint16_t, struct doca_flow_pipe *, uint32_t,
+							const struct doca_flow_actions *,
+							const struct doca_flow_monitor *, const struct doca_flow_fwd *,
+							enum doca_flow_flags_type, void *, struct doca_flow_pipe_entry **))
 PFDOCA_FN(doca_error_t, doca_flow_pipe_remove_entry, (uint16_t, uint32_t, struct doca_flow_pipe_entry *))
 PFDOCA_FN(doca_error_t, doca_flow_entries_process, (struct doca_flow_port *, uint16_t, uint64_t, uint32_t))
 PFDOCA_FN(enum doca_flow_entry_status, doca_flow_pipe_entry_get_status, (struct doca_flow_pipe_entry *))

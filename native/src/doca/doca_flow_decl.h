@@ -355,6 +355,11 @@ doca_error_t doca_flow_pipe_lpm_add_entry(uint16_t pipe_queue, struct doca_flow_
 					  const struct doca_flow_actions *actions, const struct doca_flow_monitor *monitor,
 					  const struct doca_flow_fwd *fwd, enum doca_flow_flags_type flag, void *usr_ctx,
 					  struct doca_flow_pipe_entry **entry);
+/* hash pipes: entries by index; the pipe hashes its match-mask fields to pick one */
+doca_error_t doca_flow_pipe_hash_add_entry(uint16_t pipe_queue, struct doca_flow_pipe *pipe, uint32_t entry_index,
+					   const struct doca_flow_actions *actions, const struct doca_flow_monitor *monitor,
+					   const struct doca_flow_fwd *fwd, enum doca_flow_flags_type flags, void *usr_ctx,
+					   struct doca_flow_pipe_entry **entry);
 doca_error_t doca_flow_pipe_remove_entry(uint16_t pipe_queue, uint32_t flags, struct doca_flow_pipe_entry *entry);
 doca_error_t doca_flow_entries_process(struct doca_flow_port *port, uint16_t pipe_queue, uint64_t timeout,
 				       uint32_t max_processed_entries);

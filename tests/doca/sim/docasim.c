@@ -50,6 +50,7 @@
 #define SIM_MAX_ACTIONS 8
 #define SIM_MAX_DESCS 4
 #define SIM_MAX_HOPS 16
+#define SIM_HASH_MAX_ENTRIES 65536
 #define SIM_MAX_NR_ENTRIES (1u << 22)
 #define SIM_FRAME_MAX 9216
 #define EXPORT __attribute__((visibility("default")))
@@ -128,6 +129,8 @@ struct doca_flow_pipe {
 	/* basic pipes: exact keys hashed (every entry has the pipe's mask) */
 	struct doca_flow_pipe_entry **buckets;
 	uint32_t bucket_mask;
+	/* hash pipes: the entry at each index (DOCA adds hash entries by index, not by match) */
+	struct doca_flow_pipe_entry **slots;
 };
 
 enum entry_state { E_PENDING_ADD, E_ACTIVE, E_PENDING_DEL, E_ERROR };
@@ -142,6 +145,7 @@ struct doca_flow_pipe_entry {
 	enum doca_flow_entry_status status;
 	uint16_t queue;
 	uint32_t priority;
+	uint32_t index;                         /* hash pipes: its entry index */
 	bool counted;
 	bool has_fwd;
 	bool has_actions;
@@ -522,8 +526,9 @@ EXPORT doca_error_t doca_flow_pipe_cfg_set_name(struct doca_flow_pipe_cfg *cfg, 
 
 EXPORT doca_error_t doca_flow_pipe_cfg_set_type(struct doca_flow_pipe_cfg *cfg, enum doca_flow_pipe_type type)
 {
-	if (type != DOCA_FLOW_PIPE_BASIC && type != DOCA_FLOW_PIPE_CONTROL && type != DOCA_FLOW_PIPE_LPM)
-		return fail(DOCA_ERROR_NOT_SUPPORTED, "pipe %s: type %d is not simulated (basic, control, lpm)",
+	if (type != DOCA_FLOW_PIPE_BASIC && type != DOCA_FLOW_PIPE_CONTROL && type != DOCA_FLOW_PIPE_LPM &&
+	    type != DOCA_FLOW_PIPE_HASH)
+		return fail(DOCA_ERROR_NOT_SUPPORTED, "pipe %s: type %d is not simulated (basic, control, lpm, hash)",
 			    cfg->name, type);
 	cfg->type = type;
 	return DOCA_SUCCESS;
@@ -716,6 +721,13 @@ EXPORT doca_error_t doca_flow_pipe_create(const struct doca_flow_pipe_cfg *cfg, 
 	if (cfg->type == DOCA_FLOW_PIPE_LPM && (!cfg->has_match || cfg->nr_actions > 1))
 		RET(fail(DOCA_ERROR_INVALID_VALUE, "pipe %s: an LPM pipe needs a match and at most one action template",
 			 cfg->name));
+	if (cfg->type == DOCA_FLOW_PIPE_HASH && (!cfg->has_mask || cfg->has_match || !cfg->nr_entries ||
+						 cfg->nr_entries > SIM_HASH_MAX_ENTRIES))
+		RET(fail(DOCA_ERROR_INVALID_VALUE, "pipe %s: a hash pipe needs a match mask (the fields hashed), no "
+			 "match, and 1..%u entries (got %u)", cfg->name, SIM_HASH_MAX_ENTRIES, cfg->nr_entries));
+	if (cfg->type != DOCA_FLOW_PIPE_BASIC && cfg->type != DOCA_FLOW_PIPE_CONTROL &&
+	    cfg->type != DOCA_FLOW_PIPE_LPM && cfg->type != DOCA_FLOW_PIPE_HASH)
+		RET(fail(DOCA_ERROR_NOT_SUPPORTED, "pipe %s: pipe type %d is not simulated", cfg->name, cfg->type));
 	if (cfg->has_monitor && cfg->monitor.counter_type == DOCA_FLOW_RESOURCE_TYPE_SHARED)
 		RET(fail(DOCA_ERROR_NOT_SUPPORTED, "pipe %s: shared counters are not simulated", cfg->name));
 	p = calloc(1, sizeof(*p));
@@ -733,6 +745,13 @@ EXPORT doca_error_t doca_flow_pipe_create(const struct doca_flow_pipe_cfg *cfg, 
 			RET(fail(DOCA_ERROR_NO_MEMORY, "pipe %s: out of memory", cfg->name));
 		}
 		p->bucket_mask = n - 1;
+	}
+	if (cfg->type == DOCA_FLOW_PIPE_HASH) {
+		p->slots = calloc(cfg->nr_entries, sizeof(*p->slots));
+		if (!p->slots) {
+			free(p);
+			RET(fail(DOCA_ERROR_NO_MEMORY, "pipe %s: out of memory", cfg->name));
+		}
 	}
 	for (uint32_t i = 0; i < cfg->nr_actions; i++)
 		for (uint32_t k = 0; k < cfg->ndescs[i]; k++)
@@ -776,6 +795,8 @@ static void pipe_unlink_entry(struct doca_flow_pipe *p, struct doca_flow_pipe_en
 	struct doca_flow_pipe_entry **pp = &p->entries, *prev = NULL;
 
 	bucket_unlink(p, e);
+	if (p->slots && e->index < p->cfg.nr_entries && p->slots[e->index] == e)
+		p->slots[e->index] = NULL;
 	for (; *pp; prev = *pp, pp = &(*pp)->next)
 		if (*pp == e) {
 			*pp = e->next;
@@ -828,6 +849,7 @@ EXPORT doca_error_t doca_flow_pipe_destroy(struct doca_flow_pipe *pipe)
 		}
 	pipe->cfg.port->npipes--;
 	free(pipe->buckets);
+	free(pipe->slots);
 	free(pipe);
 	RET(DOCA_SUCCESS);
 }
@@ -946,7 +968,7 @@ static bool same_key(const struct doca_flow_pipe_entry *a, const struct doca_flo
 }
 
 static doca_error_t entry_add(uint16_t queue, struct doca_flow_pipe *pipe, enum doca_flow_pipe_type want,
-			      const char *call, uint32_t priority, const struct doca_flow_match *match,
+			      const char *call, uint32_t priority, uint32_t index, const struct doca_flow_match *match,
 			      const struct doca_flow_match *mask, const struct doca_flow_actions *actions,
 			      const struct doca_flow_monitor *monitor, const struct doca_flow_fwd *fwd, uint32_t flags,
 			      void *usr_ctx, struct doca_flow_pipe_entry **out)
@@ -970,8 +992,15 @@ static doca_error_t entry_add(uint16_t queue, struct doca_flow_pipe *pipe, enum 
 			 pipe->cfg.nr_entries));
 	if (flags > DOCA_FLOW_WAIT_FOR_BATCH)
 		RET(fail(DOCA_ERROR_INVALID_VALUE, "%s: flags %u", call, flags));
-	if (want != DOCA_FLOW_PIPE_CONTROL && !match)
+	if (want != DOCA_FLOW_PIPE_CONTROL && want != DOCA_FLOW_PIPE_HASH && !match)
 		RET(fail(DOCA_ERROR_INVALID_VALUE, "%s: pipe %s: match is required", call, pipe->cfg.name));
+	if (want == DOCA_FLOW_PIPE_HASH && index >= pipe->cfg.nr_entries)
+		RET(fail(DOCA_ERROR_INVALID_VALUE, "%s: pipe %s: entry index %u, the pipe has %u entries", call,
+			 pipe->cfg.name, index, pipe->cfg.nr_entries));
+	if (want == DOCA_FLOW_PIPE_HASH && pipe->slots[index] && pipe->slots[index]->state != E_PENDING_DEL &&
+	    pipe->slots[index]->state != E_ERROR)
+		RET(fail(DOCA_ERROR_ALREADY_EXIST, "%s: pipe %s: entry index %u is taken", call, pipe->cfg.name,
+			 index));
 	if (actions && pipe->cfg.nr_actions && actions->action_idx >= pipe->cfg.nr_actions)
 		RET(fail(DOCA_ERROR_INVALID_VALUE, "%s: pipe %s: action_idx %u, the pipe has %u action templates", call,
 			 pipe->cfg.name, actions->action_idx, pipe->cfg.nr_actions));
@@ -1006,6 +1035,9 @@ static doca_error_t entry_add(uint16_t queue, struct doca_flow_pipe *pipe, enum 
 	}
 	e->queue = queue;
 	e->priority = priority;
+	e->index = index;
+	if (want == DOCA_FLOW_PIPE_HASH)
+		pipe->slots[index] = e;
 	if (match)
 		e->match = *match;
 	e->has_mask = mask != NULL;
@@ -1053,7 +1085,7 @@ EXPORT doca_error_t doca_flow_pipe_add_entry(uint16_t pipe_queue, struct doca_fl
 					     const struct doca_flow_monitor *monitor, const struct doca_flow_fwd *fwd,
 					     uint32_t flags, void *usr_ctx, struct doca_flow_pipe_entry **entry)
 {
-	return entry_add(pipe_queue, pipe, DOCA_FLOW_PIPE_BASIC, "doca_flow_pipe_add_entry", 0, match, NULL, actions,
+	return entry_add(pipe_queue, pipe, DOCA_FLOW_PIPE_BASIC, "doca_flow_pipe_add_entry", 0, 0, match, NULL, actions,
 			 monitor, fwd, flags, usr_ctx, entry);
 }
 
@@ -1071,7 +1103,7 @@ EXPORT doca_error_t doca_flow_pipe_control_add_entry(uint16_t pipe_queue, uint32
 		return fail(DOCA_ERROR_NOT_SUPPORTED, "doca_flow_pipe_control_add_entry: conditions and per-entry "
 			    "action masks/descs are not simulated (use the pipe's templates)");
 	return entry_add(pipe_queue, pipe, DOCA_FLOW_PIPE_CONTROL, "doca_flow_pipe_control_add_entry", priority,
-			 match, match_mask, actions, monitor, fwd, DOCA_FLOW_NO_WAIT, usr_ctx, entry);
+			 0, match, match_mask, actions, monitor, fwd, DOCA_FLOW_NO_WAIT, usr_ctx, entry);
 }
 
 EXPORT doca_error_t doca_flow_pipe_lpm_add_entry(uint16_t pipe_queue, struct doca_flow_pipe *pipe,
@@ -1082,8 +1114,20 @@ EXPORT doca_error_t doca_flow_pipe_lpm_add_entry(uint16_t pipe_queue, struct doc
 						 enum doca_flow_flags_type flag, void *usr_ctx,
 						 struct doca_flow_pipe_entry **entry)
 {
-	return entry_add(pipe_queue, pipe, DOCA_FLOW_PIPE_LPM, "doca_flow_pipe_lpm_add_entry", 0, match, match_mask,
+	return entry_add(pipe_queue, pipe, DOCA_FLOW_PIPE_LPM, "doca_flow_pipe_lpm_add_entry", 0, 0, match, match_mask,
 			 actions, monitor, fwd, flag, usr_ctx, entry);
+}
+
+/* A hash pipe has no per-entry match: the pipe hashes the fields of its match mask and the frame takes the
+ * entry at (hash % nr_entries). */
+EXPORT doca_error_t doca_flow_pipe_hash_add_entry(uint16_t pipe_queue, struct doca_flow_pipe *pipe,
+						  uint32_t entry_index, const struct doca_flow_actions *actions,
+						  const struct doca_flow_monitor *monitor,
+						  const struct doca_flow_fwd *fwd, enum doca_flow_flags_type flags,
+						  void *usr_ctx, struct doca_flow_pipe_entry **entry)
+{
+	return entry_add(pipe_queue, pipe, DOCA_FLOW_PIPE_HASH, "doca_flow_pipe_hash_add_entry", 0, entry_index,
+			 NULL, NULL, actions, monitor, fwd, flags, usr_ctx, entry);
 }
 
 static bool entry_live(const struct doca_flow_pipe_entry *e)
@@ -1204,6 +1248,7 @@ struct frame {
 	uint32_t l3_off, l4_off;        /* 0: absent */
 	uint8_t l3;                     /* 4, 6, 0 */
 	uint8_t l4_proto;
+	uint32_t l4_icmp_off;           /* ICMP / ICMPv6 header, 0: absent */
 };
 
 static uint16_t rd16(const uint8_t *p)
@@ -1271,6 +1316,8 @@ static void parse(struct frame *f)
 		uint32_t need = f->l4_proto == 6 ? 20 : 8;
 
 		if ((f->l4_proto != 6 && f->l4_proto != 17) || f->len < f->l4_off + need) {
+			if (f->l4_proto == 1 || f->l4_proto == 58)
+				f->l4_icmp_off = f->l4_off;
 			f->l4_off = 0;
 		} else {
 			const uint8_t *l4 = f->d + f->l4_off;
@@ -1306,9 +1353,87 @@ static bool entry_matches(const struct doca_flow_pipe_entry *e, const struct fra
 	return true;
 }
 
+/*
+ * The simulator's hash-pipe function. Hardware's hash is its own; this model uses pyflow's documented
+ * flow hash (murmur3-style mixing of src, dst, the 16-byte IPv6 words, ports, protocol, then the fmix
+ * finaliser) so a simulated hash pipe spreads flows as pyflow's other backends do. It is computed here
+ * from the frame as this simulator parsed it, not from pyflow's parser. The mask selects components: a
+ * component not in the mask hashes as 0. Addresses of the frame's own family are hashed in their slot
+ * (IPv4 words, then the IPv6 words), the other family's slot as 0; ICMP type/code stand in for the ports.
+ */
+static uint32_t hmix(uint32_t h, uint32_t v)
+{
+	v *= 0xcc9e2d51u;
+	v = (v << 15) | (v >> 17);
+	v *= 0x1b873593u;
+	h ^= v;
+	h = (h << 13) | (h >> 19);
+	return h * 5 + 0xe6546b64u;
+}
+
+static bool mask_any(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return true;
+	return false;
+}
+
+static uint32_t hash_pipe_hash(const struct doca_flow_pipe *p, const struct frame *f)
+{
+	const struct doca_flow_header_format *m = &p->cfg.mask.outer;
+	bool v6m = m->l3_type == DOCA_FLOW_L3_TYPE_IP6;
+	bool src = v6m ? mask_any(m->ip6.src_ip, 16) : mask_any(&m->ip4.src_ip, 4);
+	bool dst = v6m ? mask_any(m->ip6.dst_ip, 16) : mask_any(&m->ip4.dst_ip, 4);
+	bool proto = v6m ? m->ip6.next_proto != 0 : m->ip4.next_proto != 0;
+	uint32_t h = 0x70664d31u, w, v4s = 0, v4d = 0;
+	uint8_t s6[16] = { 0 }, d6[16] = { 0 };
+	uint16_t sp = 0, dp = 0;
+
+	if (f->l3 == 4) {
+		memcpy(&v4s, f->d + f->l3_off + 12, 4);
+		memcpy(&v4d, f->d + f->l3_off + 16, 4);
+	} else if (f->l3 == 6) {
+		memcpy(s6, f->d + f->l3_off + 8, 16);
+		memcpy(d6, f->d + f->l3_off + 24, 16);
+	}
+	if (f->l4_off) {
+		memcpy(&sp, f->d + f->l4_off, 2);
+		memcpy(&dp, f->d + f->l4_off + 2, 2);
+	} else if (f->l3 && (f->l4_proto == 1 || f->l4_proto == 58) && f->l4_icmp_off &&
+		   f->len >= f->l4_icmp_off + 4) {
+		sp = htons(f->d[f->l4_icmp_off]);
+		dp = htons(f->d[f->l4_icmp_off + 1]);
+	}
+	h = hmix(h, src ? v4s : 0);
+	h = hmix(h, dst ? v4d : 0);
+	for (int i = 0; i < 16; i += 4) {
+		memcpy(&w, s6 + i, 4);
+		h = hmix(h, src ? w : 0);
+		memcpy(&w, d6 + i, 4);
+		h = hmix(h, dst ? w : 0);
+	}
+	h = hmix(h, (m->transport.src_port ? (uint32_t)sp << 16 : 0) | (m->transport.dst_port ? dp : 0));
+	h = hmix(h, proto && f->l3 ? f->l4_proto : 0);
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
 static struct doca_flow_pipe_entry *lookup(struct doca_flow_pipe *p, const struct frame *f)
 {
 	struct doca_flow_pipe_entry *best = NULL;
+
+	if (p->cfg.type == DOCA_FLOW_PIPE_HASH) {
+		struct doca_flow_pipe_entry *e = p->slots[hash_pipe_hash(p, f) % p->cfg.nr_entries];
+
+		return e && e->state == E_ACTIVE ? e : NULL;
+	}
 
 	if (p->cfg.type == DOCA_FLOW_PIPE_BASIC) {
 		/* every entry of a basic pipe has the pipe's fields and mask: hash the frame under them */
@@ -1857,7 +1982,8 @@ static void put_fwd(struct out *o, const struct sim_fwd *f)
 
 static const char *type_name(enum doca_flow_pipe_type t)
 {
-	return t == DOCA_FLOW_PIPE_BASIC ? "basic" : t == DOCA_FLOW_PIPE_CONTROL ? "control" : "lpm";
+	return t == DOCA_FLOW_PIPE_BASIC ? "basic" : t == DOCA_FLOW_PIPE_CONTROL ? "control"
+	       : t == DOCA_FLOW_PIPE_HASH ? "hash" : "lpm";
 }
 
 EXPORT int docasim_dump_json(char *buf, size_t len)
@@ -1915,8 +2041,11 @@ EXPORT int docasim_dump_json(char *buf, size_t len)
 		for (struct doca_flow_pipe_entry *e = p->entries; e; e = e->next) {
 			if (e->state == E_PENDING_DEL)
 				continue;
-			put(&o, "%s{\"ctx\": %lu, \"priority\": %u, \"match\": ", efirst ? "" : ", ",
+			put(&o, "%s{\"ctx\": %lu, \"priority\": %u, ", efirst ? "" : ", ",
 			    (unsigned long)(uintptr_t)e->usr_ctx, e->priority);
+			if (c->type == DOCA_FLOW_PIPE_HASH)
+				put(&o, "\"index\": %u, ", e->index);
+			put(&o, "\"match\": ");
 			put_fields_sel(&o, &e->match, e->has_mask ? (const void *)&e->mask
 						       : c->has_match ? (const void *)&c->match : NULL, false);
 			put(&o, ", \"match_mask\": ");

@@ -56,6 +56,27 @@ static doca_error_t basic_pipe(struct doca_flow_port *port, const char *name, bo
 	return e;
 }
 
+/* a hash pipe of n entries hashing ip4 dst (with a match as well when bad_match) */
+static doca_error_t hash_pipe(struct doca_flow_port *port, uint32_t n, bool bad_match, const struct doca_flow_fwd *fwd,
+			      struct doca_flow_pipe **out)
+{
+	struct doca_flow_pipe_cfg *cfg;
+	struct doca_flow_match m = { 0 };
+	doca_error_t e = doca_flow_pipe_cfg_create(&cfg, port);
+
+	if (e)
+		return e;
+	m.outer.l3_type = DOCA_FLOW_L3_TYPE_IP4;
+	m.outer.ip4.dst_ip = 0xffffffffu;
+	doca_flow_pipe_cfg_set_name(cfg, "h");
+	doca_flow_pipe_cfg_set_type(cfg, DOCA_FLOW_PIPE_HASH);
+	doca_flow_pipe_cfg_set_nr_entries(cfg, n);
+	doca_flow_pipe_cfg_set_match(cfg, bad_match ? &m : NULL, &m);
+	e = doca_flow_pipe_create(cfg, fwd, NULL, out);
+	doca_flow_pipe_cfg_destroy(cfg);
+	return e;
+}
+
 static uint8_t frame[64];
 
 static void make_frame(uint32_t dst)
@@ -150,6 +171,35 @@ int main(void)
 	docasim_inject(0, frame, sizeof(frame), DOCASIM_INJECT_NO_QUEUE, NULL, 0, &res);
 	CHECK("another destination misses the root (the unprocessed one did too)", res.verdict == DOCASIM_DROP &&
 	      doca_flow_resource_query_pipe_miss(root, &q) == 0 && q.counter.total_pkts == 2);
+	{
+		struct doca_flow_pipe *h;
+		struct doca_flow_pipe_entry *h0, *hx;
+
+		CHECK("hash pipe with a match (entries are by index): DOCA_ERROR_INVALID_VALUE",
+		      hash_pipe(p0, 2, true, &to_p1, &h) == DOCA_ERROR_INVALID_VALUE);
+		CHECK("hash pipe of 65537 entries: DOCA_ERROR_INVALID_VALUE",
+		      hash_pipe(p0, 65537, false, &to_p1, &h) == DOCA_ERROR_INVALID_VALUE);
+		CHECK("hash pipe", hash_pipe(p0, 2, false, &to_p1, &h) == 0);
+		CHECK("hash entry index 2 of 2: DOCA_ERROR_INVALID_VALUE",
+		      doca_flow_pipe_hash_add_entry(0, h, 2, NULL, NULL, NULL, DOCA_FLOW_NO_WAIT, NULL, &hx) ==
+			      DOCA_ERROR_INVALID_VALUE);
+		CHECK("hash entry 0", doca_flow_pipe_hash_add_entry(0, h, 0, NULL, NULL, NULL, DOCA_FLOW_NO_WAIT, NULL,
+								   &h0) == 0);
+		CHECK("hash entry 0 twice: DOCA_ERROR_ALREADY_EXIST",
+		      doca_flow_pipe_hash_add_entry(0, h, 0, NULL, NULL, NULL, DOCA_FLOW_NO_WAIT, NULL, &hx) ==
+			      DOCA_ERROR_ALREADY_EXIST);
+		CHECK("a basic entry into a hash pipe: DOCA_ERROR_NOT_SUPPORTED",
+		      doca_flow_pipe_add_entry(0, h, &m, NULL, NULL, NULL, DOCA_FLOW_NO_WAIT, NULL, &hx) ==
+			      DOCA_ERROR_NOT_SUPPORTED);
+		CHECK("hash entry removed, its index free again",
+		      doca_flow_entries_process(p0, 0, 0, 0) == 0 && doca_flow_pipe_remove_entry(0, DOCA_FLOW_NO_WAIT, h0) == 0 &&
+		      doca_flow_entries_process(p0, 0, 0, 0) == 0 &&
+		      doca_flow_pipe_hash_add_entry(0, h, 0, NULL, NULL, NULL, DOCA_FLOW_NO_WAIT, NULL, &h0) == 0 &&
+		      doca_flow_entries_process(p0, 0, 0, 0) == 0 &&
+		      doca_flow_pipe_entry_get_status(h0) == DOCA_FLOW_ENTRY_STATUS_SUCCESS);
+		CHECK("hash pipe destroyed", doca_flow_pipe_remove_entry(0, DOCA_FLOW_NO_WAIT, h0) == 0 &&
+		      doca_flow_entries_process(p0, 0, 0, 0) == 0 && doca_flow_pipe_destroy(h) == 0);
+	}
 	CHECK("destroying a pipe others forward to: DOCA_ERROR_IN_USE", doca_flow_pipe_destroy(eg) == DOCA_ERROR_IN_USE);
 	CHECK("stopping a port with pipes: DOCA_ERROR_IN_USE", doca_flow_port_stop(p0) == DOCA_ERROR_IN_USE);
 	CHECK("remove entry", doca_flow_pipe_remove_entry(1, DOCA_FLOW_NO_WAIT, e1) == 0 &&
