@@ -301,16 +301,14 @@ class EntryOps:
                 else:
                     name, origin = f"#{eid}", "unknown"
                 values = decode_fields(match, match_names)
-                if lpm_field:
+                if lpm_field:   # an LPM entry is a prefix, whatever its length (as it is written)
                     lpm = FIELDS[lpm_field]
-                    mask = {lpm.name: lpm.full_mask ^ ((1 << (lpm.bits - info.prefixlen)) - 1)}
+                    mask = lpm.full_mask ^ ((1 << (lpm.bits - info.prefixlen)) - 1)
+                    shown = {lpm_field: f"{format_value(lpm, values[lpm_field] & mask)}/{info.prefixlen}"}
                 else:
                     slot = masks[info.mask_idx] if info.mask_idx < len(masks) else masks[0]
                     mask = decode_fields(slot, match_names) if slot else {}
-                shown = {k: format_masked(FIELDS[k], v, mask.get(k, 0)) for k, v in values.items()}
-                if lpm_field:   # an LPM entry is a prefix, whatever its length (as it is written)
-                    shown[lpm_field] = (f"{format_value(lpm, values[lpm_field] & mask[lpm_field])}"
-                                        f"/{info.prefixlen}")
+                    shown = {k: format_masked(FIELDS[k], v, mask.get(k, 0)) for k, v in values.items()}
                 rows.append({"pipe": pp.name, "name": name, "origin": origin, "id": eid,
                              "match": {k: v for k, v in shown.items() if v is not None},
                              "fwd": _fwd_text(info.entry.fwd, self.program),

@@ -11,6 +11,7 @@ import re
 import struct
 
 from .errors import UsageError
+from .lab import checksum
 
 DEFAULT_SRC, DEFAULT_DST = "02:00:00:00:00:01", "02:00:00:00:00:02"
 ALIASES = {"udp.sport": "l4.sport", "udp.dport": "l4.dport", "tcp.sport": "l4.sport", "tcp.dport": "l4.dport",
@@ -19,15 +20,6 @@ EXTRA = {"mpls.tc": "0..7 (traffic class of every label given)", "mpls.ttl": "0.
          "icmp.type": "0..255", "icmp.code": "0..255", "payload": "hex bytes after the L4 header",
          "mpegts": "reference, non-reference, psi or none: 7 MPEG-TS packets of that class as UDP payload",
          "len": "pad the frame to this many bytes (60..9000)"}
-
-
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def mpegts_payload(cls: str) -> bytes:
@@ -149,7 +141,7 @@ def build_frame(desc: str, ports: dict[str, int] | None = None) -> bytes:
             pseudo = src + dst + struct.pack("!xBH", proto, len(l4))
         if proto in (6, 17, 58) or (proto == 1 and l4):
             off = {17: 6, 6: 16, 1: 2, 58: 2}[proto]
-            csum = _checksum((pseudo if proto != 1 else b"") + l4)
+            csum = checksum((pseudo if proto != 1 else b"") + l4)
             if proto == 17 and csum == 0:
                 csum = 0xFFFF
             l4 = l4[:off] + struct.pack("!H", csum) + l4[off + 2:]
@@ -160,7 +152,7 @@ def build_frame(desc: str, ports: dict[str, int] | None = None) -> bytes:
             ethertype = 0x86DD
         else:
             hdr = struct.pack("!BBHHHBBH", 0x45, dscp << 2, 20 + len(l4), 1, 0, ttl, proto, 0) + src + dst
-            l3 = hdr[:10] + struct.pack("!H", _checksum(hdr)) + hdr[12:]
+            l3 = hdr[:10] + struct.pack("!H", checksum(hdr)) + hdr[12:]
             ethertype = 0x0800
         body = l3 + l4
     else:

@@ -80,16 +80,6 @@ _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4_RE = re.compile(r"\.".join([_OCTET] * 4))
 
 
-class _Expected:
-    """_describe(field), worked out only when an error message needs it."""
-
-    def __init__(self, field):
-        self.field = field
-
-    def __format__(self, spec) -> str:
-        return format(_describe(self.field), spec)
-
-
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
 
 
@@ -117,9 +107,8 @@ def parse_scalar(field: Field, raw, ports: dict[str, int] | None = None) -> int:
         if m:
             a, b, c, d = map(int, m.groups())
             return a << 24 | b << 16 | c << 8 | d
-    expected = _Expected(field)
     if isinstance(raw, bool):
-        raise ValueError(f"{field.name} expects {expected}, got {raw!r}")
+        raise ValueError(f"{field.name} expects {_describe(field)}, got {raw!r}")
     if field.kind == "port" and isinstance(raw, str) and ports is not None:
         if raw in ports:
             return ports[raw]
@@ -132,11 +121,11 @@ def parse_scalar(field: Field, raw, ports: dict[str, int] | None = None) -> int:
             return raw
         from .errors_util import suggest
         hint = suggest(raw, field.names) if isinstance(raw, str) else ""
-        raise ValueError(f"{field.name} expects {expected}, got {raw!r}{hint}")
+        raise ValueError(f"{field.name} expects {_describe(field)}, got {raw!r}{hint}")
     if field.kind == "mac":
         if isinstance(raw, str) and _MAC_RE.match(raw):
             return int(re.sub("[:-]", "", raw), 16)
-        raise ValueError(f"{field.name} expects {expected}, got {raw!r}")
+        raise ValueError(f"{field.name} expects {_describe(field)}, got {raw!r}")
     if field.is_address:
         cls = ipaddress.IPv4Address if field.kind == "ipv4" else ipaddress.IPv6Address
         if isinstance(raw, str):
@@ -144,12 +133,12 @@ def parse_scalar(field: Field, raw, ports: dict[str, int] | None = None) -> int:
                 return int(cls(raw))
             except ValueError:
                 pass
-        raise ValueError(f"{field.name} expects {expected}, got {raw!r}")
+        raise ValueError(f"{field.name} expects {_describe(field)}, got {raw!r}")
     value = raw
     if isinstance(raw, str) and re.fullmatch(r"0[xX][0-9a-fA-F]+|\d+", raw):
         value = int(raw, 0)
     if not isinstance(value, int) or not 0 <= value <= field.full_mask:
-        raise ValueError(f"{field.name} expects {expected}, got {raw!r}")
+        raise ValueError(f"{field.name} expects {_describe(field)}, got {raw!r}")
     return value
 
 

@@ -6,15 +6,13 @@ weight, and each flow picks the same member on both backends: one bucket table, 
 """
 from __future__ import annotations
 
-import json
-import subprocess
 import uuid
 
 import pytest
 
 from pyflow.lab import eth, ipv4_udp
 
-from tests.dpdk.test_dpdk import eal_args, last_json, run_job
+from tests.dpdk.test_differential_corpus import through_dpdk, through_ebpf
 
 FLOWS = 10_000
 
@@ -39,43 +37,14 @@ def flows() -> list[bytes]:
             for i in range(FLOWS)]
 
 
-def ebpf_members(config: dict, frames: list[bytes], prefix: str) -> list[str]:
-    from pyflow.compiler import compile_program
-    from pyflow.config.loader import load_config
-    from pyflow.instance import Instance
-
-    n = len(config["ports"])
-    links = [f"{prefix}v{i}" for i in range(n + n % 2)]
-    for a, b in zip(links[::2], links[1::2]):
-        subprocess.run(["ip", "link", "add", a, "type", "veth", "peer", "name", b], check=True)
-    try:
-        program = compile_program(load_config(config), {p["name"]: links[i] for i, p in enumerate(config["ports"])})
-        with Instance("ebpf", prefix, no_pin=True, fresh=True) as inst:
-            program.apply(inst)
-            names = program.names()["entries"]
-            return [names.get(inst.test_run(0, f)[0].entry_id) for f in frames]
-    finally:
-        for a in links[::2]:
-            subprocess.run(["ip", "link", "del", a], capture_output=True)
-
-
-def dpdk_members(config: dict, frames: list[bytes], prefix: str, tmp_path) -> list[str]:
-    vdevs = [f"net_null{i}" for i in range(len(config["ports"]))]
-    frames_file = tmp_path / "frames.json"
-    frames_file.write_text(json.dumps([[0, f.hex()] for f in frames]))
-    job = {"name": prefix, "mode": "test_run", "eal": eal_args(prefix, vdevs), "config": config,
-           "bindings": {p["name"]: vdevs[i] for i, p in enumerate(config["ports"])},
-           "frames_file": str(frames_file)}
-    res = last_json(run_job(job, timeout=240))
-    return [r["entry"] for r in res["results"]]
-
-
 @pytest.mark.parametrize("weights", [[70, 30], [1, 2, 7]], ids=["70-30", "1-2-7"])
 def test_weighted_split_is_by_weight_and_the_same_on_ebpf_and_dpdk(weights, tmp_path):
     config = weighted_config(weights)
     frames = flows()
     prefix = f"pfw{uuid.uuid4().hex[:5]}"
-    chosen = {"ebpf": ebpf_members(config, frames, prefix), "dpdk": dpdk_members(config, frames, prefix, tmp_path)}
+    frames = [(0, f) for f in frames]
+    chosen = {name: [r["entry"] for r in run(config, frames, prefix, *extra)["results"]]
+              for name, run, extra in (("ebpf", through_ebpf, ()), ("dpdk", through_dpdk, (tmp_path,)))}
     total = sum(weights)
     shares = {}
     for backend, members in chosen.items():

@@ -8,6 +8,8 @@ from __future__ import annotations
 import random
 import struct
 
+from pyflow.lab import checksum
+
 ETH_IPV4, ETH_IPV6, ETH_VLAN, ETH_QINQ, ETH_MPLS, ETH_MPLS_MC, ETH_ARP = (
     0x0800, 0x86DD, 0x8100, 0x88A8, 0x8847, 0x8848, 0x0806)
 MPEGTS_NONE, MPEGTS_REF, MPEGTS_NONREF, MPEGTS_PSI = 0, 1, 2, 3
@@ -213,15 +215,6 @@ def after_dec_ttl(frame: bytes, ttl_off: int, l3: int) -> bytes:
 
 # ---- frames ---------------------------------------------------------------------
 
-def _csum(b: bytes) -> int:
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
-
-
 def eth(etype: int, body: bytes, tags=()) -> bytes:
     hdr = bytes.fromhex("02000000000202000000000104")[:12]
     for tpid, vid in tags:
@@ -233,7 +226,7 @@ def ip4(proto: int, l4b: bytes, ttl: int = 64, opts: bytes = b"", frag: int = 0)
     ihl = 5 + len(opts) // 4
     h = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, ihl * 4 + len(l4b), 1, frag, ttl, proto, 0,
                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + opts
-    h = h[:10] + struct.pack("!H", _csum(h)) + h[12:]
+    h = h[:10] + struct.pack("!H", checksum(h)) + h[12:]
     return h + l4b
 
 
