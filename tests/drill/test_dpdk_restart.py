@@ -1,14 +1,16 @@
 """DPDK stop and start: SIGTERM / SIGINT stop in order and exit 0; a second primary on the same
 --file-prefix is one clear line; SIGKILL leaves nothing that stops the next start.
 
-`pyflow run --backend dpdk` on the resubmit lab with net_af_packet vdevs on the lab's root-side veths
-(no hugepages). Each run learns flows from real frames, which must come out translated.
+`pyflow run --backend dpdk` on the resubmit lab with net_af_packet vdevs on the lab's root-side veths,
+without hugepages and with 2 MB hugepages of the test's own (a hugetlbfs it mounts, pages it reserves and
+gives back). Each run learns flows from real frames, which must come out translated.
 """
 from __future__ import annotations
 
 import os
 import shutil
 import signal
+import subprocess
 import time
 import uuid
 
@@ -30,7 +32,35 @@ def lab():
         yield lab
 
 
-def test_dpdk_stops_in_order_and_starts_again_after_sigkill(lab, figures):
+HUGE_PAGES = 320     # 2 MB pages reserved for the hugepage run (-m 512 takes 256)
+
+
+@pytest.fixture(params=["no-huge", "hugepages"])
+def memory(request, tmp_path):
+    """EAL memory arguments; for hugepages a hugetlbfs of this test's own, the host's page count restored after."""
+    if request.param == "no-huge":
+        yield ["--no-huge", "-m", "512"], None
+        return
+    nr = "/proc/sys/vm/nr_hugepages"
+    before = int(open(nr).read())
+    mnt = tmp_path / "huge"
+    mnt.mkdir()
+    try:
+        with open(nr, "w") as f:
+            f.write(str(before + HUGE_PAGES))
+        got = int(open(nr).read()) - before
+        assert got >= 256, f"only {got} 2 MB hugepages could be reserved"
+        subprocess.run(["mount", "-t", "hugetlbfs", "-o", "pagesize=2M", "none", str(mnt)], check=True)
+        try:
+            yield ["-m", "512", "--huge-dir", str(mnt)], mnt
+        finally:
+            subprocess.run(["umount", str(mnt)], check=True)
+    finally:
+        with open(nr, "w") as f:
+            f.write(str(before))
+
+
+def test_dpdk_stops_in_order_and_starts_again_after_sigkill(lab, figures, memory):
     from tests.conftest import _probe_dpdk
 
     why = _probe_dpdk()
@@ -41,7 +71,7 @@ def test_dpdk_stops_in_order_and_starts_again_after_sigkill(lab, figures):
     up, vf = lab.host("net").root_ifname, lab.host("user").root_ifname
     args = ["--backend", "dpdk", "-j", os.path.join(ROOT, "conf", "resubmit.json"), "--instance", prefix,
             "--port", "uplink=net_af_packet0", "--port", "vf0=net_af_packet1", "--stats-interval", "0.5",
-            "--", "-l", "0-1", "--no-huge", "-m", "512", "--file-prefix", prefix, "--no-pci",
+            "--", "-l", "0-1", *memory[0], "--file-prefix", prefix, "--no-pci",
             "--vdev", f"net_af_packet0,iface={up}", "--vdev", f"net_af_packet1,iface={vf}"]
     rx = Receiver(lab)
     runs: list[PyflowRun] = []
@@ -95,6 +125,9 @@ def test_dpdk_stops_in_order_and_starts_again_after_sigkill(lab, figures):
         killed.stop(signal.SIGKILL)
         left = sorted(os.listdir(rundir)) if os.path.isdir(rundir) else []
         assert "config" in left               # what a killed primary leaves behind
+        huge_left = sorted(n for n in os.listdir(memory[1]) if n.startswith(prefix)) if memory[1] else []
+        if memory[1]:
+            assert huge_left, "a killed primary leaves its hugepage files"
         t0 = time.monotonic()
         again = start()
         took = time.monotonic() - t0
@@ -106,5 +139,6 @@ def test_dpdk_stops_in_order_and_starts_again_after_sigkill(lab, figures):
             r.stop(signal.SIGKILL)
         rx.finish()
         shutil.rmtree(rundir, ignore_errors=True)
-    figures("dpdk: " + "; ".join(seen) + f"; second primary on the prefix refused in one line (exit 2); "
+    kind = f"hugepages ({len(huge_left)} hugepage files left by the killed run, taken over)" if memory[1] else "no-huge"
+    figures(f"dpdk {kind}: " + "; ".join(seen) + f"; second primary on the prefix refused in one line (exit 2); "
             f"after SIGKILL left {left} in {rundir}, next start up in {took:.1f} s and learning")

@@ -10,6 +10,7 @@
 
 #ifdef PF_HAVE_DPDK
 #include <ctype.h>
+#include <dirent.h>
 #include <limits.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -181,19 +182,22 @@ static enum pfd_rte_flow_mode rte_flow_mode_from_env(void)
 	return PFD_RTE_FLOW_AUTO;
 }
 
-/* The primary's runtime files (/var/run/dpdk/PREFIX) are stale once the EAL is gone. */
+/* The primary's runtime files (/var/run/dpdk/PREFIX) are stale once the EAL is gone. The directory is
+ * this primary's own: everything in it goes (which files there are depends on the memory mode). */
 static void remove_runtime_dir(const char *dir)
 {
-	static const char *const files[] = { "config", "fbarray_memzone", "fbarray_nohugemem", "mp_socket",
-					     "dpdk_telemetry.v2" };
-	char path[PATH_MAX + 32];
+	char path[PATH_MAX + 256];
+	struct dirent *de;
+	DIR *d;
 
-	if (!dir || !*dir || rte_eal_process_type() != RTE_PROC_PRIMARY)
+	if (!dir || !*dir || rte_eal_process_type() != RTE_PROC_PRIMARY || !(d = opendir(dir)))
 		return;
-	for (size_t i = 0; i < RTE_DIM(files); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		unlink(path);
-	}
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			unlink(path);
+		}
+	closedir(d);
 	if (rmdir(dir) && errno != ENOENT)
 		pf_debug("dpdk runtime directory %s kept: %s", dir, strerror(errno));
 }
