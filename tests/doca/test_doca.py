@@ -381,8 +381,11 @@ def resubmit_first_packets(backend: str) -> dict:
     run = None
     try:
         user, net = lab.host("user"), lab.host("net")
+        from tests.netns.test_metrics import free_port, scrape
+
+        port = free_port()
         args = ["--backend", backend, "-j", str(CONF / "resubmit.json"), "--instance", prefix, "--fresh",
-                "--stats-interval", "0.2"]
+                "--stats-interval", "0.2", "--metrics", f"127.0.0.1:{port}"]
         if backend == "doca":
             args += ["--doca-sim", sim_library(), "--port", f"uplink=0,iface={net.root_ifname}",
                      "--port", f"vf0=1,iface={user.root_ifname}"]
@@ -399,12 +402,16 @@ def resubmit_first_packets(backend: str) -> dict:
             wait_until(lambda: len([f for f in cap.frames if b"pfl first" in f]) >= len(frames), 20)
             time.sleep(0.5)
         counters = counters_json(prefix)
+        metrics = scrape(port)
+        offloaded = {(k[0], dict(k[1]).get("pipe"), dict(k[1]).get("entry")): v for k, v in metrics.items()
+                     if k[0] in ("pyflow_pipe_offloaded", "pyflow_entry_offloaded")}
         time.sleep(0.5)                                      # a counter line after the last frame
         assert run.stop(signal.SIGINT, 30.0) == 0, "\n".join(run.stderr[-20:])
         created = [line.split("Created flow for IP ")[1].strip() for line in run.stderr if "Created flow for IP" in line]
         lines = [line for line in run.stdout if line.startswith("Static Entry Counters:")]
         return {"counters": counters, "created": created, "last_line": lines[-1] if lines else "",
-                "frames": sorted(f[12:] for f in cap.frames if b"pfl first" in f), "stdout": run.stdout}
+                "frames": sorted(f[12:] for f in cap.frames if b"pfl first" in f), "stdout": run.stdout,
+                "offloaded": offloaded}
     finally:
         if run is not None:
             run.stop(signal.SIGKILL)
@@ -435,6 +442,11 @@ def test_seed001_resubmit_end_to_end_matches_ebpf(sim):
     c = doca["counters"]
     assert c["pipes"]["h2n"] == {"hits": n, "misses": n} and c["pipes"]["root"]["hits"] == n
     assert (c["miss_handler"]["installed"], c["miss_handler"]["resubmitted"]) == (n, n)
+    # everything the doca backend creates is in DOCA Flow: every pipe and entry reports offloaded, on ebpf none
+    learned_rows = [k for k in doca["offloaded"] if k[0] == "pyflow_entry_offloaded" and k[2].endswith("-flow")]
+    assert len(learned_rows) == n and {k[1] for k in doca["offloaded"] if k[0] == "pyflow_pipe_offloaded"} == \
+        {"root", "n2h", "h2n"}
+    assert set(doca["offloaded"].values()) == {1} and set(ebpf["offloaded"].values()) == {0}
     # and the same as the ebpf backend on the same frames
     for key in ("created", "frames", "last_line"):
         assert doca[key] == ebpf[key], key
