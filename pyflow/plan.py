@@ -15,6 +15,7 @@ import json
 from .config.fields import FIELDS, format_value
 from .config.model import Actions, Config, Entry, Fwd, MatchValue, Pipe
 from .controller import check_backend_name
+from .errors import UsageError
 
 
 # ---- shared text forms ----------------------------------------------------
@@ -101,6 +102,10 @@ def _common(cfg: Config, backend: str, bindings: dict[str, str]) -> dict:
 def plan(cfg: Config, backend: str, bindings: dict[str, str] | None = None) -> dict:
     check_backend_name(backend)
     bindings = dict(bindings or {})
+    unknown = sorted(set(bindings) - {p.name for p in cfg.ports})
+    if unknown:
+        raise UsageError(f"--port {unknown[0]}: no such port in the config (ports: "
+                         f"{', '.join(p.name for p in cfg.ports)})")
     result = _common(cfg, backend, bindings)
     result[backend] = {"doca": _doca, "dpdk": _dpdk, "ebpf": _ebpf}[backend](cfg, bindings)
     return result

@@ -1165,7 +1165,7 @@ static int rte_flow_describe(struct pfd *d, char *buf, uint32_t len, uint32_t *n
 		if (!why && blocker)
 			why = all_or_none;
 		pf_jb_put(&b, "%s{\"id\": %u, \"group\": %u, \"offloaded\": %s, \"software\": ", first_pipe ? "" : ", ",
-			  pipe, pipe_group(d, pipe), d->pipes[pipe].offloaded ? "true" : "false");
+			  pipe, pipe_group(d, pipe), is_dry(d) ? "null" : d->pipes[pipe].offloaded ? "true" : "false");
 		pf_jb_str(&b, why);
 		pf_jb_put(&b, ", \"rules\": [");
 		first_pipe = 0;
@@ -1260,6 +1260,12 @@ static int dry_port_set(pf_instance *inst, uint32_t port_id, const char *binding
 		return pf_err(err, -ERANGE, "port %u: egress pipe %u out of range", port_id, port->egress_pipe);
 	if (end && (*end || v >= RTE_MAX_ETHPORTS))
 		v = port_id;
+	else if (end)
+		for (uint32_t other = 0; other < PF_MAX_PORTS; other++)
+			if (other != port_id && dry_of(inst)->ports[other].in_use &&
+			    dry_of(inst)->ports[other].dpdk_port == v)
+				return pf_err(err, -EBUSY, "port %u: DPDK port %lu is already bound to port %u", port_id,
+					      v, other);
 	if (port)
 		p->cfg = *port;
 	p->cfg.flags |= PF_PORT_IN_USE;

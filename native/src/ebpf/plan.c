@@ -427,10 +427,15 @@ static int dry_stop(pf_instance *inst, struct pf_error *err)
 static int dry_port_set(pf_instance *inst, uint32_t port_id, const char *binding, const struct pf_port *port,
 			struct pf_error *err)
 {
-	struct pf_ebpf_port *p = &pf_ebpf_of(inst)->ports[port_id];
+	struct pf_ebpf *eb = pf_ebpf_of(inst);
+	struct pf_ebpf_port *p = &eb->ports[port_id];
 
 	if (port && (port->flags & PF_PORT_EGRESS_PIPE) && port->egress_pipe >= PF_MAX_PIPES)
 		return pf_err(err, -ERANGE, "port %u: egress pipe %u out of range", port_id, port->egress_pipe);
+	for (uint32_t other = 0; binding && *binding && other < PF_MAX_PORTS; other++)
+		if (other != port_id && eb->ports[other].in_use && !strcmp(eb->ports[other].ifname, binding))
+			return pf_err(err, -EEXIST, "port %u: interface '%s' is already port %u", port_id, binding,
+				      other);
 	p->in_use = 1;
 	p->ifindex = binding && *binding ? if_nametoindex(binding) : 0;
 	snprintf(p->ifname, sizeof(p->ifname), "%s", binding ? binding : "");
