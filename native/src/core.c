@@ -6,9 +6,6 @@
 #include <string.h>
 #include "internal.h"
 
-extern const struct pf_backend_ops pf_backend_dpdk_dry;    /* dpdk/rteflow.c */
-extern const struct pf_backend_ops pf_backend_ebpf_dry;    /* ebpf/plan.c */
-
 static pf_log_fn log_handler;
 static int log_threshold = PF_LOG_INFO;
 static int sdk_threshold = PF_LOG_WARNING;
@@ -116,20 +113,6 @@ static int backend_get(const char *name, const struct pf_backend_ops **out, stru
 	return pf_err(err, -EINVAL, "unknown backend '%s' (expected ebpf, dpdk or doca)", name ? name : "");
 }
 
-/* A dry instance (pyflow plan) runs the backend's own translation with nothing created: doca renders its
- * DOCA Flow calls itself; dpdk builds its rte_flow rules without an EAL; ebpf opens the BPF objects
- * without loading them. */
-static const struct pf_backend_ops *dry_ops(const struct pf_backend_ops *ops)
-{
-#ifdef PF_HAVE_DPDK
-	if (ops == &pf_backend_dpdk)
-		return &pf_backend_dpdk_dry;
-#endif
-	if (ops == &pf_backend_ebpf)
-		return &pf_backend_ebpf_dry;
-	return ops;
-}
-
 int pf_backend_available(const char *backend, struct pf_error *err)
 {
 	const struct pf_backend_ops *ops;
@@ -149,8 +132,9 @@ int pf_instance_open(const struct pf_instance_opts *opts, pf_instance **out, str
 	/* a dry run renders what the backend would do: it needs no SDK or device */
 	if (ret && !(ops && (opts->flags & PF_INST_DRY)))
 		return ret;
-	if (opts->flags & PF_INST_DRY)
-		ops = dry_ops(ops);
+	/* dpdk builds its rte_flow rules without an EAL, ebpf opens its objects without loading them */
+	if ((opts->flags & PF_INST_DRY) && ops->dry)
+		ops = ops->dry;
 	inst = calloc(1, sizeof(*inst));
 	if (!inst)
 		return pf_err(err, -ENOMEM, "out of memory");

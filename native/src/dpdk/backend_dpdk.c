@@ -666,6 +666,7 @@ const struct pf_backend_ops pf_backend_dpdk = {
 	.available = dpdk_available,
 	.open = dpdk_open,
 #ifdef PF_HAVE_DPDK
+	.dry = &pf_backend_dpdk_dry,
 	.close = dpdk_close,
 	.info = dpdk_info,
 	.start = dpdk_start,

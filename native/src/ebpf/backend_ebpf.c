@@ -805,6 +805,7 @@ static int ebpf_miss_stats(pf_instance *inst, struct pf_miss_stats *out, struct 
 
 const struct pf_backend_ops pf_backend_ebpf = {
 	.name = "ebpf",
+	.dry = &pf_backend_ebpf_dry,
 	.open = ebpf_open,
 	.close = ebpf_close,
 	.info = ebpf_info,

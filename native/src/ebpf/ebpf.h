@@ -205,6 +205,7 @@ int pf_ebpf_entry_encode(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx
 /* plan.c: pf_instance_describe (programs and attach points, maps, their entries) of a loaded instance,
  * and the ops of a dry one */
 int pf_ebpf_describe(pf_instance *inst, char *buf, uint32_t len, uint32_t *needed, struct pf_error *err);
+extern const struct pf_backend_ops pf_backend_ebpf_dry;
 
 /* rx queues of an interface (sysfs), 1 when it cannot say */
 uint32_t pf_ebpf_rx_queue_count(const char *ifname);
