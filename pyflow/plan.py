@@ -159,6 +159,10 @@ def name_description(backend: str, data: dict, cfg: Config, entry_ids: dict[str,
                 e["pipe_name"] = pipes.get(e["pipe"])
             if "id" in e:
                 e["entry"] = entries.get(e["id"])
+            if "fwd" in e:
+                kind, _, target = e["fwd"].partition(":")
+                names = {"port": ports, "pipe": pipes}.get(kind, {})
+                e["fwd_name"] = f"{kind}:{names.get(int(target), target)}" if target else kind
     return data
 
 
@@ -273,12 +277,16 @@ def render_plan_text(plan_data: dict) -> str:
 
 
 def _ebpf_entry_text(e: dict) -> str:
+    from .native import lib
+
     if e["map"] == "pipes":
-        return f"pipes[{e['pipe']}] = pipe {e['pipe_name']} (type {e['type']})"
+        kind = {lib.PF_PIPE_BASIC: "basic", lib.PF_PIPE_CONTROL: "control", lib.PF_PIPE_LPM: "lpm",
+                lib.PF_PIPE_HASH: "hash"}.get(e["type"], e["type"])
+        return f"pipes[{e['pipe']}] = pipe {e['pipe_name']} ({kind})"
     if e["map"] == "sessions":
         return f"sessions[{e['session']}] = {e['members']} members"
     where = {"entries": lambda: f"pipe {e['pipe_name']} mask {e['mask_idx']}",
              "lpm": lambda: f"pipe {e['pipe_name']} /{e['prefixlen']}",
              "hash_buckets": lambda: f"pipe {e['pipe_name']} buckets {e['keys']}"}[e["map"]]()
     acts = f", actions {e['actions']}" if e["actions"] != "0x0" else ""
-    return f"{e['map']}[{where}] = entry {e['entry'] or e['id']} (id {e['id']}) -> {e['fwd']}{acts}"
+    return f"{e['map']}[{where}] = entry {e['entry'] or e['id']} (id {e['id']}) -> {e['fwd_name']}{acts}"

@@ -172,7 +172,8 @@ def test_plan_text(cfg, backend):
         assert ("flow create 1 ingress group 3 priority 1 pattern eth / end actions count / mark id 1048578 / queue "
                 "index 0 / end    # miss on vf0: offloaded if the PMD accepts it") in text
     if backend == "ebpf":
-        assert "entries[pipe root mask 0] = entry root_net_to_host (id 0) -> pipe:1" in text
+        assert "entries[pipe root mask 0] = entry root_net_to_host (id 0) -> pipe:n2h" in text
+        assert "pipes[2] = pipe h2n (basic)" in text
         assert re.search(r"^  map entries \(hash\): key \d+ B, value \d+ B, max_entries 65536$", text, re.M)
     if backend == "doca":
         assert "resubmit_root control is_root" in text and "fwd_miss pipe:rss_h2n" in text
