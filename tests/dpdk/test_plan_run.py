@@ -73,7 +73,7 @@ def comparable(detail: dict) -> dict:
     return out
 
 
-def run_dpdk(config, bindings: dict[str, str], nports: int) -> dict:
+def run_dpdk(config, bindings: dict[str, str], nports: int, mode: str = "auto") -> dict:
     prefix = f"pfp{uuid.uuid4().hex[:5]}"
     eal = ["pyflow", "--no-huge", "-m", "512", "--file-prefix", prefix, "-l", "0-1", "--no-pci",
            "--log-level", "lib.eal:warning"]
@@ -82,7 +82,7 @@ def run_dpdk(config, bindings: dict[str, str], nports: int) -> dict:
     job = {"name": prefix, "eal": eal, "config": config, "bindings": bindings}
     try:
         r = subprocess.run([sys.executable, "-c", RUN, json.dumps(job)], capture_output=True, text=True,
-                           timeout=120, env=dict(os.environ, PYFLOW_DPDK_RTE_FLOW="auto"))
+                           timeout=120, env=dict(os.environ, PYFLOW_DPDK_RTE_FLOW=mode))
     finally:
         shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
     assert r.returncode == 0, r.stderr
@@ -122,3 +122,19 @@ def test_plan_equals_what_the_run_installed(config, monkeypatch):
                 "/ set_ipv4_src ipv4_addr 10.9.9.1 / dec_ttl / port_id id 1 / end") in flows
         assert any("group 2 priority 1 pattern eth / end actions count / mark id 1048577 / queue index 0 / end" in f
                    for f in flows)
+
+
+def test_rte_flow_off_is_planned_as_run(monkeypatch):
+    """PYFLOW_DPDK_RTE_FLOW=off: plan and run both keep every pipe in software, with the same reason."""
+    from pyflow.config.loader import load_config
+    from pyflow.plan import plan
+
+    monkeypatch.setenv("PYFLOW_DPDK_RTE_FLOW", "off")
+    config = ROOT / "conf" / "resubmit.json"
+    cfg = load_config(str(config))
+    bindings = {p.name: str(i) for i, p in enumerate(cfg.ports)}
+    planned = plan(cfg, "dpdk", bindings)["dpdk"]
+    run = run_dpdk(str(config), bindings, len(cfg.ports), mode="off")["describe"]
+    assert planned["rte_flow"] == run["rte_flow"] == "off"
+    assert {p["software"] for p in planned["pipes"]} == {"rte_flow off (PYFLOW_DPDK_RTE_FLOW=off)"}
+    assert comparable(run) == comparable(planned)
