@@ -243,7 +243,8 @@ def validate(config_path, output):
 @click.option("-p", "--port", "ports", multiple=True, metavar="NAME=IFNAME|DPDK_PORT")
 @OUTPUT
 def plan(backend, config_path, ports, output):
-    """Show what the pipeline becomes on a backend (works without that backend's SDK)."""
+    """Show what the pipeline becomes on a backend: a dry run of the backend's own code (no device, nothing
+    created; a dpdk plan needs a pyflow built with DPDK, a doca plan no DOCA SDK)."""
     from . import plan as plan_mod
     from .config import load_config
     from .controller import parse_port_bindings
