@@ -2,7 +2,9 @@
 replace in place, delete and list, as a part of the Controller."""
 from __future__ import annotations
 
+import array
 import errno
+import functools
 import logging
 
 from .errors import BackendUnavailable, ConfigError, UsageError
@@ -401,6 +403,89 @@ class EntryOps:
         pipe_prog.value.nmasks = len(new_slots)
         self.instance.pipe_set(pipe_prog.id, pipe_prog.value, masks, len(new_slots))
         self.installed_masks[pipe_prog.id] = list(new_slots)
+
+
+class EntryBatch:
+    """n struct pf_entry_req in one buffer for pf_entry_add_batch, filled without a cffi call per entry.
+
+    Every request starts as a copy of one template (pipe, mask slot, prefix length, match, entry);
+    set_column() then writes one member for all of them from packed bytes (n values of its width,
+    as the struct stores them) and set() one member of one request. install() hands the buffer to
+    the C API as it is.
+    """
+
+    def __init__(self, n: int, pipe_id: int = 0, mask_idx: int = 0, prefixlen: int = 0, match=None, entry=None):
+        from .native import ffi
+
+        self.n = n
+        self.size = ffi.sizeof("struct pf_entry_req")
+        one = ffi.new("struct pf_entry_req *")
+        one.pipe, one.mask_idx, one.prefixlen = pipe_id, mask_idx, prefixlen
+        if match is not None:
+            one.match = match[0] if ffi.typeof(match).kind == "pointer" else match
+        if entry is not None:
+            one.entry = entry[0] if ffi.typeof(entry).kind == "pointer" else entry
+        self.buf = bytearray(bytes(ffi.buffer(one)) * n)
+
+    @staticmethod
+    def offset(member: str) -> int:
+        """Byte offset of a member of struct pf_entry_req, dotted: "match.ipv4_src", "entry.act.flags"."""
+        return _req_offset(member)
+
+    def set_column(self, member: str, data: bytes, width: int) -> None:
+        if len(data) != self.n * width:
+            raise ValueError(f"column {member}: {len(data)} bytes for {self.n} values of {width}")
+        off = _req_offset(member)
+        for k in range(width):
+            self.buf[off + k::self.size] = data[k::width]
+
+    def column(self, member: str, width: int) -> bytes:
+        off = _req_offset(member)
+        out = bytearray(self.n * width)
+        for k in range(width):
+            out[k::width] = self.buf[off + k::self.size]
+        return bytes(out)
+
+    def set(self, index: int, member: str, data: bytes) -> None:
+        off = index * self.size + _req_offset(member)
+        self.buf[off:off + len(data)] = data
+
+    def ids(self) -> list[int]:
+        return _u32_column(self.column("entry.id", 4))
+
+    def results(self) -> list[int]:
+        vals = _u32_column(self.column("result", 4))
+        return [v - (1 << 32) if v >= 1 << 31 else v for v in vals]
+
+    def install(self, instance) -> list[int]:
+        """pf_entry_add_batch over the whole buffer; the ids, in order. On a failure the NativeError
+        carries batch_results ((result, id) per request) and batch_added, as Instance.entry_add_batch's."""
+        from .native import call, ffi, lib
+
+        if not self.n:
+            return []
+        reqs = ffi.from_buffer("struct pf_entry_req[]", self.buf)
+        added = ffi.new("uint32_t *")
+        try:
+            call(lib.pf_entry_add_batch, instance.handle, reqs, self.n, added)
+        except Exception as exc:
+            exc.batch_results = list(zip(self.results(), self.ids()))
+            exc.batch_added = added[0]
+            raise
+        return self.ids()
+
+
+@functools.cache
+def _req_offset(member: str) -> int:
+    from .native import ffi
+
+    return ffi.offsetof("struct pf_entry_req", *member.split("."))
+
+
+def _u32_column(data: bytes) -> list[int]:
+    col = array.array("I")
+    col.frombytes(data)
+    return col.tolist()
 
 
 def _lib():
