@@ -30,11 +30,72 @@ class EntryOps:
             items = args["entries"]
             if not isinstance(items, list):
                 raise UsageError('entry add: "entries" must be a list of {"pipe": NAME, "entry": {...}}')
-            results = self._add_entries([_entry_item(item, f"entries[{i}]") for i, item in enumerate(items)],
-                                        batch=True, reset_counters=reset)
+            parsed = [_entry_item(item, f"entries[{i}]") for i, item in enumerate(items)]
+            results = self._add_packed(parsed)
+            if results is None:
+                results = self._add_entries(parsed, batch=True, reset_counters=reset)
             return {"added": sum(not r["replaced"] for r in results),
                     "replaced": sum(r["replaced"] for r in results), "entries": results}
         return self._add_entries([_entry_item(args, None)], batch=False, reset_counters=reset)[0]
+
+    def _add_packed(self, items: list[tuple[str, dict, bool]]) -> list[dict] | None:
+        """A batch of new entries of basic pipes, checked against each pipe's field table and encoded in
+        one pass (pyflow.config.packed), installed with one pf_entry_add_batch; None when an entry needs
+        the full path (_add_entries), which then also words any error. All or nothing as well."""
+        from .config.packed import PackedRecord, pack_entries
+
+        pipes = self._packed_pipes()
+        names: set[str] = set()
+        for pipe_name, spec, _ in items:
+            name = spec["name"]
+            if pipe_name not in pipes or name in names or self._entry_location(name):
+                return None
+            names.add(name)
+        data = pack_entries(pipes, items)
+        if data is None:
+            return None
+        self._check_capacity(items, {}, True)
+        batch = EntryBatch.from_bytes(data)
+        try:
+            ids = batch.install(self.instance)
+        except Exception as exc:
+            results = getattr(exc, "batch_results", [])
+            for result, eid in results:
+                if result == 0:
+                    _quietly(self.instance.entry_del, eid)
+            failed = next((k for k, (result, _) in enumerate(results) if result not in (0, -errno.ECANCELED)),
+                          min(getattr(exc, "batch_added", 0), len(items) - 1))
+            error = ConfigError(_entry_label(failed, items[failed][1]["name"], True),
+                                f"{exc} (nothing from this request was applied)")
+            error.exit_code = getattr(exc, "exit_code", 1)
+            raise _indexed(error, failed) from None
+
+        counts = self._pipe_counts()
+        counted = {p.name for p in self.cfg.pipes if p.counters}
+        size = batch.size
+        results = []
+        for i, ((pipe_name, spec, _), eid) in enumerate(zip(items, ids)):
+            name = spec["name"]
+            self.runtime_entries[name] = (pipe_name, eid)
+            self.runtime_records[name] = (PackedRecord(name, pipes[pipe_name].pipe_id, pipe_name, data, i * size), 0)
+            counts[pipe_name] = counts.get(pipe_name, 0) + 1
+            if pipe_name in counted:
+                self.layout.static_entries.append((name, pipe_name, eid))
+            results.append({"name": name, "pipe": pipe_name, "id": eid, "replaced": False})
+        log.info("Entries: %d added, 0 changed in one request", len(results))
+        return results
+
+    def _packed_pipes(self) -> dict:
+        """Pipe name -> PackedPipe of the running config's basic pipes (built once per config)."""
+        from .config.packed import PackedPipe
+
+        cache = getattr(self, "_packed_cache", None)
+        if cache is None or cache[0] is not self.cfg:
+            ids = self.cfg.pipe_ids()
+            cache = (self.cfg, {p.name: PackedPipe(self.cfg, ids[p.name], p) for p in self.cfg.pipes
+                                if p.type == "basic"})
+            self._packed_cache = cache
+        return cache[1]
 
     def _add_entries(self, items: list[tuple[str, dict, bool]], batch: bool,
                      reset_counters: bool = False) -> list[dict]:
@@ -418,7 +479,7 @@ class EntryBatch:
         from .native import ffi
 
         self.n = n
-        self.size = ffi.sizeof("struct pf_entry_req")
+        self.size = _req_size()
         one = ffi.new("struct pf_entry_req *")
         one.pipe, one.mask_idx, one.prefixlen = pipe_id, mask_idx, prefixlen
         if match is not None:
@@ -426,6 +487,15 @@ class EntryBatch:
         if entry is not None:
             one.entry = entry[0] if ffi.typeof(entry).kind == "pointer" else entry
         self.buf = bytearray(bytes(ffi.buffer(one)) * n)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "EntryBatch":
+        """A batch over requests already encoded back to back (pyflow.config.packed)."""
+        self = cls.__new__(cls)
+        self.size = _req_size()
+        self.n = len(data) // self.size
+        self.buf = bytearray(data)
+        return self
 
     @staticmethod
     def offset(member: str) -> int:
@@ -473,6 +543,13 @@ class EntryBatch:
             exc.batch_added = added[0]
             raise
         return self.ids()
+
+
+@functools.cache
+def _req_size() -> int:
+    from .native import ffi
+
+    return ffi.sizeof("struct pf_entry_req")
 
 
 @functools.cache
