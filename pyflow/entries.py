@@ -44,6 +44,8 @@ class EntryOps:
         the full path (_add_entries), which then also words any error. All or nothing as well."""
         from .config.packed import PackedRecord, pack_entries
 
+        if not hasattr(self.instance, "entry_add_batch"):
+            return None
         pipes = self._packed_pipes()
         names: set[str] = set()
         for pipe_name, spec, _ in items:
@@ -429,9 +431,14 @@ class EntryOps:
                 hit = inside.search(exc.path or "") or inside.search(exc.message)
                 k = int(hit.group(1)) if hit else 0
                 i = indexes[k]
-                label = _entry_label(i, items[i][1]["name"], batch)
+                name = items[i][1]["name"]
+                if batch:   # the JSON path inside the request: entries[17].match.ipv4.dst
+                    label, suffix = f"entries[{i}]", f" (entry {name})"
+                else:
+                    label, suffix = _entry_label(i, name, batch), ""
                 path = inside.sub(label, exc.path) if exc.path else label
-                raise _indexed(ConfigError(path, inside.sub(label, exc.message)), i if batch else None) from None
+                raise _indexed(ConfigError(path, inside.sub(label, exc.message) + suffix), i if batch else None) \
+                    from None
             entries = {e.name: e for e in program.entries if e.pipe_name == pipe_name}
             pipe_prog = program.pipe(pipe_name)
             for i in indexes:
