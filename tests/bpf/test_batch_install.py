@@ -132,3 +132,66 @@ def test_a_bad_entry_in_the_middle_stops_the_batch_there(veth_ns):
         assert d.run(0, _frame("10.4.0.5"))[1].kind != d.lib.PF_VERDICT_TX
     finally:
         d.close()
+
+
+@pytest.fixture
+def host_veth():
+    """A veth pair in this namespace (the controller checks its ports under /sys/class/net)."""
+    import subprocess
+    import uuid
+
+    name = f"pfq{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "link", "add", name + "a", "type", "veth", "peer", "name", name + "b"], check=True)
+    try:
+        for x in "ab":
+            subprocess.run(["ip", "link", "set", name + x, "up"], check=True)
+        yield {"ns": name, "a": name + "a", "c": name + "b"}
+    finally:
+        subprocess.run(["ip", "link", "del", name + "a"], check=False)
+
+
+def test_the_control_api_takes_back_a_batch_the_datapath_refuses_part_way(host_veth, tmp_path):
+    """The controller on a real instance whose shared table (32) is smaller than the pipe allows: the
+    datapath refuses an entry in the middle, every entry the request added is removed again."""
+    import json
+
+    from pyflow.controller import Controller, RunOptions, counter_layout
+    from pyflow.errors import ConfigError
+    from pyflow.instance import Instance
+
+    config = {"name": "refuse", "ports": [{"name": "p1", "id": 1}, {"name": "p2", "id": 2}],
+              "pipes": [{"name": "l3", "type": "basic", "root": True, "match": ["ipv4.dst"], "fwd": "port:p2",
+                         "fwd_miss": "drop", "entries": [{"name": "s", "match": {"ipv4.dst": "10.0.0.2"}}]}]}
+    path = tmp_path / "refuse.json"
+    path.write_text(json.dumps(config))
+    opts = RunOptions(backend="ebpf", config_path=str(path), ports={"p1": host_veth["a"], "p2": host_veth["c"]},
+                      instance=host_veth["ns"], fresh=True, stats_interval=3600)
+    ctl = Controller(opts)
+    ctl.prepare()
+    inst = ctl.instance = Instance("ebpf", ctl.instance_name, fresh=True, no_pin=True, max_entries=32)
+    try:
+        ctl.program.apply(inst)
+        ctl.layout = counter_layout(ctl.instance_name, ctl.cfg, ctl.program)
+        add = ctl.handlers()["entry_add"]
+
+        def items(base: str, n: int) -> list[dict]:
+            return [{"pipe": "l3", "entry": {"name": f"e-{base}.{i}", "match": {"ipv4.dst": f"{base}.{i}"}}}
+                    for i in range(n)]
+
+        assert add({"entries": items("10.5.0", 10)})["added"] == 10
+        before = sorted(info.entry.id for info in inst.entry_list(0))
+        assert len(before) == 11
+        with pytest.raises(ConfigError) as info:
+            add({"entries": items("10.6.0", 40)})
+        assert info.value.index == 21, str(info.value)
+        assert str(info.value).startswith("entries[21] (entry e-10.6.0.21): ")
+        assert "entry table full" in str(info.value) and "nothing from this request was applied" in str(info.value)
+        assert sorted(i.entry.id for i in inst.entry_list(0)) == before
+        assert set(ctl.runtime_entries) == {f"e-10.5.0.{i}" for i in range(10)}
+        # the room that is left takes a batch of exactly that size, with the ids given back before
+        result = add({"entries": items("10.6.0", 21)})
+        assert result["added"] == 21 and len(inst.entry_list(0)) == 32
+        counted = {name for name, _, _ in ctl.layout.static_entries}
+        assert {f"e-10.6.0.{i}" for i in range(21)} <= counted
+    finally:
+        inst.close()
