@@ -3,6 +3,7 @@ replace in place, delete and list, as a part of the Controller."""
 from __future__ import annotations
 
 import array
+import collections
 import errno
 import functools
 import logging
@@ -47,16 +48,17 @@ class EntryOps:
         if not hasattr(self.instance, "entry_add_batch"):
             return None
         pipes = self._packed_pipes()
-        names: set[str] = set()
-        for pipe_name, spec, _ in items:
-            name = spec["name"]
-            if pipe_name not in pipes or name in names or self._entry_location(name):
-                return None
-            names.add(name)
+        names = [spec["name"] for _, spec, _ in items]
+        pipe_names = [pipe_name for pipe_name, _, _ in items]
+        unique = set(names)
+        # keys().isdisjoint walks the smaller side, not every installed name
+        if (len(unique) != len(names) or not self.runtime_entries.keys().isdisjoint(unique)
+                or not self.program.entry_ids.keys().isdisjoint(unique) or not set(pipe_names) <= pipes.keys()):
+            return None     # repeated or existing names (or replace): the full path words it
         data = pack_entries(pipes, items)
         if data is None:
             return None
-        self._check_capacity(items, {}, True)
+        self._check_room(pipe_names, items)
         batch = EntryBatch.from_bytes(data)
         try:
             ids = batch.install(self.instance)
@@ -67,25 +69,38 @@ class EntryOps:
                     _quietly(self.instance.entry_del, eid)
             failed = next((k for k, (result, _) in enumerate(results) if result not in (0, -errno.ECANCELED)),
                           min(getattr(exc, "batch_added", 0), len(items) - 1))
-            error = ConfigError(_entry_label(failed, items[failed][1]["name"], True),
+            error = ConfigError(_entry_label(failed, names[failed], True),
                                 f"{exc} (nothing from this request was applied)")
             error.exit_code = getattr(exc, "exit_code", 1)
             raise _indexed(error, failed) from None
 
-        counts = self._pipe_counts()
-        counted = {p.name for p in self.cfg.pipes if p.counters}
         size = batch.size
-        results = []
-        for i, ((pipe_name, spec, _), eid) in enumerate(zip(items, ids)):
-            name = spec["name"]
-            self.runtime_entries[name] = (pipe_name, eid)
-            self.runtime_records[name] = (PackedRecord(name, pipes[pipe_name].pipe_id, pipe_name, data, i * size), 0)
-            counts[pipe_name] = counts.get(pipe_name, 0) + 1
-            if pipe_name in counted:
-                self.layout.static_entries.append((name, pipe_name, eid))
-            results.append({"name": name, "pipe": pipe_name, "id": eid, "replaced": False})
-        log.info("Entries: %d added, 0 changed in one request", len(results))
-        return results
+        pipe_ids = [pipes[p].pipe_id for p in pipe_names]
+        self.runtime_entries.update(zip(names, zip(pipe_names, ids)))
+        self.runtime_records.update(
+            (name, (PackedRecord(name, pid, pipe_name, data, i * size), 0))
+            for i, (name, pid, pipe_name) in enumerate(zip(names, pipe_ids, pipe_names)))
+        counts = self._pipe_counts()
+        for pipe_name, n in collections.Counter(pipe_names).items():
+            counts[pipe_name] = counts.get(pipe_name, 0) + n
+        counted = {p.name for p in self.cfg.pipes if p.counters}
+        self.layout.static_entries.extend(t for t in zip(names, pipe_names, ids) if t[1] in counted)
+        log.info("Entries: %d added, 0 changed in one request", len(ids))
+        return [{"name": name, "pipe": pipe_name, "id": eid, "replaced": False}
+                for name, pipe_name, eid in zip(names, pipe_names, ids)]
+
+    def _check_room(self, pipe_names: list[str], items) -> None:
+        """_check_capacity for new entries only, counted per pipe; the entry-by-entry walk (and its
+        message) only when a pipe would overflow."""
+        counts = self._pipe_counts()
+        pipes = {p.name: p for p in self.cfg.pipes}
+        reserved: dict[str, int] = {}
+        for mp in self.cfg.miss_policies:
+            reserved[mp.install] = reserved.get(mp.install, 0) + mp.max_flows
+        for pipe_name, n in collections.Counter(pipe_names).items():
+            limit = pipes[pipe_name].max_entries
+            if limit is not None and counts.get(pipe_name, 0) + reserved.get(pipe_name, 0) + n > limit:
+                self._check_capacity(items, {}, True)
 
     def _packed_pipes(self) -> dict:
         """Pipe name -> PackedPipe of the running config's basic pipes (built once per config)."""

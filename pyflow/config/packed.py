@@ -14,7 +14,9 @@ import socket
 from ..native import ffi, lib
 from .fields import FIELDS, SETTABLE, parse_scalar, to_bytes
 
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
+_NAME_RE = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}"
+_NAME = re.compile(_NAME_RE)
+_NAMES = re.compile(rf"(?:{_NAME_RE}\n)*{_NAME_RE}")     # a column of names, one a line
 _KEYS = frozenset(("name", "match", "actions", "fwd"))
 
 
@@ -124,6 +126,66 @@ def _encoder(field, mask: int, ports: dict[str, int]):
     return generic
 
 
+def _column(field, mask: int, encode, values: list) -> bytes | None:
+    """The member's bytes for every value of a column, back to back, or None if one is not plain and valid."""
+    if field.kind == "ipv4" and mask == field.full_mask:
+        pton, family = socket.inet_pton, socket.AF_INET
+        try:
+            return b"".join([pton(family, v) for v in values])
+        except (OSError, TypeError):
+            return None
+    parts = [encode(v) for v in values]
+    return None if None in parts else b"".join(parts)
+
+
+def pack_uniform(pipes: dict[str, PackedPipe], items: list[tuple[str, dict, bool]]) -> bytes | None:
+    """pack_entries for a batch whose entries all have one shape (one pipe, the same keys, match fields,
+    actions and fwd), a column at a time; None if they do not, or if anything needs the full path."""
+    pipe_name, first, _ = items[0]
+    packed = pipes.get(pipe_name)
+    if packed is None or not packed.ok or not _KEYS.issuperset(first):
+        return None
+    specs = [spec for _, spec, _ in items]
+    keys = first.keys()
+    match0, actions0, fwd = first.get("match"), first.get("actions", {}), first.get("fwd")
+    if not isinstance(match0, dict) or not isinstance(actions0, dict) or match0.keys() != packed.match_names:
+        return None
+    if (fwd is None and ("fwd" in first or not packed.default_fwd)) or (fwd is not None and fwd not in packed.fwds):
+        return None
+    act_keys = tuple(actions0)
+    try:
+        template = packed.template(fwd, tuple(sorted(act_keys)))
+    except KeyError:
+        return None
+    if any(p != pipe_name for p, _, _ in items) or not all(s.keys() == keys for s in specs):
+        return None
+    if fwd is not None and not all(s["fwd"] == fwd for s in specs):
+        return None
+    matches = [s["match"] for s in specs]
+    if not all(type(m) is dict and m.keys() == match0.keys() for m in matches):
+        return None
+    actions = [s["actions"] for s in specs] if "actions" in keys else []
+    if not all(type(a) is dict and a.keys() == actions0.keys() for a in actions):
+        return None
+    if not _NAMES.fullmatch("\n".join([s["name"] for s in specs])):
+        return None
+    n, size = len(specs), packed.size
+    buf = bytearray(template * n)
+    columns = [(packed.match_enc[f], packed.match[f][0], packed.match[f][1], [m[f] for m in matches])
+               for f in match0]
+    columns += [(packed.action_enc[a], FIELDS[a], FIELDS[a].full_mask, [x[a] for x in actions]) for a in act_keys]
+    for (off, width, encode), field, mask, values in columns:
+        data = _column(field, mask, encode, values)
+        if data is None:
+            return None
+        for k in range(width):
+            buf[off + k::size] = data[k::width]
+    moff, msize = _member("struct pf_entry_req", "match"), ffi.sizeof("struct pf_fields")
+    if len({bytes(buf[i + moff:i + moff + msize]) for i in range(0, n * size, size)}) != n:
+        return None     # two entries with one match: the full path says which
+    return bytes(buf)
+
+
 def _plain(raw) -> bool:
     """A scalar of the schema that is not a prefix (int or str, never bool)."""
     if isinstance(raw, str):
@@ -134,6 +196,10 @@ def _plain(raw) -> bool:
 def pack_entries(pipes: dict[str, PackedPipe], items: list[tuple[str, dict, bool]]) -> bytes | None:
     """The requests of a whole batch as one buffer, or None if any entry needs the full path
     (including two entries of a pipe with the same match, which the full path refuses)."""
+    if len(items) > 1:
+        data = pack_uniform(pipes, items)
+        if data is not None:
+            return data
     out = []
     seen: set[tuple] = set()
     for pipe_name, spec, _ in items:

@@ -140,3 +140,47 @@ def test_entry_batch_columns_round_trip():
     assert [r.pipe for r in reqs] == [5, 5, 5]
     with pytest.raises(ValueError, match="3 values of 4"):
         batch.set_column("match.ipv4_src", b"\0" * 8, 4)
+
+
+def _uniform(n: int) -> list[tuple[str, dict, bool]]:
+    return [("l3", {"name": f"u{i}", "match": {"l4.dport": i + 1, "ipv4.dst": f"10.{i // 256}.{i % 256}.1",
+                                               "ipv4.proto": "udp"},
+                    "actions": {"ipv4.src": f"192.168.{i % 256}.{i // 256}", "eth.dst": "02:00:00:00:00:01"},
+                    "fwd": "port:p1"}, False) for i in range(n)]
+
+
+def test_a_uniform_batch_is_packed_a_column_at_a_time_as_entry_by_entry():
+    from pyflow.config.packed import pack_uniform
+
+    pipes = _packed_pipes()
+    items = _uniform(300)
+    data = pack_uniform(pipes, items)
+    assert data is not None
+    assert data == b"".join(pipes["l3"].encode(spec)[0] for _, spec, _ in items)
+    program = _full_path([(p, spec) for p, spec, _ in items[:40]])
+    size = ffi.sizeof("struct pf_entry_req")
+    eoff, esize = EntryBatch.offset("entry"), ffi.sizeof("struct pf_entry")
+    assert all(data[i * size + eoff:i * size + eoff + esize] == program.entry(f"u{i}").entry_bytes for i in range(40))
+
+
+@pytest.mark.parametrize("change", [
+    lambda s: s["match"].__setitem__("ipv4.dst", "10.0.0.256"),
+    lambda s: s["match"].__setitem__("ipv4.dst", "10.0.0.1\n10.0.0.2"),
+    lambda s: s["match"].__setitem__("ipv4.dst", 167772161),
+    lambda s: s["match"].__setitem__("l4.dport", "http"),
+    lambda s: s["actions"].__setitem__("ipv4.src", "1.2.3"),
+    lambda s: s.__setitem__("name", "bad name"),
+    lambda s: s.__setitem__("fwd", "port:p2"),          # valid, but another shape: entry by entry
+    lambda s: s["match"].update({"ipv4.dst": "10.0.0.1", "l4.dport": 1}),   # the match of u0
+])
+def test_one_odd_entry_in_a_uniform_batch_is_seen(change):
+    from pyflow.config.packed import pack_uniform
+
+    items = _uniform(50)
+    change(items[17][1])
+    assert pack_uniform(_packed_pipes(), items) is None
+    packed_one_by_one = pack_entries(_packed_pipes(), items)
+    if items[17][1].get("fwd") == "port:p2":
+        assert packed_one_by_one is not None
+    else:
+        assert packed_one_by_one is None
