@@ -422,6 +422,7 @@ int pf_ebpf_entry_install(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_id
 /* ---- batched installs ---- */
 
 #define RESET_CHUNK 256
+#define INSTALL_BATCH_MAX 65536         /* entries per map write: bounds the scratch (~16 MB) */
 
 /* Exact/control entries waiting for one bpf_map_update_batch, in request order. A new key has
  * its id reserved and its key indexed as soon as it joins; an existing key is marked reserved
@@ -589,7 +590,7 @@ int pf_ebpf_entry_install_batch(struct pf_ebpf *eb, struct pf_entry_req *reqs, u
 		*added = 0;
 	for (uint32_t i = 0; i < n; i++)
 		reqs[i].result = -ECANCELED;
-	if (batch_init(&b, n))
+	if (batch_init(&b, n < INSTALL_BATCH_MAX ? n : INSTALL_BATCH_MAX))
 		return pf_err(err, -ENOMEM, "out of memory");
 	pthread_mutex_lock(&eb->lock);
 	for (uint32_t i = 0; i < n; i++) {
@@ -625,6 +626,8 @@ int pf_ebpf_entry_install_batch(struct pf_ebpf *eb, struct pf_entry_req *reqs, u
 						failed = i;
 					break;
 				}
+				if (b.n == b.cap && (ret = batch_flush(eb, &b, reqs, &ok, &failed, err)))
+					break;
 				continue;
 			}
 		}
