@@ -2,7 +2,10 @@
 replace in place, delete and list, as a part of the Controller."""
 from __future__ import annotations
 
+import array
+import collections
 import errno
+import functools
 import logging
 
 from .errors import BackendUnavailable, ConfigError, UsageError
@@ -28,11 +31,88 @@ class EntryOps:
             items = args["entries"]
             if not isinstance(items, list):
                 raise UsageError('entry add: "entries" must be a list of {"pipe": NAME, "entry": {...}}')
-            results = self._add_entries([_entry_item(item, f"entries[{i}]") for i, item in enumerate(items)],
-                                        batch=True, reset_counters=reset)
+            parsed = [_entry_item(item, f"entries[{i}]") for i, item in enumerate(items)]
+            results = self._add_packed(parsed)
+            if results is None:
+                results = self._add_entries(parsed, batch=True, reset_counters=reset)
             return {"added": sum(not r["replaced"] for r in results),
                     "replaced": sum(r["replaced"] for r in results), "entries": results}
         return self._add_entries([_entry_item(args, None)], batch=False, reset_counters=reset)[0]
+
+    def _add_packed(self, items: list[tuple[str, dict, bool]]) -> list[dict] | None:
+        """A batch of new entries of basic pipes, checked against each pipe's field table and encoded in
+        one pass (pyflow.config.packed), installed with one pf_entry_add_batch; None when an entry needs
+        the full path (_add_entries), which then also words any error. All or nothing as well."""
+        from .config.packed import PackedRecord, pack_entries
+
+        if not hasattr(self.instance, "entry_add_batch"):
+            return None
+        pipes = self._packed_pipes()
+        names = [spec["name"] for _, spec, _ in items]
+        pipe_names = [pipe_name for pipe_name, _, _ in items]
+        unique = set(names)
+        # keys().isdisjoint walks the smaller side, not every installed name
+        if (len(unique) != len(names) or not self.runtime_entries.keys().isdisjoint(unique)
+                or not self.program.entry_ids.keys().isdisjoint(unique) or not set(pipe_names) <= pipes.keys()):
+            return None     # repeated or existing names (or replace): the full path words it
+        data = pack_entries(pipes, items)
+        if data is None:
+            return None
+        self._check_room(pipe_names, items)
+        batch = EntryBatch.from_bytes(data)
+        try:
+            ids = batch.install(self.instance)
+        except Exception as exc:
+            results = getattr(exc, "batch_results", [])
+            for result, eid in results:
+                if result == 0:
+                    _quietly(self.instance.entry_del, eid)
+            failed = next((k for k, (result, _) in enumerate(results) if result not in (0, -errno.ECANCELED)),
+                          min(getattr(exc, "batch_added", 0), len(items) - 1))
+            error = ConfigError(_entry_label(failed, names[failed], True),
+                                f"{exc} (nothing from this request was applied)")
+            error.exit_code = getattr(exc, "exit_code", 1)
+            raise _indexed(error, failed) from None
+
+        size = batch.size
+        pipe_ids = [pipes[p].pipe_id for p in pipe_names]
+        self.runtime_entries.update(zip(names, zip(pipe_names, ids)))
+        self.runtime_records.update(
+            (name, (PackedRecord(name, pid, pipe_name, data, i * size), 0))
+            for i, (name, pid, pipe_name) in enumerate(zip(names, pipe_ids, pipe_names)))
+        counts = self._pipe_counts()
+        for pipe_name, n in collections.Counter(pipe_names).items():
+            counts[pipe_name] = counts.get(pipe_name, 0) + n
+        counted = {p.name for p in self.cfg.pipes if p.counters}
+        self.layout.static_entries.extend(t for t in zip(names, pipe_names, ids) if t[1] in counted)
+        log.info("Entries: %d added, 0 changed in one request", len(ids))
+        return [{"name": name, "pipe": pipe_name, "id": eid, "replaced": False}
+                for name, pipe_name, eid in zip(names, pipe_names, ids)]
+
+    def _check_room(self, pipe_names: list[str], items) -> None:
+        """_check_capacity for new entries only, counted per pipe; the entry-by-entry walk (and its
+        message) only when a pipe would overflow."""
+        counts = self._pipe_counts()
+        pipes = {p.name: p for p in self.cfg.pipes}
+        reserved: dict[str, int] = {}
+        for mp in self.cfg.miss_policies:
+            reserved[mp.install] = reserved.get(mp.install, 0) + mp.max_flows
+        for pipe_name, n in collections.Counter(pipe_names).items():
+            limit = pipes[pipe_name].max_entries
+            if limit is not None and counts.get(pipe_name, 0) + reserved.get(pipe_name, 0) + n > limit:
+                self._check_capacity(items, {}, True)
+
+    def _packed_pipes(self) -> dict:
+        """Pipe name -> PackedPipe of the running config's basic pipes (built once per config)."""
+        from .config.packed import PackedPipe
+
+        cache = getattr(self, "_packed_cache", None)
+        if cache is None or cache[0] is not self.cfg:
+            ids = self.cfg.pipe_ids()
+            cache = (self.cfg, {p.name: PackedPipe(self.cfg, ids[p.name], p) for p in self.cfg.pipes
+                                if p.type == "basic"})
+            self._packed_cache = cache
+        return cache[1]
 
     def _add_entries(self, items: list[tuple[str, dict, bool]], batch: bool,
                      reset_counters: bool = False) -> list[dict]:
@@ -366,9 +446,14 @@ class EntryOps:
                 hit = inside.search(exc.path or "") or inside.search(exc.message)
                 k = int(hit.group(1)) if hit else 0
                 i = indexes[k]
-                label = _entry_label(i, items[i][1]["name"], batch)
+                name = items[i][1]["name"]
+                if batch:   # the JSON path inside the request: entries[17].match.ipv4.dst
+                    label, suffix = f"entries[{i}]", f" (entry {name})"
+                else:
+                    label, suffix = _entry_label(i, name, batch), ""
                 path = inside.sub(label, exc.path) if exc.path else label
-                raise _indexed(ConfigError(path, inside.sub(label, exc.message)), i if batch else None) from None
+                raise _indexed(ConfigError(path, inside.sub(label, exc.message) + suffix), i if batch else None) \
+                    from None
             entries = {e.name: e for e in program.entries if e.pipe_name == pipe_name}
             pipe_prog = program.pipe(pipe_name)
             for i in indexes:
@@ -401,6 +486,105 @@ class EntryOps:
         pipe_prog.value.nmasks = len(new_slots)
         self.instance.pipe_set(pipe_prog.id, pipe_prog.value, masks, len(new_slots))
         self.installed_masks[pipe_prog.id] = list(new_slots)
+
+
+class EntryBatch:
+    """n struct pf_entry_req in one buffer for pf_entry_add_batch, filled without a cffi call per entry.
+
+    Every request starts as a copy of one template (pipe, mask slot, prefix length, match, entry);
+    set_column() then writes one member for all of them from packed bytes (n values of its width,
+    as the struct stores them) and set() one member of one request. install() hands the buffer to
+    the C API as it is.
+    """
+
+    def __init__(self, n: int, pipe_id: int = 0, mask_idx: int = 0, prefixlen: int = 0, match=None, entry=None):
+        from .native import ffi
+
+        self.n = n
+        self.size = _req_size()
+        one = ffi.new("struct pf_entry_req *")
+        one.pipe, one.mask_idx, one.prefixlen = pipe_id, mask_idx, prefixlen
+        if match is not None:
+            one.match = match[0] if ffi.typeof(match).kind == "pointer" else match
+        if entry is not None:
+            one.entry = entry[0] if ffi.typeof(entry).kind == "pointer" else entry
+        self.buf = bytearray(bytes(ffi.buffer(one)) * n)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "EntryBatch":
+        """A batch over requests already encoded back to back (pyflow.config.packed)."""
+        self = cls.__new__(cls)
+        self.size = _req_size()
+        self.n = len(data) // self.size
+        self.buf = bytearray(data)
+        return self
+
+    @staticmethod
+    def offset(member: str) -> int:
+        """Byte offset of a member of struct pf_entry_req, dotted: "match.ipv4_src", "entry.act.flags"."""
+        return _req_offset(member)
+
+    def set_column(self, member: str, data: bytes, width: int) -> None:
+        if len(data) != self.n * width:
+            raise ValueError(f"column {member}: {len(data)} bytes for {self.n} values of {width}")
+        off = _req_offset(member)
+        for k in range(width):
+            self.buf[off + k::self.size] = data[k::width]
+
+    def column(self, member: str, width: int) -> bytes:
+        off = _req_offset(member)
+        out = bytearray(self.n * width)
+        for k in range(width):
+            out[k::width] = self.buf[off + k::self.size]
+        return bytes(out)
+
+    def set(self, index: int, member: str, data: bytes) -> None:
+        off = index * self.size + _req_offset(member)
+        self.buf[off:off + len(data)] = data
+
+    def ids(self) -> list[int]:
+        return _u32_column(self.column("entry.id", 4))
+
+    def results(self) -> list[int]:
+        vals = _u32_column(self.column("result", 4))
+        return [v - (1 << 32) if v >= 1 << 31 else v for v in vals]
+
+    def install(self, instance) -> list[int]:
+        """pf_entry_add_batch over the whole buffer; the ids, in order. On a failure the NativeError
+        carries batch_results ((result, id) per request) and batch_added, as Instance.entry_add_batch's."""
+        from .native import call, ffi, lib
+
+        if not self.n:
+            return []
+        reqs = ffi.from_buffer("struct pf_entry_req[]", self.buf)
+        added = ffi.new("uint32_t *")
+        try:
+            call(lib.pf_entry_add_batch, instance.handle, reqs, self.n, added)
+        except Exception as exc:
+            exc.batch_results = list(zip(self.results(), self.ids()))
+            exc.batch_added = added[0]
+            raise
+        return self.ids()
+
+
+@functools.cache
+def _req_size() -> int:
+    from .native import ffi
+
+    return ffi.sizeof("struct pf_entry_req")
+
+
+@functools.cache
+def _req_offset(member: str) -> int:
+    from .native import ffi
+
+    return ffi.offsetof("struct pf_entry_req", *member.split("."))
+
+
+def _u32_column(data: bytes) -> list[int]:
+    col = array.array("I")
+    col.frombytes(data)
+    return col.tolist()
 
 
 def _lib():

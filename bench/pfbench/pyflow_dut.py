@@ -4,7 +4,8 @@ Started by the suite as  nsenter --net=<dut ns> <venv python> pyflow_dut.py ARGS
   -> {"ready": true, "instance": ..., "pipes": {...}}      (or {"error": ...} and exit)
   <- {"op": "install", "count": N, "src_base": "A.B.C.D"[, "batch": B]}
                                                             -> {"installed": n, "seconds": s, "errors": e}
-     (batch: B entries per Instance.entry_add_batch call; {"unavailable": why} when the build has none)
+     (batch: B entries per pf_entry_add_batch call, each an EntryBatch filled a column at a time)
+  <- {"op": "count"}                                        -> {"entries": n}   (h2n, read back from the backend)
   <- {"op": "miss_stats"}                                   -> {...}
   <- {"op": "capture", "points": [...], "path": P}          -> capture running until quit
   <- {"op": "quit"}                                         (instance destroyed: programs detached, pins removed)
@@ -13,6 +14,7 @@ only the instance is opened here so the entry tables can be sized for the scale 
 """
 from __future__ import annotations
 
+import array
 import ipaddress
 import json
 import sys
@@ -36,30 +38,46 @@ def learned_resubmit_entry(ffi, lib, src_off: int, src: int):
     return match, entry
 
 
-def install(inst, pipe_id: int, cmd: dict, ffi, lib, src_off: int) -> dict:
-    """count entries from src_base on: one pf_entry_add each, or `batch` per entry_add_batch call.
+def packed_resubmit_batch(pipe_id: int, first: int, count: int, ffi, lib):
+    """count of those entries from source `first` on, as one EntryBatch: a template request and two
+    packed columns (ipv4.src, ipv4.dst in network order), no cffi call per entry."""
+    from pyflow.entries import EntryBatch
 
-    Both ways time the same work: building the structs (in chunks, so 1M entries do not sit in memory at
-    once) and the install calls.
+    template = ffi.new("struct pf_entry *")
+    template.act.flags = lib.PF_ACT_SET_IPV4_DST
+    template.fwd.type = lib.PF_FWD_DEFAULT
+    batch = EntryBatch(count, pipe_id, entry=template)
+    src = array.array("I", range(first, first + count))
+    dst = array.array("I", [(x + 0x01010101) & 0xFFFFFFFF for x in src])
+    if sys.byteorder == "little":
+        src.byteswap()
+        dst.byteswap()
+    batch.set_column("match.ipv4_src", src.tobytes(), 4)
+    batch.set_column("entry.act.ipv4_dst", dst.tobytes(), 4)
+    return batch
+
+
+def install(inst, pipe_id: int, cmd: dict, ffi, lib, src_off: int) -> dict:
+    """count entries from src_base on: one pf_entry_add each, or `batch` per pf_entry_add_batch call.
+
+    Both ways time the same work: building the requests (in chunks, so 1M entries do not sit in memory
+    at once) and the install calls. One by one, each entry is two cffi structs filled field by field;
+    batched, the chunk is one EntryBatch filled a column at a time.
     """
     base = int(ipaddress.IPv4Address(cmd["src_base"]))
     count, batch = int(cmd["count"]), int(cmd.get("batch") or 0)
-    if batch and not hasattr(inst, "entry_add_batch"):
-        return {"unavailable": "this build's Instance has no entry_add_batch (pf_entry_add_batch)"}
     chunk_size = batch or 4096
     installed = errors = 0
     first_error = None
     t0 = time.perf_counter()
     for start in range(0, count, chunk_size):
-        items = [(pipe_id, 0, 0, *learned_resubmit_entry(ffi, lib, src_off, base + i))
-                 for i in range(start, min(count, start + chunk_size))]
+        n = min(count, start + chunk_size) - start
         try:
             if batch:
-                inst.entry_add_batch(items)
-                installed += len(items)
+                installed += len(packed_resubmit_batch(pipe_id, base + start, n, ffi, lib).install(inst))
             else:
-                for item in items:
-                    inst.entry_add(*item)
+                for i in range(start, start + n):
+                    inst.entry_add(pipe_id, 0, 0, *learned_resubmit_entry(ffi, lib, src_off, base + i))
                     installed += 1
         except Exception as exc:
             errors += 1
@@ -103,6 +121,9 @@ def main() -> int:
                 reply(inst.miss_stats())
             elif op == "install":
                 reply(install(inst, h2n.id, cmd, ffi, lib, src_off))
+            elif op == "count":
+                # what the instance holds, read back from the backend (not the controller's bookkeeping)
+                reply({"entries": len(inst.entry_list(h2n.id))})
             elif op == "capture":
                 # pyflow capture while the fast path runs, as `pyflow capture` starts it
                 from pyflow.capture import op_capture_start

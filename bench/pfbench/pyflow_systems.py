@@ -32,17 +32,17 @@ def pyflow_problem(backend: str) -> str | None:
     return None if ok else f"pyflow backend {backend}: {why}"
 
 
-def bench_config(workdir: str, max_flows: int) -> str:
-    """The packet-resubmit config with the learned pipe sized for max_flows entries."""
+def bench_config(workdir: str, max_flows: int, room: int = 8192) -> str:
+    """The packet-resubmit config with the learned pipe sized for max_flows entries, plus room for others."""
     with open(RESUBMIT_CONFIG) as fh:
         cfg = json.load(fh)
     for pipe in cfg["pipes"]:
         if pipe["name"] == "h2n":
             # room for the learned flows plus entries added at run time through the control API
-            pipe["max_entries"] = max(pipe.get("max_entries", 0), max_flows + 8192)
+            pipe["max_entries"] = max(pipe.get("max_entries", 0), max_flows + room)
     for policy in cfg.get("miss_policies", []):
         policy["max_flows"] = max(policy.get("max_flows", 0), max_flows)
-    path = os.path.join(workdir, f"resubmit-{max_flows}.json")
+    path = os.path.join(workdir, f"resubmit-{max_flows}-{room}.json")
     with open(path, "w") as fh:
         json.dump(cfg, fh)
     return path
@@ -51,11 +51,11 @@ def bench_config(workdir: str, max_flows: int) -> str:
 class PyflowDriver:
     """The pyflow_dut.py process in the DUT namespace."""
 
-    def __init__(self, lab, workdir: str, max_flows: int, backend: str = "ebpf"):
+    def __init__(self, lab, workdir: str, max_flows: int, backend: str = "ebpf", room: int = 8192):
         self.lab = lab
         self.instance = f"pfb{lab.tag}pf"
-        args = {"backend": backend, "config": bench_config(workdir, max_flows), "instance": self.instance,
-                "ports": {"vf0": DUT_IN, "uplink": DUT_OUT}, "max_entries": max_flows + 8192 + 64}
+        args = {"backend": backend, "config": bench_config(workdir, max_flows, room), "instance": self.instance,
+                "ports": {"vf0": DUT_IN, "uplink": DUT_OUT}, "max_entries": max_flows + room + 64}
         # pyflow looks interfaces up in /sys/class/net, which shows the netns sysfs was mounted in: give the
         # driver a private mount namespace with the DUT's sysfs and the shared bpffs (pins) bound back in.
         keep = os.path.join(workdir, "bpffs")
@@ -111,8 +111,9 @@ class PyflowEbpf(System):
     def unavailable(self):
         return pyflow_problem("ebpf")
 
-    def setup(self, lab, flows, learn: bool = True, capacity: int | None = None):
-        self.driver = PyflowDriver(lab, self.workdir, max_flows=max(capacity or len(flows), 1024))
+    def setup(self, lab, flows, learn: bool = True, capacity: int | None = None, room: int = 8192):
+        """capacity: flows the learned pipe holds; room: entries beyond them for the control API."""
+        self.driver = PyflowDriver(lab, self.workdir, max_flows=max(capacity or len(flows), 1024), room=room)
         if not flows:
             self.entries_via = None
             return

@@ -10,6 +10,9 @@ Usage: runner.py JOB_JSON
     "mode": "open" | "test_run" | "serve" | "bench",
     "frames": [[in_port, "hex"], ...],  # test_run
     "frames_file": path,                # test_run: the frames as a JSON file instead (large sets)
+    "batches": [{"pipe": NAME, "ipv4_src": [addr...], "bad_pipe_at": I}],
+                                        # test_run: before the frames, each list as one pf_entry_add_batch
+                                        # (an EntryBatch; bad_pipe_at: that request names an undefined pipe)
     "duration": seconds,                # serve / bench: run this long (serve also stops on stdin EOF)
   }
 Prints one JSON object per line on stdout: {"ready": ...} when serving, then the result.
@@ -47,6 +50,26 @@ def counters(inst, program) -> dict:
     }
 
 
+def install_batch(inst, program, spec: dict) -> dict:
+    """One EntryBatch of exact ipv4.src entries (the pipe's default fwd); its outcome per request."""
+    import ipaddress
+
+    from pyflow.entries import EntryBatch
+    from pyflow.errors import NativeError
+
+    batch = EntryBatch(len(spec["ipv4_src"]), program.pipe(spec["pipe"]).id)
+    batch.set_column("match.ipv4_src", b"".join(ipaddress.IPv4Address(a).packed for a in spec["ipv4_src"]), 4)
+    if "bad_pipe_at" in spec:
+        batch.set(spec["bad_pipe_at"], "pipe", (40).to_bytes(4, sys.byteorder))
+    error = None
+    try:
+        batch.install(inst)
+    except NativeError as exc:
+        error = str(exc)
+    listed = sorted(info.entry.id for info in inst.entry_list(program.pipe(spec["pipe"]).id))
+    return {"error": error, "results": batch.results(), "ids": batch.ids(), "listed": listed}
+
+
 def main() -> int:
     job = json.loads(sys.argv[1])
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
@@ -70,6 +93,7 @@ def main() -> int:
         program = compile_program(load_config(job["config"]), job.get("bindings"))
         program.apply(inst)
         if job["mode"] == "test_run":
+            batches = [install_batch(inst, program, b) for b in job.get("batches", [])]
             results = []
             frames = job["frames"] if "frames" in job else json.loads(open(job["frames_file"]).read())
             for in_port, hexframe in frames:
@@ -78,7 +102,8 @@ def main() -> int:
                                 "last_pipe": v.last_pipe, "entry_id": v.entry_id, "hops": v.hops,
                                 "entry": program.names()["entries"].get(v.entry_id),
                                 "out": out.hex()})
-            print(json.dumps({"results": results, "counters": counters(inst, program)}), flush=True)
+            print(json.dumps({"results": results, "counters": counters(inst, program), "batches": batches}),
+                  flush=True)
             return 0
         inst.start()
         print(json.dumps({"ready": True, "info": inst.info()}), flush=True)

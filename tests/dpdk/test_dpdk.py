@@ -279,6 +279,37 @@ def test_test_run_rewrites_and_counts():
     assert res["counters"]["ports"]["a"]["drops"][0] == 1
 
 
+def test_batch_install_into_the_software_tables():
+    """pf_entry_add_batch on the software pipes: ids in order, a repeated key is one entry, frames hit the
+    batch's entries; a request naming an undefined pipe stops its batch there (what came before stays)."""
+    prefix = f"pfd{uuid.uuid4().hex[:5]}"
+    config = {"name": "batch", "ports": [{"name": "a", "id": 0}, {"name": "b", "id": 1}],
+              "pipes": [{"name": "root", "type": "basic", "root": True, "match": ["meta.port"], "fwd_miss": "drop",
+                         "entries": [{"name": "from_a", "match": {"meta.port": "a"}, "fwd": "pipe:src"}]},
+                        {"name": "src", "type": "basic", "match": ["ipv4.src"], "fwd": "port:b",
+                         "fwd_miss": "drop"}]}
+    first = [f"10.7.0.{i}" for i in range(50)] + ["10.7.0.3"]
+    second = [f"10.8.0.{i}" for i in range(6)]
+    frames = [[0, udp(src, "10.0.0.9", 1).hex()] for src in ("10.7.0.5", "10.7.0.3", "10.7.0.60", "10.8.0.1",
+                                                             "10.8.0.3")]
+    job = {"name": prefix, "mode": "test_run", "eal": eal_args(prefix, ["net_null0", "net_null1"]),
+           "config": config, "bindings": {"a": "net_null0", "b": "net_null1"}, "frames": frames,
+           "batches": [{"pipe": "src", "ipv4_src": first}, {"pipe": "src", "ipv4_src": second, "bad_pipe_at": 2}]}
+    res = last_json(run_job(job))
+    one, two = res["batches"]
+    assert one["error"] is None and one["results"] == [0] * 51
+    assert one["ids"][50] == one["ids"][3] and len(set(one["ids"])) == 50 and one["listed"] == sorted(set(one["ids"]))
+    assert "entry 2 of 6: pipe 40 is not defined" in two["error"]
+    assert two["results"] == [0, 0, -2, -125, -125, -125]           # ENOENT, then ECANCELED
+    assert two["listed"] == sorted(set(one["ids"]) | set(two["ids"][:2]))
+    hit5, hit3, miss, kept, cancelled = res["results"]
+    assert (hit5["kind"], hit5["out_port"], hit5["entry_id"]) == ("tx", 1, one["ids"][5])
+    assert hit3["entry_id"] == one["ids"][3] and miss["kind"] == "drop"
+    assert kept["kind"] == "tx" and kept["entry_id"] == two["ids"][1] and cancelled["kind"] == "drop"
+    counts = res["counters"]["entries"]
+    assert counts["from_a"]["packets"] == 5
+
+
 # ---- differential: same pipes, same frames on the eBPF datapath and the software pipes ----------
 
 DIFF_CONFIG = {

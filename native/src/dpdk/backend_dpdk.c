@@ -457,6 +457,12 @@ static int dpdk_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx
 	return pfd_entry_install(pfd_of(inst), pipe_id, mask_idx, prefixlen, match, entry, err);
 }
 
+static int dpdk_entry_add_batch(pf_instance *inst, struct pf_entry_req *reqs, uint32_t n, uint32_t *added,
+				struct pf_error *err)
+{
+	return pfd_entry_install_batch(pfd_of(inst), reqs, n, added, err);
+}
+
 static int dpdk_entry_replace(pf_instance *inst, uint32_t entry_id, uint32_t pipe_id, uint32_t mask_idx,
 			      uint32_t prefixlen, const struct pf_fields *match, struct pf_entry *entry,
 			      struct pf_error *err)
@@ -677,6 +683,7 @@ const struct pf_backend_ops pf_backend_dpdk = {
 	.root_set = dpdk_root_set,
 	.session_set = dpdk_session_set,
 	.entry_add = dpdk_entry_add,
+	.entry_add_batch = dpdk_entry_add_batch,
 	.entry_del = dpdk_entry_del,
 	.entry_replace = dpdk_entry_replace,
 	.entry_list = dpdk_entry_list,

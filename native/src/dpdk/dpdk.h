@@ -154,6 +154,8 @@ int pfd_entry_install(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t 
 		      const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
 int pfd_entry_remove(struct pfd *d, uint32_t entry_id, struct pf_error *err);
 /* pf_entry_replace: the same id (and counters) with a new match and/or entry, in its pipe */
+int pfd_entry_install_batch(struct pfd *d, struct pf_entry_req *reqs, uint32_t n, uint32_t *added,
+			    struct pf_error *err);
 int pfd_entry_replace(struct pfd *d, uint32_t id, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
 		      const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
 int pfd_entry_list(struct pfd *d, uint32_t pipe, struct pf_entry_info *out, uint32_t max, uint32_t *count,

@@ -393,8 +393,9 @@ static int32_t table_unlink(struct pfd *d, struct pfd_entry *slot, uint32_t id)
 	return pos;
 }
 
-int pfd_entry_install(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
-		      const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
+/* Install one entry with d->write_lock held; its rte_flow rules are the caller's to add after. */
+static int entry_install_locked(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
+				const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
 {
 	struct pfd_pipe *pp;
 	struct pf_flow_key key;
@@ -408,7 +409,6 @@ int pfd_entry_install(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t 
 	ret = entry_key(d, pipe, mask_idx, prefixlen, match, &key, err);
 	if (ret)
 		return ret;
-	pthread_mutex_lock(&d->write_lock);
 	/* An existing key is updated in place and keeps its id (as the ebpf backend does). */
 	if (find_existing(d, pp, &key, mask_idx, prefixlen, match, &id)) {
 		slot = &d->entries[id];
@@ -418,13 +418,11 @@ int pfd_entry_install(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t 
 		slot->e.fwd = entry->fwd;
 		slot->e.act = entry->act;
 		rte_smp_wmb();
-		goto out;
+		return 0;
 	}
 	ret = alloc_entry_id(d, &id);
-	if (ret) {
-		ret = pf_err(err, ret, "pipe %u: entry table full (%u entries)", pipe, d->max_entries);
-		goto out;
-	}
+	if (ret)
+		return pf_err(err, ret, "pipe %u: entry table full (%u entries)", pipe, d->max_entries);
 	slot = &d->entries[id];
 	memset(slot, 0, sizeof(*slot));
 	slot->pipe = pipe;
@@ -439,16 +437,50 @@ int pfd_entry_install(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t 
 	rte_smp_wmb();
 
 	ret = table_link(d, pp, &key, mask_idx, prefixlen, match, id);
-	if (ret) {
-		ret = pf_err(err, ret < 0 ? ret : -ENOSPC, "pipe %u: cannot add entry: %s", pipe, rte_strerror(-ret));
-		goto out;
-	}
+	if (ret)
+		return pf_err(err, ret < 0 ? ret : -ENOSPC, "pipe %u: cannot add entry: %s", pipe, rte_strerror(-ret));
 	slot->in_use = 1;
 	entry->id = id;
-out:
+	return 0;
+}
+
+int pfd_entry_install(struct pfd *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
+		      const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
+{
+	int ret;
+
+	pthread_mutex_lock(&d->write_lock);
+	ret = entry_install_locked(d, pipe, mask_idx, prefixlen, match, entry, err);
 	pthread_mutex_unlock(&d->write_lock);
 	if (!ret)
 		pfd_rte_flow_entry_added(d, entry->id);    /* no-op unless rte_flow rules are in use */
+	return ret;
+}
+
+/* pf_entry_add_batch: every entry under one hold of the write lock, in order, stopping at the
+ * first failure (what came before it stays); rte_flow rules follow once the lock is released. */
+int pfd_entry_install_batch(struct pfd *d, struct pf_entry_req *reqs, uint32_t n, uint32_t *added,
+			    struct pf_error *err)
+{
+	uint32_t done = 0;
+	int ret = 0;
+
+	pthread_mutex_lock(&d->write_lock);
+	for (; done < n; done++) {
+		struct pf_entry_req *r = &reqs[done];
+
+		ret = entry_install_locked(d, r->pipe, r->mask_idx, r->prefixlen, &r->match, &r->entry, err);
+		r->result = ret;
+		if (ret)
+			break;
+	}
+	pthread_mutex_unlock(&d->write_lock);
+	for (uint32_t i = 0; i < done; i++)
+		pfd_rte_flow_entry_added(d, reqs[i].entry.id);
+	if (ret)
+		pf_err_batch_index(err, done, n);
+	if (added)
+		*added = done;
 	return ret;
 }
 

@@ -197,9 +197,16 @@ static void lpm_key_from_match(const struct pf_fields *match, uint32_t pipe_id, 
 static uint32_t key_bucket(const struct pf_ebpf *eb, const struct pf_flow_key *k)
 {
 	const uint8_t *p = (const uint8_t *)k;
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = 1469598103934665603ull, w;
+	size_t i = 0;
 
-	for (size_t i = 0; i < sizeof(*k); i++)
+	/* a word at a time: the key is ~100 bytes and hashed twice per new entry */
+	for (; i + 8 <= sizeof(*k); i += 8) {
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 32;
+	}
+	for (; i < sizeof(*k); i++)
 		h = (h ^ p[i]) * 1099511628211ull;
 	return (uint32_t)(h ^ (h >> 29)) & eb->index_mask;
 }
@@ -414,75 +421,113 @@ int pf_ebpf_entry_install(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_id
 
 /* ---- batched installs ---- */
 
-#define INSTALL_BATCH_MAX 256
+#define RESET_CHUNK 256
+#define INSTALL_BATCH_MAX 65536         /* entries per map write: bounds the scratch (~16 MB) */
 
-/* New exact/control entries waiting for one bpf_map_update_batch. Their ids are
- * reserved and their keys indexed as soon as they join, so a second request for
- * the same key within the batch is seen (and waits for the write). */
+/* Exact/control entries waiting for one bpf_map_update_batch, in request order. A new key has
+ * its id reserved and its key indexed as soon as it joins; an existing key is marked reserved
+ * too, so a second request for either within the batch is seen (and waits for the write). */
 struct install_batch {
-	uint32_t n;
-	uint32_t req[INSTALL_BATCH_MAX];                /* index into the caller's array */
-	uint32_t id[INSTALL_BATCH_MAX];
-	struct pf_ebpf_slot slot[INSTALL_BATCH_MAX];
-	struct pf_flow_key keys[INSTALL_BATCH_MAX];
-	struct pf_entry values[INSTALL_BATCH_MAX];
+	uint32_t n, cap;
+	uint32_t *req;                  /* index into the caller's array */
+	uint32_t *id;
+	uint8_t *existed;               /* the key was installed before: an update in place */
+	struct pf_flow_key *keys;
+	struct pf_entry *values;
 };
 
-/* Reset the counters of the dirty ids among ids[] in two batched writes (eb->lock held). */
-static void counters_reset_batch(struct pf_ebpf *eb, const uint32_t *ids, uint32_t n)
+static int batch_init(struct install_batch *b, uint32_t cap)
+{
+	size_t per = sizeof(uint32_t) * 2 + 1 + sizeof(struct pf_flow_key) + sizeof(struct pf_entry);
+	char *mem;
+
+	memset(b, 0, sizeof(*b));
+	cap = cap ? cap : 1;
+	mem = malloc((size_t)cap * per + 64);
+	if (!mem)
+		return -ENOMEM;
+	/* the arrays of structs first, so each stays aligned */
+	b->keys = (struct pf_flow_key *)mem;
+	b->values = (struct pf_entry *)(b->keys + cap);
+	b->req = (uint32_t *)(b->values + cap);
+	b->id = b->req + cap;
+	b->existed = (uint8_t *)(b->id + cap);
+	b->cap = cap;
+	return 0;
+}
+
+static void batch_free(struct install_batch *b)
+{
+	free(b->keys);
+}
+
+/* Reset the counters of the dirty ids among ids[] in batched writes (eb->lock held). */
+static void counters_reset_batch(struct pf_ebpf *eb, const uint32_t *ids, const uint8_t *skip, uint32_t n)
 {
 	size_t stride = pf_ebpf_percpu_stride(sizeof(struct pf_counter));
-	uint32_t dirty[INSTALL_BATCH_MAX], nd = 0, count;
-	uint64_t never[INSTALL_BATCH_MAX] = { 0 };
+	uint32_t dirty[RESET_CHUNK], nd = 0, count;
+	uint64_t never[RESET_CHUNK] = { 0 };
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	char *zeros;
+	char *zeros = NULL;
 
-	for (uint32_t i = 0; i < n; i++)
-		if (eb->id_dirty[ids[i]])
+	for (uint32_t i = 0; i <= n; i++) {
+		if (i < n && !skip[i] && eb->id_dirty[ids[i]])
 			dirty[nd++] = ids[i];
-	if (!nd)
-		return;
-	zeros = calloc((size_t)nd * eb->ncpus, stride);
-	count = nd;
-	if (zeros && !bpf_map_update_batch(eb->map_entry_counters, dirty, zeros, &count, &opts) && count == nd &&
-	    !bpf_map_update_batch(eb->map_entry_seen, dirty, never, &count, &opts) && count == nd) {
-		for (uint32_t i = 0; i < nd; i++)
-			eb->id_dirty[dirty[i]] = 0;
-	} else {
-		for (uint32_t i = 0; i < nd; i++)      /* one by one, as the single path does */
-			entry_counters_reset(eb, dirty[i]);
+		if (nd < RESET_CHUNK && (i < n || !nd))
+			continue;
+		if (!zeros)
+			zeros = calloc((size_t)RESET_CHUNK * eb->ncpus, stride);
+		count = nd;
+		if (zeros && !bpf_map_update_batch(eb->map_entry_counters, dirty, zeros, &count, &opts) && count == nd &&
+		    !bpf_map_update_batch(eb->map_entry_seen, dirty, never, &count, &opts) && count == nd) {
+			for (uint32_t k = 0; k < nd; k++)
+				eb->id_dirty[dirty[k]] = 0;
+		} else {
+			for (uint32_t k = 0; k < nd; k++)      /* one by one, as the single path does */
+				entry_counters_reset(eb, dirty[k]);
+		}
+		nd = 0;
 	}
 	free(zeros);
 }
 
-static int batch_add(struct pf_ebpf *eb, struct install_batch *b, struct pf_entry_req *r, uint32_t index,
-		     const struct pf_ebpf_slot *slot, struct pf_error *err)
+/* Queue a prepared exact/control entry whose key is not pending yet (eb->lock held). */
+static int batch_add(struct pf_ebpf *eb, struct install_batch *b, const struct pf_entry_req *r, uint32_t index,
+		     const struct pf_ebpf_slot *slot, uint32_t id, struct pf_error *err)
 {
-	uint32_t id;
+	uint32_t k = b->n;
 
-	if (slot_alloc(eb, &id))
-		return pf_err(err, -ENOSPC, "pipe %u: entry table full (%u entries)", slot->pipe, eb->max_entries);
-	eb->slots[id] = *slot;
+	b->existed[k] = id != INDEX_END;
+	if (id == INDEX_END) {
+		if (slot_alloc(eb, &id))
+			return pf_err(err, -ENOSPC, "pipe %u: entry table full (%u entries)", slot->pipe,
+				      eb->max_entries);
+		eb->slots[id] = *slot;
+		index_add(eb, id);
+	}
 	eb->slots[id].kind = PF_EBPF_SLOT_RESERVED;
-	index_add(eb, id);
-	b->req[b->n] = index;
-	b->id[b->n] = id;
-	b->slot[b->n] = *slot;
-	b->keys[b->n] = slot->flow_key;
-	b->values[b->n] = r->entry;
-	b->values[b->n].id = id;
+	b->req[k] = index;
+	b->id[k] = id;
+	b->keys[k] = slot->flow_key;
+	b->values[k] = r->entry;
+	b->values[k].id = id;
 	b->n++;
 	return 0;
 }
 
+/* Element i was not written: a new key gives its id back, an existing one stays as it was. */
 static void batch_release(struct pf_ebpf *eb, struct install_batch *b, uint32_t i)
 {
+	if (b->existed[i]) {
+		eb->slots[b->id[i]].kind = PF_EBPF_SLOT_HASH;
+		return;
+	}
 	index_del(eb, b->id[i]);
 	eb->slots[b->id[i]].kind = PF_EBPF_SLOT_FREE;
 }
 
-/* Write the pending entries, new keys all, with bpf_map_update_batch. Returns 0, or
- * the error of the entry that failed (*failed = its index in reqs). eb->lock held. */
+/* Write every pending entry with one bpf_map_update_batch. Returns 0, or the error of the entry
+ * that failed (*failed = its index in reqs); the ones before it are written. eb->lock held. */
 static int batch_flush(struct pf_ebpf *eb, struct install_batch *b, struct pf_entry_req *reqs, uint32_t *added,
 		       uint32_t *failed, struct pf_error *err)
 {
@@ -490,27 +535,30 @@ static int batch_flush(struct pf_ebpf *eb, struct install_batch *b, struct pf_en
 	uint32_t done = 0;
 	int ret = 0;
 
-	counters_reset_batch(eb, b->id, b->n);
+	if (!b->n)
+		return 0;
+	counters_reset_batch(eb, b->id, b->existed, b->n);
 	while (done < b->n) {
 		uint32_t count = b->n - done, i;
 		int r = bpf_map_update_batch(eb->map_entries, &b->keys[done], &b->values[done], &count, &opts);
 
 		if (r && (errno == EINVAL || errno == EOPNOTSUPP || errno == 524 /* ENOTSUPP */)) {
 			/* refused as a whole (count not written back): this element on its own */
-			r = bpf_map_update_elem(eb->map_entries, &b->keys[done], &b->values[done], BPF_NOEXIST);
+			r = bpf_map_update_elem(eb->map_entries, &b->keys[done], &b->values[done], BPF_ANY);
 			count = r ? 0 : 1;
 		} else if (count > 1) {
 			__atomic_fetch_add(&eb->install_batches, 1, __ATOMIC_RELAXED);
 		}
 		r = r ? -errno : 0;
 		for (i = done; i < done + count; i++) {
-			b->slot[i].entry = b->values[i];
-			eb->slots[b->id[i]].kind = PF_EBPF_SLOT_HASH;
-			eb->slots[b->id[i]].entry = b->values[i];
-			reqs[b->req[i]].entry = b->values[i];
+			struct pf_ebpf_slot *s = &eb->slots[b->id[i]];
+
+			s->kind = PF_EBPF_SLOT_HASH;
+			s->entry = b->values[i];
+			reqs[b->req[i]].entry.id = b->id[i];
 			reqs[b->req[i]].result = 0;
-			(*added)++;
 		}
+		*added += count;
 		done += count;
 		if (!r || done >= b->n)
 			continue;
@@ -518,7 +566,7 @@ static int batch_flush(struct pf_ebpf *eb, struct install_batch *b, struct pf_en
 		i = done++;
 		batch_release(eb, b, i);
 		*failed = b->req[i];
-		ret = pf_err(err, r, "pipe %u: cannot install entry: %s", b->slot[i].pipe,
+		ret = pf_err(err, r, "pipe %u: cannot install entry: %s", b->keys[i].pipe,
 			     is_table_full(r) ? "entry table full" : strerror(-r));
 		break;
 	}
@@ -528,53 +576,63 @@ static int batch_flush(struct pf_ebpf *eb, struct install_batch *b, struct pf_en
 	return ret;
 }
 
+/* One pass: prepare each entry and queue the exact/control ones, written by one batched map update
+ * at the end (or before an entry that must go in order after them: LPM, hash-pipe member, a key
+ * already queued). Same outcome as one pf_ebpf_entry_install per entry, stopping at the first failure. */
 int pf_ebpf_entry_install_batch(struct pf_ebpf *eb, struct pf_entry_req *reqs, uint32_t n, uint32_t *added,
 				struct pf_error *err)
 {
-	struct install_batch *b = malloc(sizeof(*b));
+	struct install_batch b;
 	uint32_t ok = 0, failed = UINT32_MAX;
 	int ret = 0;
 
 	if (added)
 		*added = 0;
-	if (!b)
-		return pf_err(err, -ENOMEM, "out of memory");
-	b->n = 0;
 	for (uint32_t i = 0; i < n; i++)
 		reqs[i].result = -ECANCELED;
+	if (batch_init(&b, n < INSTALL_BATCH_MAX ? n : INSTALL_BATCH_MAX))
+		return pf_err(err, -ENOMEM, "out of memory");
 	pthread_mutex_lock(&eb->lock);
 	for (uint32_t i = 0; i < n; i++) {
 		struct pf_entry_req *r = &reqs[i];
 		struct pf_ebpf_slot slot;
-		uint32_t id;
+		uint32_t id = INDEX_END;
 
 		ret = entry_prepare(eb, r->pipe, r->mask_idx, r->prefixlen, &r->match, &r->entry, &slot, err);
-		if (!ret && slot.kind == PF_EBPF_SLOT_HASH &&
-		    (id = index_find(eb, &slot.flow_key)) == INDEX_END) {
-			ret = batch_add(eb, b, r, i, &slot, err);
-			if (!ret) {
-				if (b->n == INSTALL_BATCH_MAX && (ret = batch_flush(eb, b, reqs, &ok, &failed, err)))
+		if (ret) {
+			/* what came before it is added, as with one call per entry */
+			struct pf_error flush_err;
+			int fret = batch_flush(eb, &b, reqs, &ok, &failed, &flush_err);
+
+			if (fret) {
+				ret = fret;
+				if (err)
+					*err = flush_err;
+			} else {
+				failed = i;
+			}
+			break;
+		}
+		if (slot.kind == PF_EBPF_SLOT_HASH) {
+			id = index_find(eb, &slot.flow_key);
+			if (id == INDEX_END || eb->slots[id].kind == PF_EBPF_SLOT_HASH) {
+				ret = batch_add(eb, &b, r, i, &slot, id, err);
+				if (ret) {
+					int fret = batch_flush(eb, &b, reqs, &ok, &failed, err);
+
+					if (fret)
+						ret = fret;
+					else
+						failed = i;
+					break;
+				}
+				if (b.n == b.cap && (ret = batch_flush(eb, &b, reqs, &ok, &failed, err)))
 					break;
 				continue;
 			}
 		}
-		if (ret) {
-			/* what came before it is added, as with one call per entry */
-			failed = i;
-			if (b->n) {
-				struct pf_error flush_err;
-				int fret = batch_flush(eb, b, reqs, &ok, &failed, &flush_err);
-
-				if (fret) {
-					ret = fret;
-					if (err)
-						*err = flush_err;
-				}
-			}
-			break;
-		}
-		/* an existing key (perhaps earlier in this batch), LPM or hash-pipe member: in order */
-		ret = batch_flush(eb, b, reqs, &ok, &failed, err);
+		/* a key queued earlier in this batch, LPM or hash-pipe member: in order */
+		ret = batch_flush(eb, &b, reqs, &ok, &failed, err);
 		if (ret)
 			break;
 		ret = entry_commit(eb, &slot, &r->entry, err);
@@ -586,12 +644,9 @@ int pf_ebpf_entry_install_batch(struct pf_ebpf *eb, struct pf_entry_req *reqs, u
 		ok++;
 	}
 	if (!ret)
-		ret = batch_flush(eb, b, reqs, &ok, &failed, err);
-	else if (b->n)
-		for (uint32_t i = 0; i < b->n; i++)     /* never written */
-			batch_release(eb, b, i);
+		ret = batch_flush(eb, &b, reqs, &ok, &failed, err);
 	pthread_mutex_unlock(&eb->lock);
-	free(b);
+	batch_free(&b);
 	if (ret && failed < n) {
 		reqs[failed].result = ret;
 		pf_err_batch_index(err, failed, n);
