@@ -309,7 +309,8 @@ static int to_match(struct pfdoca *d, const struct pf_fields *m, const struct pf
 		else                                                                            \
 			memcpy(&(dst), &(src), sizeof(dst));                                    \
 	} while (0)
-	if (m->port) {
+	/* vnf: a pipe sees only its own port's frames, so in_port is the plane's (entry_on_plane) */
+	if (m->port && !d->vnf) {
 		uint32_t id = as_mask ? 0xffffffffu : doca_port_id(d, v->port);
 
 		if (all_ones)
@@ -541,23 +542,43 @@ static const char *pipe_label(struct pfdoca *d, uint32_t id)
 	return buf;
 }
 
+/* vnf mode: a pipe's copy on each port is named <name>@<DOCA port id> */
+static const char *plane_suffix(struct pfdoca *d, uint32_t k)
+{
+	static __thread char buf[16];
+
+	if (!d->vnf)
+		return "";
+	snprintf(buf, sizeof(buf), "@%u", d->planes[k].doca_id);
+	return buf;
+}
+
 static const char *pipe_name_of(struct pfdoca *d, const struct doca_flow_pipe *p)
 {
-	static __thread char buf[64];
+	static __thread char buf[96];
 
-	for (uint32_t i = 0; i < PF_MAX_PIPES; i++) {
-		if (d->pipes[i].in_use && d->pipes[i].dp == p)
-			return d->pipes[i].name;
-		if (d->pipes[i].in_use && d->pipes[i].rss == p) {
-			snprintf(buf, sizeof(buf), "rss_%s", d->pipes[i].name);
+	for (uint32_t k = 0; k < d->nplanes; k++) {
+		for (uint32_t i = 0; i < PF_MAX_PIPES; i++) {
+			if (d->pipes[i].in_use && d->pipes[i].pl[k].dp == p) {
+				snprintf(buf, sizeof(buf), "%s%s", d->pipes[i].name, plane_suffix(d, k));
+				return buf;
+			}
+			if (d->pipes[i].in_use && d->pipes[i].pl[k].rss == p) {
+				snprintf(buf, sizeof(buf), "rss_%s%s", d->pipes[i].name, plane_suffix(d, k));
+				return buf;
+			}
+		}
+		if (p == d->planes[k].resubmit_root) {
+			snprintf(buf, sizeof(buf), "resubmit_root%s", plane_suffix(d, k));
 			return buf;
 		}
 	}
-	return p == d->resubmit_root ? "resubmit_root" : "?";
+	return "?";
 }
 
 /* the DOCA forward of a pyflow forward (from pipe id: a miss goes to its RSS pipe) */
-static int to_fwd(struct pfdoca *d, uint32_t from, const struct pf_fwd *f, struct doca_flow_fwd *out, struct pf_error *err)
+static int to_fwd(struct pfdoca *d, uint32_t k, uint32_t from, const struct pf_fwd *f, struct doca_flow_fwd *out,
+		  struct pf_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	switch (f->type) {
@@ -573,11 +594,11 @@ static int to_fwd(struct pfdoca *d, uint32_t from, const struct pf_fwd *f, struc
 			return pf_err(err, -ENOENT, "backend doca: %s: forward to pipe %u, which is not defined",
 				      pipe_label(d, from), f->target);
 		out->type = DOCA_FLOW_FWD_PIPE;
-		out->next_pipe = d->pipes[f->target].dp;
+		out->next_pipe = d->pipes[f->target].pl[k].dp;
 		return 0;
 	case PF_FWD_MISS:
 		out->type = DOCA_FLOW_FWD_PIPE;
-		out->next_pipe = d->pipes[from].rss;
+		out->next_pipe = d->pipes[from].pl[k].rss;
 		return 0;
 	case PF_FWD_DROP:
 	case PF_FWD_DEFAULT:
@@ -629,6 +650,7 @@ static void doca_close(pf_instance *inst);
 static int doca_open(pf_instance *inst, const struct pf_instance_opts *opts, struct pf_error *err)
 {
 	struct pfdoca *d;
+	const char *mode;
 	int ret;
 
 	d = calloc(1, sizeof(*d));
@@ -649,6 +671,13 @@ static int doca_open(pf_instance *inst, const struct pf_instance_opts *opts, str
 		goto fail;
 	}
 	d->nqueues = (uint16_t)(1 + d->nthreads);
+	/* pyflow run/plan --doca-mode sets it: switch (the default) or vnf */
+	mode = getenv("PYFLOW_DOCA_MODE");
+	if (mode && *mode && strcmp(mode, "switch") && strcmp(mode, "vnf")) {
+		ret = pf_err(err, -EINVAL, "backend doca: --doca-mode '%s': expected switch or vnf", mode);
+		goto fail;
+	}
+	d->vnf = mode && !strcmp(mode, "vnf");
 	d->entries = calloc(d->max_entries, sizeof(*d->entries));
 	for (d->key_mask = 1; d->key_mask < d->max_entries; d->key_mask <<= 1)
 		;
@@ -837,36 +866,51 @@ static uint32_t hash_span(const struct pfdoca_pipe *p, const struct pfdoca_entry
 	return hi < p->cfg.nbuckets ? hi : p->cfg.nbuckets;
 }
 
-/* every DOCA entry of a pyflow entry completed (a hash member has one per bucket) */
+/* vnf: an entry matching another port's in_port can never match on plane k, so it is not added there */
+static bool entry_on_plane(struct pfdoca *d, const struct pfdoca_entry *en, uint32_t k)
+{
+	const struct pfdoca_pipe *p = &d->pipes[en->pipe];
+	const struct pf_fields *m = &p->masks[en->mask_idx < p->nmasks ? en->mask_idx : 0];
+
+	if (!d->vnf || p->cfg.type == PF_PIPE_HASH || !p->nmasks || !m->port)
+		return true;
+	return d->planes[k].pf_port >= 0 && en->match.port == (uint32_t)d->planes[k].pf_port;
+}
+
+static bool entry_pushed(const struct pfdoca_entry *en)
+{
+	for (uint32_t k = 0; k < PFDOCA_MAX_PLANES; k++)
+		if (en->de[k])
+			return true;
+	return false;
+}
+
+/* every DOCA entry of a pyflow entry completed (a hash member has one per bucket, on every plane) */
 static bool entry_done(struct pfdoca *d, struct pfdoca_entry *en)
 {
 	struct pfdoca_pipe *p = &d->pipes[en->pipe];
 	uint32_t lo, hi;
 
-	if (p->cfg.type != PF_PIPE_HASH)
-		return d->api->doca_flow_pipe_entry_get_status(en->de) == DOCA_FLOW_ENTRY_STATUS_SUCCESS;
-	hi = hash_span(p, en, &lo);
-	for (uint32_t b = lo; b < hi; b++)
-		if (!p->hde[b] || d->api->doca_flow_pipe_entry_get_status(p->hde[b]) != DOCA_FLOW_ENTRY_STATUS_SUCCESS)
-			return false;
+	for (uint32_t k = 0; k < d->nplanes; k++) {
+		if (!entry_on_plane(d, en, k))
+			continue;
+		if (p->cfg.type != PF_PIPE_HASH) {
+			if (!en->de[k] ||
+			    d->api->doca_flow_pipe_entry_get_status(en->de[k]) != DOCA_FLOW_ENTRY_STATUS_SUCCESS)
+				return false;
+			continue;
+		}
+		hi = hash_span(p, en, &lo);
+		for (uint32_t b = lo; b < hi; b++)
+			if (!p->pl[k].hde[b] ||
+			    d->api->doca_flow_pipe_entry_get_status(p->pl[k].hde[b]) != DOCA_FLOW_ENTRY_STATUS_SUCCESS)
+				return false;
+	}
 	return true;
 }
 
-/* forget a hash member's bucket entries (after DOCA removed them, or at teardown) */
-static void hash_forget(struct pfdoca_pipe *p, struct pfdoca_entry *en)
-{
-	uint32_t lo, hi = hash_span(p, en, &lo);
-
-	for (uint32_t b = lo; b < hi; b++) {
-		if (p->hg[b])
-			p->hg[b]->removed = true;
-		p->hde[b] = NULL;
-		p->hg[b] = NULL;
-	}
-}
-
 /* Create one DOCA pipe from its parts, rendering it into the graph. */
-static int create_pipe(struct pfdoca *d, const char *name, enum doca_flow_pipe_type type, bool is_root,
+static int create_pipe(struct pfdoca *d, uint32_t k, const char *base, enum doca_flow_pipe_type type, bool is_root,
 		       enum doca_flow_pipe_domain domain, uint32_t nr_entries, const struct doca_flow_match *match,
 		       const struct doca_flow_match *mask, struct doca_flow_actions *const *actions,
 		       struct doca_flow_actions *const *amasks, struct doca_flow_action_descs *const *descs,
@@ -878,8 +922,10 @@ static int create_pipe(struct pfdoca *d, const char *name, enum doca_flow_pipe_t
 	struct sbuf b = { 0 };
 	doca_error_t e;
 	const char *call = "doca_flow_pipe_cfg_create";
+	char name[96];
 
-	e = DCALL(d, doca_flow_pipe_cfg_create, &cfg, d->sw);
+	snprintf(name, sizeof(name), "%s%s", base, plane_suffix(d, k));
+	e = DCALL(d, doca_flow_pipe_cfg_create, &cfg, d->planes[k].port);
 #define STEP(fn, ...)                                                  \
 	do {                                                           \
 		if (!e) {                                              \
@@ -902,8 +948,11 @@ static int create_pipe(struct pfdoca *d, const char *name, enum doca_flow_pipe_t
 #undef STEP
 	if (cfg)
 		DCALL(d, doca_flow_pipe_cfg_destroy, cfg);
-	if (e)
+	if (e) {
+		if (d->vnf)
+			return doca_fail(d, err, e, call, "%s on DOCA port %u", label, d->planes[k].doca_id);
 		return doca_fail(d, err, e, call, "%s", label);
+	}
 	if (d->dry)
 		*out = (struct doca_flow_pipe *)(uintptr_t)(d->ncreated + 1);   /* a handle for the graph's names */
 	d->created[d->ncreated++] = *out;
@@ -954,9 +1003,10 @@ static bool pipe_misses_to_handler(struct pfdoca *d, uint32_t id)
 }
 
 /* the RSS pipe of pipe id: marks a missed frame with its pipe (and whether it was resubmitted) for the handler */
-static int create_rss_pipe(struct pfdoca *d, uint32_t id, struct pf_error *err)
+static int create_rss_pipe(struct pfdoca *d, uint32_t k, uint32_t id, struct pf_error *err)
 {
 	struct pfdoca_pipe *p = &d->pipes[id];
+	struct pfdoca_plane_pipe *pl = &p->pl[k];
 	struct doca_flow_actions tmpl = { 0 }, *tmpls[1] = { &tmpl };
 	struct doca_flow_actions act = { 0 };
 	struct doca_flow_match m = { 0 }, mm = { 0 };
@@ -975,26 +1025,26 @@ static int create_rss_pipe(struct pfdoca *d, uint32_t id, struct pf_error *err)
 	tmpl.meta.mark = 0xffffffffu;
 	snprintf(name, sizeof(name), "rss_%s", p->name);
 	snprintf(label, sizeof(label), "%s (its miss RSS pipe %s)", pipe_label(d, id), name);
-	ret = create_pipe(d, name, DOCA_FLOW_PIPE_CONTROL, false, DOCA_FLOW_PIPE_DOMAIN_DEFAULT, 2, NULL, NULL, tmpls,
-			  NULL, NULL, 1, &fwd, NULL, label, &p->rss, &p->rss_g, err);
+	ret = create_pipe(d, k, name, DOCA_FLOW_PIPE_CONTROL, false, DOCA_FLOW_PIPE_DOMAIN_DEFAULT, 2, NULL, NULL, tmpls,
+			  NULL, NULL, 1, &fwd, NULL, label, &pl->rss, &pl->rss_g, err);
 	if (ret)
 		return ret;
 	/* a frame this pipe's resubmit brought back: marked so, the learner never resubmits it twice */
 	m.meta.pkt_meta = PFDOCA_RESUBMIT_TAG | id;
 	mm.meta.pkt_meta = 0xffffffffu;
 	act.meta.mark = PFDOCA_MARK_RESUBMITTED | id;
-	e = DCALL(d, doca_flow_pipe_control_add_entry, 0, 0, p->rss, &m, &mm, NULL, &act, NULL, NULL, NULL, NULL, NULL,
-		  &p->rss_entries[0]);
+	e = DCALL(d, doca_flow_pipe_control_add_entry, 0, 0, pl->rss, &m, &mm, NULL, &act, NULL, NULL, NULL, NULL, NULL,
+		  &pl->rss_entries[0]);
 	if (e)
 		return doca_fail(d, err, e, "doca_flow_pipe_control_add_entry", "%s", label);
-	graph_entry(p->rss_g, NULL, 0, -1, NULL, &m, &mm, &act, NULL, d);
+	graph_entry(pl->rss_g, NULL, 0, -1, NULL, &m, &mm, &act, NULL, d);
 	memset(&m, 0, sizeof(m));
 	act.meta.mark = PFDOCA_MARK_MISS | id;
-	e = DCALL(d, doca_flow_pipe_control_add_entry, 0, 1, p->rss, &m, NULL, NULL, &act, NULL, NULL, NULL, NULL, NULL,
-		  &p->rss_entries[1]);
+	e = DCALL(d, doca_flow_pipe_control_add_entry, 0, 1, pl->rss, &m, NULL, NULL, &act, NULL, NULL, NULL, NULL, NULL,
+		  &pl->rss_entries[1]);
 	if (e)
 		return doca_fail(d, err, e, "doca_flow_pipe_control_add_entry", "%s", label);
-	graph_entry(p->rss_g, NULL, 1, -1, NULL, &m, NULL, &act, NULL, d);
+	graph_entry(pl->rss_g, NULL, 1, -1, NULL, &m, NULL, &act, NULL, d);
 	return 0;
 }
 
@@ -1033,22 +1083,23 @@ static int collect_templates(struct pfdoca *d, uint32_t id, struct pf_error *err
 	return 0;
 }
 
-static int create_user_pipe(struct pfdoca *d, uint32_t id, struct pf_error *err);
+static int create_user_pipe(struct pfdoca *d, uint32_t k, uint32_t id, struct pf_error *err);
 
 /* forward targets first: DOCA needs the pipe a forward names to exist */
-static int create_deps(struct pfdoca *d, uint32_t id, const struct pf_fwd *f, struct pf_error *err)
+static int create_deps(struct pfdoca *d, uint32_t k, uint32_t id, const struct pf_fwd *f, struct pf_error *err)
 {
 	if (f->type != PF_FWD_PIPE || f->target >= PF_MAX_PIPES || !d->pipes[f->target].in_use)
 		return 0;
 	if (d->pipes[f->target].visiting)
 		return pf_err(err, -ELOOP, "backend doca: %s: forward cycle through %s (DOCA pipes forward to pipes "
 			      "that exist already)", pipe_label(d, id), pipe_label(d, f->target));
-	return create_user_pipe(d, f->target, err);
+	return create_user_pipe(d, k, f->target, err);
 }
 
-static int create_user_pipe(struct pfdoca *d, uint32_t id, struct pf_error *err)
+static int create_user_pipe(struct pfdoca *d, uint32_t k, uint32_t id, struct pf_error *err)
 {
 	struct pfdoca_pipe *p = &d->pipes[id];
+	struct pfdoca_plane_pipe *pl = &p->pl[k];
 	struct doca_flow_match match, mask;
 	struct doca_flow_actions tmpl[PFDOCA_MAX_TEMPLATES], amask[PFDOCA_MAX_TEMPLATES];
 	struct doca_flow_actions *tp[PFDOCA_MAX_TEMPLATES], *mp[PFDOCA_MAX_TEMPLATES];
@@ -1060,18 +1111,18 @@ static int create_user_pipe(struct pfdoca *d, uint32_t id, struct pf_error *err)
 	enum doca_flow_pipe_type type;
 	int ret;
 
-	if (p->created)
+	if (pl->created)
 		return 0;
 	p->visiting = true;
-	ret = create_deps(d, id, &p->cfg.fwd, err);
+	ret = create_deps(d, k, id, &p->cfg.fwd, err);
 	if (!ret)
-		ret = create_deps(d, id, &p->cfg.fwd_miss, err);
+		ret = create_deps(d, k, id, &p->cfg.fwd_miss, err);
 	for (uint32_t i = 0; !ret && i < d->max_entries; i++)
 		if (d->entries[i].in_use && d->entries[i].pipe == id)
-			ret = create_deps(d, id, &d->entries[i].e.fwd, err);
+			ret = create_deps(d, k, id, &d->entries[i].e.fwd, err);
 	for (uint32_t i = 0; !ret && i < d->npolicies; i++)
 		if (d->policies[i].to_pipe == id)
-			ret = create_deps(d, id, &d->policies[i].fwd, err);
+			ret = create_deps(d, k, id, &d->policies[i].fwd, err);
 	p->visiting = false;
 	if (ret)
 		return ret;
@@ -1093,14 +1144,14 @@ static int create_user_pipe(struct pfdoca *d, uint32_t id, struct pf_error *err)
 		memset(&fwd, 0, sizeof(fwd));
 		fwd.type = DOCA_FLOW_FWD_CHANGEABLE;
 	} else {
-		ret = to_fwd(d, id, &p->cfg.fwd, &fwd, err);
+		ret = to_fwd(d, k, id, &p->cfg.fwd, &fwd, err);
 		if (ret)
 			return ret;
 	}
 	if (p->cfg.fwd_miss.type == PF_FWD_PORT)
 		return pf_err(err, -EOPNOTSUPP, "backend doca: %s: fwd_miss to a port (a DOCA fwd_miss goes to a pipe "
 			      "or is dropped)", pipe_label(d, id));
-	ret = to_fwd(d, id, &p->cfg.fwd_miss, &fwd_miss, err);
+	ret = to_fwd(d, k, id, &p->cfg.fwd_miss, &fwd_miss, err);
 	if (ret)
 		return ret;
 	type = p->cfg.type == PF_PIPE_CONTROL ? DOCA_FLOW_PIPE_CONTROL
@@ -1116,20 +1167,20 @@ static int create_user_pipe(struct pfdoca *d, uint32_t id, struct pf_error *err)
 		to_match(d, &m, &m, true, false, &mask, &bad);
 		p->tmpl = match;
 	}
-	ret = create_pipe(d, p->name, type, d->root_set && d->root_pipe == id && !d->npolicies,
+	ret = create_pipe(d, k, p->name, type, d->root_set && d->root_pipe == id && !d->npolicies,
 			  p->cfg.domain == PF_DOMAIN_EGRESS ? DOCA_FLOW_PIPE_DOMAIN_EGRESS : DOCA_FLOW_PIPE_DOMAIN_DEFAULT,
 			  type == DOCA_FLOW_PIPE_HASH ? p->cfg.nbuckets : d->max_entries,
 			  type == DOCA_FLOW_PIPE_CONTROL || type == DOCA_FLOW_PIPE_HASH ? NULL : &match,
 			  type == DOCA_FLOW_PIPE_CONTROL ? NULL : &mask, tp, any_amask ? mp : NULL, any_desc ? dp : NULL,
-			  p->ntemplates, &fwd, &fwd_miss, pipe_label(d, id), &p->dp, &p->g, err);
+			  p->ntemplates, &fwd, &fwd_miss, pipe_label(d, id), &pl->dp, &pl->g, err);
 	if (ret)
 		return ret;
-	p->created = true;
+	pl->created = true;
 	return 0;
 }
 
 /* root when misses are learned: resubmitted frames (pkt_meta tag | pipe) go straight to that pipe */
-static int create_resubmit_root(struct pfdoca *d, struct pf_error *err)
+static int create_resubmit_root(struct pfdoca *d, uint32_t k, struct pf_error *err)
 {
 	struct doca_flow_fwd fwd = { .type = DOCA_FLOW_FWD_CHANGEABLE }, miss = { .type = DOCA_FLOW_FWD_DROP };
 	struct doca_flow_match m, mm;
@@ -1137,9 +1188,12 @@ static int create_resubmit_root(struct pfdoca *d, struct pf_error *err)
 	doca_error_t e;
 	int ret;
 
-	ret = create_pipe(d, "resubmit_root", DOCA_FLOW_PIPE_CONTROL, true, DOCA_FLOW_PIPE_DOMAIN_DEFAULT,
+	struct doca_flow_pipe **root = &d->planes[k].resubmit_root;
+	struct pfdoca_gpipe **root_g = &d->planes[k].resubmit_root_g;
+
+	ret = create_pipe(d, k, "resubmit_root", DOCA_FLOW_PIPE_CONTROL, true, DOCA_FLOW_PIPE_DOMAIN_DEFAULT,
 			  d->npolicies + 1, NULL, NULL, NULL, NULL, NULL, 0, &fwd, &miss, "resubmit root pipe",
-			  &d->resubmit_root, &d->resubmit_root_g, err);
+			  root, root_g, err);
 	if (ret)
 		return ret;
 	for (uint32_t i = 0; i < d->npolicies; i++) {
@@ -1151,26 +1205,26 @@ static int create_resubmit_root(struct pfdoca *d, struct pf_error *err)
 		mm.meta.pkt_meta = 0xffffffffu;
 		memset(&to, 0, sizeof(to));
 		to.type = DOCA_FLOW_FWD_PIPE;
-		to.next_pipe = d->pipes[from].dp;
-		e = DCALL(d, doca_flow_pipe_control_add_entry, 0, 0, d->resubmit_root, &m, &mm, NULL, NULL, NULL, NULL,
+		to.next_pipe = d->pipes[from].pl[k].dp;
+		e = DCALL(d, doca_flow_pipe_control_add_entry, 0, 0, *root, &m, &mm, NULL, NULL, NULL, NULL,
 			  NULL, &to, NULL, &d->internal_entries[d->ninternal]);
 		if (e)
 			return doca_fail(d, err, e, "doca_flow_pipe_control_add_entry", "resubmit root pipe, entry for %s",
 					 pipe_label(d, from));
 		d->ninternal++;
-		graph_entry(d->resubmit_root_g, NULL, 0, -1, NULL, &m, &mm, NULL, &to, d);
+		graph_entry(*root_g, NULL, 0, -1, NULL, &m, &mm, NULL, &to, d);
 	}
 	memset(&m, 0, sizeof(m));
 	memset(&to, 0, sizeof(to));
 	to.type = DOCA_FLOW_FWD_PIPE;
-	to.next_pipe = d->pipes[d->root_pipe].dp;
-	e = DCALL(d, doca_flow_pipe_control_add_entry, 0, 1, d->resubmit_root, &m, NULL, NULL, NULL, NULL, NULL, NULL,
+	to.next_pipe = d->pipes[d->root_pipe].pl[k].dp;
+	e = DCALL(d, doca_flow_pipe_control_add_entry, 0, 1, *root, &m, NULL, NULL, NULL, NULL, NULL, NULL,
 		  &to, NULL, &d->internal_entries[d->ninternal]);
 	if (e)
 		return doca_fail(d, err, e, "doca_flow_pipe_control_add_entry", "resubmit root pipe, entry to %s",
 				 pipe_label(d, d->root_pipe));
 	d->ninternal++;
-	graph_entry(d->resubmit_root_g, NULL, 1, -1, NULL, &m, NULL, NULL, &to, d);
+	graph_entry(*root_g, NULL, 1, -1, NULL, &m, NULL, NULL, &to, d);
 	return 0;
 }
 
@@ -1181,17 +1235,62 @@ static int process_queue(struct pfdoca *d, uint16_t q, struct pf_error *err)
 
 	if (d->dry)
 		return 0;
-	e = d->api->doca_flow_entries_process(d->sw, q, 10000, 0);
-	if (e)
-		return doca_fail(d, err, e, "doca_flow_entries_process", "queue %u", q);
+	/* switch mode: the switch manager's queue holds every entry; vnf: each port's its own */
+	for (uint32_t k = 0; k < d->nplanes; k++) {
+		e = d->api->doca_flow_entries_process(d->planes[k].port, q, 10000, 0);
+		if (e)
+			return doca_fail(d, err, e, "doca_flow_entries_process", "queue %u of DOCA port %u", q,
+					 d->planes[k].doca_id);
+	}
 	return 0;
 }
 
-/* Add entry id to its DOCA pipe from this thread's queue (DOCA_FLOW_NO_WAIT), without processing. */
-static int entry_push(struct pfdoca *d, uint32_t id, struct pf_error *err)
+/* Remove every DOCA entry of pyflow entry id, on every plane (DOCA_FLOW_NO_WAIT; the caller processes). */
+static int entry_unpush(struct pfdoca *d, uint32_t id, struct pf_error *err)
 {
 	struct pfdoca_entry *en = &d->entries[id];
 	struct pfdoca_pipe *p = &d->pipes[en->pipe];
+	doca_error_t e;
+
+	for (uint32_t k = 0; k < PFDOCA_MAX_PLANES; k++) {
+		struct pfdoca_plane_pipe *pl = &p->pl[k];
+
+		if (!en->de[k])
+			continue;
+		if (p->cfg.type == PF_PIPE_HASH) {
+			uint32_t lo, hi = hash_span(p, en, &lo);
+
+			for (uint32_t b = lo; b < hi; b++) {
+				if (!pl->hde[b])
+					continue;
+				e = DCALL(d, doca_flow_pipe_remove_entry, pfdoca_queue, DOCA_FLOW_NO_WAIT, pl->hde[b]);
+				if (e)
+					return doca_fail(d, err, e, "doca_flow_pipe_remove_entry", "%s",
+							 pipe_label(d, en->pipe));
+				if (pl->hg[b])
+					pl->hg[b]->removed = true;
+				pl->hde[b] = NULL;
+				pl->hg[b] = NULL;
+			}
+		} else {
+			e = DCALL(d, doca_flow_pipe_remove_entry, pfdoca_queue, DOCA_FLOW_NO_WAIT, en->de[k]);
+			if (e)
+				return doca_fail(d, err, e, "doca_flow_pipe_remove_entry", "%s", pipe_label(d, en->pipe));
+		}
+		if (en->g[k])
+			en->g[k]->removed = true;
+		en->de[k] = NULL;
+		en->g[k] = NULL;
+	}
+	return 0;
+}
+
+/* Add entry id to its DOCA pipe on plane k from this thread's queue (DOCA_FLOW_NO_WAIT), without processing. */
+static int entry_push_plane(struct pfdoca *d, uint32_t k, uint32_t id, struct pf_error *err)
+{
+	struct pfdoca_entry *en = &d->entries[id];
+	struct pfdoca_pipe *p = &d->pipes[en->pipe];
+	struct pfdoca_plane_pipe *pl = &p->pl[k];
 	struct doca_flow_match m, mask;
 	struct doca_flow_actions a;
 	struct doca_flow_fwd fwd;
@@ -1203,55 +1302,52 @@ static int entry_push(struct pfdoca *d, uint32_t id, struct pf_error *err)
 	int idx, ret;
 	void *ctx = (void *)(uintptr_t)(id + 1);
 
-	ret = check_actions(d, en->pipe, en->e.act.flags, err);
-	if (ret)
-		return ret;
 	idx = template_of(p, en->e.act.flags, false);
 	if (idx == -1)
 		return pf_err(err, -EOPNOTSUPP, "backend doca: %s: this entry's actions are not among the pipe's action "
 			      "templates, which DOCA fixes when the pipe is created", pipe_label(d, en->pipe));
+	if (idx >= 0)
+		action_values(TEMPLATE_FLAGS(en->e.act.flags), &en->e.act, (uint8_t)idx, &a);
+	pf = en->e.fwd.type != PF_FWD_DEFAULT ? &en->e.fwd : &p->cfg.fwd;
+	if (p->fwd_changeable) {
+		ret = to_fwd(d, k, en->pipe, pf, &fwd, err);
+		if (ret)
+			return ret;
+	}
 	if (p->cfg.type == PF_PIPE_HASH) {
 		uint32_t lo, hi = hash_span(p, en, &lo);
 
-		if (idx >= 0)
-			action_values(TEMPLATE_FLAGS(en->e.act.flags), &en->e.act, (uint8_t)idx, &a);
-		pf = en->e.fwd.type != PF_FWD_DEFAULT ? &en->e.fwd : &p->cfg.fwd;
-		if (p->fwd_changeable) {
-			ret = to_fwd(d, en->pipe, pf, &fwd, err);
-			if (ret)
-				return ret;
-		}
 		if (lo >= hi)
 			return pf_err(err, -ERANGE, "backend doca: %s: buckets [%u, %u) outside the pipe's %u",
 				      pipe_label(d, en->pipe), en->mask_idx, en->mask_idx + en->prefixlen, p->cfg.nbuckets);
 		for (uint32_t b = lo; b < hi; b++)
-			if (p->hde[b])
+			if (pl->hde[b])
 				return pf_err(err, -EEXIST, "backend doca: %s: bucket %u already has a member",
 					      pipe_label(d, en->pipe), b);
 		for (uint32_t b = lo; b < hi; b++) {
-			e = DCALL(d, doca_flow_pipe_hash_add_entry, pfdoca_queue, p->dp, b, idx >= 0 ? &a : NULL, NULL,
-				  p->fwd_changeable ? &fwd : NULL, DOCA_FLOW_NO_WAIT, ctx, &p->hde[b]);
+			e = DCALL(d, doca_flow_pipe_hash_add_entry, pfdoca_queue, pl->dp, b, idx >= 0 ? &a : NULL, NULL,
+				  p->fwd_changeable ? &fwd : NULL, DOCA_FLOW_NO_WAIT, ctx, &pl->hde[b]);
 			if (e) {
 				ret = doca_fail(d, err, e, "doca_flow_pipe_hash_add_entry", "%s", pipe_label(d, en->pipe));
 				/* nothing half-created: the member's earlier buckets go too */
 				while (b-- > lo) {
 					if (!d->dry)
-						d->api->doca_flow_pipe_remove_entry(pfdoca_queue, DOCA_FLOW_NO_WAIT, p->hde[b]);
-					if (p->hg[b])
-						p->hg[b]->removed = true;
-					p->hde[b] = NULL;
-					p->hg[b] = NULL;
+						d->api->doca_flow_pipe_remove_entry(pfdoca_queue, DOCA_FLOW_NO_WAIT,
+										    pl->hde[b]);
+					if (pl->hg[b])
+						pl->hg[b]->removed = true;
+					pl->hde[b] = NULL;
+					pl->hg[b] = NULL;
 				}
 				return ret;
 			}
 			if (d->dry)
-				p->hde[b] = (struct doca_flow_pipe_entry *)(uintptr_t)(id + 1);
-			p->hg[b] = graph_entry(p->g, ctx, 0, b, NULL, NULL, NULL, idx >= 0 ? &a : NULL,
-					       p->fwd_changeable ? &fwd : NULL, d);
+				pl->hde[b] = (struct doca_flow_pipe_entry *)(uintptr_t)(id + 1);
+			pl->hg[b] = graph_entry(pl->g, ctx, 0, b, NULL, NULL, NULL, idx >= 0 ? &a : NULL,
+						p->fwd_changeable ? &fwd : NULL, d);
 		}
-		en->de = p->hde[lo];
-		en->g = p->hg[lo];
-		en->last_seen_ns = pf_now_ns();
+		en->de[k] = pl->hde[lo];
+		en->g[k] = pl->hg[lo];
 		return 0;
 	}
 	if (p->cfg.type == PF_PIPE_LPM) {
@@ -1266,39 +1362,47 @@ static int entry_push(struct pfdoca *d, uint32_t id, struct pf_error *err)
 		ret = to_match(d, &pm, &en->match, true, false, &mask, &bad);
 	if (ret)
 		return pf_err(err, ret, "backend doca: %s: match on %s", pipe_label(d, en->pipe), bad);
-	if (idx >= 0)
-		action_values(TEMPLATE_FLAGS(en->e.act.flags), &en->e.act, (uint8_t)idx, &a);
-	pf = en->e.fwd.type != PF_FWD_DEFAULT ? &en->e.fwd : &p->cfg.fwd;
-	if (p->fwd_changeable) {
-		ret = to_fwd(d, en->pipe, pf, &fwd, err);
-		if (ret)
-			return ret;
-	}
 	switch (p->cfg.type) {
 	case PF_PIPE_CONTROL:
 		call = "doca_flow_pipe_control_add_entry";
 		/* priority 0 belongs to nobody: pyflow's lowest is DOCA's 1 */
-		e = DCALL(d, doca_flow_pipe_control_add_entry, pfdoca_queue, en->e.priority + 1, p->dp, &m, &mask, NULL,
-			  idx >= 0 ? &a : NULL, NULL, NULL, NULL, p->fwd_changeable ? &fwd : NULL, ctx, &en->de);
+		e = DCALL(d, doca_flow_pipe_control_add_entry, pfdoca_queue, en->e.priority + 1, pl->dp, &m, &mask, NULL,
+			  idx >= 0 ? &a : NULL, NULL, NULL, NULL, p->fwd_changeable ? &fwd : NULL, ctx, &en->de[k]);
 		break;
 	case PF_PIPE_LPM:
 		call = "doca_flow_pipe_lpm_add_entry";
-		e = DCALL(d, doca_flow_pipe_lpm_add_entry, pfdoca_queue, p->dp, &m, &mask, idx >= 0 ? &a : NULL, NULL,
-			  p->fwd_changeable ? &fwd : NULL, DOCA_FLOW_NO_WAIT, ctx, &en->de);
+		e = DCALL(d, doca_flow_pipe_lpm_add_entry, pfdoca_queue, pl->dp, &m, &mask, idx >= 0 ? &a : NULL, NULL,
+			  p->fwd_changeable ? &fwd : NULL, DOCA_FLOW_NO_WAIT, ctx, &en->de[k]);
 		break;
 	default:
 		call = "doca_flow_pipe_add_entry";
-		e = DCALL(d, doca_flow_pipe_add_entry, pfdoca_queue, p->dp, &m, idx >= 0 ? &a : NULL, NULL,
-			  p->fwd_changeable ? &fwd : NULL, DOCA_FLOW_NO_WAIT, ctx, &en->de);
+		e = DCALL(d, doca_flow_pipe_add_entry, pfdoca_queue, pl->dp, &m, idx >= 0 ? &a : NULL, NULL,
+			  p->fwd_changeable ? &fwd : NULL, DOCA_FLOW_NO_WAIT, ctx, &en->de[k]);
 		break;
 	}
 	if (e)
 		return doca_fail(d, err, e, call, "%s", pipe_label(d, en->pipe));
 	if (d->dry)
-		en->de = (struct doca_flow_pipe_entry *)(uintptr_t)(id + 1);
-	en->g = graph_entry(p->g, ctx, p->cfg.type == PF_PIPE_CONTROL ? en->e.priority + 1 : 0, -1,
-			    p->cfg.type == PF_PIPE_CONTROL ? NULL : &p->tmpl, &m,
-			    has_mask ? &mask : NULL, idx >= 0 ? &a : NULL, p->fwd_changeable ? &fwd : NULL, d);
+		en->de[k] = (struct doca_flow_pipe_entry *)(uintptr_t)(id + 1);
+	en->g[k] = graph_entry(pl->g, ctx, p->cfg.type == PF_PIPE_CONTROL ? en->e.priority + 1 : 0, -1,
+			       p->cfg.type == PF_PIPE_CONTROL ? NULL : &p->tmpl, &m,
+			       has_mask ? &mask : NULL, idx >= 0 ? &a : NULL, p->fwd_changeable ? &fwd : NULL, d);
+	return 0;
+}
+
+/* Add entry id on every plane it can match on; nothing half-added if one refuses. */
+static int entry_push(struct pfdoca *d, uint32_t id, struct pf_error *err)
+{
+	struct pfdoca_entry *en = &d->entries[id];
+	int ret = check_actions(d, en->pipe, en->e.act.flags, err);
+
+	for (uint32_t k = 0; !ret && k < d->nplanes; k++)
+		if (entry_on_plane(d, en, k))
+			ret = entry_push_plane(d, k, id, err);
+	if (ret) {
+		entry_unpush(d, id, NULL);
+		return ret;
+	}
 	en->last_seen_ns = pf_now_ns();
 	return 0;
 }
@@ -1351,19 +1455,13 @@ static void teardown(struct pfdoca *d)
 	d->inited = false;
 	d->ncreated = 0;
 	d->ninternal = 0;
-	d->resubmit_root = NULL;
-	d->sw = NULL;
-	for (uint32_t i = 0; i < PF_MAX_PIPES; i++) {
-		d->pipes[i].created = false;
-		d->pipes[i].dp = NULL;
-		d->pipes[i].rss = NULL;
-		d->pipes[i].g = d->pipes[i].rss_g = NULL;
-		memset(d->pipes[i].hde, 0, sizeof(d->pipes[i].hde));
-		memset(d->pipes[i].hg, 0, sizeof(d->pipes[i].hg));
-	}
+	d->nplanes = 0;
+	memset(d->planes, 0, sizeof(d->planes));
+	for (uint32_t i = 0; i < PF_MAX_PIPES; i++)
+		memset(d->pipes[i].pl, 0, sizeof(d->pipes[i].pl));
 	for (uint32_t i = 0; i < d->max_entries; i++) {
-		d->entries[i].de = NULL;
-		d->entries[i].g = NULL;
+		memset(d->entries[i].de, 0, sizeof(d->entries[i].de));
+		memset(d->entries[i].g, 0, sizeof(d->entries[i].g));
 	}
 	graph_free(d);
 	d->started = false;
@@ -1386,6 +1484,9 @@ static int doca_start(pf_instance *inst, struct pf_error *err)
 		return pf_err(err, -EINVAL, "backend doca: no port is bound; bind ports before starting");
 	if (!d->root_set)
 		return pf_err(err, -EINVAL, "backend doca: no root pipe set");
+	if (d->vnf && nports > PFDOCA_MAX_PLANES)
+		return pf_err(err, -ERANGE, "backend doca: vnf mode: %u ports bound, at most %u (each port holds its own "
+			      "copy of the pipes)", nports, PFDOCA_MAX_PLANES);
 	pthread_mutex_lock(&d->lock);
 	pfdoca_queue = 0;
 	/* the library: switch mode with hardware steering, pipe queue 0 for control, one per handler */
@@ -1398,7 +1499,7 @@ static int doca_start(pf_instance *inst, struct pf_error *err)
 		}                                              \
 	} while (0)
 	STEP(doca_flow_cfg_set_pipe_queues, cfg, d->nqueues);
-	STEP(doca_flow_cfg_set_mode_args, cfg, "switch,hws");
+	STEP(doca_flow_cfg_set_mode_args, cfg, d->vnf ? "vnf,hws" : "switch,hws");
 	STEP(doca_flow_cfg_set_nr_counters, cfg, d->max_entries * 2);
 	STEP(doca_flow_cfg_set_cb_entry_process, cfg, entry_process_cb);
 	STEP(doca_flow_init, cfg);
@@ -1406,7 +1507,8 @@ static int doca_start(pf_instance *inst, struct pf_error *err)
 	if (cfg)
 		DCALL(d, doca_flow_cfg_destroy, cfg);
 	if (e) {
-		ret = doca_fail(d, err, e, call, "library (%u pipe queues, switch,hws)", d->nqueues);
+		ret = doca_fail(d, err, e, call, "library (%u pipe queues, %s)", d->nqueues,
+				d->vnf ? "vnf,hws" : "switch,hws");
 		goto out;
 	}
 	d->inited = true;
@@ -1436,24 +1538,34 @@ static int doca_start(pf_instance *inst, struct pf_error *err)
 			goto out;
 		}
 		p->started = true;
-		if (!d->sw) {
-			d->sw = d->dry ? (struct doca_flow_port *)(uintptr_t)1 : d->api->doca_flow_port_switch_get(p->dp);
-			d->sw_id = (uint16_t)id;
-			if (!d->sw) {
+		if (d->vnf) {
+			/* no switch manager: every port is a plane of its own, seeing only its own frames */
+			d->planes[d->nplanes].port = d->dry ? (struct doca_flow_port *)(uintptr_t)(id + 1) : p->dp;
+			d->planes[d->nplanes].doca_id = (uint16_t)id;
+			d->planes[d->nplanes++].pf_port = port;
+		} else if (!d->nplanes) {
+			d->planes[0].port = d->dry ? (struct doca_flow_port *)(uintptr_t)1
+					 : d->api->doca_flow_port_switch_get(p->dp);
+			d->planes[0].doca_id = (uint16_t)id;
+			d->planes[0].pf_port = -1;
+			d->nplanes = 1;
+			if (!d->planes[0].port) {
 				ret = pf_err(err, -ENODEV, "backend doca: port %d: doca_flow_port_switch_get found no "
 					     "switch manager (DOCA Flow must run in switch mode on the PF)", port);
 				goto out;
 			}
 		}
 	}
-	for (uint32_t id = 0; id < PF_MAX_PIPES && !ret; id++)
-		if (d->pipes[id].in_use && pipe_misses_to_handler(d, id))
-			ret = create_rss_pipe(d, id, err);
-	for (uint32_t id = 0; id < PF_MAX_PIPES && !ret; id++)
-		if (d->pipes[id].in_use)
-			ret = create_user_pipe(d, id, err);
-	if (!ret && d->npolicies)
-		ret = create_resubmit_root(d, err);
+	for (uint32_t k = 0; k < d->nplanes && !ret; k++) {
+		for (uint32_t id = 0; id < PF_MAX_PIPES && !ret; id++)
+			if (d->pipes[id].in_use && pipe_misses_to_handler(d, id))
+				ret = create_rss_pipe(d, k, id, err);
+		for (uint32_t id = 0; id < PF_MAX_PIPES && !ret; id++)
+			if (d->pipes[id].in_use)
+				ret = create_user_pipe(d, k, id, err);
+		if (!ret && d->npolicies)
+			ret = create_resubmit_root(d, k, err);
+	}
 	for (uint32_t id = 0; id < d->max_entries && !ret; id++)
 		if (d->entries[id].in_use)
 			ret = entry_push(d, id, err);
@@ -1481,8 +1593,8 @@ static int doca_start(pf_instance *inst, struct pf_error *err)
 			d->threads[t].running = true;
 		}
 	if (!d->dry)
-		pf_info("backend doca: %u pipes created on switch port %u, %u queues", d->ncreated, d->sw_id,
-			d->nqueues);
+		pf_info("backend doca: %u pipes created on %s %u, %u queues", d->ncreated,
+			d->vnf ? "vnf ports, from" : "switch port", d->planes[0].doca_id, d->nqueues);
 out:
 	if (ret) {
 		pthread_mutex_unlock(&d->lock);
@@ -1604,7 +1716,7 @@ static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uin
 	if (entry->fwd.type == PF_FWD_SESSION || entry->fwd.type == PF_FWD_KERNEL) {
 		struct doca_flow_fwd tmp;
 
-		return to_fwd(d, pipe, &entry->fwd, &tmp, err);
+		return to_fwd(d, 0, pipe, &entry->fwd, &tmp, err);
 	}
 	/* the key under the pipe's mask, so equal keys are one entry */
 	/* a hash member's mask_idx is its first bucket; its key is its bucket range */
@@ -1654,22 +1766,9 @@ static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uin
 		if (!ret && !d->dry && !entry_done(d, &d->entries[id]))
 			ret = pf_err(err, -EIO, "backend doca: %s: doca_flow_entries_process did not complete the entry",
 				     pipe_label(d, pipe));
-		if (ret && p->cfg.type == PF_PIPE_HASH && d->entries[id].de) {
-			uint32_t lo, hi = hash_span(p, &d->entries[id], &lo);
-
-			for (uint32_t b = lo; b < hi && !d->dry; b++)
-				if (p->hde[b])
-					d->api->doca_flow_pipe_remove_entry(pfdoca_queue, DOCA_FLOW_NO_WAIT, p->hde[b]);
-			hash_forget(p, &d->entries[id]);
-			d->entries[id].de = NULL;
-			d->entries[id].g = NULL;
-		}
 		if (ret) {
-			if (d->entries[id].de && !d->dry)
-				d->api->doca_flow_pipe_remove_entry(pfdoca_queue, DOCA_FLOW_NO_WAIT, d->entries[id].de);
+			entry_unpush(d, id, NULL);
 			process_queue(d, pfdoca_queue, NULL);
-			if (d->entries[id].g)
-				d->entries[id].g->removed = true;
 			key_unlink(d, id);
 			memset(&d->entries[id], 0, sizeof(d->entries[id]));
 			goto out;
@@ -1684,39 +1783,17 @@ out:
 static int entry_remove_locked(struct pfdoca *d, uint32_t id, struct pf_error *err)
 {
 	struct pfdoca_entry *en;
-	doca_error_t e;
 
 	if (id >= d->max_entries || !d->entries[id].in_use)
 		return pf_err(err, -ENOENT, "backend doca: entry %u does not exist", id);
 	en = &d->entries[id];
-	if (d->pipes[en->pipe].cfg.type == PF_PIPE_HASH) {
-		struct pfdoca_pipe *p = &d->pipes[en->pipe];
-		uint32_t lo, hi = hash_span(p, en, &lo);
+	if (d->started && entry_pushed(en)) {
+		int ret = entry_unpush(d, id, err);
 
-		for (uint32_t b = lo; b < hi && d->started && en->de; b++) {
-			if (!p->hde[b])
-				continue;
-			e = DCALL(d, doca_flow_pipe_remove_entry, pfdoca_queue, DOCA_FLOW_NO_WAIT, p->hde[b]);
-			if (e)
-				return doca_fail(d, err, e, "doca_flow_pipe_remove_entry", "%s", pipe_label(d, en->pipe));
-			p->hde[b] = NULL;
-			if (p->hg[b])
-				p->hg[b]->removed = true;
-			p->hg[b] = NULL;
-		}
-		if (d->started && en->de)
-			process_queue(d, pfdoca_queue, NULL);
-		en->de = NULL;
-		en->g = NULL;
-	}
-	if (d->started && en->de) {
-		e = DCALL(d, doca_flow_pipe_remove_entry, pfdoca_queue, DOCA_FLOW_NO_WAIT, en->de);
-		if (e)
-			return doca_fail(d, err, e, "doca_flow_pipe_remove_entry", "%s", pipe_label(d, en->pipe));
 		process_queue(d, pfdoca_queue, NULL);
+		if (ret)
+			return ret;
 	}
-	if (en->g)
-		en->g->removed = true;
 	key_unlink(d, id);
 	memset(en, 0, sizeof(*en));
 	return 0;
@@ -1739,39 +1816,38 @@ static int doca_entry_del(pf_instance *inst, uint32_t entry_id, struct pf_error 
 	return ret;
 }
 
-/* packets and bytes of an entry from its DOCA counter */
+/* packets and bytes of an entry from its DOCA counters (summed over its hash buckets and planes) */
 static void entry_counts(struct pfdoca *d, struct pfdoca_entry *en, struct pf_counter *out)
 {
+	struct pfdoca_pipe *p = &d->pipes[en->pipe];
 	struct doca_flow_resource_query q;
+	uint64_t pkts = 0, bytes = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (!en->in_use || !en->de || d->dry || !d->started)
+	if (!en->in_use || !entry_pushed(en) || d->dry || !d->started)
 		return;
-	if (d->pipes[en->pipe].cfg.type == PF_PIPE_HASH) {
-		/* a member's hits are the sum over its buckets */
-		struct pfdoca_pipe *p = &d->pipes[en->pipe];
-		uint32_t lo, hi = hash_span(p, en, &lo);
+	for (uint32_t k = 0; k < d->nplanes; k++) {
+		uint32_t lo = 0, hi = 1;
 
-		memset(&q, 0, sizeof(q));
+		if (!en->de[k])
+			continue;
+		if (p->cfg.type == PF_PIPE_HASH)
+			hi = hash_span(p, en, &lo);
 		for (uint32_t b = lo; b < hi; b++) {
-			struct doca_flow_resource_query one;
+			struct doca_flow_pipe_entry *de = p->cfg.type == PF_PIPE_HASH ? p->pl[k].hde[b] : en->de[k];
 
-			if (p->hde[b] && d->api->doca_flow_resource_query_entry(p->hde[b], &one) == DOCA_SUCCESS) {
-				q.counter.total_pkts += one.counter.total_pkts;
-				q.counter.total_bytes += one.counter.total_bytes;
+			if (de && d->api->doca_flow_resource_query_entry(de, &q) == DOCA_SUCCESS) {
+				pkts += q.counter.total_pkts;
+				bytes += q.counter.total_bytes;
 			}
 		}
-	} else if (d->api->doca_flow_resource_query_entry(en->de, &q) != DOCA_SUCCESS) {
-		return;
 	}
-	{
-		out->packets = q.counter.total_pkts;
-		out->bytes = q.counter.total_bytes;
-		/* the last-seen time of aging: when the counter last moved */
-		if (q.counter.total_pkts != en->seen_pkts) {
-			en->seen_pkts = q.counter.total_pkts;
-			en->last_seen_ns = pf_now_ns();
-		}
+	out->packets = pkts;
+	out->bytes = bytes;
+	/* the last-seen time of aging: when the counter last moved */
+	if (pkts != en->seen_pkts) {
+		en->seen_pkts = pkts;
+		en->last_seen_ns = pf_now_ns();
 	}
 }
 
@@ -1907,7 +1983,11 @@ static void *handler_main(void *arg)
 			pkts[i].data = bufs[i];
 			pkts[i].cap = PFDOCA_FRAME_MAX;
 		}
-		n = d->api->rx_burst(d->sw_id, t->queue, pkts, PFDOCA_BURST);
+		/* switch mode: every RSS queue is the switch manager's; vnf: each port has its own */
+		n = 0;
+		for (uint32_t k = 0; k < d->nplanes && n < PFDOCA_BURST; k++)
+			n = (uint16_t)(n + d->api->rx_burst(d->planes[k].doca_id, t->queue, pkts + n,
+							     (uint16_t)(PFDOCA_BURST - n)));
 		for (uint16_t i = 0; i < n; i++) {
 			uint32_t mark = pkts[i].mark;
 			int32_t port = pkts[i].port_id < PF_MAX_PORTS ? d->port_of_doca[pkts[i].port_id] : -1;
@@ -2009,7 +2089,7 @@ static int doca_counters_pipe(pf_instance *inst, uint32_t pipe_id, struct pf_pip
 	if (pipe_id >= PF_MAX_PIPES)
 		return pf_err(err, -ERANGE, "pipe id %u out of range (max %u)", pipe_id, PF_MAX_PIPES - 1);
 	pthread_mutex_lock(&d->lock);
-	if (d->started && !d->dry && d->pipes[pipe_id].dp) {
+	if (d->started && !d->dry && d->pipes[pipe_id].pl[0].dp) {
 		for (uint32_t i = 0; i < d->max_entries; i++)
 			if (d->entries[i].in_use && d->entries[i].pipe == pipe_id) {
 				struct pf_counter c;
@@ -2017,8 +2097,9 @@ static int doca_counters_pipe(pf_instance *inst, uint32_t pipe_id, struct pf_pip
 				entry_counts(d, &d->entries[i], &c);
 				out->hits += c.packets;
 			}
-		if (d->api->doca_flow_resource_query_pipe_miss(d->pipes[pipe_id].dp, &q) == DOCA_SUCCESS)
-			out->misses = q.counter.total_pkts;
+		for (uint32_t k = 0; k < d->nplanes; k++)
+			if (d->api->doca_flow_resource_query_pipe_miss(d->pipes[pipe_id].pl[k].dp, &q) == DOCA_SUCCESS)
+				out->misses += q.counter.total_pkts;
 	}
 	pthread_mutex_unlock(&d->lock);
 	return 0;
@@ -2107,8 +2188,11 @@ static int doca_describe(pf_instance *inst, char *buf, uint32_t len, uint32_t *n
 	int ret = 0;
 
 	pthread_mutex_lock(&d->lock);
-	sb_put(&b, "{\"api\": \"DOCA Flow 2.9\", \"mode\": \"switch,hws\", \"pipe_queues\": %u, \"switch_port\": %u, "
-	       "\"ports\": [", d->nqueues, d->sw_id);
+	sb_put(&b, "{\"api\": \"DOCA Flow 2.9\", \"mode\": \"%s\", \"pipe_queues\": %u, ", d->vnf ? "vnf,hws" : "switch,hws",
+	       d->nqueues);
+	if (!d->vnf)
+		sb_put(&b, "\"switch_port\": %u, ", d->planes[0].doca_id);
+	sb_put(&b, "\"ports\": [");
 	for (uint32_t id = 0, first = 1; id < PF_MAX_PORTS; id++)
 		if (d->port_of_doca[id] >= 0) {
 			sb_put(&b, "%s{\"port_id\": %u, \"port\": %d, \"devargs\": \"%s\"}", first ? "" : ", ", id,

@@ -167,6 +167,7 @@ struct doca_flow_pipe_entry {
 static struct {
 	pthread_mutex_t lock;
 	bool inited;
+	bool vnf;                       /* "vnf,hws": every port its own pipes, no switch manager */
 	struct doca_flow_cfg cfg;
 	struct doca_flow_port ports[SIM_MAX_PORTS];
 	struct doca_flow_pipe *pipes, *pipes_tail;
@@ -270,9 +271,10 @@ EXPORT doca_error_t doca_flow_cfg_set_mode_args(struct doca_flow_cfg *cfg, const
 {
 	if (!cfg || !mode_args)
 		return fail(DOCA_ERROR_INVALID_VALUE, "cfg or mode_args is NULL");
-	/* the simulator models switch mode with hardware steering only */
-	if (strncmp(mode_args, "switch", 6) || !strstr(mode_args, "hws"))
-		return fail(DOCA_ERROR_NOT_SUPPORTED, "mode '%s': the simulator runs \"switch,hws\" only", mode_args);
+	/* the simulator models switch and vnf mode, with hardware steering */
+	if ((strncmp(mode_args, "switch,", 7) && strncmp(mode_args, "vnf,", 4)) || !strstr(mode_args, "hws"))
+		return fail(DOCA_ERROR_NOT_SUPPORTED, "mode '%s': the simulator runs \"switch,hws\" or \"vnf,hws\"",
+			    mode_args);
 	snprintf(cfg->mode, sizeof(cfg->mode), "%s", mode_args);
 	return DOCA_SUCCESS;
 }
@@ -293,6 +295,7 @@ EXPORT doca_error_t doca_flow_init(const struct doca_flow_cfg *cfg)
 	if (!cfg || !cfg->mode[0])
 		RET(fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_init: no mode_args set"));
 	S.cfg = *cfg;
+	S.vnf = !strncmp(cfg->mode, "vnf,", 4);
 	S.inited = true;
 	for (int q = 0; q < SIM_MAX_QUEUES; q++)
 		S.pending[q] = S.pending_tail[q] = NULL;
@@ -415,6 +418,9 @@ EXPORT doca_error_t doca_flow_port_start(const struct doca_flow_port_cfg *cfg, s
 	p = &S.ports[id];
 	if (p->started)
 		RET(fail(DOCA_ERROR_ALREADY_EXIST, "port %lu is already started", id));
+	if (S.vnf && strstr(cfg->devargs, "representor"))
+		RET(fail(DOCA_ERROR_NOT_SUPPORTED, "port %lu: vnf mode has no representors (devargs '%s'); "
+			 "representors belong to switch mode", id, cfg->devargs));
 	memset(p, 0, sizeof(*p));
 	p->port_id = (uint16_t)id;
 	p->fd = -1;
@@ -447,9 +453,11 @@ EXPORT doca_error_t doca_flow_port_start(const struct doca_flow_port_cfg *cfg, s
 	RET(DOCA_SUCCESS);
 }
 
-/* switch mode: the switch manager is the started port with the lowest id */
+/* switch mode: the switch manager is the started port with the lowest id; vnf mode has none */
 static struct doca_flow_port *switch_port(void)
 {
+	if (S.vnf)
+		return NULL;
 	for (int p = 0; p < SIM_MAX_PORTS; p++)
 		if (S.ports[p].started)
 			return &S.ports[p];
@@ -501,7 +509,7 @@ EXPORT doca_error_t doca_flow_pipe_cfg_create(struct doca_flow_pipe_cfg **cfg, s
 		RET(fail(DOCA_ERROR_BAD_STATE, "doca_flow_pipe_cfg_create: doca_flow_init was not called"));
 	if (!cfg || !port || !port->started)
 		RET(fail(DOCA_ERROR_BAD_STATE, "doca_flow_pipe_cfg_create: the port is not started"));
-	if (port != switch_port())
+	if (!S.vnf && port != switch_port())
 		RET(fail(DOCA_ERROR_NOT_SUPPORTED, "doca_flow_pipe_cfg_create: port %u is not the switch manager "
 			 "(switch mode: pipes live on doca_flow_port_switch_get())", port->port_id));
 	*cfg = calloc(1, sizeof(**cfg));
@@ -1175,15 +1183,19 @@ EXPORT doca_error_t doca_flow_entries_process(struct doca_flow_port *port, uint1
 	if (pipe_queue >= S.cfg.pipe_queues)
 		RET(fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_entries_process: queue %u out of range (%u pipe queues)",
 			 pipe_queue, S.cfg.pipe_queues));
-	while (S.pending[pipe_queue] && (!max_processed_entries || done < max_processed_entries)) {
-		struct doca_flow_pipe_entry *e = S.pending[pipe_queue];
+	/* a queue is per port: another port's work on it waits for that port's own process call */
+	for (struct doca_flow_pipe_entry **link = &S.pending[pipe_queue], *prev = NULL, *e;
+	     (e = *link) && (!max_processed_entries || done < max_processed_entries);) {
 		enum doca_flow_entry_op op = e->state == E_PENDING_DEL ? DOCA_FLOW_ENTRY_OP_DEL : DOCA_FLOW_ENTRY_OP_ADD;
 
-		if (e->pipe->cfg.port != port)
-			break;          /* another port's work on this queue: its own process call */
-		S.pending[pipe_queue] = e->qnext;
-		if (!S.pending[pipe_queue])
-			S.pending_tail[pipe_queue] = NULL;
+		if (e->pipe->cfg.port != port) {
+			prev = e;
+			link = &e->qnext;
+			continue;
+		}
+		*link = e->qnext;
+		if (S.pending_tail[pipe_queue] == e)
+			S.pending_tail[pipe_queue] = prev;
 		e->qnext = NULL;
 		done++;
 		if (op == DOCA_FLOW_ENTRY_OP_ADD) {
@@ -1673,14 +1685,15 @@ static void enqueue(struct doca_flow_port *sw, uint16_t q, const struct frame *f
 static void run(uint16_t in_port, uint32_t pkt_meta, uint8_t *buf, uint32_t len, uint32_t flags,
 		struct docasim_result *res)
 {
-	struct doca_flow_port *sw = switch_port();
+	/* switch mode: the switch manager's root sees every port; vnf: the port's own root and RSS queues */
+	struct doca_flow_port *sw = S.vnf ? &S.ports[in_port] : switch_port();
 	struct doca_flow_pipe *p = NULL;
 	struct frame f = { .d = buf, .len = len };
 	struct pkt_meta meta = { .pkt_meta = pkt_meta };
 
 	memset(res, 0, sizeof(*res));
 	res->verdict = DOCASIM_DROP;
-	if (!sw)
+	if (!sw || !sw->started)
 		return;
 	for (struct doca_flow_pipe *q = S.pipes; q; q = q->next_created)
 		if (q->cfg.is_root && q->cfg.domain == DOCA_FLOW_PIPE_DOMAIN_DEFAULT && q->cfg.port == sw)
