@@ -14,7 +14,7 @@ import random
 
 import pytest
 
-from tests.doca.test_doca import run_doca, run_dpdk, run_ebpf, view
+from tests.doca.test_doca import doca_mode, run_doca, run_dpdk, run_ebpf, view  # noqa: F401 (a fixture)
 
 scapy = pytest.importorskip("scapy.all")
 from scapy.all import ARP, IP, TCP, UDP, Dot1Q, Ether, IPv6, Raw  # noqa: E402
@@ -125,7 +125,7 @@ def random_frame(rng):
     return rng.randrange(3), bytes(pkt)
 
 
-def test_random_pipelines_agree_on_doca_dpdk_and_ebpf(sim):
+def test_random_pipelines_agree_on_doca_dpdk_and_ebpf(sim, doca_mode):
     if os.geteuid() != 0:
         pytest.skip("the ebpf and dpdk sides need root")
     from pyflow.config.loader import load_config

@@ -119,6 +119,16 @@ def load(config):
     return load_config(str(config) if isinstance(config, pathlib.Path) else copy.deepcopy(config))
 
 
+MODES = ["switch", "vnf"]
+
+
+@pytest.fixture(params=MODES)
+def doca_mode(request, monkeypatch) -> str:
+    """DOCA Flow's mode, as `--doca-mode` sets it: switch (pipes on the switch manager) or vnf (pipes per port)."""
+    monkeypatch.setenv("PYFLOW_DOCA_MODE", request.param)
+    return request.param
+
+
 def numeric_bindings(cfg) -> dict[str, str]:
     return {p.name: str(p.id) for p in cfg.ports}
 
@@ -135,7 +145,7 @@ def open_doca(cfg, bindings=None, **opts):
 # ---- one source: the graph plan prints is what reaches DOCA Flow -------------------------------------
 
 @pytest.mark.parametrize("name", sorted(doca_accepted()))
-def test_created_pipes_equal_the_plan_graph(sim, name):
+def test_created_pipes_equal_the_plan_graph(sim, doca_mode, name):
     from pyflow.plan import doca_graph, plan, render_plan_text
 
     cfg = load(doca_accepted()[name])
@@ -156,6 +166,12 @@ def test_created_pipes_equal_the_plan_graph(sim, name):
                                    "name": ctx_names.get(e["ctx"], p["name"])} for e in p["entries"]]}
                 for p in created["pipes"]] == graph["pipes"]
         assert len(graph["pipes"]) >= len(cfg.pipes)
+        assert graph["mode"] == f"{doca_mode},hws"
+        if doca_mode == "vnf":
+            # no switch manager: every port holds a copy of every pipe, and the ports are the sim's own
+            assert {p["name"] for p in created["pipes"]} >= {f"{p.name}@{port.id}" for p in cfg.pipes
+                                                               for port in cfg.ports}
+            assert "switch_port" not in graph
         assert json.loads(inst.describe())["pipes"] == [
             {**p, "entries": [{k: v for k, v in e.items() if k != "active"} for e in p["entries"]]}
             for p in created["pipes"]]
@@ -304,7 +320,7 @@ def view(run: dict) -> dict:
 
 
 @pytest.mark.parametrize("name", sorted(doca_accepted()))
-def test_differential_against_ebpf_and_dpdk(sim, name):
+def test_differential_against_ebpf_and_dpdk(sim, doca_mode, name):
     if os.geteuid() != 0:
         pytest.skip("the ebpf and dpdk sides need root")
     config = doca_accepted()[name]
@@ -371,7 +387,7 @@ RESUBMIT_FLOWS = [f"192.168.99.{101 + i}" for i in range(10)]
 NO_MISS = 2     # PF_DROP_NO_MISS
 
 
-def resubmit_first_packets(backend: str) -> dict:
+def resubmit_first_packets(backend: str, doca_mode: str = "switch") -> dict:
     """`pyflow run` on conf/resubmit.json in a lab of its own; the first frame of each of 10 flows from the user
     namespace misses h2n, is learned and resubmitted. Counters (control socket), log lines, frames received."""
     from pyflow import lab as labmod
@@ -387,7 +403,7 @@ def resubmit_first_packets(backend: str) -> dict:
         args = ["--backend", backend, "-j", str(CONF / "resubmit.json"), "--instance", prefix, "--fresh",
                 "--stats-interval", "0.2", "--metrics", f"127.0.0.1:{port}"]
         if backend == "doca":
-            args += ["--doca-sim", sim_library(), "--port", f"uplink=0,iface={net.root_ifname}",
+            args += ["--doca-sim", sim_library(), "--doca-mode", doca_mode, "--port", f"uplink=0,iface={net.root_ifname}",
                      "--port", f"vf0=1,iface={user.root_ifname}"]
         else:
             os.makedirs("/sys/fs/bpf/pyflow", exist_ok=True)    # the ebpf backend pins under it
@@ -420,10 +436,13 @@ def resubmit_first_packets(backend: str) -> dict:
 
 
 @pytest.mark.netns
-def test_seed001_resubmit_end_to_end_matches_ebpf(sim):
+@pytest.mark.parametrize("mode", MODES)
+def test_seed001_resubmit_end_to_end_matches_ebpf(sim, mode):
+    """Through `pyflow run --backend doca --doca-mode MODE`: in vnf mode the first packets miss on the VF port's
+    own copy of the pipes, reach that port's RSS queue and are resubmitted into that port's resubmit root."""
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
-    doca = resubmit_first_packets("doca")
+    doca = resubmit_first_packets("doca", mode)
     ebpf = resubmit_first_packets("ebpf")
     n = len(RESUBMIT_FLOWS)
     assert doca["created"] == [f"{s}->20.1.1.100" for s in RESUBMIT_FLOWS]
@@ -528,6 +547,29 @@ def test_simulator_enforces_documented_rules(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     checks = [line for line in r.stdout.splitlines() if line.startswith("ok ")]
     assert len(checks) >= 14, r.stdout
+    assert len([c for c in checks if c.startswith("ok vnf:")]) >= 15, r.stdout
+
+
+def test_doca_mode_option():
+    """--doca-mode picks DOCA Flow's mode for run and plan; it is the doca backend's only, and checked."""
+    def cli(*args):
+        return subprocess.run([PY, "-P", "-m", "pyflow", *args], capture_output=True, text=True, timeout=60)
+
+    r = cli("plan", "--backend", "doca", "--doca-mode", "vnf", "-j", str(CONF / "resubmit.json"))
+    assert r.returncode == 0, r.stderr
+    assert "mode vnf,hws" in r.stdout and "a copy of the pipes on every port" in r.stdout
+    # each port its own root, reached by its own frames only: vf0's root has only vf0's entry
+    assert "  resubmit_root@0 control is_root" in r.stdout and "  resubmit_root@1 control is_root" in r.stdout
+    assert "  root@1 control default match [-] fwd changeable fwd_miss drop\n    entry root_host_to_net_vf0: *" \
+        in r.stdout
+    r = cli("plan", "--backend", "doca", "-j", str(CONF / "resubmit.json"))
+    assert r.returncode == 0 and "mode switch,hws" in r.stdout and "pipes on switch port 0" in r.stdout
+    assert "@" not in r.stdout
+    r = cli("plan", "--backend", "ebpf", "--doca-mode", "vnf", "-j", str(CONF / "resubmit.json"))
+    assert r.returncode != 0 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1
+    assert "--doca-mode: only for --backend doca" in r.stderr
+    r = cli("plan", "--backend", "doca", "--doca-mode", "bridge", "-j", str(CONF / "resubmit.json"))
+    assert r.returncode != 0 and "--doca-mode" in r.stderr and "'switch', 'vnf'" in r.stderr
 
 
 # ---- the miss path in process: learn, resubmit, age out through DOCA removals -----------------------------
