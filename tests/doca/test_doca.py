@@ -581,11 +581,14 @@ def _inject(sim, port: int, frame: bytes) -> None:
     assert sim.lib.docasim_inject(port, frame, len(frame), 0, None, 0, ctypes.byref(res)) == 0
 
 
-def test_learned_entries_resubmit_and_age_out(sim):
+def test_learned_entries_resubmit_and_age_out(sim, doca_mode):
+    """Learned entries carry DOCA's own aging (monitor.aging_sec = the idle timeout); the handler reads the aged
+    ones with doca_flow_aging_handle on its queue and removes them. The simulator's clock is moved on, nothing
+    sleeps: an entry hit within its timeout stays, the idle ones go."""
     from pyflow.native import ffi
 
     cfg_json = json.loads((CONF / "resubmit.json").read_text())
-    cfg_json["miss_policies"][0]["idle_timeout"] = 0.3
+    cfg_json["miss_policies"][0]["idle_timeout"] = 1.5          # DOCA ages in whole seconds: 2
     cfg = load(cfg_json)
     inst, program = open_doca(cfg)
     try:
@@ -604,15 +607,27 @@ def test_learned_entries_resubmit_and_age_out(sim):
         # the resubmitted frames were counted from h2n on: its entries once each, root not again
         assert inst.counters_pipe(h2n.id) == {"hits": 3, "misses": 3}
         assert inst.counters_pipe(program.pipe("root").id)["hits"] == 3
-        in_sim = next(p for p in sim.dump()["pipes"] if p["name"] == "h2n")["entries"]
-        assert len(in_sim) == 3 and all(e["active"] for e in in_sim)
+        copies = 2 if doca_mode == "vnf" else 1
+        in_sim = [e for p in sim.dump()["pipes"] if p["name"].split("@")[0] == "h2n" for e in p["entries"]]
+        assert len(in_sim) == 3 * copies and all(e["active"] and e["aging_sec"] == 2 for e in in_sim)
+        sim.advance(1.2)
         # a second frame of a learned flow hits its entry in the simulated pipes, no miss
         _inject(sim, 1, bytes(Ether() / IP(src=srcs[0], dst="20.1.1.100") / UDP(dport=4000) / Raw(b"y" * 16)))
         assert inst.counters_pipe(h2n.id) == {"hits": 4, "misses": 3}
-        # idle: aged out by the sweeper, removed from DOCA Flow with doca_flow_pipe_remove_entry
+        time.sleep(0.1)                                          # the handler polls aging every 10 ms
+        assert inst.miss_stats()["aged_out"] == 0 and len(inst.entry_list(h2n.id)) == 3
+        sim.advance(1.0)
+        # 2.2 s idle: aged by DOCA, removed with doca_flow_pipe_remove_entry; the one hit 1 s ago stays
+        assert wait_until(lambda: inst.miss_stats()["aged_out"] == 2, 5)
+        left = inst.entry_list(h2n.id)
+        assert [program.learned_entry_name(h2n.id, ffi.addressof(i, "match")) for i in left] == [f"{srcs[0]}-flow"]
+        sim.advance(1.5)
         assert wait_until(lambda: inst.miss_stats()["aged_out"] == 3, 5)
         assert inst.entry_list(h2n.id) == []
-        assert next(p for p in sim.dump()["pipes"] if p["name"] == "h2n")["entries"] == []
+        assert [e for p in sim.dump()["pipes"] if p["name"].split("@")[0] == "h2n" for e in p["entries"]] == []
+        # the flow learns again on its next frame
+        _inject(sim, 1, bytes(Ether() / IP(src=srcs[1], dst="20.1.1.100") / UDP(dport=4000) / Raw(b"z" * 16)))
+        assert wait_until(lambda: inst.miss_stats()["installed"] == 4, 5)
     finally:
         inst.close()
 

@@ -248,6 +248,18 @@ static struct pfdoca_gentry *graph_entry(struct pfdoca_gpipe *g, void *ctx, uint
 	return ge;
 }
 
+/* an entry's monitor.aging_sec, in its graph line */
+static void graph_entry_aging(struct pfdoca_gentry *ge, uint32_t sec)
+{
+	size_t n = strlen(ge->json);
+	char *j = realloc(ge->json, n + 32);
+
+	if (!j)
+		return;
+	snprintf(j + n - 1, 33, ", \"aging_sec\": %u}", sec);
+	ge->json = j;
+}
+
 static void graph_free(struct pfdoca *d)
 {
 	for (struct pfdoca_gpipe *g = d->graph, *gn; g; g = gn) {
@@ -1291,6 +1303,9 @@ static int entry_push_plane(struct pfdoca *d, uint32_t k, uint32_t id, struct pf
 	struct pfdoca_entry *en = &d->entries[id];
 	struct pfdoca_pipe *p = &d->pipes[en->pipe];
 	struct pfdoca_plane_pipe *pl = &p->pl[k];
+	struct doca_flow_monitor mon = { .counter_type = DOCA_FLOW_RESOURCE_TYPE_NON_SHARED,
+					 .aging_sec = en->aging_sec };
+	const struct doca_flow_monitor *monp = en->aging_sec ? &mon : NULL;
 	struct doca_flow_match m, mask;
 	struct doca_flow_actions a;
 	struct doca_flow_fwd fwd;
@@ -1367,16 +1382,16 @@ static int entry_push_plane(struct pfdoca *d, uint32_t k, uint32_t id, struct pf
 		call = "doca_flow_pipe_control_add_entry";
 		/* priority 0 belongs to nobody: pyflow's lowest is DOCA's 1 */
 		e = DCALL(d, doca_flow_pipe_control_add_entry, pfdoca_queue, en->e.priority + 1, pl->dp, &m, &mask, NULL,
-			  idx >= 0 ? &a : NULL, NULL, NULL, NULL, p->fwd_changeable ? &fwd : NULL, ctx, &en->de[k]);
+			  idx >= 0 ? &a : NULL, NULL, NULL, monp, p->fwd_changeable ? &fwd : NULL, ctx, &en->de[k]);
 		break;
 	case PF_PIPE_LPM:
 		call = "doca_flow_pipe_lpm_add_entry";
-		e = DCALL(d, doca_flow_pipe_lpm_add_entry, pfdoca_queue, pl->dp, &m, &mask, idx >= 0 ? &a : NULL, NULL,
+		e = DCALL(d, doca_flow_pipe_lpm_add_entry, pfdoca_queue, pl->dp, &m, &mask, idx >= 0 ? &a : NULL, monp,
 			  p->fwd_changeable ? &fwd : NULL, DOCA_FLOW_NO_WAIT, ctx, &en->de[k]);
 		break;
 	default:
 		call = "doca_flow_pipe_add_entry";
-		e = DCALL(d, doca_flow_pipe_add_entry, pfdoca_queue, pl->dp, &m, idx >= 0 ? &a : NULL, NULL,
+		e = DCALL(d, doca_flow_pipe_add_entry, pfdoca_queue, pl->dp, &m, idx >= 0 ? &a : NULL, monp,
 			  p->fwd_changeable ? &fwd : NULL, DOCA_FLOW_NO_WAIT, ctx, &en->de[k]);
 		break;
 	}
@@ -1387,6 +1402,8 @@ static int entry_push_plane(struct pfdoca *d, uint32_t k, uint32_t id, struct pf
 	en->g[k] = graph_entry(pl->g, ctx, p->cfg.type == PF_PIPE_CONTROL ? en->e.priority + 1 : 0, -1,
 			       p->cfg.type == PF_PIPE_CONTROL ? NULL : &p->tmpl, &m,
 			       has_mask ? &mask : NULL, idx >= 0 ? &a : NULL, p->fwd_changeable ? &fwd : NULL, d);
+	if (en->aging_sec && en->g[k])
+		graph_entry_aging(en->g[k], en->aging_sec);
 	return 0;
 }
 
@@ -1407,10 +1424,25 @@ static int entry_push(struct pfdoca *d, uint32_t id, struct pf_error *err)
 	return 0;
 }
 
+/* what doca_flow_aging_handle reported on this thread (its callback runs inside the call) */
+#define PFDOCA_AGED_MAX 256
+struct pfdoca_aged {
+	struct doca_flow_pipe_entry *entry;
+	uint32_t id;
+};
+static __thread struct pfdoca_aged *aged_buf;
+static __thread uint32_t aged_n;
+
 static void entry_process_cb(struct doca_flow_pipe_entry *entry, uint16_t pipe_queue, enum doca_flow_entry_status status,
 			     enum doca_flow_entry_op op, void *user_ctx)
 {
 	struct pfdoca *d = doca_owner;
+
+	if (op == DOCA_FLOW_ENTRY_OP_AGED) {
+		if (aged_buf && aged_n < PFDOCA_AGED_MAX)
+			aged_buf[aged_n++] = (struct pfdoca_aged){ entry, (uint32_t)((uintptr_t)user_ctx - 1) };
+		return;
+	}
 
 	if (status == DOCA_FLOW_ENTRY_STATUS_ERROR && d) {
 		__atomic_fetch_add(&d->async_errors, 1, __ATOMIC_RELAXED);
@@ -1696,7 +1728,7 @@ static void key_unlink(struct pfdoca *d, uint32_t id)
 
 /* Record (before start) or install (after) an entry; an existing key is replaced and keeps its id. */
 static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
-			 const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
+			 const struct pf_fields *match, struct pf_entry *entry, uint32_t aging_sec, struct pf_error *err)
 {
 	struct pfdoca_pipe *p;
 	struct pf_fields masked;
@@ -1756,7 +1788,8 @@ static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uin
 	if (id != UINT32_MAX && d->entries[id].in_use)
 		key_unlink(d, id);      /* replaced before start: the same key, relinked below */
 	d->entries[id] = (struct pfdoca_entry){ .in_use = true, .pipe = pipe, .mask_idx = mask_idx,
-						.prefixlen = prefixlen, .match = masked, .e = *entry };
+						.prefixlen = prefixlen, .match = masked, .e = *entry,
+						.aging_sec = aging_sec };
 	d->entries[id].e.id = id;
 	key_link(d, id);
 	if (d->started) {
@@ -1802,7 +1835,7 @@ static int entry_remove_locked(struct pfdoca *d, uint32_t id, struct pf_error *e
 static int doca_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen,
 			  const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
 {
-	return entry_install(pfdoca_of(inst), pipe_id, mask_idx, prefixlen, match, entry, err);
+	return entry_install(pfdoca_of(inst), pipe_id, mask_idx, prefixlen, match, entry, 0, err);
 }
 
 static int doca_entry_del(pf_instance *inst, uint32_t entry_id, struct pf_error *err)
@@ -1888,11 +1921,15 @@ static int learn_install(void *backend, uint32_t pipe, const struct pf_fields *m
 			 struct pf_error *err)
 {
 	struct pfdoca *d = backend;
-	uint32_t plen = 0;
+	uint32_t plen = 0, aging_sec = 0;
 
 	if (pipe < PF_MAX_PIPES && d->pipes[pipe].cfg.type == PF_PIPE_LPM)
 		plen = d->pipes[pipe].cfg.lpm_field >= PF_LPM_IPV6_DST ? 128 : 32;
-	return entry_install(d, pipe, 0, plen, match, entry, err);
+	/* DOCA ages in whole seconds: an idle timeout is rounded up to the next */
+	for (uint32_t i = 0; i < d->npolicies; i++)
+		if (d->policies[i].to_pipe == pipe && d->policies[i].idle_timeout_ms)
+			aging_sec = (d->policies[i].idle_timeout_ms + 999) / 1000;
+	return entry_install(d, pipe, 0, plen, match, entry, aging_sec, err);
 }
 
 static int learn_remove(void *backend, uint32_t entry_id, struct pf_error *err)
@@ -1963,6 +2000,45 @@ static const struct pf_learn_ops doca_learn_ops = {
 };
 
 #define PFDOCA_BURST 32
+#define PFDOCA_AGING_EVERY_NS 10000000ull
+
+/*
+ * DOCA's aging on this thread's queue: each reported entry copy is marked; once every copy of a learned
+ * entry has aged (vnf: one per port), the learner forgets its flow and removes it (pf_learner_expire).
+ */
+static void handle_aged(struct pfdoca *d)
+{
+	for (uint32_t k = 0; k < d->nplanes; k++) {
+		aged_n = 0;
+		if (d->api->doca_flow_aging_handle(d->planes[k].port, pfdoca_queue, 0, PFDOCA_AGED_MAX) <= 0)
+			continue;
+		for (uint32_t i = 0; i < aged_n; i++) {
+			uint32_t id = aged_buf[i].id, pipe = 0;
+			struct pf_fields match;
+			bool all = true;
+
+			pthread_mutex_lock(&d->lock);
+			if (id >= d->max_entries || !d->entries[id].in_use || !d->entries[id].aging_sec ||
+			    d->entries[id].de[k] != aged_buf[i].entry)
+				id = UINT32_MAX;        /* removed meanwhile */
+			if (id != UINT32_MAX) {
+				struct pfdoca_entry *en = &d->entries[id];
+
+				en->aged |= (uint8_t)(1u << k);
+				for (uint32_t j = 0; j < d->nplanes; j++)
+					if (en->de[j] && !(en->aged & (1u << j)))
+						all = false;
+				pipe = en->pipe;
+				match = en->match;
+			}
+			pthread_mutex_unlock(&d->lock);
+			if (id == UINT32_MAX || !all)
+				continue;
+			if (!pf_learner_expire(d->learner, pipe, &match, id))
+				learn_remove(d, id, NULL);
+		}
+	}
+}
 
 /* One handler: its RSS queue on the switch manager, its own pipe queue for the installs. */
 static void *handler_main(void *arg)
@@ -1972,7 +2048,10 @@ static void *handler_main(void *arg)
 	static __thread uint8_t bufs[PFDOCA_BURST][PFDOCA_FRAME_MAX];
 	struct docasim_pkt pkts[PFDOCA_BURST];
 	struct pf_miss_frame frames[PFDOCA_BURST];
-	uint64_t next_sweep = 0;
+	struct pfdoca_aged aged[PFDOCA_AGED_MAX];
+	uint64_t next_aging = 0;
+
+	aged_buf = aged;
 
 	pfdoca_queue = (uint16_t)(1 + t->queue);
 	while (d->running) {
@@ -2002,16 +2081,10 @@ static void *handler_main(void *arg)
 		}
 		if (nf)
 			pf_learner_handle_batch(d->learner, frames, nf);
-		if (t->queue == 0) {
-			uint64_t now = pf_now_ns();
-
-			if (now >= next_sweep) {
-				uint64_t every = pf_learner_sweep_interval_ns(d->learner);
-
-				if (every)
-					pf_learner_sweep(d->learner, now);
-				next_sweep = now + (every ? every : PF_LEARN_SWEEP_RECHECK_NS);
-			}
+		/* no sweeper: DOCA ages what this queue learned (monitor.aging_sec) and reports it here */
+		if (pf_now_ns() >= next_aging) {
+			handle_aged(d);
+			next_aging = pf_now_ns() + PFDOCA_AGING_EVERY_NS;
 		}
 		if (!n)
 			usleep(50);

@@ -101,6 +101,8 @@ struct pfdoca_entry {
 	struct pfdoca_gentry *g[PFDOCA_MAX_PLANES];
 	uint64_t seen_pkts;
 	uint64_t last_seen_ns;
+	uint32_t aging_sec;             /* learned with an idle timeout: DOCA ages it (monitor.aging_sec) */
+	uint8_t aged;                   /* planes whose copy DOCA reported aged */
 };
 
 struct pfdoca;

@@ -56,3 +56,4 @@ PFDOCA_FN(doca_error_t, doca_flow_entries_process, (struct doca_flow_port *, uin
 PFDOCA_FN(enum doca_flow_entry_status, doca_flow_pipe_entry_get_status, (struct doca_flow_pipe_entry *))
 PFDOCA_FN(doca_error_t, doca_flow_resource_query_entry, (struct doca_flow_pipe_entry *, struct doca_flow_resource_query *))
 PFDOCA_FN(doca_error_t, doca_flow_resource_query_pipe_miss, (struct doca_flow_pipe *, struct doca_flow_resource_query *))
+PFDOCA_FN(int, doca_flow_aging_handle, (struct doca_flow_port *, uint16_t, uint64_t, uint64_t))

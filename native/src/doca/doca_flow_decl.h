@@ -361,6 +361,9 @@ doca_error_t doca_flow_pipe_hash_add_entry(uint16_t pipe_queue, struct doca_flow
 					   const struct doca_flow_fwd *fwd, enum doca_flow_flags_type flags, void *usr_ctx,
 					   struct doca_flow_pipe_entry **entry);
 doca_error_t doca_flow_pipe_remove_entry(uint16_t pipe_queue, uint32_t flags, struct doca_flow_pipe_entry *entry);
+/* report entries idle longer than their monitor.aging_sec, through the entry process callback
+ * (DOCA_FLOW_ENTRY_OP_AGED); quota: time budget in microseconds; returns how many, -1 on failure */
+int doca_flow_aging_handle(struct doca_flow_port *port, uint16_t queue, uint64_t quota, uint64_t max_entries);
 doca_error_t doca_flow_entries_process(struct doca_flow_port *port, uint16_t pipe_queue, uint64_t timeout,
 				       uint32_t max_processed_entries);
 enum doca_flow_entry_status doca_flow_pipe_entry_get_status(struct doca_flow_pipe_entry *entry);

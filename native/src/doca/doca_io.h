@@ -55,6 +55,8 @@ int docasim_inject(uint16_t port_id, const void *frame, uint32_t len, uint32_t f
 int docasim_dump_json(char *buf, size_t len);
 /* calls made out of the documented order that return nothing to refuse with (doca_flow_destroy) */
 uint64_t docasim_violations(void);
+/* move the simulator's clock (which ages entries) on by ns, so tests need not sleep */
+void docasim_clock_advance(uint64_t ns);
 /* why the last call failed, in the simulator's words */
 const char *docasim_last_error(void);
 

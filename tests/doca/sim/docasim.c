@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "doca/doca_flow_decl.h"
 #include "doca/doca_fields.h"
@@ -149,6 +150,9 @@ struct doca_flow_pipe_entry {
 	bool counted;
 	bool has_fwd;
 	bool has_actions;
+	uint32_t aging_sec;                     /* monitor.aging_sec: 0, never aged */
+	uint64_t last_hit_ns;                   /* on the simulator's clock: added or last hit */
+	bool aged;                              /* reported by doca_flow_aging_handle (once) */
 	struct sim_fwd fwd;
 	struct doca_flow_match match, mask;     /* as given */
 	bool has_mask;
@@ -176,9 +180,26 @@ static struct {
 	bool wire_running;
 	volatile bool wire_stop;
 	uint64_t violations;
+	uint64_t clock_offset_ns;       /* docasim_clock_advance: tests move time on without sleeping */
 } S = { .lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP };
 
 static __thread char last_error[512];
+
+/* the simulator's clock, which ages entries: CLOCK_MONOTONIC plus what the tests advanced it by */
+static uint64_t sim_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + S.clock_offset_ns;
+}
+
+EXPORT void docasim_clock_advance(uint64_t ns)
+{
+	pthread_mutex_lock(&S.lock);
+	S.clock_offset_ns += ns;
+	pthread_mutex_unlock(&S.lock);
+}
 
 static doca_error_t fail(doca_error_t e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static doca_error_t fail(doca_error_t e, const char *fmt, ...)
@@ -1057,6 +1078,15 @@ static doca_error_t entry_add(uint16_t queue, struct doca_flow_pipe *pipe, enum 
 	e->counted = (pipe->cfg.has_monitor && pipe->cfg.monitor.counter_type == DOCA_FLOW_RESOURCE_TYPE_NON_SHARED) ||
 		     (monitor && monitor->counter_type == DOCA_FLOW_RESOURCE_TYPE_NON_SHARED);
 	e->usr_ctx = usr_ctx;
+	if (monitor && monitor->aging_sec) {
+		if (!S.cfg.cb) {
+			free(e);
+			RET(fail(DOCA_ERROR_INVALID_VALUE, "%s: pipe %s: monitor.aging_sec without an entry process "
+				 "callback (aged entries are reported through it)", call, pipe->cfg.name));
+		}
+		e->aging_sec = monitor->aging_sec;
+		e->last_hit_ns = sim_now_ns();
+	}
 	entry_key(e);
 	if (want == DOCA_FLOW_PIPE_BASIC) {
 		e->hash = key_hash(e, e->eff_val, e->eff_mask);
@@ -1212,6 +1242,44 @@ EXPORT doca_error_t doca_flow_entries_process(struct doca_flow_port *port, uint1
 		}
 	}
 	RET(DOCA_SUCCESS);
+}
+
+/*
+ * Aging: an active entry added with monitor.aging_sec and not hit for that long (on the simulator's clock)
+ * is reported once, through the entry process callback with DOCA_FLOW_ENTRY_OP_AGED, by the
+ * doca_flow_aging_handle call for its port and the queue it was added on; the application removes it.
+ * Returns how many were reported (at most max_entries, 0: no limit), -1 on misuse.
+ */
+EXPORT int doca_flow_aging_handle(struct doca_flow_port *port, uint16_t queue, uint64_t quota, uint64_t max_entries)
+{
+	uint64_t now;
+	int n = 0;
+
+	LOCK();
+	if (!S.inited || !port || !port->started || queue >= S.cfg.pipe_queues) {
+		fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_aging_handle: %s", !S.inited ? "doca_flow_init was not called"
+		     : !port || !port->started ? "port is not started" : "queue out of range");
+		UNLOCK();
+		return -1;
+	}
+	now = sim_now_ns();
+	for (struct doca_flow_pipe *p = S.pipes; p; p = p->next_created) {
+		if (p->cfg.port != port)
+			continue;
+		for (struct doca_flow_pipe_entry *e = p->entries; e; e = e->next) {
+			if (max_entries && (uint64_t)n >= max_entries)
+				goto out;
+			if (!e->aging_sec || e->aged || e->state != E_ACTIVE || e->queue != queue ||
+			    now - e->last_hit_ns < (uint64_t)e->aging_sec * 1000000000ull)
+				continue;
+			e->aged = true;
+			n++;
+			S.cfg.cb(e, queue, DOCA_FLOW_ENTRY_STATUS_SUCCESS, DOCA_FLOW_ENTRY_OP_AGED, e->usr_ctx);
+		}
+	}
+out:
+	UNLOCK();
+	return n;
 }
 
 EXPORT enum doca_flow_entry_status doca_flow_pipe_entry_get_status(struct doca_flow_pipe_entry *entry)
@@ -1713,6 +1781,8 @@ static void run(uint16_t in_port, uint32_t pkt_meta, uint8_t *buf, uint32_t len,
 				e->pkts++;
 				e->bytes += f.len;
 			}
+			if (e->aging_sec)
+				e->last_hit_ns = sim_now_ns();
 			res->last_entry_ctx = e->usr_ctx;
 			apply_actions(e, &f, &meta);
 			fw = e->has_fwd ? &e->fwd : &p->fwd;
@@ -2076,6 +2146,8 @@ EXPORT int docasim_dump_json(char *buf, size_t len)
 				put_fwd(&o, &e->fwd);
 			else
 				put(&o, "null");
+			if (e->aging_sec)
+				put(&o, ", \"aging_sec\": %u", e->aging_sec);
 			put(&o, ", \"active\": %s}", e->state == E_ACTIVE ? "true" : "false");
 			efirst = false;
 		}
