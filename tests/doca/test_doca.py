@@ -30,7 +30,7 @@ SHIPPED = sorted(p for p in CONF.glob("*.json") if p.name != "schema.json")
 PY = sys.executable
 
 scapy = pytest.importorskip("scapy.all")
-Ether, IP, UDP, TCP, Raw = scapy.Ether, scapy.IP, scapy.UDP, scapy.TCP, scapy.Raw
+Ether, IP, UDP, TCP, Raw, Dot1Q = scapy.Ether, scapy.IP, scapy.UDP, scapy.TCP, scapy.Raw, scapy.Dot1Q
 
 # Shipped configs the doca backend refuses, and the words of the refusal (docs/doca.md says why).
 REFUSED = {
@@ -93,6 +93,35 @@ WCMP_CONFIG = {
 }
 
 
+# VLAN pop/push/set and meta.mark set and matched: a tag is popped, set, pushed onto none (802.1Q) and onto one
+# (802.1ad, since the entry matches a tagged frame), and a mark set in one pipe is matched by the next.
+VLAN_CONFIG = {
+    "name": "vlan",
+    "ports": [{"name": "a", "id": 0}, {"name": "b", "id": 1}],
+    "pipes": [
+        {"name": "root", "type": "control", "root": True, "match": ["vlan.id", "meta.port"],
+         "actions": ["pop_vlan", "push_vlan", "vlan.id", "meta.mark"], "fwd_miss": "drop",
+         "entries": [
+             {"name": "pop10", "priority": 1, "match": {"vlan.id": 10}, "actions": {"pop_vlan": True, "meta.mark": 7},
+              "fwd": "pipe:marked"},
+             {"name": "qinq20", "priority": 1, "match": {"vlan.id": 20}, "actions": {"push_vlan": 300},
+              "fwd": "port:b"},
+             {"name": "set30", "priority": 1, "match": {"vlan.id": 30}, "actions": {"vlan.id": 31}, "fwd": "port:a"},
+             # untagged only: pushed onto a tag pyflow's outer TPID is 802.1ad, DOCA's the entry's (docs/doca.md)
+             {"name": "push_a", "priority": 5, "match": {"meta.port": "a", "vlan.id": 0},
+              "actions": {"push_vlan": 100}, "fwd": "port:b"},
+             {"name": "b_other", "priority": 5, "match": {"meta.port": "b"}, "actions": {"meta.mark": 9},
+              "fwd": "pipe:marked"},
+         ]},
+        {"name": "marked", "type": "basic", "match": ["meta.mark"], "actions": ["push_vlan", "eth.dst"],
+         "fwd_miss": "drop",
+         "entries": [{"name": "mark7", "match": {"meta.mark": 7}, "actions": {"push_vlan": 200}, "fwd": "port:a"},
+                     {"name": "mark9", "match": {"meta.mark": 9}, "actions": {"eth.dst": "02:00:00:00:00:99"},
+                      "fwd": "port:a"}]},
+    ],
+}
+
+
 def static_forward_without_mpls() -> dict:
     """conf/static-forward.json less its MPLS entries and pipe: what the doca backend does map of it."""
     cfg = json.loads((CONF / "static-forward.json").read_text())
@@ -109,6 +138,7 @@ def doca_accepted() -> dict[str, dict | pathlib.Path]:
     out = {p.stem: p for p in SHIPPED if p.stem not in REFUSED}
     out["diff"] = DIFF_CONFIG
     out["wcmp"] = WCMP_CONFIG
+    out["vlan"] = VLAN_CONFIG
     out["static-forward-ip"] = static_forward_without_mpls()
     return out
 
@@ -231,6 +261,13 @@ def frames_for(cfg) -> list[tuple[int, bytes]]:
                 out.append((port.id, bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") /
                                            IP(src=src, dst=dst, ttl=64, tos=1) / l4 / Raw(b"pfdoca%04d" % seq))))
         out.append((port.id, bytes(Ether(src="02:00:00:00:00:aa", dst="02:00:00:00:00:01", type=0x88b5) / Raw(bytes(40)))))
+    # tagged copies for a config that matches VLAN ids: each id it names, one it does not, priority bits kept
+    vids = sorted({int(e.match["vlan.id"].value) for p in cfg.pipes for e in p.entries if "vlan.id" in e.match} - {0})
+    untagged = out[:40]
+    for vid in vids + [77] if vids else []:
+        for port, frame in untagged:
+            eth = Ether(frame)
+            out.append((port, bytes(Ether(src=eth.src, dst=eth.dst) / Dot1Q(vlan=vid, prio=5) / eth.payload)))
     return out
 
 
@@ -342,6 +379,10 @@ def test_differential_against_ebpf_and_dpdk(sim, doca_mode, name):
         members = ("path_w70", "path_w30", "third_1", "third_2", "third_3")
         assert all(doca["entries"][m] > 0 for m in members), doca["entries"]
         assert doca["entries"]["path_w70"] > doca["entries"]["path_w30"]
+    if name == "vlan":
+        # every VLAN action and both marks carried frames
+        assert all(doca["entries"][e] > 0 for e in ("pop10", "qinq20", "set30", "push_a", "mark7", "mark9")), \
+            doca["entries"]
 
 
 def test_hash_member_removed_and_added_back_at_runtime(sim):

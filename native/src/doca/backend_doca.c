@@ -149,6 +149,16 @@ static void sb_fields_sel(struct sbuf *b, const void *s, const void *sel, bool a
 		sb_put(b, "\"");
 		first = false;
 	}
+	if (actions && ((const struct doca_flow_actions *)s)->pop_vlan) {
+		sb_put(b, "%s\"pop_vlan\": \"true\"", first ? "" : ", ");
+		first = false;
+	}
+	if (actions && ((const struct doca_flow_actions *)s)->has_push) {
+		const struct doca_flow_push_vlan_action *pv = &((const struct doca_flow_actions *)s)->push.vlan;
+
+		sb_put(b, "%s\"push.vlan\": \"%04x/%04x\"", first ? "" : ", ", ntohs(pv->eth_type),
+		       ntohs(pv->vlan_hdr.tci));
+	}
 	sb_put(b, "}");
 }
 
@@ -304,9 +314,7 @@ static int to_match(struct pfdoca *d, const struct pf_fields *m, const struct pf
 
 	memset(out, 0, sizeof(*out));
 	*bad = NULL;
-	if (m->mark)
-		*bad = "meta.mark (DOCA's pkt_meta carries the resubmit tag here)";
-	else if (m->packet_path)
+	if (m->packet_path)
 		*bad = "meta.packet_path (DOCA Flow has no PSA packet path)";
 	else if (m->mpegts_frame)
 		*bad = "mpegts.frame (DOCA Flow does not parse MPEG-TS)";
@@ -329,6 +337,9 @@ static int to_match(struct pfdoca *d, const struct pf_fields *m, const struct pf
 			id = 0xffffffffu;
 		out->parser_meta.port_id = id;
 	}
+	/* meta.mark as set by an earlier pipe's action (the resubmit tag is in pkt_meta) */
+	if (m->mark)
+		PUT(out->meta.mark, s->mark);
 	if (m->eth_type)
 		PUT(out->outer.eth.type, s->eth_type);
 	if (any(m->eth_dst, 6))
@@ -428,17 +439,12 @@ static void lpm_mask(const struct pfdoca_pipe *p, uint32_t prefixlen, struct pf_
 }
 
 /* pyflow actions DOCA Flow 2.9 has no header-modify or encap for, and why */
-#define PFDOCA_REFUSED_ACTIONS (PF_ACT_POP_VLAN | PF_ACT_PUSH_VLAN | PF_ACT_SET_VLAN | PF_ACT_POP_MPLS | \
-				PF_ACT_PUSH_MPLS | PF_ACT_SET_MARK | PF_ACT_CLONE | PF_ACT_DROP_PCT)
+#define PFDOCA_REFUSED_ACTIONS (PF_ACT_POP_MPLS | PF_ACT_PUSH_MPLS | PF_ACT_CLONE | PF_ACT_DROP_PCT)
 
 static const char *refused_action(uint32_t flags)
 {
 	if (flags & (PF_ACT_PUSH_MPLS | PF_ACT_POP_MPLS))
 		return "push_mpls/pop_mpls (DOCA Flow 2.9 encapsulates MPLS only as MPLS-over-UDP, not on Ethernet)";
-	if (flags & (PF_ACT_POP_VLAN | PF_ACT_PUSH_VLAN | PF_ACT_SET_VLAN))
-		return "VLAN push/pop/set (not mapped by this backend yet)";
-	if (flags & PF_ACT_SET_MARK)
-		return "meta.mark (DOCA's pkt_meta carries the resubmit tag here)";
 	if (flags & PF_ACT_CLONE)
 		return "clone (DOCA mirrors need shared mirror resources, not mapped yet)";
 	if (flags & PF_ACT_DROP_PCT)
@@ -457,6 +463,22 @@ static void action_template(uint32_t flags, struct doca_flow_actions *a, struct 
 	memset(descs, 0, sizeof(*descs));
 	*has_mask = false;
 	a->action_idx = idx;
+	a->pop_vlan = flags & PF_ACT_POP_VLAN;
+	if (flags & PF_ACT_PUSH_VLAN) {
+		/* TPID and TCI per entry: 802.1ad over a tag the entry's match says is there */
+		a->has_push = true;
+		a->push.type = DOCA_FLOW_PUSH_ACTION_VLAN;
+		a->push.vlan.eth_type = 0xffff;
+		a->push.vlan.vlan_hdr.tci = 0xffff;
+	}
+	if (flags & PF_ACT_SET_VLAN) {
+		/* the VLAN id only: priority and DEI stay as they came */
+		a->outer.eth_vlan[0].tci = 0xffff;
+		mask->outer.eth_vlan[0].tci = htons(0x0fff);
+		*has_mask = true;
+	}
+	if (flags & PF_ACT_SET_MARK)
+		a->meta.mark = 0xffffffffu;
 	if (flags & PF_ACT_SET_ETH_SRC)
 		memset(a->outer.eth.src_mac, 0xff, 6);
 	if (flags & PF_ACT_SET_ETH_DST)
@@ -498,6 +520,8 @@ static void action_template(uint32_t flags, struct doca_flow_actions *a, struct 
 			a->outer.transport.dst_port = 0xffff;
 	}
 	if (has_mask && *has_mask) {
+		mask->meta.mark = a->meta.mark;
+		mask->outer.l3_type = a->outer.l3_type;
 		mask->outer.l4_type_ext = a->outer.l4_type_ext;
 		memcpy(mask->outer.eth.src_mac, a->outer.eth.src_mac, 6);
 		memcpy(mask->outer.eth.dst_mac, a->outer.eth.dst_mac, 6);
@@ -508,11 +532,23 @@ static void action_template(uint32_t flags, struct doca_flow_actions *a, struct 
 	}
 }
 
-/* an entry's values for its template */
-static void action_values(uint32_t flags, const struct pf_actions *v, uint8_t idx, struct doca_flow_actions *a)
+/* an entry's values for its template (tagged: the entry matches frames that carry a VLAN tag) */
+static void action_values(uint32_t flags, const struct pf_actions *v, uint8_t idx, bool tagged,
+			  struct doca_flow_actions *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->action_idx = idx;
+	a->pop_vlan = flags & PF_ACT_POP_VLAN;
+	if (flags & PF_ACT_PUSH_VLAN) {
+		a->has_push = true;
+		a->push.type = DOCA_FLOW_PUSH_ACTION_VLAN;
+		a->push.vlan.eth_type = htons(tagged && !(flags & PF_ACT_POP_VLAN) ? 0x88a8 : 0x8100);
+		a->push.vlan.vlan_hdr.tci = htons((uint16_t)(v->vlan_id & 0x0fff));
+	}
+	if (flags & PF_ACT_SET_VLAN)
+		a->outer.eth_vlan[0].tci = htons((uint16_t)(v->vlan_id & 0x0fff));
+	if (flags & PF_ACT_SET_MARK)
+		a->meta.mark = v->mark;
 	if (flags & PF_ACT_SET_ETH_SRC)
 		memcpy(a->outer.eth.src_mac, v->eth_src, 6);
 	if (flags & PF_ACT_SET_ETH_DST)
@@ -1322,7 +1358,7 @@ static int entry_push_plane(struct pfdoca *d, uint32_t k, uint32_t id, struct pf
 		return pf_err(err, -EOPNOTSUPP, "backend doca: %s: this entry's actions are not among the pipe's action "
 			      "templates, which DOCA fixes when the pipe is created", pipe_label(d, en->pipe));
 	if (idx >= 0)
-		action_values(TEMPLATE_FLAGS(en->e.act.flags), &en->e.act, (uint8_t)idx, &a);
+		action_values(TEMPLATE_FLAGS(en->e.act.flags), &en->e.act, (uint8_t)idx, en->match.vlan_id != 0, &a);
 	pf = en->e.fwd.type != PF_FWD_DEFAULT ? &en->e.fwd : &p->cfg.fwd;
 	if (p->fwd_changeable) {
 		ret = to_fwd(d, k, en->pipe, pf, &fwd, err);

@@ -162,11 +162,30 @@ struct doca_flow_match {
 	struct doca_flow_header_format outer;
 };
 
+enum doca_flow_push_action_type {
+	DOCA_FLOW_PUSH_ACTION_VLAN,
+};
+
+struct doca_flow_push_vlan_action {
+	doca_be16_t eth_type;           /* the pushed tag's TPID */
+	struct doca_flow_header_eth_vlan vlan_hdr;
+};
+
+struct doca_flow_push_action {
+	enum doca_flow_push_action_type type;
+	union {
+		struct doca_flow_push_vlan_action vlan;
+	};
+};
+
 struct doca_flow_actions {
 	uint8_t action_idx;             /* which of the pipe's action templates an entry uses */
 	uint32_t flags;
+	bool pop_vlan;                  /* pop the outermost VLAN tag */
 	struct doca_flow_meta meta;
 	struct doca_flow_header_format outer;
+	bool has_push;
+	struct doca_flow_push_action push;      /* a tag pushed as the new outermost */
 };
 
 enum doca_flow_action_type {

@@ -1599,8 +1599,15 @@ static void fix_checksums(struct frame *f)
 }
 
 /* where a modifiable field sits in the frame, or NULL when the frame lacks that header */
+static bool frame_tagged(const struct frame *f)
+{
+	return f->len >= 18 && (rd16(f->d + 12) == 0x8100 || rd16(f->d + 12) == 0x88a8);
+}
+
 static uint8_t *frame_field(struct frame *f, const char *name)
 {
+	if (!strcmp(name, "outer.eth_vlan[0].tci"))
+		return frame_tagged(f) ? f->d + 14 : NULL;
 	if (!strcmp(name, "outer.eth.dst_mac"))
 		return f->len >= 14 ? f->d : NULL;
 	if (!strcmp(name, "outer.eth.src_mac"))
@@ -1644,6 +1651,13 @@ static void apply_actions(const struct doca_flow_pipe_entry *e, struct frame *f,
 		return;
 	t = &pc->actions[idx];
 	m = pc->has_amask[idx] ? &pc->amasks[idx] : NULL;
+	/* pop, then modify, then push: a frame without a tag has none to pop */
+	if (t->pop_vlan && frame_tagged(f)) {
+		memmove(f->d + 12, f->d + 16, f->len - 16);
+		f->len -= 4;
+		parse(f);
+		changed = true;
+	}
 	for (unsigned i = 0; i < PFDOCA_NFIELDS; i++) {
 		const struct pfdoca_field *fd = &pfdoca_fields[i];
 		const uint8_t *tv, *ev, *mv;
@@ -1709,6 +1723,18 @@ static void apply_actions(const struct doca_flow_pipe_entry *e, struct frame *f,
 			*dst = (uint8_t)(*dst + add);   /* DOCA_FLOW_ACTION_ADD: modulo the field's width */
 			changed = true;
 		}
+	}
+	if (t->has_push && t->push.type == DOCA_FLOW_PUSH_ACTION_VLAN && f->len >= 14 && f->len + 4 <= SIM_FRAME_MAX) {
+		const struct doca_flow_push_vlan_action *tp = &t->push.vlan, *ep = &e->actions.push.vlan;
+		uint16_t tpid = tp->eth_type == 0xffff ? ep->eth_type : tp->eth_type;
+		uint16_t tci = tp->vlan_hdr.tci == 0xffff ? ep->vlan_hdr.tci : tp->vlan_hdr.tci;
+
+		memmove(f->d + 16, f->d + 12, f->len - 12);
+		memcpy(f->d + 12, &tpid, 2);
+		memcpy(f->d + 14, &tci, 2);
+		f->len += 4;
+		parse(f);
+		changed = true;
 	}
 	if (changed) {
 		fix_checksums(f);
@@ -2032,6 +2058,15 @@ static void put_fields_sel(struct out *o, const void *s, const void *sel, bool a
 			put_hex(o, (const uint8_t *)s + off, f->size);
 		}
 		first = false;
+	}
+	if (actions && ((const struct doca_flow_actions *)s)->pop_vlan) {
+		put(o, "%s\"pop_vlan\": \"true\"", first ? "" : ", ");
+		first = false;
+	}
+	if (actions && ((const struct doca_flow_actions *)s)->has_push) {
+		const struct doca_flow_push_vlan_action *pv = &((const struct doca_flow_actions *)s)->push.vlan;
+
+		put(o, "%s\"push.vlan\": \"%04x/%04x\"", first ? "" : ", ", ntohs(pv->eth_type), ntohs(pv->vlan_hdr.tci));
 	}
 	put(o, "}");
 }
