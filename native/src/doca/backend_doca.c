@@ -319,7 +319,8 @@ static int to_match(struct pfdoca *d, const struct pf_fields *m, const struct pf
 	else if (m->mpegts_frame)
 		*bad = "mpegts.frame (DOCA Flow does not parse MPEG-TS)";
 	else if (m->mpls_label)
-		*bad = "mpls.label (DOCA Flow 2.9 matches MPLS only inside MPLS-over-UDP tunnels)";
+		*bad = "mpls.label (DOCA Flow 2.9 has MPLS only as the DOCA_FLOW_TUN_MPLS_O_UDP tunnel: labels in "
+		       "match.tun.mpls[] after outer UDP, per the guide's doca_flow_tun section; none on Ethernet)";
 	if (*bad)
 		return -EOPNOTSUPP;
 #define PUT(dst, src)                                                                           \
@@ -444,7 +445,8 @@ static void lpm_mask(const struct pfdoca_pipe *p, uint32_t prefixlen, struct pf_
 static const char *refused_action(uint32_t flags)
 {
 	if (flags & (PF_ACT_PUSH_MPLS | PF_ACT_POP_MPLS))
-		return "push_mpls/pop_mpls (DOCA Flow 2.9 encapsulates MPLS only as MPLS-over-UDP, not on Ethernet)";
+		return "push_mpls/pop_mpls (DOCA Flow 2.9 pushes and pops labels only as a DOCA_FLOW_TUN_MPLS_O_UDP "
+		       "tunnel encap/decap: encap_cfg.tun adds outer IP/UDP; no label push or pop on Ethernet)";
 	if (flags & PF_ACT_CLONE)
 		return "clone (DOCA mirrors need shared mirror resources, not mapped yet)";
 	if (flags & PF_ACT_DROP_PCT)
