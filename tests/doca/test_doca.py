@@ -34,7 +34,6 @@ Ether, IP, UDP, TCP, Raw, Dot1Q = scapy.Ether, scapy.IP, scapy.UDP, scapy.TCP, s
 
 # Shipped configs the doca backend refuses, and the words of the refusal (docs/doca.md says why).
 REFUSED = {
-    "broadcast": "session 1: clone sessions / multicast groups are not supported",
     "ebpf-cast": "match on mpegts.frame",
     "mpls-encap": "pipe source_override: action push_mpls/pop_mpls",
     "psa-clone-e2e": "port 1: per-port egress pipes are not mapped",
@@ -261,6 +260,9 @@ def frames_for(cfg) -> list[tuple[int, bytes]]:
                 out.append((port.id, bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") /
                                            IP(src=src, dst=dst, ttl=64, tos=1) / l4 / Raw(b"pfdoca%04d" % seq))))
         out.append((port.id, bytes(Ether(src="02:00:00:00:00:aa", dst="02:00:00:00:00:01", type=0x88b5) / Raw(bytes(40)))))
+        for dst in ("ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01"):        # flooded where the config has groups
+            out.append((port.id, bytes(Ether(src="02:00:00:00:00:0a", dst=dst) / IP(src="10.0.0.2", dst="10.0.0.255") /
+                                       UDP(sport=68, dport=67) / Raw(b"pfdoca bcast"))))
     # tagged copies for a config that matches VLAN ids: each id it names, one it does not, priority bits kept
     vids = sorted({int(e.match["vlan.id"].value) for p in cfg.pipes for e in p.entries if "vlan.id" in e.match} - {0})
     untagged = out[:40]
@@ -373,12 +375,16 @@ def test_differential_against_ebpf_and_dpdk(sim, doca_mode, name):
     assert dpdk == ebpf
     # not a vacuous agreement: frames were forwarded, rewritten and missed
     kinds = {f["kind"] for f in doca["frames"]}
-    assert "tx" in kinds and sum(doca["entries"].values()) > 0
+    assert ("replicate" if name == "broadcast" else "tx") in kinds and sum(doca["entries"].values()) > 0
     if name == "wcmp":
         # every member of every hash pipe carried flows, the 70 % member the most
         members = ("path_w70", "path_w30", "third_1", "third_2", "third_3")
         assert all(doca["entries"][m] > 0 for m in members), doca["entries"]
         assert doca["entries"]["path_w70"] > doca["entries"]["path_w30"]
+    if name == "broadcast":
+        # every flood entry copied its frames to both other ports (a shared mirror plus the forward)
+        assert all(v > 0 for v in doca["entries"].values()), doca["entries"]
+        assert all(doca["ports"][p]["tx_packets"] > 0 for p in ("p1", "p2", "p3")), doca["ports"]
     if name == "vlan":
         # every VLAN action and both marks carried frames
         assert all(doca["entries"][e] > 0 for e in ("pop10", "qinq20", "set30", "push_a", "mark7", "mark9")), \
@@ -528,8 +534,8 @@ def lpm_two_templates() -> dict:
                                     "actions": {"ipv4.src": "172.16.0.1"}}]}]}
 
 
-@pytest.mark.parametrize("case", ["pipe_queues", "lpm_templates", "unsupported_action"])
-def test_bad_input_is_one_line_naming_pipe_and_call(sim, case):
+@pytest.mark.parametrize("case", ["pipe_queues", "lpm_templates", "unsupported_action", "truncate", "vnf_ports"])
+def test_bad_input_is_one_line_naming_pipe_and_call(sim, monkeypatch, case):
     from pyflow.errors import PyflowError
 
     if case == "pipe_queues":
@@ -545,8 +551,20 @@ def test_bad_input_is_one_line_naming_pipe_and_call(sim, case):
         bad["pipes"][1]["actions"].append("push_mpls")
         bad["pipes"][1]["entries"][0]["actions"]["push_mpls"] = {"labels": [100], "ttl": 64}
         cfg, opts = load(bad), {}
-        expect = ("backend doca: pipe second: action push_mpls/pop_mpls (DOCA Flow 2.9 encapsulates MPLS only as "
-                  "MPLS-over-UDP, not on Ethernet)")
+        expect = ("backend doca: pipe second: action push_mpls/pop_mpls (DOCA Flow 2.9 pushes and pops labels only "
+                  "as a DOCA_FLOW_TUN_MPLS_O_UDP tunnel encap/decap")
+    if case == "truncate":
+        bad = json.loads((CONF / "broadcast.json").read_text())
+        bad["sessions"][1]["members"][0]["truncate"] = 64
+        cfg, opts = load(bad), {}
+        expect = ("backend doca: session 2: member 0 truncates to 64 bytes (a DOCA mirror target copies the whole "
+                  "packet; DOCA Flow documents no truncation)")
+    elif case == "vnf_ports":
+        monkeypatch.setenv("PYFLOW_DOCA_MODE", "vnf")
+        bad = copy.deepcopy(DIFF_CONFIG)
+        bad["ports"] += [{"name": f"x{i}", "id": 2 + i} for i in range(3)]
+        cfg, opts = load(bad), {}
+        expect = "backend doca: vnf mode: 5 ports bound, at most 4 (each port holds its own copy of the pipes)"
     inst, program = open_doca(cfg, **opts)
     try:
         with pytest.raises(PyflowError) as exc:

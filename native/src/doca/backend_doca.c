@@ -258,15 +258,20 @@ static struct pfdoca_gentry *graph_entry(struct pfdoca_gpipe *g, void *ctx, uint
 	return ge;
 }
 
-/* an entry's monitor.aging_sec, in its graph line */
-static void graph_entry_aging(struct pfdoca_gentry *ge, uint32_t sec)
+/* a monitor field of an entry (aging_sec, shared_mirror_id), in its graph line */
+static void graph_entry_extra(struct pfdoca_gentry *ge, const char *key, uint32_t value)
 {
-	size_t n = strlen(ge->json);
-	char *j = realloc(ge->json, n + 32);
+	size_t n, add;
+	char *j;
 
+	if (!ge || !ge->json)
+		return;
+	n = strlen(ge->json);
+	add = strlen(key) + 20;
+	j = realloc(ge->json, n + add);
 	if (!j)
 		return;
-	snprintf(j + n - 1, 33, ", \"aging_sec\": %u}", sec);
+	snprintf(j + n - 1, add + 1, ", \"%s\": %u}", key, value);
 	ge->json = j;
 }
 
@@ -655,8 +660,13 @@ static int to_fwd(struct pfdoca *d, uint32_t k, uint32_t from, const struct pf_f
 		out->type = DOCA_FLOW_FWD_DROP;
 		return 0;
 	case PF_FWD_SESSION:
-		return pf_err(err, -EOPNOTSUPP, "backend doca: %s: forward to a clone session / group is not supported "
-			      "(DOCA mirrors are shared resources this backend does not map yet)", pipe_label(d, from));
+		if (f->target >= PF_MAX_SESSIONS || !d->session_in_use[f->target])
+			return pf_err(err, -ENOENT, "backend doca: %s: forward to group %u, which is not defined",
+				      pipe_label(d, from), f->target);
+		/* the first member; the entry's shared mirror copies to the rest (entry_push_plane) */
+		out->type = DOCA_FLOW_FWD_PORT;
+		out->port_id = d->ports[d->sessions[f->target].members[0].port].doca_id;
+		return 0;
 	case PF_FWD_KERNEL:
 		return pf_err(err, -EOPNOTSUPP, "backend doca: %s: forward to the kernel is not supported (in switch "
 			      "mode that is a port: forward to the host representor's port instead)", pipe_label(d, from));
@@ -880,10 +890,30 @@ static int doca_root_set(pf_instance *inst, uint32_t pipe_id, struct pf_error *e
 	return 0;
 }
 
+/* A multicast group: the packet goes to its first member, a shared mirror copies it to the others. */
 static int doca_session_set(pf_instance *inst, uint32_t session_id, const struct pf_session *s, struct pf_error *err)
 {
-	return pf_err(err, -EOPNOTSUPP, "backend doca: session %u: clone sessions / multicast groups are not supported "
-		      "(DOCA mirrors are shared resources this backend does not map yet)", session_id);
+	struct pfdoca *d = pfdoca_of(inst);
+
+	if (session_id >= PF_MAX_SESSIONS)
+		return pf_err(err, -ERANGE, "backend doca: session %u: ids below %u", session_id, PF_MAX_SESSIONS);
+	if (d->started)
+		return pf_err(err, -EBUSY, "backend doca: session %u: DOCA mirrors are fixed once started", session_id);
+	if (!s->nmembers || s->nmembers > PF_MAX_SESSION_MEMBERS)
+		return pf_err(err, -EINVAL, "backend doca: session %u: 1..%u members", session_id,
+			      PF_MAX_SESSION_MEMBERS);
+	for (uint32_t i = 0; i < s->nmembers; i++) {
+		if (s->members[i].truncate)
+			return pf_err(err, -EOPNOTSUPP, "backend doca: session %u: member %u truncates to %u bytes (a "
+				      "DOCA mirror target copies the whole packet; DOCA Flow documents no truncation)",
+				      session_id, i, s->members[i].truncate);
+		if (s->members[i].port >= PF_MAX_PORTS || !d->ports[s->members[i].port].in_use)
+			return pf_err(err, -ENOENT, "backend doca: session %u: member port %u is not bound", session_id,
+				      s->members[i].port);
+	}
+	d->sessions[session_id] = *s;
+	d->session_in_use[session_id] = true;
+	return 0;
 }
 
 /* ---- creating (start) ------------------------------------------------------ */
@@ -1201,6 +1231,10 @@ static int create_user_pipe(struct pfdoca *d, uint32_t k, uint32_t id, struct pf
 	if (p->cfg.fwd_miss.type == PF_FWD_PORT)
 		return pf_err(err, -EOPNOTSUPP, "backend doca: %s: fwd_miss to a port (a DOCA fwd_miss goes to a pipe "
 			      "or is dropped)", pipe_label(d, id));
+	if (p->cfg.fwd.type == PF_FWD_SESSION || p->cfg.fwd_miss.type == PF_FWD_SESSION)
+		return pf_err(err, -EOPNOTSUPP, "backend doca: %s: a pipe's own fwd or fwd_miss to a group (DOCA "
+			      "mirrors are named by entries' monitors: forward to the group from entries)",
+			      pipe_label(d, id));
 	ret = to_fwd(d, k, id, &p->cfg.fwd_miss, &fwd_miss, err);
 	if (ret)
 		return ret;
@@ -1343,7 +1377,7 @@ static int entry_push_plane(struct pfdoca *d, uint32_t k, uint32_t id, struct pf
 	struct pfdoca_plane_pipe *pl = &p->pl[k];
 	struct doca_flow_monitor mon = { .counter_type = DOCA_FLOW_RESOURCE_TYPE_NON_SHARED,
 					 .aging_sec = en->aging_sec };
-	const struct doca_flow_monitor *monp = en->aging_sec ? &mon : NULL;
+	const struct doca_flow_monitor *monp;
 	struct doca_flow_match m, mask;
 	struct doca_flow_actions a;
 	struct doca_flow_fwd fwd;
@@ -1367,6 +1401,9 @@ static int entry_push_plane(struct pfdoca *d, uint32_t k, uint32_t id, struct pf
 		if (ret)
 			return ret;
 	}
+	if (pf->type == PF_FWD_SESSION && d->sessions[pf->target].nmembers > 1)
+		mon.shared_mirror_id = pf->target + 1;
+	monp = mon.aging_sec || mon.shared_mirror_id ? &mon : NULL;
 	if (p->cfg.type == PF_PIPE_HASH) {
 		uint32_t lo, hi = hash_span(p, en, &lo);
 
@@ -1378,7 +1415,7 @@ static int entry_push_plane(struct pfdoca *d, uint32_t k, uint32_t id, struct pf
 				return pf_err(err, -EEXIST, "backend doca: %s: bucket %u already has a member",
 					      pipe_label(d, en->pipe), b);
 		for (uint32_t b = lo; b < hi; b++) {
-			e = DCALL(d, doca_flow_pipe_hash_add_entry, pfdoca_queue, pl->dp, b, idx >= 0 ? &a : NULL, NULL,
+			e = DCALL(d, doca_flow_pipe_hash_add_entry, pfdoca_queue, pl->dp, b, idx >= 0 ? &a : NULL, monp,
 				  p->fwd_changeable ? &fwd : NULL, DOCA_FLOW_NO_WAIT, ctx, &pl->hde[b]);
 			if (e) {
 				ret = doca_fail(d, err, e, "doca_flow_pipe_hash_add_entry", "%s", pipe_label(d, en->pipe));
@@ -1440,8 +1477,10 @@ static int entry_push_plane(struct pfdoca *d, uint32_t k, uint32_t id, struct pf
 	en->g[k] = graph_entry(pl->g, ctx, p->cfg.type == PF_PIPE_CONTROL ? en->e.priority + 1 : 0, -1,
 			       p->cfg.type == PF_PIPE_CONTROL ? NULL : &p->tmpl, &m,
 			       has_mask ? &mask : NULL, idx >= 0 ? &a : NULL, p->fwd_changeable ? &fwd : NULL, d);
-	if (en->aging_sec && en->g[k])
-		graph_entry_aging(en->g[k], en->aging_sec);
+	if (en->aging_sec)
+		graph_entry_extra(en->g[k], "aging_sec", en->aging_sec);
+	if (mon.shared_mirror_id)
+		graph_entry_extra(en->g[k], "shared_mirror_id", mon.shared_mirror_id);
 	return 0;
 }
 
@@ -1490,6 +1529,52 @@ static void entry_process_cb(struct doca_flow_pipe_entry *entry, uint16_t pipe_q
 }
 
 static void *handler_main(void *arg);
+
+static uint32_t nsessions(struct pfdoca *d)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < PF_MAX_SESSIONS; i++)
+		n += d->session_in_use[i];
+	return n;
+}
+
+/* a shared mirror per group of two members or more, copying to all but the first, bound to every plane's port */
+static int create_mirrors(struct pfdoca *d, struct pf_error *err)
+{
+	uint32_t ids[PF_MAX_SESSIONS], n = 0;
+	doca_error_t e;
+
+	for (uint32_t sid = 0; sid < PF_MAX_SESSIONS; sid++) {
+		const struct pf_session *s = &d->sessions[sid];
+		struct doca_flow_mirror_target targets[PF_MAX_SESSION_MEMBERS];
+		struct doca_flow_shared_resource_cfg cfg;
+
+		if (!d->session_in_use[sid] || s->nmembers < 2)
+			continue;
+		memset(&cfg, 0, sizeof(cfg));
+		memset(targets, 0, sizeof(targets));
+		for (uint32_t i = 1; i < s->nmembers; i++) {
+			targets[i - 1].fwd.type = DOCA_FLOW_FWD_PORT;
+			targets[i - 1].fwd.port_id = d->ports[s->members[i].port].doca_id;
+		}
+		cfg.domain = DOCA_FLOW_PIPE_DOMAIN_DEFAULT;
+		cfg.mirror_cfg.nr_targets = (int)s->nmembers - 1;
+		cfg.mirror_cfg.target = targets;
+		e = DCALL(d, doca_flow_shared_resource_set_cfg, DOCA_FLOW_SHARED_RESOURCE_MIRROR, sid + 1, &cfg);
+		if (e)
+			return doca_fail(d, err, e, "doca_flow_shared_resource_set_cfg", "session %u (shared mirror %u)",
+					 sid, sid + 1);
+		ids[n++] = sid + 1;
+	}
+	for (uint32_t k = 0; k < d->nplanes && n; k++) {
+		e = DCALL(d, doca_flow_shared_resources_bind, DOCA_FLOW_SHARED_RESOURCE_MIRROR, ids, n, d->planes[k].port);
+		if (e)
+			return doca_fail(d, err, e, "doca_flow_shared_resources_bind", "%u shared mirrors on DOCA port %u", n,
+					 d->planes[k].doca_id);
+	}
+	return 0;
+}
 
 static void teardown(struct pfdoca *d)
 {
@@ -1572,6 +1657,8 @@ static int doca_start(pf_instance *inst, struct pf_error *err)
 	STEP(doca_flow_cfg_set_mode_args, cfg, d->vnf ? "vnf,hws" : "switch,hws");
 	STEP(doca_flow_cfg_set_nr_counters, cfg, d->max_entries * 2);
 	STEP(doca_flow_cfg_set_cb_entry_process, cfg, entry_process_cb);
+	if (nsessions(d))
+		STEP(doca_flow_cfg_set_nr_shared_resource, cfg, PF_MAX_SESSIONS, DOCA_FLOW_SHARED_RESOURCE_MIRROR);
 	STEP(doca_flow_init, cfg);
 #undef STEP
 	if (cfg)
@@ -1626,6 +1713,8 @@ static int doca_start(pf_instance *inst, struct pf_error *err)
 			}
 		}
 	}
+	if (nsessions(d))
+		ret = create_mirrors(d, err);
 	for (uint32_t k = 0; k < d->nplanes && !ret; k++) {
 		for (uint32_t id = 0; id < PF_MAX_PIPES && !ret; id++)
 			if (d->pipes[id].in_use && pipe_misses_to_handler(d, id))
@@ -1786,7 +1875,9 @@ static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uin
 	if (entry->fwd.type == PF_FWD_SESSION || entry->fwd.type == PF_FWD_KERNEL) {
 		struct doca_flow_fwd tmp;
 
-		return to_fwd(d, 0, pipe, &entry->fwd, &tmp, err);
+		ret = to_fwd(d, 0, pipe, &entry->fwd, &tmp, err);
+		if (ret)
+			return ret;
 	}
 	/* the key under the pipe's mask, so equal keys are one entry */
 	/* a hash member's mask_idx is its first bucket; its key is its bucket range */
@@ -2274,6 +2365,10 @@ static int doca_test_run(pf_instance *inst, uint32_t in_port, const void *frame,
 		res->verdict.last_pipe = d->entries[res->verdict.entry_id].pipe;
 	switch (r.verdict) {
 	case DOCASIM_TX:
+		if (res->verdict.entry_id < d->max_entries && d->entries[res->verdict.entry_id].e.fwd.type == PF_FWD_SESSION) {
+			res->verdict.kind = PF_VERDICT_REPLICATE;       /* sent to every member of the group */
+			break;
+		}
 		res->verdict.kind = PF_VERDICT_TX;
 		res->verdict.out_port = r.port_id < PF_MAX_PORTS && d->port_of_doca[r.port_id] >= 0
 						? (uint32_t)d->port_of_doca[r.port_id] : r.port_id;

@@ -136,6 +136,8 @@ struct pfdoca {
 	uint32_t *key_next;
 	uint32_t key_mask;
 
+	struct pf_session sessions[PF_MAX_SESSIONS];   /* groups: a shared mirror each (DOCA id = session + 1) */
+	bool session_in_use[PF_MAX_SESSIONS];
 	struct pf_learn policies[PF_MAX_PIPES];
 	uint32_t npolicies;
 	struct pf_learner *learner;

@@ -41,6 +41,7 @@ struct docasim_result {
 	uint32_t mark;
 	uint32_t hops;          /* pipes visited */
 	void *last_entry_ctx;   /* usr_ctx of the last entry hit, NULL if none */
+	uint32_t mirrored;      /* copies sent to mirror targets on the way */
 };
 
 #define DOCASIM_INJECT_NO_QUEUE 1u      /* RSS: report, do not enqueue */

@@ -54,10 +54,13 @@
 #define SIM_HASH_MAX_ENTRIES 65536
 #define SIM_MAX_NR_ENTRIES (1u << 22)
 #define SIM_FRAME_MAX 9216
+#define SIM_MAX_MIRRORS 256
+#define SIM_MAX_MIRROR_TARGETS 16
 #define EXPORT __attribute__((visibility("default")))
 
 struct doca_flow_cfg {
 	uint16_t pipe_queues;
+	uint32_t nr_mirrors;
 	uint32_t nr_counters;
 	char mode[128];
 	doca_flow_entry_process_cb cb;
@@ -151,6 +154,7 @@ struct doca_flow_pipe_entry {
 	bool has_fwd;
 	bool has_actions;
 	uint32_t aging_sec;                     /* monitor.aging_sec: 0, never aged */
+	uint32_t mirror;                        /* monitor.shared_mirror_id, 0: none */
 	uint64_t last_hit_ns;                   /* on the simulator's clock: added or last hit */
 	bool aged;                              /* reported by doca_flow_aging_handle (once) */
 	struct sim_fwd fwd;
@@ -181,6 +185,12 @@ static struct {
 	volatile bool wire_stop;
 	uint64_t violations;
 	uint64_t clock_offset_ns;       /* docasim_clock_advance: tests move time on without sleeping */
+	struct sim_mirror {
+		bool configured;
+		uint64_t bound;                 /* ports it is bound to, by id */
+		uint32_t ntargets;
+		uint16_t target_port[SIM_MAX_MIRROR_TARGETS];
+	} mirrors[SIM_MAX_MIRRORS + 1];         /* by id, 1..nr_mirrors */
 } S = { .lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP };
 
 static __thread char last_error[512];
@@ -300,6 +310,19 @@ EXPORT doca_error_t doca_flow_cfg_set_mode_args(struct doca_flow_cfg *cfg, const
 	return DOCA_SUCCESS;
 }
 
+EXPORT doca_error_t doca_flow_cfg_set_nr_shared_resource(struct doca_flow_cfg *cfg, uint32_t nr,
+						       enum doca_flow_shared_resource_type type)
+{
+	if (!cfg)
+		return fail(DOCA_ERROR_INVALID_VALUE, "cfg is NULL");
+	if (type != DOCA_FLOW_SHARED_RESOURCE_MIRROR)
+		return fail(DOCA_ERROR_NOT_SUPPORTED, "shared resource type %d: the simulator models mirrors only", type);
+	if (nr > SIM_MAX_MIRRORS)
+		return fail(DOCA_ERROR_INVALID_VALUE, "%u shared mirrors: at most %u", nr, SIM_MAX_MIRRORS);
+	cfg->nr_mirrors = nr;
+	return DOCA_SUCCESS;
+}
+
 EXPORT doca_error_t doca_flow_cfg_set_cb_entry_process(struct doca_flow_cfg *cfg, doca_flow_entry_process_cb cb)
 {
 	if (!cfg)
@@ -317,6 +340,7 @@ EXPORT doca_error_t doca_flow_init(const struct doca_flow_cfg *cfg)
 		RET(fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_init: no mode_args set"));
 	S.cfg = *cfg;
 	S.vnf = !strncmp(cfg->mode, "vnf,", 4);
+	memset(S.mirrors, 0, sizeof(S.mirrors));
 	S.inited = true;
 	for (int q = 0; q < SIM_MAX_QUEUES; q++)
 		S.pending[q] = S.pending_tail[q] = NULL;
@@ -1078,6 +1102,16 @@ static doca_error_t entry_add(uint16_t queue, struct doca_flow_pipe *pipe, enum 
 	e->counted = (pipe->cfg.has_monitor && pipe->cfg.monitor.counter_type == DOCA_FLOW_RESOURCE_TYPE_NON_SHARED) ||
 		     (monitor && monitor->counter_type == DOCA_FLOW_RESOURCE_TYPE_NON_SHARED);
 	e->usr_ctx = usr_ctx;
+	if (monitor && monitor->shared_mirror_id) {
+		uint32_t id = monitor->shared_mirror_id;
+
+		if (id > S.cfg.nr_mirrors || !(S.mirrors[id].bound & (1ull << pipe->cfg.port->port_id))) {
+			free(e);
+			RET(fail(DOCA_ERROR_INVALID_VALUE, "%s: pipe %s: shared mirror %u is not configured and bound to "
+				 "port %u", call, pipe->cfg.name, id, pipe->cfg.port->port_id));
+		}
+		e->mirror = id;
+	}
 	if (monitor && monitor->aging_sec) {
 		if (!S.cfg.cb) {
 			free(e);
@@ -1280,6 +1314,65 @@ EXPORT int doca_flow_aging_handle(struct doca_flow_port *port, uint16_t queue, u
 out:
 	UNLOCK();
 	return n;
+}
+
+/*
+ * Shared mirrors: ids 1..nr (doca_flow_cfg_set_nr_shared_resource), each configured once with its targets
+ * (here: ports, each gets a copy), bound to the ports whose pipes' entries name it in monitor.shared_mirror_id.
+ */
+EXPORT doca_error_t doca_flow_shared_resource_set_cfg(enum doca_flow_shared_resource_type type, uint32_t id,
+						      struct doca_flow_shared_resource_cfg *cfg)
+{
+	struct sim_mirror *m;
+
+	LOCK();
+	if (!S.inited)
+		RET(fail(DOCA_ERROR_BAD_STATE, "doca_flow_shared_resource_set_cfg: doca_flow_init was not called"));
+	if (type != DOCA_FLOW_SHARED_RESOURCE_MIRROR)
+		RET(fail(DOCA_ERROR_NOT_SUPPORTED, "doca_flow_shared_resource_set_cfg: type %d is not simulated", type));
+	if (!id || id > S.cfg.nr_mirrors)
+		RET(fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_shared_resource_set_cfg: mirror %u outside 1..%u (the "
+			 "number set with doca_flow_cfg_set_nr_shared_resource)", id, S.cfg.nr_mirrors));
+	m = &S.mirrors[id];
+	if (m->configured)
+		RET(fail(DOCA_ERROR_ALREADY_EXIST, "doca_flow_shared_resource_set_cfg: mirror %u is configured", id));
+	if (!cfg || cfg->mirror_cfg.nr_targets <= 0 || cfg->mirror_cfg.nr_targets > SIM_MAX_MIRROR_TARGETS ||
+	    !cfg->mirror_cfg.target)
+		RET(fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_shared_resource_set_cfg: mirror %u: 1..%u targets", id,
+			 SIM_MAX_MIRROR_TARGETS));
+	for (int i = 0; i < cfg->mirror_cfg.nr_targets; i++) {
+		const struct doca_flow_mirror_target *t = &cfg->mirror_cfg.target[i];
+
+		if (t->has_encap || t->fwd.type != DOCA_FLOW_FWD_PORT)
+			RET(fail(DOCA_ERROR_NOT_SUPPORTED, "doca_flow_shared_resource_set_cfg: mirror %u target %d: the "
+				 "simulator mirrors to ports, without encap", id, i));
+		if (t->fwd.port_id >= SIM_MAX_PORTS || !S.ports[t->fwd.port_id].started)
+			RET(fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_shared_resource_set_cfg: mirror %u target %d: port "
+				 "%u is not started", id, i, t->fwd.port_id));
+		m->target_port[i] = t->fwd.port_id;
+	}
+	m->ntargets = (uint32_t)cfg->mirror_cfg.nr_targets;
+	m->configured = true;
+	RET(DOCA_SUCCESS);
+}
+
+EXPORT doca_error_t doca_flow_shared_resources_bind(enum doca_flow_shared_resource_type type, uint32_t *res_array,
+						    uint32_t res_array_len, void *bindable_obj)
+{
+	struct doca_flow_port *port = bindable_obj;
+
+	LOCK();
+	if (type != DOCA_FLOW_SHARED_RESOURCE_MIRROR)
+		RET(fail(DOCA_ERROR_NOT_SUPPORTED, "doca_flow_shared_resources_bind: type %d is not simulated", type));
+	if (!port || port < S.ports || port >= S.ports + SIM_MAX_PORTS || !port->started)
+		RET(fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_shared_resources_bind: mirrors bind to a started port"));
+	for (uint32_t i = 0; i < res_array_len; i++)
+		if (!res_array[i] || res_array[i] > S.cfg.nr_mirrors || !S.mirrors[res_array[i]].configured)
+			RET(fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_shared_resources_bind: mirror %u is not configured",
+				 res_array[i]));
+	for (uint32_t i = 0; i < res_array_len; i++)
+		S.mirrors[res_array[i]].bound |= 1ull << port->port_id;
+	RET(DOCA_SUCCESS);
 }
 
 EXPORT enum doca_flow_entry_status doca_flow_pipe_entry_get_status(struct doca_flow_pipe_entry *entry)
@@ -1811,6 +1904,17 @@ static void run(uint16_t in_port, uint32_t pkt_meta, uint8_t *buf, uint32_t len,
 				e->last_hit_ns = sim_now_ns();
 			res->last_entry_ctx = e->usr_ctx;
 			apply_actions(e, &f, &meta);
+			/* a copy to each target of the entry's mirror, the packet itself on to its forward */
+			for (uint32_t t = 0; e->mirror && t < S.mirrors[e->mirror].ntargets; t++) {
+				struct doca_flow_port *mp = &S.ports[S.mirrors[e->mirror].target_port[t]];
+
+				res->mirrored++;
+				if (mp->started && ((flags & DOCASIM_INJECT_NO_QUEUE) ||
+						    (mp->fd >= 0 && send(mp->fd, f.d, f.len, 0) == (ssize_t)f.len))) {
+					mp->stats.opackets++;
+					mp->stats.obytes += f.len;
+				}
+			}
 			fw = e->has_fwd ? &e->fwd : &p->fwd;
 		} else {
 			if (p->cfg.miss_counter) {
@@ -2183,6 +2287,8 @@ EXPORT int docasim_dump_json(char *buf, size_t len)
 				put(&o, "null");
 			if (e->aging_sec)
 				put(&o, ", \"aging_sec\": %u", e->aging_sec);
+			if (e->mirror)
+				put(&o, ", \"shared_mirror_id\": %u", e->mirror);
 			put(&o, ", \"active\": %s}", e->state == E_ACTIVE ? "true" : "false");
 			efirst = false;
 		}
