@@ -28,6 +28,12 @@ class Sim:
         """Move the simulator's clock (which ages entries) on, without sleeping."""
         self.lib.docasim_clock_advance(int(seconds * 1e9))
 
+    def queue_stats(self) -> tuple[int, int]:
+        """(entry adds that pushed their queue, doca_flow_entries_process calls) so far."""
+        pushes, calls = ctypes.c_uint64(), ctypes.c_uint64()
+        self.lib.docasim_queue_stats(ctypes.byref(pushes), ctypes.byref(calls))
+        return pushes.value, calls.value
+
     def violations(self) -> int:
         return self.lib.docasim_violations()
 

@@ -725,3 +725,89 @@ def test_entries_added_and_removed_while_running(sim):
         assert len(next(p for p in sim.dump()["pipes"] if p["name"] == "second")["entries"]) == 2
     finally:
         inst.close()
+
+
+# ---- batched installs: DOCA_FLOW_WAIT_FOR_BATCH, one doca_flow_entries_process per batch --------------------
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "one_by_one"])
+def test_learned_burst_installs_in_batches(sim, doca_mode, monkeypatch, batched):
+    """A burst of new flows reaches the handler together: batched, the learner's round is pushed with
+    DOCA_FLOW_WAIT_FOR_BATCH but its last entry and completed with one doca_flow_entries_process (per port);
+    with PYFLOW_DOCA_NO_BATCH one push and one process call per entry. Either way every flow is installed,
+    active and resubmitted."""
+    if not batched:
+        monkeypatch.setenv("PYFLOW_DOCA_NO_BATCH", "1")
+    cfg = load(CONF / "resubmit.json")
+    inst, program = open_doca(cfg)
+    n = 24
+    try:
+        program.apply(inst)
+        inst.start()
+        h2n = next(p for p in program.pipes if p.name == "h2n")
+        pushes0, calls0 = sim.queue_stats()
+        # queued before the handler reads: one burst (the simulator's RSS ring holds them)
+        sim.lib.docasim_rx_pause(True)
+        for i in range(n):
+            _inject(sim, 1, bytes(Ether() / IP(src=f"192.168.50.{i + 1}", dst="20.1.1.100") / UDP(dport=4000)))
+        sim.lib.docasim_rx_pause(False)
+        assert wait_until(lambda: inst.miss_stats()["resubmitted"] == n, 10)
+        pushes, calls = sim.queue_stats()
+        assert inst.miss_stats()["installed"] == n and len(inst.entry_list(h2n.id)) == n
+        in_sim = [e for p in sim.dump()["pipes"] if p["name"].split("@")[0] == "h2n" for e in p["entries"]]
+        assert len(in_sim) == n * (2 if doca_mode == "vnf" else 1) and all(e["active"] for e in in_sim)
+        planes = 2 if doca_mode == "vnf" else 1
+        if batched:
+            # far fewer pushes than entries (the rounds' last entries), far fewer process calls than entries
+            assert pushes - pushes0 < n * planes / 2 and calls - calls0 < n / 2, (pushes - pushes0, calls - calls0)
+        else:
+            assert pushes - pushes0 >= n * planes and calls - calls0 >= n * planes
+    finally:
+        inst.close()
+
+
+def test_entry_add_batch_is_one_process_call(sim, doca_mode):
+    """pf_entry_add_batch: the entries go with DOCA_FLOW_WAIT_FOR_BATCH but the last, one process call per
+    port; each is then active and forwards its flow; a bad entry in the batch stops it there, the earlier
+    ones stay added, the rest are not attempted."""
+    from pyflow.errors import PyflowError
+    from pyflow.instance import verdict_kind
+    from pyflow.native import ffi, lib
+
+    cfg = load(DIFF_CONFIG)
+    inst, program = open_doca(cfg)
+    try:
+        program.apply(inst)
+        inst.start()
+        second = program.pipe("second")
+        items = []
+        for i in range(10):
+            match = ffi.new("struct pf_fields *")
+            match.ipv4_src = int.from_bytes(bytes([10, 7, 0, i + 1]), "little")
+            entry = ffi.new("struct pf_entry *")
+            entry.act.flags = lib.PF_ACT_DEC_TTL | lib.PF_ACT_SET_DSCP | lib.PF_ACT_SET_L4_SPORT
+            entry.act.dscp, entry.act.l4_sport = 10, 0x3930
+            items.append((second.id, 0, 0, match, entry))
+        pushes0, calls0 = sim.queue_stats()
+        ids = inst.entry_add_batch(items)
+        pushes, calls = sim.queue_stats()
+        planes = 2 if doca_mode == "vnf" else 1
+        assert (pushes - pushes0, calls - calls0) == (planes, planes)
+        for i, eid in enumerate(ids):
+            frame = bytes(Ether() / IP(src=f"10.7.0.{i + 1}", dst="10.0.0.2", ttl=9) / UDP(sport=1, dport=2))
+            v, out = inst.test_run(0, frame)
+            assert verdict_kind(v) == "tx" and v.entry_id == eid and IP(out[14:]).ttl == 8
+        bad = ffi.new("struct pf_entry *")
+        bad.act.flags = lib.PF_ACT_PUSH_MPLS
+        match = ffi.new("struct pf_fields *")
+        match.ipv4_src = int.from_bytes(bytes([10, 7, 1, 1]), "little")
+        more = items[:2] + [(second.id, 0, 0, match, bad)] + items[2:4]
+        for m, _ in zip(more[:2], range(2)):
+            m[3].ipv4_src = m[3].ipv4_src + (1 << 16)          # new keys 10.7.1.x... not yet added
+        with pytest.raises(PyflowError) as exc:
+            inst.entry_add_batch(more)
+        assert "entry 2 of 5" in str(exc.value) and len(str(exc.value).splitlines()) == 1
+        results = [r for r, _ in exc.value.batch_results]
+        assert results[:2] == [0, 0] and results[2] < 0 and results[3:] == [-125, -125]   # ECANCELED
+        assert exc.value.batch_added == 2
+    finally:
+        inst.close()

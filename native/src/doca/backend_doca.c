@@ -738,6 +738,8 @@ static int doca_open(pf_instance *inst, const struct pf_instance_opts *opts, str
 		goto fail;
 	}
 	d->vnf = mode && !strcmp(mode, "vnf");
+	/* the bench's side-by-side baseline: one doca_flow_entries_process per learned entry */
+	d->no_batch = getenv("PYFLOW_DOCA_NO_BATCH") && strcmp(getenv("PYFLOW_DOCA_NO_BATCH"), "0");
 	d->entries = calloc(d->max_entries, sizeof(*d->entries));
 	for (d->key_mask = 1; d->key_mask < d->max_entries; d->key_mask <<= 1)
 		;
@@ -1370,7 +1372,8 @@ static int entry_unpush(struct pfdoca *d, uint32_t id, struct pf_error *err)
 }
 
 /* Add entry id to its DOCA pipe on plane k from this thread's queue (DOCA_FLOW_NO_WAIT), without processing. */
-static int entry_push_plane(struct pfdoca *d, uint32_t k, uint32_t id, struct pf_error *err)
+static int entry_push_plane(struct pfdoca *d, uint32_t k, uint32_t id, enum doca_flow_flags_type fl,
+			    struct pf_error *err)
 {
 	struct pfdoca_entry *en = &d->entries[id];
 	struct pfdoca_pipe *p = &d->pipes[en->pipe];
@@ -1462,12 +1465,12 @@ static int entry_push_plane(struct pfdoca *d, uint32_t k, uint32_t id, struct pf
 	case PF_PIPE_LPM:
 		call = "doca_flow_pipe_lpm_add_entry";
 		e = DCALL(d, doca_flow_pipe_lpm_add_entry, pfdoca_queue, pl->dp, &m, &mask, idx >= 0 ? &a : NULL, monp,
-			  p->fwd_changeable ? &fwd : NULL, DOCA_FLOW_NO_WAIT, ctx, &en->de[k]);
+			  p->fwd_changeable ? &fwd : NULL, fl, ctx, &en->de[k]);
 		break;
 	default:
 		call = "doca_flow_pipe_add_entry";
 		e = DCALL(d, doca_flow_pipe_add_entry, pfdoca_queue, pl->dp, &m, idx >= 0 ? &a : NULL, monp,
-			  p->fwd_changeable ? &fwd : NULL, DOCA_FLOW_NO_WAIT, ctx, &en->de[k]);
+			  p->fwd_changeable ? &fwd : NULL, fl, ctx, &en->de[k]);
 		break;
 	}
 	if (e)
@@ -1484,15 +1487,17 @@ static int entry_push_plane(struct pfdoca *d, uint32_t k, uint32_t id, struct pf
 	return 0;
 }
 
-/* Add entry id on every plane it can match on; nothing half-added if one refuses. */
-static int entry_push(struct pfdoca *d, uint32_t id, struct pf_error *err)
+/* Add entry id on every plane it can match on; nothing half-added if one refuses. On the planes in hold it
+ * goes with DOCA_FLOW_WAIT_FOR_BATCH: a later entry of the batch on that plane pushes it (basic, lpm). */
+static int entry_push(struct pfdoca *d, uint32_t id, uint32_t hold, struct pf_error *err)
 {
 	struct pfdoca_entry *en = &d->entries[id];
 	int ret = check_actions(d, en->pipe, en->e.act.flags, err);
 
 	for (uint32_t k = 0; !ret && k < d->nplanes; k++)
 		if (entry_on_plane(d, en, k))
-			ret = entry_push_plane(d, k, id, err);
+			ret = entry_push_plane(d, k, id, (hold >> k) & 1 ? DOCA_FLOW_WAIT_FOR_BATCH : DOCA_FLOW_NO_WAIT,
+					       err);
 	if (ret) {
 		entry_unpush(d, id, NULL);
 		return ret;
@@ -1727,7 +1732,7 @@ static int doca_start(pf_instance *inst, struct pf_error *err)
 	}
 	for (uint32_t id = 0; id < d->max_entries && !ret; id++)
 		if (d->entries[id].in_use)
-			ret = entry_push(d, id, err);
+			ret = entry_push(d, id, 0, err);
 	if (!ret)
 		ret = process_queue(d, 0, err);
 	for (uint32_t id = 0; id < d->max_entries && !ret && !d->dry; id++) {
@@ -1854,8 +1859,10 @@ static void key_unlink(struct pfdoca *d, uint32_t id)
 }
 
 /* Record (before start) or install (after) an entry; an existing key is replaced and keeps its id. */
-static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
-			 const struct pf_fields *match, struct pf_entry *entry, uint32_t aging_sec, struct pf_error *err)
+/* defer: record only (a batch pushes and completes it, entries_install_batch); called with d->lock held */
+static int entry_install_locked(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
+				const struct pf_fields *match, struct pf_entry *entry, uint32_t aging_sec, bool defer,
+				struct pf_error *err)
 {
 	struct pfdoca_pipe *p;
 	struct pf_fields masked;
@@ -1892,7 +1899,6 @@ static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uin
 		for (size_t i = 0; i < sizeof(masked); i++)
 			((uint8_t *)&masked)[i] &= ((const uint8_t *)&lm)[i];
 	}
-	pthread_mutex_lock(&d->lock);
 	id = key_find(d, pipe, mask_idx, prefixlen, &masked);
 	if (id != UINT32_MAX && d->started) {
 		ret = entry_remove_locked(d, id, err);
@@ -1921,8 +1927,8 @@ static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uin
 						.aging_sec = aging_sec };
 	d->entries[id].e.id = id;
 	key_link(d, id);
-	if (d->started) {
-		ret = entry_push(d, id, err);
+	if (d->started && !defer) {
+		ret = entry_push(d, id, 0, err);
 		if (!ret)
 			ret = process_queue(d, pfdoca_queue, err);
 		if (!ret && !d->dry && !entry_done(d, &d->entries[id]))
@@ -1938,7 +1944,103 @@ static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uin
 	}
 	entry->id = id;
 out:
+	return ret;
+}
+
+static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
+			 const struct pf_fields *match, struct pf_entry *entry, uint32_t aging_sec, struct pf_error *err)
+{
+	int ret;
+
+	pthread_mutex_lock(&d->lock);
+	ret = entry_install_locked(d, pipe, mask_idx, prefixlen, match, entry, aging_sec, false, err);
 	pthread_mutex_unlock(&d->lock);
+	return ret;
+}
+
+/* DOCA aging for entries the miss policy of pipe installs (whole seconds), 0 if it does not age them */
+static uint32_t policy_aging_sec(struct pfdoca *d, uint32_t pipe)
+{
+	for (uint32_t i = 0; i < d->npolicies; i++)
+		if (d->policies[i].to_pipe == pipe && d->policies[i].idle_timeout_ms)
+			return (d->policies[i].idle_timeout_ms + 999) / 1000;
+	return 0;
+}
+
+/*
+ * pf_entry_add_batch's contract with one doca_flow_entries_process for the whole batch: every entry is
+ * recorded first, then pushed with DOCA_FLOW_WAIT_FOR_BATCH except the last of the batch on each plane, then
+ * the queue is processed once. A refusal while recording stops there (the earlier ones are pushed); one
+ * while pushing or completing undoes the batch from there on, the rest -ECANCELED.
+ */
+static int entries_install_batch(struct pfdoca *d, struct pf_entry_req *reqs, uint32_t n, bool learned,
+				 uint32_t *added, struct pf_error *err)
+{
+	uint32_t m = 0, last[PFDOCA_MAX_PLANES], ok;
+	int ret = 0;
+
+	pthread_mutex_lock(&d->lock);
+	for (; m < n && !ret; m++) {
+		uint32_t plen = reqs[m].prefixlen;
+
+		if (learned && reqs[m].pipe < PF_MAX_PIPES && d->pipes[reqs[m].pipe].cfg.type == PF_PIPE_LPM)
+			plen = d->pipes[reqs[m].pipe].cfg.lpm_field >= PF_LPM_IPV6_DST ? 128 : 32;
+		ret = entry_install_locked(d, reqs[m].pipe, learned ? 0 : reqs[m].mask_idx, plen, &reqs[m].match,
+					   &reqs[m].entry, learned ? policy_aging_sec(d, reqs[m].pipe) : 0, true, err);
+		reqs[m].result = ret;
+		if (ret)
+			pf_err_batch_index(err, m, n);
+	}
+	if (ret)
+		m--;            /* reqs[m] failed: entries [0, m) are recorded */
+	for (uint32_t i = m + (ret ? 1 : 0); i < n; i++)
+		reqs[i].result = -ECANCELED;
+	ok = m;
+	if (d->started && !d->dry) {
+		for (uint32_t k = 0; k < PFDOCA_MAX_PLANES; k++)
+			last[k] = UINT32_MAX;
+		for (uint32_t i = 0; i < m; i++)
+			for (uint32_t k = 0; k < d->nplanes; k++)
+				if (entry_on_plane(d, &d->entries[reqs[i].entry.id], k))
+					last[k] = i;
+		for (uint32_t i = 0; i < m && ok == m; i++) {
+			uint32_t hold = 0;
+			int r;
+
+			for (uint32_t k = 0; k < d->nplanes; k++)
+				if (last[k] != UINT32_MAX && i < last[k])
+					hold |= 1u << k;
+			r = entry_push(d, reqs[i].entry.id, hold, ret ? NULL : err);
+			if (r) {
+				reqs[i].result = r;
+				ok = i;
+			}
+		}
+		if (ok == m && m && process_queue(d, pfdoca_queue, ret ? NULL : err))
+			ok = 0;
+		for (uint32_t i = 0; i < m && ok == m; i++)
+			if (!entry_done(d, &d->entries[reqs[i].entry.id])) {
+				reqs[i].result = -EIO;
+				ok = i;
+			}
+		if (ok < m) {
+			/* undo from the first that failed: the learner installs the rest one by one */
+			for (uint32_t i = ok; i < m; i++) {
+				entry_remove_locked(d, reqs[i].entry.id, NULL);
+				if (i > ok || !reqs[i].result)
+					reqs[i].result = -ECANCELED;
+			}
+			process_queue(d, pfdoca_queue, NULL);
+			if (!ret)
+				ret = pf_err(err, -EIO, "backend doca: entry %u of %u: not added by the batch", ok, n);
+		}
+	} else if (d->started) {
+		for (uint32_t i = 0; i < m; i++)
+			entry_push(d, reqs[i].entry.id, 0, NULL);
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (added)
+		*added = ok;
 	return ret;
 }
 
@@ -1965,6 +2067,12 @@ static int doca_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx
 			  const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
 {
 	return entry_install(pfdoca_of(inst), pipe_id, mask_idx, prefixlen, match, entry, 0, err);
+}
+
+static int doca_entry_add_batch(pf_instance *inst, struct pf_entry_req *reqs, uint32_t n, uint32_t *added,
+				struct pf_error *err)
+{
+	return entries_install_batch(pfdoca_of(inst), reqs, n, false, added, err);
 }
 
 static int doca_entry_del(pf_instance *inst, uint32_t entry_id, struct pf_error *err)
@@ -2050,15 +2158,22 @@ static int learn_install(void *backend, uint32_t pipe, const struct pf_fields *m
 			 struct pf_error *err)
 {
 	struct pfdoca *d = backend;
-	uint32_t plen = 0, aging_sec = 0;
+	uint32_t plen = 0;
 
 	if (pipe < PF_MAX_PIPES && d->pipes[pipe].cfg.type == PF_PIPE_LPM)
 		plen = d->pipes[pipe].cfg.lpm_field >= PF_LPM_IPV6_DST ? 128 : 32;
 	/* DOCA ages in whole seconds: an idle timeout is rounded up to the next */
-	for (uint32_t i = 0; i < d->npolicies; i++)
-		if (d->policies[i].to_pipe == pipe && d->policies[i].idle_timeout_ms)
-			aging_sec = (d->policies[i].idle_timeout_ms + 999) / 1000;
-	return entry_install(d, pipe, 0, plen, match, entry, aging_sec, err);
+	return entry_install(d, pipe, 0, plen, match, entry, policy_aging_sec(d, pipe), err);
+}
+
+static int learn_install_batch(void *backend, struct pf_entry_req *reqs, uint32_t n, uint32_t *added,
+			       struct pf_error *err)
+{
+	struct pfdoca *d = backend;
+
+	if (d->no_batch)
+		return *added = 0, 0;
+	return entries_install_batch(d, reqs, n, true, added, err);
 }
 
 static int learn_remove(void *backend, uint32_t entry_id, struct pf_error *err)
@@ -2126,6 +2241,7 @@ static const struct pf_learn_ops doca_learn_ops = {
 	.last_seen = learn_last_seen,
 	.installed = learn_installed,
 	.resubmit = learn_resubmit,
+	.install_batch = learn_install_batch,
 };
 
 #define PFDOCA_BURST 32
@@ -2446,6 +2562,7 @@ const struct pf_backend_ops pf_backend_doca = {
 	.root_set = doca_root_set,
 	.session_set = doca_session_set,
 	.entry_add = doca_entry_add,
+	.entry_add_batch = doca_entry_add_batch,
 	.entry_del = doca_entry_del,
 	.entry_list = doca_entry_list,
 	.learn_set = doca_learn_set,

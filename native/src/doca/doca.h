@@ -145,6 +145,7 @@ struct pfdoca {
 	bool inited;
 	bool started;
 	bool vnf;                               /* "vnf,hws": pipes per port, no switch manager */
+	bool no_batch;                          /* PYFLOW_DOCA_NO_BATCH: learner installs one by one (bench) */
 	uint32_t nplanes;
 	struct {
 		struct doca_flow_port *port;    /* switch mode: the switch manager; vnf: the plane's port */

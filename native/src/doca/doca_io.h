@@ -10,6 +10,7 @@
 #define PYFLOW_DOCA_IO_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* One frame on a queue. rx: data points at the caller's buffer of cap bytes. */
@@ -58,6 +59,10 @@ int docasim_dump_json(char *buf, size_t len);
 uint64_t docasim_violations(void);
 /* move the simulator's clock (which ages entries) on by ns, so tests need not sleep */
 void docasim_clock_advance(uint64_t ns);
+/* entry adds that pushed their queue (without DOCA_FLOW_WAIT_FOR_BATCH), and doca_flow_entries_process calls */
+void docasim_queue_stats(uint64_t *pushes, uint64_t *process_calls);
+/* while paused, docasim_rx_burst returns nothing: frames queue up and are read as one burst after */
+void docasim_rx_pause(bool paused);
 /* why the last call failed, in the simulator's words */
 const char *docasim_last_error(void);
 

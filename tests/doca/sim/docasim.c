@@ -157,6 +157,7 @@ struct doca_flow_pipe_entry {
 	uint32_t mirror;                        /* monitor.shared_mirror_id, 0: none */
 	uint64_t last_hit_ns;                   /* on the simulator's clock: added or last hit */
 	bool aged;                              /* reported by doca_flow_aging_handle (once) */
+	bool held;                              /* DOCA_FLOW_WAIT_FOR_BATCH: not pushed until a later entry is */
 	struct sim_fwd fwd;
 	struct doca_flow_match match, mask;     /* as given */
 	bool has_mask;
@@ -185,6 +186,9 @@ static struct {
 	volatile bool wire_stop;
 	uint64_t violations;
 	uint64_t clock_offset_ns;       /* docasim_clock_advance: tests move time on without sleeping */
+	uint64_t batches_pushed;        /* entry adds that pushed their queue (not DOCA_FLOW_WAIT_FOR_BATCH) */
+	uint64_t process_calls;         /* doca_flow_entries_process calls */
+	bool rx_paused;                 /* docasim_rx_pause: frames wait in the RSS rings (a burst for the tests) */
 	struct sim_mirror {
 		bool configured;
 		uint64_t bound;                 /* ports it is bound to, by id */
@@ -202,6 +206,22 @@ static uint64_t sim_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + S.clock_offset_ns;
+}
+
+/* what the batching test counts: pushes and process calls so far */
+EXPORT void docasim_queue_stats(uint64_t *pushes, uint64_t *process_calls)
+{
+	pthread_mutex_lock(&S.lock);
+	*pushes = S.batches_pushed;
+	*process_calls = S.process_calls;
+	pthread_mutex_unlock(&S.lock);
+}
+
+EXPORT void docasim_rx_pause(bool paused)
+{
+	pthread_mutex_lock(&S.lock);
+	S.rx_paused = paused;
+	pthread_mutex_unlock(&S.lock);
 }
 
 EXPORT void docasim_clock_advance(uint64_t ns)
@@ -1143,6 +1163,14 @@ static doca_error_t entry_add(uint16_t queue, struct doca_flow_pipe *pipe, enum 
 		pipe->entries = e;
 	pipe->entries_tail = e;
 	pipe->nentries++;
+	/* a batch is pushed by its first entry without DOCA_FLOW_WAIT_FOR_BATCH (on this port's queue) */
+	e->held = flags == DOCA_FLOW_WAIT_FOR_BATCH;
+	if (!e->held) {
+		for (struct doca_flow_pipe_entry *o = S.pending[queue]; o; o = o->qnext)
+			if (o->pipe->cfg.port == pipe->cfg.port)
+				o->held = false;
+		S.batches_pushed++;
+	}
 	if (S.pending_tail[queue])
 		S.pending_tail[queue]->qnext = e;
 	else
@@ -1247,12 +1275,13 @@ EXPORT doca_error_t doca_flow_entries_process(struct doca_flow_port *port, uint1
 	if (pipe_queue >= S.cfg.pipe_queues)
 		RET(fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_entries_process: queue %u out of range (%u pipe queues)",
 			 pipe_queue, S.cfg.pipe_queues));
+	S.process_calls++;
 	/* a queue is per port: another port's work on it waits for that port's own process call */
 	for (struct doca_flow_pipe_entry **link = &S.pending[pipe_queue], *prev = NULL, *e;
 	     (e = *link) && (!max_processed_entries || done < max_processed_entries);) {
 		enum doca_flow_entry_op op = e->state == E_PENDING_DEL ? DOCA_FLOW_ENTRY_OP_DEL : DOCA_FLOW_ENTRY_OP_ADD;
 
-		if (e->pipe->cfg.port != port) {
+		if (e->pipe->cfg.port != port || e->held) {
 			prev = e;
 			link = &e->qnext;
 			continue;
@@ -1996,7 +2025,7 @@ EXPORT uint16_t docasim_rx_burst(uint16_t port_id, uint16_t queue, struct docasi
 		return 0;
 	LOCK();
 	p = &S.ports[port_id];
-	if (p->started && p->rxq[queue].slots)
+	if (p->started && p->rxq[queue].slots && !S.rx_paused)
 		for (struct ring *r = &p->rxq[queue]; got < n && r->head != r->tail; r->head++, got++) {
 			struct ring_slot *s = &r->slots[r->head % SIM_RING];
 			uint32_t l = s->len < pkts[got].cap ? s->len : pkts[got].cap;
