@@ -319,7 +319,7 @@ struct doca_flow_shared_resource_cfg {
 
 enum doca_flow_flags_type {
 	DOCA_FLOW_NO_WAIT = 0,          /* the entry is pushed to the hardware now */
-	DOCA_FLOW_WAIT_FOR_BATCH = 1,   /* kept until a later entry without the flag */
+	DOCA_FLOW_WAIT_FOR_BATCH = 1,   /* buffered: pushed with a later entry without the flag */
 };
 
 enum doca_flow_entry_op {

@@ -59,7 +59,7 @@ int docasim_dump_json(char *buf, size_t len);
 uint64_t docasim_violations(void);
 /* move the simulator's clock (which ages entries) on by ns, so tests need not sleep */
 void docasim_clock_advance(uint64_t ns);
-/* entry adds that pushed their queue (without DOCA_FLOW_WAIT_FOR_BATCH), and doca_flow_entries_process calls */
+/* entry adds without DOCA_FLOW_WAIT_FOR_BATCH (each pushes its queue), and doca_flow_entries_process calls */
 void docasim_queue_stats(uint64_t *pushes, uint64_t *process_calls);
 /* while paused, docasim_rx_burst returns nothing: frames queue up and are read as one burst after */
 void docasim_rx_pause(bool paused);

@@ -157,7 +157,7 @@ struct doca_flow_pipe_entry {
 	uint32_t mirror;                        /* monitor.shared_mirror_id, 0: none */
 	uint64_t last_hit_ns;                   /* on the simulator's clock: added or last hit */
 	bool aged;                              /* reported by doca_flow_aging_handle (once) */
-	bool held;                              /* DOCA_FLOW_WAIT_FOR_BATCH: not pushed until a later entry is */
+	bool held;                              /* DOCA_FLOW_WAIT_FOR_BATCH: buffered, not pushed yet */
 	struct sim_fwd fwd;
 	struct doca_flow_match match, mask;     /* as given */
 	bool has_mask;
@@ -1163,7 +1163,8 @@ static doca_error_t entry_add(uint16_t queue, struct doca_flow_pipe *pipe, enum 
 		pipe->entries = e;
 	pipe->entries_tail = e;
 	pipe->nentries++;
-	/* a batch is pushed by its first entry without DOCA_FLOW_WAIT_FOR_BATCH (on this port's queue) */
+	/* buffered entries are pushed by the next entry without DOCA_FLOW_WAIT_FOR_BATCH on this port's queue
+	 * (such adds are counted: the batching test and the bench), or by doca_flow_entries_process */
 	e->held = flags == DOCA_FLOW_WAIT_FOR_BATCH;
 	if (!e->held) {
 		for (struct doca_flow_pipe_entry *o = S.pending[queue]; o; o = o->qnext)
@@ -1281,11 +1282,12 @@ EXPORT doca_error_t doca_flow_entries_process(struct doca_flow_port *port, uint1
 	     (e = *link) && (!max_processed_entries || done < max_processed_entries);) {
 		enum doca_flow_entry_op op = e->state == E_PENDING_DEL ? DOCA_FLOW_ENTRY_OP_DEL : DOCA_FLOW_ENTRY_OP_ADD;
 
-		if (e->pipe->cfg.port != port || e->held) {
+		if (e->pipe->cfg.port != port) {
 			prev = e;
 			link = &e->qnext;
 			continue;
 		}
+		e->held = false;        /* a buffered entry is pushed by the process call */
 		*link = e->qnext;
 		if (S.pending_tail[pipe_queue] == e)
 			S.pending_tail[pipe_queue] = prev;
