@@ -258,7 +258,8 @@ def validate(config_path, output):
 @OUTPUT
 @DOCA_MODE
 def plan(backend, config_path, ports, output, doca_mode):
-    """Show what the pipeline becomes on a backend (works without that backend's SDK)."""
+    """Show what the pipeline becomes on a backend: a dry run of the backend's own code (no device, nothing
+    created; a dpdk plan needs a pyflow built with DPDK, a doca plan no DOCA SDK)."""
     from . import plan as plan_mod
     from .config import load_config
     from .controller import parse_port_bindings

@@ -1,19 +1,21 @@
 """What a config becomes on each backend, without touching the system.
 
 plan() returns plain JSON-able data (stable order); render_plan_text() prints
-it. For dpdk the rules are dpdk-testpmd `flow create` commands, for doca the
-DOCA Flow pipe graph, for ebpf the programs, maps and map entries.
+it. The backend part is not modelled here: each backend describes itself from a
+dry instance (PF_INST_DRY) that the same compiled program is applied to as in
+`run`. dpdk: the rte_flow rules its rule builder makes, as dpdk-testpmd `flow
+create` commands, or why a pipe stays in the software pipes; doca: the DOCA Flow
+pipe graph; ebpf: the BPF programs and attach points, the maps as libbpf opens
+them, and the table entries as the loader encodes them.
 """
 from __future__ import annotations
 
 import json
 
 from .config.fields import FIELDS, format_value
-from .config.model import Actions, Config, Entry, Fwd, MatchValue, Pipe, hash_buckets
+from .config.model import Actions, Config, Entry, Fwd, MatchValue, Pipe
 from .controller import check_backend_name
-from .paths import PIN_ROOT
-
-MISS_QUEUE = 0          # rx queue the DPDK miss handler polls
+from .errors import UsageError
 
 
 # ---- shared text forms ----------------------------------------------------
@@ -100,274 +102,87 @@ def _common(cfg: Config, backend: str, bindings: dict[str, str]) -> dict:
 def plan(cfg: Config, backend: str, bindings: dict[str, str] | None = None) -> dict:
     check_backend_name(backend)
     bindings = dict(bindings or {})
+    unknown = sorted(set(bindings) - {p.name for p in cfg.ports})
+    if unknown:
+        raise UsageError(f"--port {unknown[0]}: no such port in the config (ports: "
+                         f"{', '.join(p.name for p in cfg.ports)})")
     result = _common(cfg, backend, bindings)
     result[backend] = {"doca": _doca, "dpdk": _dpdk, "ebpf": _ebpf}[backend](cfg, bindings)
     return result
 
 
-# ---- dpdk: testpmd flow rules ---------------------------------------------
+# ---- the backends' own account, from a dry instance -------------------------
 
-def _dpdk_port(cfg: Config, bindings: dict[str, str], name: str) -> int:
-    port = cfg.port(name)
-    binding = bindings.get(name, port.ifname)
-    return int(binding) if binding is not None and str(binding).isdigit() else port.id
-
-
-def _groups(cfg: Config) -> dict[str, int]:
-    groups, n = {}, 1
-    for p in cfg.pipes:
-        if p.root:
-            groups[p.name] = 0
-        else:
-            groups[p.name] = n
-            n += 1
-    return groups
-
-
-def _reaching_ports(cfg: Config) -> dict[str, set[str]]:
-    """Ports whose frames can reach each pipe (rte_flow rules are created per port)."""
-    port_by_id = {p.id: p.name for p in cfg.ports}
-    reach = {p.name: set() for p in cfg.pipes}
-    reach[cfg.root_pipe.name] = {p.name for p in cfg.ports}
-    for p in cfg.ports:
-        if p.egress_pipe:
-            reach[p.egress_pipe].add(p.name)
-    changed = True
-    while changed:
-        changed = False
-        for pipe in cfg.pipes:
-            src = reach[pipe.name]
-            targets = [(f, src) for f in (pipe.fwd, pipe.fwd_miss) if f]
-            for e in pipe.entries:
-                ports = src
-                if "meta.port" in e.match and e.match["meta.port"].mask == FIELDS["meta.port"].full_mask:
-                    ports = src & {port_by_id.get(e.match["meta.port"].value)}
-                targets.append((_entry_fwd(e, pipe), ports))
-            for f, ports in targets:
-                if f.kind == "pipe" and not ports <= reach[f.target]:
-                    reach[f.target] |= ports
-                    changed = True
-    return reach
-
-
-_TESTPMD_ITEMS = {
-    "eth.src": ("eth", "src"), "eth.dst": ("eth", "dst"), "eth.type": ("eth", "type"),
-    "vlan.id": ("vlan", "vid"), "mpls.label": ("mpls", "label"),
-    "ipv4.src": ("ipv4", "src"), "ipv4.dst": ("ipv4", "dst"), "ipv4.proto": ("ipv4", "proto"),
-    "ipv4.ttl": ("ipv4", "ttl"), "ipv4.dscp": ("ipv4", "tos"),
-    "ipv6.src": ("ipv6", "src"), "ipv6.dst": ("ipv6", "dst"), "ipv6.next": ("ipv6", "proto"),
-    "ipv6.hop": ("ipv6", "hop"), "tcp.flags": ("tcp", "flags"), "meta.mark": ("mark", "id"),
-}
-SOFTWARE_ONLY_FIELDS = ("meta.packet_path", "mpegts.frame")
-
-
-def _testpmd_pattern(match: dict[str, MatchValue]) -> tuple[str, list[str]]:
-    items: dict[str, list[str]] = {}
-    notes = []
-    proto = match.get("ipv4.proto") or match.get("ipv6.next")
-    for name, mv in match.items():
-        f = FIELDS[name]
-        if name == "meta.port":
-            continue        # the rule is created on that port
-        if name in SOFTWARE_ONLY_FIELDS:
-            notes.append(f"{name} is not an rte_flow item: this rule runs in the software pipes")
-            continue
-        if name in ("l4.sport", "l4.dport"):
-            l4 = {6: "tcp", 17: "udp", 132: "sctp"}.get(proto.value if proto else 17, "udp")
-            key, item = ("src" if name == "l4.sport" else "dst"), l4
-            value, mask = str(mv.value), hex(mv.mask)
-        else:
-            item, key = _TESTPMD_ITEMS[name]
-            value, mask = format_value(f, mv.value), format_value(f, mv.mask)
-            if name == "ipv4.dscp":
-                value, mask = hex(mv.value << 2), hex(mv.mask << 2)
-            elif f.kind in ("uint", "be", "port") or name == "eth.type":
-                value, mask = (hex(mv.value) if name == "eth.type" else str(mv.value)), hex(mv.mask)
-        if mv.prefixlen is not None and f.is_address and mv.prefixlen != f.bits:
-            items.setdefault(item, []).append(f"{key} spec {value} {key} prefix {mv.prefixlen}")
-        elif mv.mask != f.full_mask:
-            items.setdefault(item, []).append(f"{key} spec {value} {key} mask {mask}")
-        else:
-            items.setdefault(item, []).append(f"{key} is {value}")
-    if any(i in items for i in ("ipv4", "ipv6", "mpls", "vlan", "tcp", "udp", "sctp")):
-        items.setdefault("eth", [])
-    order = ["mark", "eth", "vlan", "mpls", "ipv4", "ipv6", "tcp", "udp", "sctp"]
-    parts = [" ".join([i] + items[i]) for i in order if i in items]
-    return " / ".join(parts + ["end"]) if parts else "eth / end", notes
-
-
-class _DpdkRules:
-    def __init__(self, cfg: Config, bindings: dict[str, str]):
-        self.cfg, self.bindings = cfg, bindings
-        self.groups = _groups(cfg)
-        self.setup: list[str] = []      # 'set raw_encap' / 'set sample_actions' commands
-        self.notes: list[str] = []
-        self.encaps: dict[tuple, int] = {}
-        self.samples: dict[tuple, int] = {}
-
-    def fwd_actions(self, fwd: Fwd) -> list[str]:
-        if fwd.kind == "port":
-            return [f"port_id id {_dpdk_port(self.cfg, self.bindings, fwd.target)}"]
-        if fwd.kind == "pipe":
-            return [f"jump group {self.groups[fwd.target]}"]
-        if fwd.kind == "miss":
-            return [f"queue index {MISS_QUEUE}"]
-        if fwd.kind == "session":
-            members = self.cfg.session(fwd.target).members
-            if not members:
-                return ["drop"]
-            acts = [f"sample ratio 1 index {self.sample(m.port)}" for m in members[:-1]]
-            return acts + [f"port_id id {_dpdk_port(self.cfg, self.bindings, members[-1].port)}"]
-        if fwd.kind == "kernel":
-            return ["passthru"]
-        return ["drop"]
-
-    def sample(self, port: str) -> int:
-        key = ("port", port)
-        if key not in self.samples:
-            idx = len(self.samples)
-            self.samples[key] = idx
-            self.setup.append(f"set sample_actions {idx} port_id id {_dpdk_port(self.cfg, self.bindings, port)} / end")
-        return self.samples[key]
-
-    def encap(self, labels: list[int]) -> tuple[int, int]:
-        key = tuple(labels)
-        if key not in self.encaps:
-            idx = len(self.encaps) * 2
-            self.encaps[key] = idx
-            self.setup.append(f"set raw_decap {idx} eth / end_set")
-            stack = " / ".join(f"mpls label is {label}" for label in labels)
-            self.setup.append(f"set raw_encap {idx + 1} eth type is 0x8847 / {stack} / end_set")
-        return self.encaps[key], self.encaps[key] + 1
-
-    def actions(self, a: Actions, where: str) -> list[str]:
-        out = []
-        if a.pop_vlan:
-            out.append("of_pop_vlan")
-        if a.pop_mpls:
-            out += ["of_pop_mpls ethertype 0x0800"] * a.pop_mpls
-        names = {"eth.src": "set_mac_src mac_addr", "eth.dst": "set_mac_dst mac_addr",
-                 "ipv4.src": "set_ipv4_src ipv4_addr", "ipv4.dst": "set_ipv4_dst ipv4_addr",
-                 "ipv6.src": "set_ipv6_src ipv6_addr", "ipv6.dst": "set_ipv6_dst ipv6_addr",
-                 "l4.sport": "set_tp_src port", "l4.dport": "set_tp_dst port",
-                 "ipv4.dscp": "set_ipv4_dscp dscp", "meta.mark": "mark id", "vlan.id": "of_set_vlan_vid vlan_vid"}
-        for k, v in a.sets.items():
-            out.append(f"{names[k]} {format_value(FIELDS[k], v)}")
-        if a.dec_ttl:
-            out.append("dec_ttl")
-        if a.push_vlan is not None:
-            out += ["of_push_vlan ethertype 0x8100", f"of_set_vlan_vid vlan_vid {a.push_vlan}"]
-        if a.push_mpls:
-            decap, encap = self.encap(a.push_mpls)
-            out += [f"raw_decap index {decap}", f"raw_encap index {encap}"]
-        if a.clone is not None:
-            for m in self.cfg.session(a.clone).members:
-                out.append(f"sample ratio 1 index {self.sample(m.port)}")
-        if a.drop_pct is not None:
-            self.notes.append(f"{where}: drop_pct has no rte_flow action; it runs in the software pipes")
-        return out
-
-    def rule(self, port: str, pipe: Pipe, priority: int, pattern: str, acts: list[str]) -> str:
-        attr = "egress" if any(p.egress_pipe == pipe.name for p in self.cfg.ports) else "ingress"
-        return (f"flow create {_dpdk_port(self.cfg, self.bindings, port)} {attr} group {self.groups[pipe.name]} "
-                f"priority {priority} pattern {pattern} actions {' / '.join(acts + ['end'])}")
-
-
-def _dpdk(cfg: Config, bindings: dict[str, str]) -> dict:
-    r = _DpdkRules(cfg, bindings)
-    reach = _reaching_ports(cfg)
-    ports_in_order = [p.name for p in cfg.ports]
-    port_by_id = {p.id: p.name for p in cfg.ports}
-    rules = []
-    for pipe in cfg.pipes:
-        ports = [p for p in ports_in_order if p in reach[pipe.name]]
-        if pipe.domain == "egress" and not any(p.egress_pipe == pipe.name for p in cfg.ports):
-            r.notes.append(f"pipe {pipe.name}: egress domain reached by jump; rte_flow matches it in an ingress "
-                           f"group before the tx port is chosen")
-        if pipe.type == "hash":
-            r.notes.append(f"pipe {pipe.name}: weighted hash selection has no portable rte_flow form; "
-                           f"group {r.groups[pipe.name]} sends to the software pipes")
-        max_prio = 0
-        for e in ([] if pipe.type == "hash" else pipe.entries):
-            pattern, notes = _testpmd_pattern(e.match)
-            r.notes += [f"entry {e.name}: {n}" for n in notes]
-            if pipe.type == "lpm":
-                f = FIELDS[pipe.lpm_field]
-                prio = f.bits - e.match[pipe.lpm_field].prefixlen   # longer prefixes first
-            elif pipe.type == "control":
-                prio = e.priority
-            else:
-                prio = 0
-            max_prio = max(max_prio, prio)
-            acts = r.actions(e.actions, f"entry {e.name}")
-            if pipe.counters or e.actions.count:
-                acts.append("count")
-            acts += r.fwd_actions(_entry_fwd(e, pipe))
-            entry_ports = ports
-            if "meta.port" in e.match:
-                only = port_by_id.get(e.match["meta.port"].value)
-                entry_ports = [p for p in ports if p == only]
-            for port in entry_ports:
-                rules.append({"pipe": pipe.name, "entry": e.name, "port": port,
-                              "command": r.rule(port, pipe, prio, pattern, acts)})
-        miss_acts = (["count"] if pipe.counters else []) + r.fwd_actions(
-            pipe.fwd if pipe.type == "hash" and pipe.fwd else pipe.fwd_miss)
-        if pipe.type == "hash":
-            miss_acts = [f"queue index {MISS_QUEUE}"]
-        for port in ports:
-            rules.append({"pipe": pipe.name, "entry": None, "port": port, "miss": True,
-                          "command": r.rule(port, pipe, max_prio + 1, "eth / end", miss_acts)})
-    learn = []
-    for mp in cfg.miss_policies:
-        target = cfg.pipe(mp.install)
-        pattern = " / ".join(["eth"] + sorted({_TESTPMD_ITEMS.get(m, ("l4", ""))[0] + " "
-                                               + _TESTPMD_ITEMS.get(m, ("", m))[1] + " is <" + m + ">"
-                                               for m in mp.match}) + ["end"])
-        acts = []
-        for k, expr in mp.sets.items():
-            verb = {"ipv4.dst": "set_ipv4_dst ipv4_addr", "ipv4.src": "set_ipv4_src ipv4_addr",
-                    "mpls.push": "raw_encap index"}.get(k, f"set {k}")
-            acts.append(f"{verb} <{expr.text}>")
-        acts += r.actions(mp.actions, f"policy {mp.name}")
-        if target.counters:
-            acts.append("count")
-        acts += r.fwd_actions(mp.fwd or target.fwd or Fwd("drop"))
-        for port in [p for p in ports_in_order if p in reach[target.name]]:
-            learn.append({"policy": mp.name, "port": port,
-                          "command": r.rule(port, target, 0, pattern, acts)})
-    return {"miss_queue": MISS_QUEUE, "groups": r.groups, "setup": r.setup, "rules": rules,
-            "learned_rule_template": learn, "notes": sorted(set(r.notes))}
-
-
-# ---- doca: DOCA Flow pipe graph -------------------------------------------
-# The graph is not described here: the doca backend itself builds it, in a dry run that renders
-# every DOCA Flow call it would make (pf_instance_describe); the tests check that the simulator
-# receives exactly this graph.
-
-RSS_PIPE = "rss_pipe"
-
-
-def doca_bindings(cfg: Config, bindings: dict[str, str]) -> dict[str, str]:
-    """DOCA ports are bound by DPDK port id: an explicit binding, else the config port's id."""
+def plan_bindings(cfg: Config, backend: str, bindings: dict[str, str]) -> dict[str, str]:
+    """What each port is bound to in the dry run. DOCA and DPDK ports are DPDK port ids (an explicit
+    binding, else the config port's id); an unbound ebpf port is planned without an interface."""
     out = {}
     for p in cfg.ports:
         b = bindings.get(p.name) or p.ifname
-        out[p.name] = b if b and str(b).split(",")[0].isdigit() else str(p.id)
+        if backend == "doca":
+            out[p.name] = b if b and str(b).split(",")[0].isdigit() else str(p.id)
+        else:
+            out[p.name] = b or ("" if backend == "ebpf" else str(p.id))
     return out
 
 
-def doca_graph(cfg: Config, bindings: dict[str, str]) -> dict:
-    """The DOCA Flow pipe graph the doca backend creates for cfg, from a dry run of the backend."""
+def dry_describe(cfg: Config, backend: str, bindings: dict[str, str]):
+    """(the backend's description of what it would create for cfg, the compiled program)."""
     from .compiler import compile_program
-    from .errors import PyflowError
     from .instance import Instance
 
-    program = compile_program(cfg, doca_bindings(cfg, bindings))
+    program = compile_program(cfg, plan_bindings(cfg, backend, bindings))
+    with Instance(backend, cfg.name or "plan", dry=True, no_pin=backend == "doca") as inst:
+        program.apply(inst)
+        inst.start()
+        data = json.loads(inst.describe())
+    return data, program
+
+
+def name_description(backend: str, data: dict, cfg: Config, entry_ids: dict[str, int]) -> dict:
+    """A backend's description (plan or run) with config names next to its ids, in place."""
+    entries = {eid: name for name, eid in entry_ids.items()}
+    pipes = {i: name for name, i in cfg.pipe_ids().items()}
+    ports = {p.id: p.name for p in cfg.ports}
+    if backend == "dpdk":
+        for p in data["pipes"]:
+            p["name"] = pipes.get(p["id"])
+            for r in p["rules"]:
+                r["port_name"] = ports.get(r["port"])
+                r["entry_name"] = entries.get(r["entry"]) if r["entry"] is not None else None
+    elif backend == "ebpf":
+        for prog in data["programs"]:
+            for a in prog["attach"]:
+                a["port_name"] = ports.get(a["port"])
+        for e in data["entries"]:
+            if "pipe" in e:
+                e["pipe_name"] = pipes.get(e["pipe"])
+            if "id" in e:
+                e["entry"] = entries.get(e["id"])
+            if "fwd" in e:
+                kind, _, target = e["fwd"].partition(":")
+                names = {"port": ports, "pipe": pipes}.get(kind, {})
+                e["fwd_name"] = f"{kind}:{names.get(int(target), target)}" if target else kind
+    return data
+
+
+def _described(backend: str):
+    def build(cfg: Config, bindings: dict[str, str]) -> dict:
+        data, program = dry_describe(cfg, backend, bindings)
+        return name_description(backend, data, cfg, program.entry_ids)
+    return build
+
+
+# ---- doca: DOCA Flow pipe graph -------------------------------------------
+# The doca backend renders every DOCA Flow call it would make; the tests check that the simulator
+# receives exactly this graph.
+
+def doca_graph(cfg: Config, bindings: dict[str, str]) -> dict:
+    """The DOCA Flow pipe graph the doca backend creates for cfg, from a dry run of the backend."""
+    from .errors import PyflowError
+
     try:
-        with Instance("doca", cfg.name or "plan", dry=True, no_pin=True) as inst:
-            program.apply(inst)
-            inst.start()
-            graph = json.loads(inst.describe())
+        graph, program = dry_describe(cfg, "doca", bindings)
     except PyflowError as exc:
         return {"refused": str(exc), "pipes": []}
     names = {eid + 1: name for name, eid in program.entry_ids.items()}
@@ -386,74 +201,8 @@ def _doca(cfg: Config, bindings: dict[str, str]) -> dict:
     return graph
 
 
-# ---- ebpf: programs, maps, entries ----------------------------------------
-
-EBPF_MAPS = [
-    ("config", "array", "root pipe, flags"), ("pipes", "array", "struct pf_pipe per pipe id"),
-    ("pipe_masks", "array", "pipe id * 8 + mask slot -> struct pf_fields"),
-    ("entries", "hash", "struct pf_flow_key -> struct pf_entry (basic, control)"),
-    ("lpm", "lpm_trie", "struct pf_lpm_key -> struct pf_entry"),
-    ("hash_buckets", "array", "hash slot * 128 + bucket -> struct pf_entry"),
-    ("ports", "array", "port id -> struct pf_port"), ("ifindex_port", "hash", "ifindex -> port id"),
-    ("tx_ports", "devmap", "port id -> ifindex (bpf_redirect_map)"),
-    ("xsks", "xskmap", "port * 16 + queue -> AF_XDP socket of the miss handler"),
-    ("sessions", "array", "session id -> struct pf_session"),
-    ("entry_counters", "percpu_array", "entry id -> packets, bytes"),
-    ("entry_seen", "array", "entry id -> last hit (ns)"),
-    ("pipe_counters", "percpu_array", "pipe id -> hits, misses"),
-    ("port_counters", "percpu_array", "port id -> rx, tx, drops"),
-]
-
-
-def _ebpf(cfg: Config, bindings: dict[str, str]) -> dict:
-    ids = cfg.pipe_ids()
-    instance = cfg.name or "pyflow"
-    attach = [{"port": p.name, "ifname": bindings.get(p.name, p.ifname) or f"<--port {p.name}=IFNAME>",
-               "mode": "driver, falling back to generic"} for p in cfg.ports]
-    programs = [{"name": "pf_xdp_root", "object": "datapath.bpf.o", "hook": "xdp", "attach": attach}]
-    egress_ports = [p.name for p in cfg.ports if p.egress_pipe]
-    if egress_ports:
-        programs.append({"name": "egress pipes", "object": "datapath.bpf.o", "hook": "tc clsact egress",
-                         "attach": [a for a in attach if a["port"] in egress_ports]})
-    entries = []
-    slot = 0
-    for p in cfg.pipes:
-        if p.type == "hash":
-            buckets = hash_buckets([e.weight for e in p.entries])
-            first = 0
-            for e, n in zip(p.entries, buckets):
-                entries.append({"map": "hash_buckets", "pipe": p.name, "entry": e.name,
-                                "keys": f"{slot * 128 + first}..{slot * 128 + first + n - 1}",
-                                "share": f"{n}/{sum(buckets)}", "fwd": str(_entry_fwd(e, p)),
-                                "actions": actions_text(e.actions)})
-                first += n
-            slot += 1
-            continue
-        for e in p.entries:
-            if p.type == "lpm":
-                key = {"prefixlen": 64 + e.match[p.lpm_field].prefixlen, "pipe": ids[p.name],
-                       "addr": match_text(p.lpm_field, e.match[p.lpm_field])}
-                mapname = "lpm"
-            else:
-                key = {"pipe": ids[p.name], "fields": [match_text(k, v) for k, v in e.match.items()]}
-                mapname = "entries"
-            entries.append({"map": mapname, "pipe": p.name, "entry": e.name, "key": key,
-                            "fwd": str(_entry_fwd(e, p)), "actions": actions_text(e.actions)})
-    replicate = []
-    for s in cfg.sessions:
-        replicate.append({"session": s.id, "how": "bpf_clone_redirect from TC (per-copy metadata needs an skb)",
-                          "members": [m.port for m in s.members]})
-    miss = None
-    if cfg.miss_policies:
-        miss = {"path": "XDP redirect into an AF_XDP socket (xsks) with struct pf_xdp_meta in front",
-                "resubmit": "BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES, ingress_ifindex = the original port",
-                "policies": [{"name": mp.name, "pipe": mp.pipe, "install_map": "entries",
-                              "install_pipe": ids[mp.install], "match": list(mp.match),
-                              "set": {k: e.text for k, e in mp.sets.items()}, "entry_name": mp.entry_name}
-                             for mp in cfg.miss_policies]}
-    return {"pin_dir": f"{PIN_ROOT}/{instance}", "programs": programs,
-            "maps": [{"name": n, "type": t, "holds": h} for n, t, h in EBPF_MAPS],
-            "entries": entries, "replicate": replicate, "miss": miss}
+_dpdk = _described("dpdk")
+_ebpf = _described("ebpf")
 
 
 # ---- text -------------------------------------------------------------------
@@ -483,13 +232,17 @@ def render_plan_text(plan_data: dict) -> str:
                      f"name {mp['entry_name']}")
     detail = plan_data[backend]
     if backend == "dpdk":
-        lines.append(f"dpdk-testpmd commands (miss queue {detail['miss_queue']}):")
-        lines += [f"  {c}" for c in detail["setup"]]
-        lines += [f"  {r['command']}" for r in detail["rules"]]
-        if detail["learned_rule_template"]:
-            lines.append("rules the miss handler creates (<...> from the packet):")
-            lines += [f"  {r['command']}" for r in detail["learned_rule_template"]]
-        lines += [f"note: {n}" for n in detail["notes"]]
+        lines.append(f"rte_flow ({detail['rte_flow']}): {detail['offload']}")
+        for p in detail["pipes"]:
+            if p["software"]:
+                lines.append(f"  pipe {p['name']} (group {p['group']}): software pipes: {p['software']}")
+                continue
+            lines.append(f"  pipe {p['name']} (group {p['group']}): {len(p['rules'])} rte_flow rules")
+            for r in p["rules"]:
+                what = f"entry {r['entry_name']}" if r["entry"] is not None else "miss"
+                lines.append(f"    {r['flow']}    # {what} on {r['port_name']}: {r['pmd']}")
+        if plan_data["miss_policies"]:
+            lines.append("  entries the miss handler learns get their rules from the same translation when installed")
     elif backend == "doca":
         if detail.get("refused"):
             lines.append(f"doca refuses this pipeline: {detail['refused']}")
@@ -510,16 +263,31 @@ def render_plan_text(plan_data: dict) -> str:
             lines.append(f"  learn: miss of {lr['on_miss_of']} -> rss_{lr['on_miss_of']} -> entry in "
                          f"{lr['add_entry_to']} match {', '.join(lr['match'])} actions {lr['actions']}; {lr['then']}")
     else:
-        lines.append(f"ebpf (pins under {detail['pin_dir']}):")
+        lines.append(f"ebpf (pins under {detail['pin_dir']}):" if detail["pin_dir"] else "ebpf (nothing pinned):")
         for prog in detail["programs"]:
-            lines.append(f"  program {prog['name']} ({prog['object']}) on {prog['hook']}: "
-                         + ", ".join(f"{a['port']}={a['ifname']}" for a in prog["attach"]))
+            where = ", ".join(f"{a['port_name']}={a['ifname'] or '<--port ' + a['port_name'] + '=IFNAME>'}"
+                              + (f" ({a['mode']})" if a["mode"] else "") for a in prog["attach"])
+            hook = prog["attach"][0]["hook"] if prog["attach"] else "-"
+            lines.append(f"  program {prog['name']} ({prog['object']}, {prog['type']}) on {hook}: {where or 'no port'}")
         for m in detail["maps"]:
-            lines.append(f"  map {m['name']} ({m['type']}): {m['holds']}")
+            lines.append(f"  map {m['name']} ({m['type']}): key {m['key_size']} B, value {m['value_size']} B, "
+                         f"max_entries {m['max_entries']}")
         for e in detail["entries"]:
-            key = e.get("key") or {"keys": e.get("keys")}
-            lines.append(f"  {e['map']}[{e['pipe']}] {e['entry']}: {key} -> {e['fwd']}"
-                         + (f" {', '.join(e['actions'])}" if e["actions"] else ""))
-        if detail["miss"]:
-            lines.append(f"  miss: {detail['miss']['path']}; resubmit: {detail['miss']['resubmit']}")
+            lines.append("  " + _ebpf_entry_text(e))
     return "\n".join(lines)
+
+
+def _ebpf_entry_text(e: dict) -> str:
+    from .native import lib
+
+    if e["map"] == "pipes":
+        kind = {lib.PF_PIPE_BASIC: "basic", lib.PF_PIPE_CONTROL: "control", lib.PF_PIPE_LPM: "lpm",
+                lib.PF_PIPE_HASH: "hash"}.get(e["type"], e["type"])
+        return f"pipes[{e['pipe']}] = pipe {e['pipe_name']} ({kind})"
+    if e["map"] == "sessions":
+        return f"sessions[{e['session']}] = {e['members']} members"
+    where = {"entries": lambda: f"pipe {e['pipe_name']} mask {e['mask_idx']}",
+             "lpm": lambda: f"pipe {e['pipe_name']} /{e['prefixlen']}",
+             "hash_buckets": lambda: f"pipe {e['pipe_name']} buckets {e['keys']}"}[e["map"]]()
+    acts = f", actions {e['actions']}" if e["actions"] != "0x0" else ""
+    return f"{e['map']}[{where}] = entry {e['entry'] or e['id']} (id {e['id']}) -> {e['fwd_name']}{acts}"

@@ -26,7 +26,81 @@ def render(results: dict) -> str:
     if "doca" in parts:
         from .pyflow_doca import render_doca
         out += render_doca(parts["doca"])
+    out += render_targets(parts)
     return "\n".join(out)
+
+
+def _median(d: dict | None) -> float | None:
+    return d.get("median") if d else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+# (figure, what it is measured against, target, higher is better); each value comes from the same run.
+def target_rows(parts: dict) -> list[tuple[str, str, float | None, float, bool, str]]:
+    rows = []
+    fp = parts.get("fastpath")
+    if fp:
+        size = str(fp["sizes"][0])
+        pps = {n: _median(e.get("pps", {}).get(size)) for n, e in fp["systems"].items()}
+        rows.append((f"eBPF fast path, {size} B, {fp['flows']} flows", "/ XDP redirect (ceiling)",
+                     _ratio(pps.get("pyflow-ebpf"), pps.get("xdp-redirect-min")), 0.80, True, "ratio"))
+    sc = parts.get("scale")
+    if sc and sc.get("rows"):
+        by = {r["entries"]: _median(r.get("pps")) for r in sc["rows"]}
+        lo, hi = min(by), max(by)
+        if hi > lo:
+            rows.append((f"eBPF fast path at {hi:,} entries", f"/ at {lo:,} entries", _ratio(by[hi], by[lo]), 0.75,
+                         True, "ratio"))
+        sampled = next((r for r in sc["rows"] if "install_rate_capi_batch" in r or "install_rate_control_batch" in r),
+                       None)
+        if sampled:
+            rows.append(("installs, batched C API", "entries/s", sampled.get("install_rate_capi_batch"), 1e6, True,
+                         "rate"))
+            rows.append(("installs, control API batched (validated)", "entries/s",
+                         sampled.get("install_rate_control_batch"), 2e5, True, "rate"))
+    st = parts.get("setup")
+    if st:
+        for name, label in (("pyflow-ebpf", "eBPF"), ("pyflow-dpdk", "DPDK")):
+            e = st["systems"].get(name)
+            if not e:
+                continue
+            delivered = e.get("delivered_frac")
+            note = f"{delivered * 100:.1f}% of first packets forwarded" if delivered is not None else "new flows/s"
+            rate = _median(e.get("rate")) if delivered == 1.0 else None
+            rows.append((f"new flows/s, one learner core, {label}", note, rate, 2.5e5, True, "rate"))
+            rows.append((f"first-packet latency p99 (paced), {label}", "us", (e.get("latency_us") or {}).get("p99"),
+                         100.0, False, "us"))
+    dp = parts.get("dpdk")
+    if dp:
+        pps = {n: _median(e.get("pps")) for n, e in dp["systems"].items()}
+        rows.append(("DPDK software pipes", "/ testpmd io", _ratio(pps.get("pyflow-dpdk"), pps.get("testpmd-io")),
+                     0.5, True, "ratio"))
+        rows.append(("DPDK software pipes", "/ testpmd mac", _ratio(pps.get("pyflow-dpdk"), pps.get("testpmd-mac")),
+                     0.8, True, "ratio"))
+    return rows
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if unit == "ratio" else f"{value:,.0f}"
+
+
+def render_targets(parts: dict) -> list[str]:
+    rows = target_rows(parts)
+    if not rows:
+        return []
+    lines = ["", "Targets: each figure against its reference in this run (medians)"]
+    head = f"{'figure':46s}{'against':>38s}{'now':>12s}{'target':>14s}  met"
+    lines += [head, "-" * len(head)]
+    for figure, against, value, target, higher, unit in rows:
+        met = "-" if value is None else ("yes" if (value >= target if higher else value <= target) else "no")
+        bound = ">=" if higher else "<="
+        lines.append(f"{figure:46s}{against:>38s}{_fmt(value, unit):>12s}{bound + ' ' + _fmt(target, unit):>14s}  {met}")
+    return lines
 
 
 def render_fastpath(fp: dict) -> list[str]:

@@ -132,6 +132,9 @@ int pf_instance_open(const struct pf_instance_opts *opts, pf_instance **out, str
 	/* a dry run renders what the backend would do: it needs no SDK or device */
 	if (ret && !(ops && (opts->flags & PF_INST_DRY)))
 		return ret;
+	/* dpdk builds its rte_flow rules without an EAL, ebpf opens its objects without loading them */
+	if ((opts->flags & PF_INST_DRY) && ops->dry)
+		ops = ops->dry;
 	inst = calloc(1, sizeof(*inst));
 	if (!inst)
 		return pf_err(err, -ENOMEM, "out of memory");

@@ -14,6 +14,8 @@
 
 struct pf_backend_ops {
 	const char *name;
+	/* optional: the ops of a PF_INST_DRY instance (pyflow plan), when not these */
+	const struct pf_backend_ops *dry;
 	int (*available)(struct pf_error *err);
 	int (*open)(pf_instance *inst, const struct pf_instance_opts *opts, struct pf_error *err);
 	void (*close)(pf_instance *inst);

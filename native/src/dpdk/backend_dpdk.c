@@ -168,7 +168,7 @@ static int eal_init(const struct pf_instance_opts *opts, struct pf_error *err)
 static void dpdk_close(pf_instance *inst);
 
 /* PYFLOW_DPDK_RTE_FLOW=auto (default) | off | force: whether pipes are offered to the PMD's rte_flow. */
-static enum pfd_rte_flow_mode rte_flow_mode_from_env(void)
+enum pfd_rte_flow_mode pfd_rte_flow_mode_from_env(void)
 {
 	const char *v = getenv("PYFLOW_DPDK_RTE_FLOW");
 
@@ -218,7 +218,7 @@ static int dpdk_open(pf_instance *inst, const struct pf_instance_opts *opts, str
 	d->inst = inst;
 	d->max_entries = opts->max_entries ? opts->max_entries : PF_DEFAULT_MAX_ENTRIES;
 	d->handler_lcore = RTE_MAX_LCORE;
-	d->rte_flow_mode = rte_flow_mode_from_env();
+	d->rte_flow_mode = pfd_rte_flow_mode_from_env();
 	memset(d->dpdk_to_port, 0xff, sizeof(d->dpdk_to_port));
 	ret = pfd_tables_init(d, err);
 	if (ret) {
@@ -666,6 +666,7 @@ const struct pf_backend_ops pf_backend_dpdk = {
 	.available = dpdk_available,
 	.open = dpdk_open,
 #ifdef PF_HAVE_DPDK
+	.dry = &pf_backend_dpdk_dry,
 	.close = dpdk_close,
 	.info = dpdk_info,
 	.start = dpdk_start,
@@ -690,5 +691,6 @@ const struct pf_backend_ops pf_backend_dpdk = {
 	.counters_dpi = dpdk_counters_dpi,
 	.pipe_offload = dpdk_pipe_offload,
 	.entry_offload = dpdk_entry_offload,
+	.describe = pfd_rte_flow_describe,
 #endif
 };

@@ -212,6 +212,12 @@ void pfd_rte_flow_entry_removed(struct pfd *d, uint32_t id);
 void pfd_rte_flow_entry_counts(struct pfd *d, uint32_t id, struct pf_counter *out);
 /* 1 when the entry has its rule on every port it belongs on */
 bool pfd_rte_flow_entry_offloaded(struct pfd *d, uint32_t id);
+/* pf_instance_describe: every pipe's rte_flow rules (testpmd commands) or why it runs in software */
+int pfd_rte_flow_describe(pf_instance *inst, char *buf, uint32_t len, uint32_t *needed, struct pf_error *err);
+/* PYFLOW_DPDK_RTE_FLOW */
+enum pfd_rte_flow_mode pfd_rte_flow_mode_from_env(void);
+/* the ops of a dry instance (pyflow plan): rules described, no EAL */
+extern const struct pf_backend_ops pf_backend_dpdk_dry;
 
 /* telemetry (telemetry.c) */
 void pfd_telemetry_register(struct pfd *d);

@@ -26,9 +26,12 @@
 #define ALLOW_EXPERIMENTAL_API 1   /* template API, rte_flow_info_get */
 #include <stdio.h>
 #include <stdlib.h>
+#include <inttypes.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <rte_flow.h>
 #include "dpdk.h"
+#include "jsonbuf.h"
 
 #define PFD_MAX_ITEMS 8
 #define PFD_MAX_ACTIONS 16
@@ -680,6 +683,27 @@ static void representative_rule(struct pfd *d, uint32_t pipe, struct rule_buf *r
 	build_rule(d, r, pipe, NULL);
 }
 
+/* Why a pipe's own rules cannot be rte_flow rules (its miss rule or any entry's), NULL if they can.
+ * Start keeps such a pipe, and (rules are all or nothing) every other pipe, in the software pipes;
+ * the plan reports the same answer. */
+static const char *pipe_software_reason(struct pfd *d, uint32_t pipe)
+{
+	struct rule_buf r;
+
+	if (d->rte_flow_mode == PFD_RTE_FLOW_OFF)
+		return "rte_flow off (PYFLOW_DPDK_RTE_FLOW=off)";
+	build_rule(d, &r, pipe, NULL);
+	if (r.unsupported)
+		return r.unsupported;
+	for (uint32_t id = 0; id < d->max_entries; id++)
+		if (d->entries[id].in_use && d->entries[id].pipe == pipe) {
+			build_rule(d, &r, pipe, &d->entries[id]);
+			if (r.unsupported)
+				return r.unsupported;
+		}
+	return NULL;
+}
+
 /* Validate every pipe on every port (before the ports start) and report. */
 void pfd_rte_flow_probe(struct pfd *d)
 {
@@ -689,14 +713,16 @@ void pfd_rte_flow_probe(struct pfd *d)
 	d->rte_flow_all = false;
 	for (uint32_t pipe = 0; pipe < PF_MAX_PIPES; pipe++) {
 		struct pfd_pipe *pp = &d->pipes[pipe];
+		const char *why;
 		struct rule_buf r;
 		bool all = true;
 
 		if (!(pp->cfg.flags & PF_PIPE_IN_USE))
 			continue;
 		total++;
+		why = pipe_software_reason(d, pipe);
 		/* the same rule is asked of every port */
-		if (d->rte_flow_mode != PFD_RTE_FLOW_OFF)
+		if (!why)
 			representative_rule(d, pipe, &r);
 		for (uint32_t port = 0; port < PF_MAX_PORTS; port++) {
 			struct rte_flow_error ferr = { 0 };
@@ -711,9 +737,9 @@ void pfd_rte_flow_probe(struct pfd *d)
 				all = false;
 				continue;
 			}
-			if (r.unsupported) {
+			if (why) {
 				all = false;
-				pf_info("pipe %u: software (%s)", pipe, r.unsupported);
+				pf_info("pipe %u: software (%s)", pipe, why);
 				break;
 			}
 			ret = rte_flow_validate(d->ports[port].dpdk_port, &r.attr, r.items, r.actions, &ferr);
@@ -805,4 +831,540 @@ int pfd_rte_flow_install(struct pfd *d)
 	pf_info("%s", d->mode_reason);
 	return 0;
 }
+
+/* ---- describe: every pipe's rules as dpdk-testpmd commands, for the plan (dry) and a run ---------- */
+
+static void put_mac(struct pf_jbuf *b, const uint8_t *a)
+{
+	pf_jb_put(b, "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+static void put_ip4(struct pf_jbuf *b, rte_be32_t a)
+{
+	const uint8_t *p = (const uint8_t *)&a;
+
+	pf_jb_put(b, "%u.%u.%u.%u", p[0], p[1], p[2], p[3]);
+}
+
+static void put_ip6(struct pf_jbuf *b, const uint8_t *a)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	pf_jb_put(b, "%s", inet_ntop(AF_INET6, a, text, sizeof(text)) ? text : "?");
+}
+
+enum tp_kind { TP_UINT, TP_HEX, TP_MAC, TP_IP4, TP_IP6 };
+
+/* One field of an item in testpmd's words: "NAME is V" under a full mask, else "NAME spec V NAME mask M";
+ * nothing when the mask is zero. */
+static void put_field(struct pf_jbuf *b, const char *name, enum tp_kind kind, const void *spec, const void *mask,
+		      size_t n, uint64_t full)
+{
+	uint64_t v = 0, m = 0;
+	bool is_full;
+
+	if (!nonzero(mask, n))
+		return;
+	if (kind == TP_UINT || kind == TP_HEX) {
+		memcpy(&v, spec, n);
+		memcpy(&m, mask, n);
+		is_full = m == full;
+	} else {
+		is_full = true;
+		for (size_t i = 0; i < n; i++)
+			is_full &= ((const uint8_t *)mask)[i] == 0xff;
+	}
+	for (int pass = 0; pass < (is_full ? 1 : 2); pass++) {
+		const void *p = pass ? mask : spec;
+		uint64_t x = pass ? m : v;
+
+		pf_jb_put(b, " %s %s ", name, is_full ? "is" : pass ? "mask" : "spec");
+		switch (kind) {
+		case TP_UINT:
+			pf_jb_put(b, pass ? "0x%" PRIx64 : "%" PRIu64, x);
+			break;
+		case TP_HEX:
+			pf_jb_put(b, "0x%" PRIx64, x);
+			break;
+		case TP_MAC:
+			put_mac(b, p);
+			break;
+		case TP_IP4:
+			put_ip4(b, *(const rte_be32_t *)p);
+			break;
+		case TP_IP6:
+			put_ip6(b, p);
+			break;
+		}
+	}
+}
+
+static void put_be16_field(struct pf_jbuf *b, const char *name, enum tp_kind kind, rte_be16_t spec, rte_be16_t mask)
+{
+	uint16_t v = rte_be_to_cpu_16(spec), m = rte_be_to_cpu_16(mask);
+
+	put_field(b, name, kind, &v, &m, 2, 0xffff);
+}
+
+static uint32_t mpls_label(const uint8_t *l)
+{
+	return ((uint32_t)l[0] << 12) | ((uint32_t)l[1] << 4) | (l[2] >> 4);
+}
+
+/* The pattern, from the rule's rte_flow_item array. */
+static void put_items(struct pf_jbuf *b, const struct rte_flow_item *it)
+{
+	for (; it->type != RTE_FLOW_ITEM_TYPE_END; it++) {
+		switch (it->type) {
+		case RTE_FLOW_ITEM_TYPE_ETH: {
+			const struct rte_flow_item_eth *v = it->spec, *m = it->mask;
+
+			pf_jb_put(b, "eth");
+			put_field(b, "dst", TP_MAC, v->hdr.dst_addr.addr_bytes, m->hdr.dst_addr.addr_bytes, 6, 0);
+			put_field(b, "src", TP_MAC, v->hdr.src_addr.addr_bytes, m->hdr.src_addr.addr_bytes, 6, 0);
+			put_be16_field(b, "type", TP_HEX, v->hdr.ether_type, m->hdr.ether_type);
+			break;
+		}
+		case RTE_FLOW_ITEM_TYPE_VLAN: {
+			const struct rte_flow_item_vlan *v = it->spec, *m = it->mask;
+			uint16_t tci = rte_be_to_cpu_16(v->hdr.vlan_tci), tmask = rte_be_to_cpu_16(m->hdr.vlan_tci);
+
+			pf_jb_put(b, "vlan");
+			if (tmask == 0x0fff)
+				pf_jb_put(b, " vid is %u", tci & 0x0fff);
+			else
+				put_field(b, "tci", TP_UINT, &tci, &tmask, 2, 0xffff);
+			break;
+		}
+		case RTE_FLOW_ITEM_TYPE_MPLS: {
+			const struct rte_flow_item_mpls *v = it->spec, *m = it->mask;
+			uint32_t label = mpls_label(v->label_tc_s), lmask = mpls_label(m->label_tc_s);
+
+			pf_jb_put(b, "mpls");
+			put_field(b, "label", TP_UINT, &label, &lmask, 4, 0xfffff);
+			break;
+		}
+		case RTE_FLOW_ITEM_TYPE_IPV4: {
+			const struct rte_flow_item_ipv4 *v = it->spec, *m = it->mask;
+
+			pf_jb_put(b, "ipv4");
+			put_field(b, "src", TP_IP4, &v->hdr.src_addr, &m->hdr.src_addr, 4, 0);
+			put_field(b, "dst", TP_IP4, &v->hdr.dst_addr, &m->hdr.dst_addr, 4, 0);
+			put_field(b, "proto", TP_UINT, &v->hdr.next_proto_id, &m->hdr.next_proto_id, 1, 0xff);
+			put_field(b, "ttl", TP_UINT, &v->hdr.time_to_live, &m->hdr.time_to_live, 1, 0xff);
+			put_field(b, "tos", TP_HEX, &v->hdr.type_of_service, &m->hdr.type_of_service, 1, 0xff);
+			break;
+		}
+		case RTE_FLOW_ITEM_TYPE_IPV6: {
+			const struct rte_flow_item_ipv6 *v = it->spec, *m = it->mask;
+
+			pf_jb_put(b, "ipv6");
+			put_field(b, "src", TP_IP6, v->hdr.src_addr, m->hdr.src_addr, 16, 0);
+			put_field(b, "dst", TP_IP6, v->hdr.dst_addr, m->hdr.dst_addr, 16, 0);
+			put_field(b, "proto", TP_UINT, &v->hdr.proto, &m->hdr.proto, 1, 0xff);
+			break;
+		}
+		case RTE_FLOW_ITEM_TYPE_TCP: {
+			const struct rte_flow_item_tcp *v = it->spec, *m = it->mask;
+
+			pf_jb_put(b, "tcp");
+			put_be16_field(b, "src", TP_UINT, v->hdr.src_port, m->hdr.src_port);
+			put_be16_field(b, "dst", TP_UINT, v->hdr.dst_port, m->hdr.dst_port);
+			put_field(b, "flags", TP_HEX, &v->hdr.tcp_flags, &m->hdr.tcp_flags, 1, 0xff);
+			break;
+		}
+		case RTE_FLOW_ITEM_TYPE_UDP: {
+			const struct rte_flow_item_udp *v = it->spec, *m = it->mask;
+
+			pf_jb_put(b, "udp");
+			put_be16_field(b, "src", TP_UINT, v->hdr.src_port, m->hdr.src_port);
+			put_be16_field(b, "dst", TP_UINT, v->hdr.dst_port, m->hdr.dst_port);
+			break;
+		}
+		case RTE_FLOW_ITEM_TYPE_MARK: {
+			const struct rte_flow_item_mark *v = it->spec, *m = it->mask;
+
+			pf_jb_put(b, "mark");
+			put_field(b, "id", TP_UINT, &v->id, &m->id, 4, 0xffffffff);
+			break;
+		}
+		default:
+			pf_jb_put(b, "item%d", (int)it->type);
+			break;
+		}
+		pf_jb_put(b, " / ");
+	}
+	pf_jb_put(b, "end");
+}
+
+/* The actions, from the rule's rte_flow_action array. */
+static void put_actions(struct pf_jbuf *b, const struct rte_flow_action *a)
+{
+	for (; a->type != RTE_FLOW_ACTION_TYPE_END; a++) {
+		switch (a->type) {
+		case RTE_FLOW_ACTION_TYPE_COUNT:
+			pf_jb_put(b, "count");
+			break;
+		case RTE_FLOW_ACTION_TYPE_OF_POP_VLAN:
+			pf_jb_put(b, "of_pop_vlan");
+			break;
+		case RTE_FLOW_ACTION_TYPE_SET_MAC_SRC:
+		case RTE_FLOW_ACTION_TYPE_SET_MAC_DST:
+			pf_jb_put(b, "set_mac_%s mac_addr ", a->type == RTE_FLOW_ACTION_TYPE_SET_MAC_SRC ? "src" : "dst");
+			put_mac(b, ((const struct rte_flow_action_set_mac *)a->conf)->mac_addr);
+			break;
+		case RTE_FLOW_ACTION_TYPE_SET_IPV4_SRC:
+		case RTE_FLOW_ACTION_TYPE_SET_IPV4_DST:
+			pf_jb_put(b, "set_ipv4_%s ipv4_addr ", a->type == RTE_FLOW_ACTION_TYPE_SET_IPV4_SRC ? "src" : "dst");
+			put_ip4(b, ((const struct rte_flow_action_set_ipv4 *)a->conf)->ipv4_addr);
+			break;
+		case RTE_FLOW_ACTION_TYPE_SET_IPV6_SRC:
+		case RTE_FLOW_ACTION_TYPE_SET_IPV6_DST:
+			pf_jb_put(b, "set_ipv6_%s ipv6_addr ", a->type == RTE_FLOW_ACTION_TYPE_SET_IPV6_SRC ? "src" : "dst");
+			put_ip6(b, ((const struct rte_flow_action_set_ipv6 *)a->conf)->ipv6_addr);
+			break;
+		case RTE_FLOW_ACTION_TYPE_SET_TP_SRC:
+		case RTE_FLOW_ACTION_TYPE_SET_TP_DST:
+			pf_jb_put(b, "set_tp_%s port %u", a->type == RTE_FLOW_ACTION_TYPE_SET_TP_SRC ? "src" : "dst",
+				  rte_be_to_cpu_16(((const struct rte_flow_action_set_tp *)a->conf)->port));
+			break;
+		case RTE_FLOW_ACTION_TYPE_SET_IPV4_DSCP:
+			pf_jb_put(b, "set_ipv4_dscp dscp %u", ((const struct rte_flow_action_set_dscp *)a->conf)->dscp);
+			break;
+		case RTE_FLOW_ACTION_TYPE_DEC_TTL:
+			pf_jb_put(b, "dec_ttl");
+			break;
+		case RTE_FLOW_ACTION_TYPE_OF_PUSH_VLAN:
+			pf_jb_put(b, "of_push_vlan ethertype 0x%04x",
+				  rte_be_to_cpu_16(((const struct rte_flow_action_of_push_vlan *)a->conf)->ethertype));
+			break;
+		case RTE_FLOW_ACTION_TYPE_OF_SET_VLAN_VID:
+			pf_jb_put(b, "of_set_vlan_vid vlan_vid %u",
+				  rte_be_to_cpu_16(((const struct rte_flow_action_of_set_vlan_vid *)a->conf)->vlan_vid));
+			break;
+		case RTE_FLOW_ACTION_TYPE_MARK:
+			pf_jb_put(b, "mark id %u", ((const struct rte_flow_action_mark *)a->conf)->id);
+			break;
+		case RTE_FLOW_ACTION_TYPE_JUMP:
+			pf_jb_put(b, "jump group %u", ((const struct rte_flow_action_jump *)a->conf)->group);
+			break;
+		case RTE_FLOW_ACTION_TYPE_PORT_ID:
+			pf_jb_put(b, "port_id id %u", ((const struct rte_flow_action_port_id *)a->conf)->id);
+			break;
+		case RTE_FLOW_ACTION_TYPE_QUEUE:
+			pf_jb_put(b, "queue index %u", ((const struct rte_flow_action_queue *)a->conf)->index);
+			break;
+		case RTE_FLOW_ACTION_TYPE_DROP:
+			pf_jb_put(b, "drop");
+			break;
+		default:
+			pf_jb_put(b, "action%d", (int)a->type);
+			break;
+		}
+		pf_jb_put(b, " / ");
+	}
+	pf_jb_put(b, "end");
+}
+
+#define PLAN_PMD_ANSWER "offloaded if the PMD accepts it"
+
+/* a dry instance (pyflow plan) has no EAL behind it */
+static bool is_dry(const struct pfd *d)
+{
+	return d->inst == NULL;
+}
+
+/* What the PMD said of one rule on one port: created, or what rte_flow_validate answers now. */
+static void put_pmd_answer(struct pfd *d, struct pf_jbuf *b, uint32_t port, struct rule_buf *r, bool created)
+{
+	struct rte_flow_error ferr = { 0 };
+	char msg[320];
+	int ret;
+
+	if (is_dry(d)) {
+		pf_jb_str(b, PLAN_PMD_ANSWER);
+		return;
+	}
+	if (created) {
+		pf_jb_str(b, "created");
+		return;
+	}
+	ret = rte_flow_validate(d->ports[port].dpdk_port, &r->attr, r->items, r->actions, &ferr);
+	if (ret)
+		snprintf(msg, sizeof(msg), "refused by the PMD: %s", flow_msg(&ferr, ret));
+	else
+		snprintf(msg, sizeof(msg), "accepted by the PMD, not created (%s)", d->mode_reason);
+	pf_jb_str(b, msg);
+}
+
+/* One rule: where it goes, its testpmd command, and the PMD's answer (a plan: that it decides). */
+static void put_rule(struct pfd *d, struct pf_jbuf *b, uint32_t pipe, uint32_t port, const struct pfd_entry *e,
+		     uint32_t id, bool *first)
+{
+	struct pfd_hw *hw = d->hw;
+	struct rule_buf r;
+	bool created = false;
+
+	build_rule(d, &r, pipe, e);
+	if (hw)
+		for (uint32_t i = 0; i < hw->nports; i++)
+			if (hw->port_of[i] == port)
+				created = e ? hw->entry_flows[(size_t)id * hw->nports + i] != NULL
+					    : hw->miss_flows[pipe * hw->nports + i] != NULL;
+	pf_jb_put(b, "%s{\"port\": %u, \"entry\": ", *first ? "" : ", ", port);
+	if (e)
+		pf_jb_put(b, "%u", id);
+	else
+		pf_jb_put(b, "null");
+	pf_jb_put(b, ", \"flow\": \"flow create %u %s group %u priority %u pattern ", d->ports[port].dpdk_port,
+		  r.attr.egress ? "egress" : "ingress", r.attr.group, r.attr.priority);
+	put_items(b, r.items);
+	pf_jb_put(b, " actions ");
+	put_actions(b, r.actions);
+	pf_jb_put(b, "\", \"pmd\": ");
+	put_pmd_answer(d, b, port, &r, created);
+	pf_jb_put(b, "}");
+	*first = false;
+}
+
+/* {"rte_flow": mode, "offload": summary, "pipes": [{"id", "group", "software": reason | null, "rules": [...]}]}:
+ * the rules start would create (a dry instance) or did (a started one), from the same build_rule. */
+static int rte_flow_describe(struct pfd *d, char *buf, uint32_t len, uint32_t *needed, struct pf_error *err)
+{
+	static const char *const modes[] = { "auto", "off", "force" };
+	struct pf_jbuf b = { 0 };
+	const char *blocker = NULL;
+	uint32_t blocker_pipe = 0;
+	char all_or_none[200], summary[320];
+
+	for (uint32_t pipe = 0; pipe < PF_MAX_PIPES && !blocker; pipe++)
+		if (d->pipes[pipe].cfg.flags & PF_PIPE_IN_USE) {
+			blocker = pipe_software_reason(d, pipe);
+			blocker_pipe = pipe;
+		}
+	snprintf(all_or_none, sizeof(all_or_none), "rules are created for every pipe or none, and pipe %u runs in "
+		 "software (%s)", blocker_pipe, blocker ? blocker : "");
+	if (is_dry(d))
+		snprintf(summary, sizeof(summary), "%s", blocker ? "the software pipes on lcores run the pipeline"
+			 : "rte_flow rules for every pipe if the PMD accepts every pipe on every port (rte_flow_validate at "
+			   "start), else the software pipes on lcores run the pipeline");
+	else
+		snprintf(summary, sizeof(summary), "%s", d->mode_reason);
+	pthread_mutex_lock(&hw_lock);
+	pf_jb_put(&b, "{\"rte_flow\": \"%s\", \"dry\": %s, \"offload\": ", modes[d->rte_flow_mode],
+		  is_dry(d) ? "true" : "false");
+	pf_jb_str(&b, summary);
+	pf_jb_put(&b, ", \"pipes\": [");
+	for (uint32_t pipe = 0, first_pipe = 1; pipe < PF_MAX_PIPES; pipe++) {
+		const char *why;
+		bool first = true;
+
+		if (!(d->pipes[pipe].cfg.flags & PF_PIPE_IN_USE))
+			continue;
+		why = pipe_software_reason(d, pipe);
+		if (!why && blocker)
+			why = all_or_none;
+		pf_jb_put(&b, "%s{\"id\": %u, \"group\": %u, \"offloaded\": %s, \"software\": ", first_pipe ? "" : ", ",
+			  pipe, pipe_group(d, pipe), is_dry(d) ? "null" : d->pipes[pipe].offloaded ? "true" : "false");
+		pf_jb_str(&b, why);
+		pf_jb_put(&b, ", \"rules\": [");
+		first_pipe = 0;
+		for (uint32_t id = 0; id < d->max_entries && !why; id++) {
+			const struct pfd_entry *e = &d->entries[id];
+
+			if (!e->in_use || e->pipe != pipe)
+				continue;
+			for (uint32_t port = 0; port < PF_MAX_PORTS; port++)
+				if (d->ports[port].in_use && rule_on_port(d, pipe, e, port))
+					put_rule(d, &b, pipe, port, e, id, &first);
+		}
+		for (uint32_t port = 0; port < PF_MAX_PORTS && !why; port++)
+			if (d->ports[port].in_use)
+				put_rule(d, &b, pipe, port, NULL, 0, &first);
+		pf_jb_put(&b, "]}");
+	}
+	pf_jb_put(&b, "]}");
+	pthread_mutex_unlock(&hw_lock);
+	return pf_jb_finish(&b, buf, len, needed, err);
+}
+
+int pfd_rte_flow_describe(pf_instance *inst, char *buf, uint32_t len, uint32_t *needed, struct pf_error *err)
+{
+	return rte_flow_describe(inst->priv, buf, len, needed, err);
+}
+
+/* ---- a dry instance (pyflow plan): the model kept in plain memory, no EAL and no device -------- */
+
+static struct pfd *dry_of(pf_instance *inst)
+{
+	return inst->priv;
+}
+
+static int dry_open(pf_instance *inst, const struct pf_instance_opts *opts, struct pf_error *err)
+{
+	struct pfd *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return pf_err(err, -ENOMEM, "out of memory");
+	d->max_entries = opts->max_entries ? opts->max_entries : PF_DEFAULT_MAX_ENTRIES;
+	d->entries = calloc(d->max_entries, sizeof(*d->entries));
+	if (!d->entries) {
+		free(d);
+		return pf_err(err, -ENOMEM, "out of memory for %u entries", opts->max_entries);
+	}
+	d->rte_flow_mode = pfd_rte_flow_mode_from_env();
+	inst->priv = d;
+	return 0;
+}
+
+static void dry_close(pf_instance *inst)
+{
+	struct pfd *d = dry_of(inst);
+
+	if (d)
+		free(d->entries);
+	free(d);
+	inst->priv = NULL;
+}
+
+static int dry_info(pf_instance *inst, struct pf_instance_info *info, struct pf_error *err)
+{
+	memset(info, 0, sizeof(*info));
+	return 0;
+}
+
+static int dry_start(pf_instance *inst, struct pf_error *err)
+{
+	struct pfd *d = dry_of(inst);
+
+	if (!d->root_set)
+		return pf_err(err, -EINVAL, "backend dpdk: no root pipe set");
+	return 0;
+}
+
+static int dry_stop(pf_instance *inst, struct pf_error *err)
+{
+	return 0;
+}
+
+/* A numeric binding is the DPDK port id; a device name is only known to an EAL, so the rules say the config
+ * port's id for it. */
+static int dry_port_set(pf_instance *inst, uint32_t port_id, const char *binding, const struct pf_port *port,
+			struct pf_error *err)
+{
+	struct pfd_port *p = &dry_of(inst)->ports[port_id];
+	char *end = NULL;
+	unsigned long v = binding && *binding ? strtoul(binding, &end, 10) : port_id;
+
+	if (port && (port->flags & PF_PORT_EGRESS_PIPE) && port->egress_pipe >= PF_MAX_PIPES)
+		return pf_err(err, -ERANGE, "port %u: egress pipe %u out of range", port_id, port->egress_pipe);
+	if (end && (*end || v >= RTE_MAX_ETHPORTS))
+		v = port_id;
+	else if (end)
+		for (uint32_t other = 0; other < PF_MAX_PORTS; other++)
+			if (other != port_id && dry_of(inst)->ports[other].in_use &&
+			    dry_of(inst)->ports[other].dpdk_port == v)
+				return pf_err(err, -EBUSY, "port %u: DPDK port %lu is already bound to port %u", port_id,
+					      v, other);
+	if (port)
+		p->cfg = *port;
+	p->cfg.flags |= PF_PORT_IN_USE;
+	p->dpdk_port = (uint16_t)v;
+	snprintf(p->name, sizeof(p->name), "%s", binding && *binding ? binding : "");
+	p->in_use = true;
+	return 0;
+}
+
+static int dry_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pipe *pipe, const struct pf_fields *masks,
+			uint32_t nmasks, struct pf_error *err)
+{
+	struct pfd_pipe *pp = &dry_of(inst)->pipes[pipe_id];
+
+	if (pipe->type > PF_PIPE_HASH)
+		return pf_err(err, -EINVAL, "pipe %u: type %u unknown (expected basic, control, lpm or hash)", pipe_id,
+			      pipe->type);
+	memcpy(pp->masks, masks, nmasks * sizeof(*masks));
+	pp->nmasks = nmasks;
+	pp->cfg = *pipe;
+	pp->cfg.flags |= PF_PIPE_IN_USE;
+	pp->cfg.nmasks = (uint8_t)nmasks;
+	return 0;
+}
+
+static int dry_root_set(pf_instance *inst, uint32_t pipe_id, struct pf_error *err)
+{
+	struct pfd *d = dry_of(inst);
+
+	if (pipe_id >= PF_MAX_PIPES || !(d->pipes[pipe_id].cfg.flags & PF_PIPE_IN_USE))
+		return pf_err(err, -ENOENT, "root pipe %u is not defined", pipe_id);
+	d->root_pipe = pipe_id;
+	d->root_set = true;
+	return 0;
+}
+
+static int dry_session_set(pf_instance *inst, uint32_t session_id, const struct pf_session *s, struct pf_error *err)
+{
+	dry_of(inst)->sessions[session_id] = *s;
+	return 0;
+}
+
+static int dry_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen,
+			 const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
+{
+	struct pfd *d = dry_of(inst);
+
+	if (pipe_id >= PF_MAX_PIPES || !(d->pipes[pipe_id].cfg.flags & PF_PIPE_IN_USE))
+		return pf_err(err, -ENOENT, "entry for pipe %u: the pipe is not defined", pipe_id);
+	for (uint32_t id = 0; id < d->max_entries; id++) {
+		struct pfd_entry *e = &d->entries[id];
+
+		if (e->in_use)
+			continue;
+		entry->id = id;
+		*e = (struct pfd_entry){ .in_use = 1, .pipe = pipe_id, .mask_idx = mask_idx, .prefixlen = prefixlen,
+					 .match = *match, .e = *entry };
+		return 0;
+	}
+	return pf_err(err, -ENOSPC, "pipe %u: entry table full (%u entries)", pipe_id, d->max_entries);
+}
+
+static int dry_entry_del(pf_instance *inst, uint32_t entry_id, struct pf_error *err)
+{
+	struct pfd *d = dry_of(inst);
+
+	if (entry_id >= d->max_entries || !d->entries[entry_id].in_use)
+		return pf_err(err, -ENOENT, "entry %u does not exist", entry_id);
+	d->entries[entry_id].in_use = 0;
+	return 0;
+}
+
+/* miss policies and the DSCP map change no rule */
+static int dry_learn_set(pf_instance *inst, const struct pf_learn *policy, struct pf_error *err)
+{
+	return 0;
+}
+
+static int dry_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err)
+{
+	return 0;
+}
+
+const struct pf_backend_ops pf_backend_dpdk_dry = {
+	.name = "dpdk",
+	.open = dry_open,
+	.close = dry_close,
+	.info = dry_info,
+	.start = dry_start,
+	.stop = dry_stop,
+	.destroy = dry_stop,
+	.port_set = dry_port_set,
+	.pipe_set = dry_pipe_set,
+	.root_set = dry_root_set,
+	.session_set = dry_session_set,
+	.entry_add = dry_entry_add,
+	.entry_del = dry_entry_del,
+	.learn_set = dry_learn_set,
+	.dscp_tc_set = dry_dscp_tc_set,
+	.describe = pfd_rte_flow_describe,
+};
 #endif

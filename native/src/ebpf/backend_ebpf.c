@@ -23,9 +23,8 @@
 #define DATAPATH_OBJ "datapath.bpf.o"
 #define DATAPATH_PROG "pf_xdp_root"
 #define REPLICATE_OBJ "tc_replicate.bpf.o"
-/* our clsact filters: a fixed handle/priority so stop removes exactly them */
-#define TC_HANDLE 0x7066
-#define TC_PRIORITY 0x7066
+#define TC_HANDLE PF_EBPF_TC_HANDLE
+#define TC_PRIORITY PF_EBPF_TC_PRIORITY
 #define DEFAULT_PIN_ROOT "/sys/fs/bpf/pyflow"
 
 struct pf_ebpf *pf_ebpf_from_instance(pf_instance *inst)
@@ -118,6 +117,8 @@ static int replicate_load(struct pf_ebpf *eb, const char *obj_dir, struct pf_err
 		ret = -errno;
 		return pf_err(err, ret, "cannot open %s: %s", path, strerror(-ret));
 	}
+	if (eb->flags & PF_INST_DRY)
+		return 0;
 	bpf_object__for_each_map(map, eb->tc_obj) {
 		struct bpf_map *same;
 
@@ -186,6 +187,16 @@ static int ebpf_load(pf_instance *inst, const struct pf_instance_opts *opts, con
 		map = bpf_object__find_map_by_name(eb->obj, sized_maps[i]);
 		if (map)
 			bpf_map__set_max_entries(map, eb->max_entries);
+	}
+	if (eb->flags & PF_INST_DRY) {
+		/* the plan: both objects opened and sized as a run has them; nothing loaded or pinned */
+		ret = replicate_load(eb, opts->obj_dir, err);
+		if (ret) {
+			ebpf_free(eb);
+			return ret;
+		}
+		inst->priv = eb;
+		return 0;
 	}
 
 	if (!(eb->flags & PF_INST_NO_PIN)) {
@@ -307,7 +318,7 @@ static int ebpf_open(pf_instance *inst, const struct pf_instance_opts *opts, str
 		return pf_err(err, -EINVAL, "instance name '%s': expected a plain name (no '/')", inst->name);
 	if ((size_t)snprintf(pin_dir, sizeof(pin_dir), "%s/%s", pin_root, inst->name) >= sizeof(pin_dir))
 		return pf_err(err, -ENAMETOOLONG, "pin root %s: path too long for instance %s", pin_root, inst->name);
-	if (!(opts->flags & PF_INST_NO_PIN)) {
+	if (!(opts->flags & (PF_INST_NO_PIN | PF_INST_DRY))) {
 		if (opts->flags & PF_INST_FRESH)
 			pf_ebpf_pins_remove(pin_dir);
 		ret = pf_ebpf_pins_prepare(pin_root, pin_dir, &created, err);
@@ -608,10 +619,9 @@ static int ebpf_port_set(pf_instance *inst, uint32_t port_id, const char *bindin
 	return 0;
 }
 
-static int ebpf_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pipe *pipe,
-			 const struct pf_fields *masks, uint32_t nmasks, struct pf_error *err)
+int pf_ebpf_pipe_value(struct pf_ebpf *eb, uint32_t pipe_id, const struct pf_pipe *pipe, uint32_t nmasks,
+		       struct pf_pipe *out, struct pf_error *err)
 {
-	struct pf_ebpf *eb = pf_ebpf_of(inst);
 	struct pf_pipe val, old;
 	int ret, had = !pf_ebpf_pipe_get(eb, pipe_id, &old);
 
@@ -664,6 +674,19 @@ static int ebpf_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pi
 		val.hash_slot = 0;
 		val.nbuckets = 0;
 	}
+	*out = val;
+	return 0;
+}
+
+static int ebpf_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pipe *pipe,
+			 const struct pf_fields *masks, uint32_t nmasks, struct pf_error *err)
+{
+	struct pf_ebpf *eb = pf_ebpf_of(inst);
+	struct pf_pipe val;
+	int ret = pf_ebpf_pipe_value(eb, pipe_id, pipe, nmasks, &val, err);
+
+	if (ret)
+		return ret;
 	/* masks before the pipe, so a lookup never sees a pipe without them */
 	for (uint32_t i = 0; i < PF_MAX_MASKS; i++) {
 		struct pf_fields zero = { 0 };
@@ -782,6 +805,7 @@ static int ebpf_miss_stats(pf_instance *inst, struct pf_miss_stats *out, struct 
 
 const struct pf_backend_ops pf_backend_ebpf = {
 	.name = "ebpf",
+	.dry = &pf_backend_ebpf_dry,
 	.open = ebpf_open,
 	.close = ebpf_close,
 	.info = ebpf_info,
@@ -809,4 +833,5 @@ const struct pf_backend_ops pf_backend_ebpf = {
 	.capture_stats = pf_ebpf_capture_stats,
 	.capture_stop = pf_ebpf_capture_stop,
 	.dscp_tc_set = pf_ebpf_dscp_tc_set,
+	.describe = pf_ebpf_describe,
 };

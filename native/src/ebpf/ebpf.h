@@ -7,6 +7,10 @@
 #include <bpf/libbpf.h>
 #include "internal.h"
 
+/* our clsact filters: a fixed handle/priority so stop removes exactly them */
+#define PF_EBPF_TC_HANDLE 0x7066
+#define PF_EBPF_TC_PRIORITY 0x7066
+
 struct pf_ebpf_port {
 	uint32_t in_use;
 	uint32_t ifindex;
@@ -109,6 +113,7 @@ struct pf_ebpf {
 	int tc_egress_fd;
 	uint8_t tc_attached[PF_MAX_PORTS];      /* filters on this port's clsact */
 	uint8_t tc_hook_created[PF_MAX_PORTS];  /* we added the clsact qdisc: remove it on stop */
+	void *plan;                     /* plan.c: what a dry instance was given */
 };
 
 /* install / remove an entry in a pipe (used by the control API and the miss handler).
@@ -189,6 +194,18 @@ int pf_ebpf_entry_replace(pf_instance *inst, uint32_t id, uint32_t pipe_id, uint
 			  const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
 int pf_ebpf_entry_list(pf_instance *inst, uint32_t pipe_id, struct pf_entry_info *out, uint32_t max,
 		       uint32_t *count, struct pf_error *err);
+
+/* The value pipe_set writes to "pipes" for pipe_id (checked, its hash bucket block chosen); no map written. */
+int pf_ebpf_pipe_value(struct pf_ebpf *eb, uint32_t pipe_id, const struct pf_pipe *pipe, uint32_t nmasks,
+		       struct pf_pipe *out, struct pf_error *err);
+/* Where an install puts an entry and under which key (slot->kind, key), with no map touched. */
+int pf_ebpf_entry_encode(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen,
+			 const struct pf_fields *match, const struct pf_entry *entry, struct pf_ebpf_slot *slot,
+			 struct pf_error *err);
+/* plan.c: pf_instance_describe (programs and attach points, maps, their entries) of a loaded instance,
+ * and the ops of a dry one */
+int pf_ebpf_describe(pf_instance *inst, char *buf, uint32_t len, uint32_t *needed, struct pf_error *err);
+extern const struct pf_backend_ops pf_backend_ebpf_dry;
 
 /* rx queues of an interface (sysfs), 1 when it cannot say */
 uint32_t pf_ebpf_rx_queue_count(const char *ifname);

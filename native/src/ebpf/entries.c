@@ -824,3 +824,10 @@ int pf_ebpf_entry_list(pf_instance *inst, uint32_t pipe_id, struct pf_entry_info
 	return 0;
 }
 
+/* entry_prepare for the plan (plan.c): the same checks and key, no map touched */
+int pf_ebpf_entry_encode(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen,
+			 const struct pf_fields *match, const struct pf_entry *entry, struct pf_ebpf_slot *slot,
+			 struct pf_error *err)
+{
+	return entry_prepare(eb, pipe_id, mask_idx, prefixlen, match, entry, slot, err);
+}
