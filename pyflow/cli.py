@@ -133,6 +133,9 @@ OUTPUT = click.option("-o", "--output", type=click.Choice(["text", "json"]), def
                       help="Output format (json keys are stable).")
 JSON_FILE = click.option("-j", "--json", "config_path", required=True, metavar="FILE",
                          help="The pipeline configuration (JSON).")
+DOCA_MODE = click.option("--doca-mode", type=click.Choice(["switch", "vnf"]), default=None,
+                         help="doca: DOCA Flow mode. switch (default): every pipe on the switch manager (PF and its "
+                              "representors); vnf: each port its own copy of the pipes, forwarding between ports.")
 
 
 @click.group(cls=PyflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -167,11 +170,12 @@ def cli():
               help="ebpf: on a clean stop leave the programs attached and pinned, so traffic keeps flowing and "
                    "the next run re-adopts them (restart/upgrade). Without it a clean stop removes them.")
 @click.option("--metrics", default=None, metavar="ADDR:PORT", help="Serve Prometheus /metrics here.")
+@DOCA_MODE
 # test-only: drive the doca backend against a DOCA Flow simulator library (tests/doca/sim), never a device
 @click.option("--doca-sim", "doca_sim", default=None, hidden=True, metavar="LIB")
 @click.pass_obj
 def run(obj, backend, config_path, ports, log_level, sdk_log_level, stats_interval, duration, output, detail,
-        instance, fresh, xdp_mode, keep_datapath, doca_sim, metrics):
+        instance, fresh, xdp_mode, keep_datapath, doca_mode, doca_sim, metrics):
     """Run a pipeline until SIGINT/SIGTERM (or --duration). Arguments after `--` go to the DPDK EAL."""
     from .controller import Controller, RunOptions, parse_port_bindings
 
@@ -193,6 +197,7 @@ def run(obj, backend, config_path, ports, log_level, sdk_log_level, stats_interv
         if backend != "doca":
             raise UsageError("--doca-sim goes with --backend doca")
         os.environ["PYFLOW_DOCA_SIM"] = os.path.abspath(doca_sim)
+    _set_doca_mode(backend, doca_mode)
     eal = list(obj.get("eal_args", []))
     if eal and backend not in ("dpdk", "doca"):
         raise UsageError(f"arguments after '--' go to the DPDK EAL; --backend {backend} takes none "
@@ -209,6 +214,15 @@ def run(obj, backend, config_path, ports, log_level, sdk_log_level, stats_interv
                       fresh=fresh, eal_args=eal, detail=detail, xdp_mode=xdp_mode, keep_datapath=keep_datapath,
                       metrics=metrics)
     return Controller(opts).run()
+
+
+def _set_doca_mode(backend: str, mode: str | None) -> None:
+    """The doca backend reads its DOCA Flow mode from PYFLOW_DOCA_MODE when it opens."""
+    if mode is None:
+        return
+    if backend != "doca":
+        raise UsageError(f"--doca-mode: only for --backend doca (got --backend {backend})")
+    os.environ["PYFLOW_DOCA_MODE"] = mode
 
 
 def _check_instance_name(name: str) -> None:
@@ -242,13 +256,15 @@ def validate(config_path, output):
 @JSON_FILE
 @click.option("-p", "--port", "ports", multiple=True, metavar="NAME=IFNAME|DPDK_PORT")
 @OUTPUT
-def plan(backend, config_path, ports, output):
+@DOCA_MODE
+def plan(backend, config_path, ports, output, doca_mode):
     """Show what the pipeline becomes on a backend: a dry run of the backend's own code (no device, nothing
     created; a dpdk plan needs a pyflow built with DPDK, a doca plan no DOCA SDK)."""
     from . import plan as plan_mod
     from .config import load_config
     from .controller import parse_port_bindings
 
+    _set_doca_mode(backend, doca_mode)
     result = plan_mod.plan(load_config(config_path), backend, parse_port_bindings(ports))
     if output == "json":
         click.echo(json.dumps(result, sort_keys=True, default=str))

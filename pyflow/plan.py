@@ -248,7 +248,8 @@ def render_plan_text(plan_data: dict) -> str:
             lines.append(f"doca refuses this pipeline: {detail['refused']}")
         else:
             lines.append(f"DOCA Flow pipe graph ({detail['api']}, mode {detail['mode']}, {detail['pipe_queues']} pipe "
-                         f"queues, pipes on switch port {detail['switch_port']}):")
+                         f"queues, " + (f"pipes on switch port {detail['switch_port']}):" if "switch_port" in detail
+                                        else "a copy of the pipes on every port):"))
         for p in detail["pipes"]:
             root = " is_root" if p["is_root"] else ""
             match = ", ".join(p["match"] or {}) or "-"

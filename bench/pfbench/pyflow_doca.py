@@ -5,7 +5,10 @@ Two measurements, neither of which says anything about BlueField hardware (nothi
     (doca_flow_pipe_add_entry with DOCA_FLOW_NO_WAIT + doca_flow_entries_process per entry, the path the
     control API takes), and miss -> resubmit latency: a frame of a new flow injected into the simulated
     switch, missed to the RSS queue, learned by the handler thread, installed, resubmitted; timed until
-    the handler has resubmitted it (polled, so an upper bound);
+    the handler has resubmitted it (polled, so an upper bound); and learned entries per second for a burst
+    of new flows, batched (DOCA_FLOW_WAIT_FOR_BATCH, one doca_flow_entries_process per learner round)
+    beside one by one (PYFLOW_DOCA_NO_BATCH=1: one push and one process call per entry), measured
+    alternately in the same run;
   * the flow-setup part's "pyflow DOCA (simulator)" row: `pyflow run --backend doca --doca-sim` on the
     lab's DUT veths (the simulator's ports on AF_PACKET), beside the ebpf and dpdk rows.
 """
@@ -102,7 +105,7 @@ def measure_miss_latency(n: int) -> dict:
     class Result(ctypes.Structure):
         _fields_ = [("verdict", ctypes.c_uint32), ("port_id", ctypes.c_uint32), ("queue", ctypes.c_uint32),
                     ("out_len", ctypes.c_uint32), ("mark", ctypes.c_uint32), ("hops", ctypes.c_uint32),
-                    ("ctx", ctypes.c_void_p)]
+                    ("ctx", ctypes.c_void_p), ("mirrored", ctypes.c_uint32)]
 
     cfg = load_config(bench_config("/tmp", n + 16))
     program = compile_program(cfg, {"uplink": "0", "vf0": "1"})
@@ -129,6 +132,48 @@ def measure_miss_latency(n: int) -> dict:
                                         "mean": statistics.fmean(lat)}}
 
 
+def measure_learn_burst(n: int, batched: bool) -> dict:
+    """n new flows queued on the RSS ring at once (the simulator's rx paused), then released: learned entries
+    per second until the handler resubmitted all of them, and the DOCA queue calls it took."""
+    from pyflow.compiler import compile_program
+    from pyflow.config import load_config
+    from pyflow.instance import Instance
+
+    lib = ctypes.CDLL(os.environ["PYFLOW_DOCA_SIM"])
+    lib.docasim_queue_stats.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64)]
+    res = (ctypes.c_uint8 * 64)()
+    if batched:
+        os.environ.pop("PYFLOW_DOCA_NO_BATCH", None)
+    else:
+        os.environ["PYFLOW_DOCA_NO_BATCH"] = "1"
+    cfg = load_config(bench_config("/tmp", n + 16))
+    program = compile_program(cfg, {"uplink": "0", "vf0": "1"})
+    pushes, calls = ctypes.c_uint64(), ctypes.c_uint64()
+    try:
+        with Instance("doca", "pfbdoca", no_pin=True, max_entries=n + 64) as inst:
+            program.apply(inst)
+            inst.start()
+            lib.docasim_rx_pause(True)
+            for i in range(n):
+                frame = _udp(_src(i + 1))
+                lib.docasim_inject(1, frame, len(frame), 0, None, 0, ctypes.byref(res))
+            lib.docasim_queue_stats(ctypes.byref(pushes), ctypes.byref(calls))
+            p0, c0 = pushes.value, calls.value
+            t0 = time.perf_counter()
+            lib.docasim_rx_pause(False)
+            while inst.miss_stats()["resubmitted"] < n:
+                if time.perf_counter() - t0 > 30:
+                    raise CommandError(f"doca: {n} flows not resubmitted within 30 s")
+                time.sleep(0.0002)
+            t1 = time.perf_counter()
+            lib.docasim_queue_stats(ctypes.byref(pushes), ctypes.byref(calls))
+            installed = inst.miss_stats()["installed"]
+    finally:
+        os.environ.pop("PYFLOW_DOCA_NO_BATCH", None)
+    return {"flows": n, "installed": installed, "entries_per_s": n / (t1 - t0),
+            "pushes": pushes.value - p0, "process_calls": calls.value - c0}
+
+
 def run_doca(ctx) -> dict:
     why = doca_problem()
     if why:
@@ -138,13 +183,22 @@ def run_doca(ctx) -> dict:
     repeats = 3 if ctx is None else ctx.args.repeats
     installs = [measure_install_rate(n) for _ in range(repeats)]
     miss = [measure_miss_latency(min(n, 1000)) for _ in range(repeats)]
+    burst = {"batched": [], "one_by_one": []}
+    measure_learn_burst(n, True)         # warm-up, not counted
+    for _ in range(repeats):             # alternately, so both see the same machine
+        burst["one_by_one"].append(measure_learn_burst(n, False))
+        burst["batched"].append(measure_learn_burst(n, True))
     out = {"api": "DOCA Flow simulator (tests/doca/sim), not hardware", "install": installs, "miss": miss,
            "entries_per_s": statistics.median(r["entries_per_s"] for r in installs),
            "us_per_entry": statistics.median(r["us_per_entry"] for r in installs),
            "miss_p50_us": statistics.median(r["latency_us"]["p50"] for r in miss),
-           "miss_p99_us": statistics.median(r["latency_us"]["p99"] for r in miss)}
+           "miss_p99_us": statistics.median(r["latency_us"]["p99"] for r in miss),
+           "learn_burst": burst,
+           "learn_burst_per_s": {k: statistics.median(r["entries_per_s"] for r in v) for k, v in burst.items()}}
     log(f"doca: {out['entries_per_s']:.0f} entries/s ({out['us_per_entry']:.1f} us each); miss -> resubmit "
-        f"p50 {out['miss_p50_us']:.0f} us, p99 {out['miss_p99_us']:.0f} us")
+        f"p50 {out['miss_p50_us']:.0f} us, p99 {out['miss_p99_us']:.0f} us; learned burst of {n}: "
+        f"{out['learn_burst_per_s']['one_by_one']:.0f}/s one by one, {out['learn_burst_per_s']['batched']:.0f}/s "
+        f"batched")
     return out
 
 
@@ -156,6 +210,12 @@ def render_doca(d: dict) -> list[str]:
                  f"{d['entries_per_s']:.0f}/s ({d['us_per_entry']:.1f} us per entry)")
     lines.append(f"  miss -> RSS -> learn -> install -> resubmit, one flow at a time: p50 {d['miss_p50_us']:.0f} us, "
                  f"p99 {d['miss_p99_us']:.0f} us")
+    if d.get("learn_burst_per_s"):
+        b, o = d["learn_burst"]["batched"][0], d["learn_burst"]["one_by_one"][0]
+        lines.append(f"  learned burst of {b['flows']} new flows: one by one {d['learn_burst_per_s']['one_by_one']:.0f} "
+                     f"entries/s ({o['pushes']} pushes, {o['process_calls']} entries_process), batched with "
+                     f"DOCA_FLOW_WAIT_FOR_BATCH {d['learn_burst_per_s']['batched']:.0f} entries/s ({b['pushes']} "
+                     f"pushes, {b['process_calls']} entries_process)")
     return lines
 
 

@@ -1,5 +1,6 @@
 """Differential corpus on the doca backend: seeded random pipelines of what the doca backend maps (control, lpm,
-basic and weighted hash pipes; eth/ipv4/l4/dscp rewrites, dec_ttl; forwards to ports, pipes, drop) and random frames, through
+basic and weighted hash pipes; eth/ipv4/l4/dscp rewrites, dec_ttl, VLAN pop/push/set, meta.mark set and matched;
+forwards to ports, pipes, drop), in switch and vnf mode, and random frames, through
 the DOCA Flow simulator, the DPDK software pipes and the eBPF datapath: same fate, bytes, port, entry, counters.
 
 Frames the doca backend is documented to treat differently are not generated (docs/doca.md): truncated or
@@ -14,7 +15,7 @@ import random
 
 import pytest
 
-from tests.doca.test_doca import run_doca, run_dpdk, run_ebpf, view
+from tests.doca.test_doca import doca_mode, run_doca, run_dpdk, run_ebpf, view  # noqa: F401 (a fixture)
 
 scapy = pytest.importorskip("scapy.all")
 from scapy.all import ARP, IP, TCP, UDP, Dot1Q, Ether, IPv6, Raw  # noqa: E402
@@ -27,7 +28,8 @@ PORTS = ["p0", "p1", "p2"]
 V4 = [f"10.{a}.{b}.{c}" for a in (0, 1) for b in (0, 3) for c in (1, 2, 7)]
 DPORTS = [53, 80, 443, 4000]
 MACS = ["02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:aa"]
-SETS = ["ipv4.src", "ipv4.dst", "eth.src", "eth.dst", "l4.sport", "l4.dport", "ipv4.dscp", "dec_ttl"]
+SETS = ["ipv4.src", "ipv4.dst", "eth.src", "eth.dst", "l4.sport", "l4.dport", "ipv4.dscp", "dec_ttl", "meta.mark"]
+MARKS = [1, 2, 3]
 
 
 def _fwd(rng, later):
@@ -40,12 +42,13 @@ def _actions(rng, allowed):
         out[a] = {"ipv4.src": lambda: rng.choice(V4), "ipv4.dst": lambda: rng.choice(V4),
                   "eth.src": lambda: rng.choice(MACS), "eth.dst": lambda: rng.choice(MACS),
                   "l4.sport": lambda: rng.choice(DPORTS + [7777]), "l4.dport": lambda: rng.choice(DPORTS + [7777]),
-                  "ipv4.dscp": lambda: rng.randrange(64), "dec_ttl": lambda: True}[a]()
+                  "ipv4.dscp": lambda: rng.randrange(64), "dec_ttl": lambda: True,
+                  "meta.mark": lambda: rng.choice(MARKS)}[a]()
     return out
 
 
 def random_config(rng, n):
-    order = rng.sample(["acl", "route", "exact", "spread"], k=rng.randint(1, 4))
+    order = rng.sample(["acl", "route", "exact", "spread", "tags"], k=rng.randint(1, 5))
     # a DOCA fwd_miss goes to a pipe or drops (docs/doca.md)
     root = {"name": "root", "type": rng.choice(["basic", "control"]), "root": True,
             "fwd_miss": rng.choice(["drop"] + [f"pipe:{p}" for p in order])}
@@ -93,6 +96,19 @@ def random_config(rng, n):
             pipe["fwd"] = rng.choice([f"port:{p}" for p in PORTS])
             entries = [{"name": f"spread{i}", "weight": rng.choice([1, 2, 3, 5, 30, 70])}
                        for i in range(rng.randint(2, 4))]
+        elif name == "tags":
+            # VLAN pop/set/push on frames whose tag the entry matches (a push onto a tag is 802.1ad), a push
+            # onto untagged frames (vlan.id 0), and marks set by earlier pipes; one VLAN action per entry
+            pipe.update(type="control", match=["vlan.id", "meta.mark"], actions=["pop_vlan", "push_vlan", "vlan.id",
+                                                                                 "eth.dst"])
+            entries = []
+            for i, vid in enumerate(rng.sample([10, 20, 0], k=rng.randint(1, 3))):
+                act = rng.choice(["pop_vlan", "push_vlan", "vlan.id"] if vid else ["push_vlan"])
+                entries.append({"name": f"tags{i}", "match": {"vlan.id": vid}, "priority": rng.randrange(4),
+                                "vlan": {act: True if act == "pop_vlan" else rng.randrange(1, 4095)}})
+            for i, mark in enumerate(rng.sample(MARKS, k=rng.randint(0, 2))):
+                entries.append({"name": f"mark{i}", "match": {"meta.mark": mark}, "priority": rng.randrange(4),
+                                "vlan": {"eth.dst": rng.choice(MACS)}})
         else:
             pipe.update(type="basic", match=["ipv4.src", "l4.dport"])
             entries = [{"name": f"exact{i}", "match": {"ipv4.src": s, "l4.dport": d}}
@@ -100,7 +116,10 @@ def random_config(rng, n):
         # an LPM pipe takes one action template in DOCA: its entries share one action set (or have none)
         shared = _actions(rng, allowed)
         for e in entries:
-            e["actions"] = (shared if rng.random() < 0.6 else {}) if name == "route" else _actions(rng, allowed)
+            if name == "tags":
+                e["actions"] = e.pop("vlan")
+            else:
+                e["actions"] = (shared if rng.random() < 0.6 else {}) if name == "route" else _actions(rng, allowed)
             e["fwd"] = _fwd(rng, later)
         pipe["entries"] = entries
         pipes.append(pipe)
@@ -125,7 +144,7 @@ def random_frame(rng):
     return rng.randrange(3), bytes(pkt)
 
 
-def test_random_pipelines_agree_on_doca_dpdk_and_ebpf(sim):
+def test_random_pipelines_agree_on_doca_dpdk_and_ebpf(sim, doca_mode):
     if os.geteuid() != 0:
         pytest.skip("the ebpf and dpdk sides need root")
     from pyflow.config.loader import load_config

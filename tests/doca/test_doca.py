@@ -30,11 +30,10 @@ SHIPPED = sorted(p for p in CONF.glob("*.json") if p.name != "schema.json")
 PY = sys.executable
 
 scapy = pytest.importorskip("scapy.all")
-Ether, IP, UDP, TCP, Raw = scapy.Ether, scapy.IP, scapy.UDP, scapy.TCP, scapy.Raw
+Ether, IP, UDP, TCP, Raw, Dot1Q = scapy.Ether, scapy.IP, scapy.UDP, scapy.TCP, scapy.Raw, scapy.Dot1Q
 
 # Shipped configs the doca backend refuses, and the words of the refusal (docs/doca.md says why).
 REFUSED = {
-    "broadcast": "session 1: clone sessions / multicast groups are not supported",
     "ebpf-cast": "match on mpegts.frame",
     "mpls-encap": "pipe source_override: action push_mpls/pop_mpls",
     "psa-clone-e2e": "port 1: per-port egress pipes are not mapped",
@@ -93,6 +92,35 @@ WCMP_CONFIG = {
 }
 
 
+# VLAN pop/push/set and meta.mark set and matched: a tag is popped, set, pushed onto none (802.1Q) and onto one
+# (802.1ad, since the entry matches a tagged frame), and a mark set in one pipe is matched by the next.
+VLAN_CONFIG = {
+    "name": "vlan",
+    "ports": [{"name": "a", "id": 0}, {"name": "b", "id": 1}],
+    "pipes": [
+        {"name": "root", "type": "control", "root": True, "match": ["vlan.id", "meta.port"],
+         "actions": ["pop_vlan", "push_vlan", "vlan.id", "meta.mark"], "fwd_miss": "drop",
+         "entries": [
+             {"name": "pop10", "priority": 1, "match": {"vlan.id": 10}, "actions": {"pop_vlan": True, "meta.mark": 7},
+              "fwd": "pipe:marked"},
+             {"name": "qinq20", "priority": 1, "match": {"vlan.id": 20}, "actions": {"push_vlan": 300},
+              "fwd": "port:b"},
+             {"name": "set30", "priority": 1, "match": {"vlan.id": 30}, "actions": {"vlan.id": 31}, "fwd": "port:a"},
+             # untagged only: pushed onto a tag pyflow's outer TPID is 802.1ad, DOCA's the entry's (docs/doca.md)
+             {"name": "push_a", "priority": 5, "match": {"meta.port": "a", "vlan.id": 0},
+              "actions": {"push_vlan": 100}, "fwd": "port:b"},
+             {"name": "b_other", "priority": 5, "match": {"meta.port": "b"}, "actions": {"meta.mark": 9},
+              "fwd": "pipe:marked"},
+         ]},
+        {"name": "marked", "type": "basic", "match": ["meta.mark"], "actions": ["push_vlan", "eth.dst"],
+         "fwd_miss": "drop",
+         "entries": [{"name": "mark7", "match": {"meta.mark": 7}, "actions": {"push_vlan": 200}, "fwd": "port:a"},
+                     {"name": "mark9", "match": {"meta.mark": 9}, "actions": {"eth.dst": "02:00:00:00:00:99"},
+                      "fwd": "port:a"}]},
+    ],
+}
+
+
 def static_forward_without_mpls() -> dict:
     """conf/static-forward.json less its MPLS entries and pipe: what the doca backend does map of it."""
     cfg = json.loads((CONF / "static-forward.json").read_text())
@@ -109,6 +137,7 @@ def doca_accepted() -> dict[str, dict | pathlib.Path]:
     out = {p.stem: p for p in SHIPPED if p.stem not in REFUSED}
     out["diff"] = DIFF_CONFIG
     out["wcmp"] = WCMP_CONFIG
+    out["vlan"] = VLAN_CONFIG
     out["static-forward-ip"] = static_forward_without_mpls()
     return out
 
@@ -117,6 +146,16 @@ def load(config):
     from pyflow.config import load_config
 
     return load_config(str(config) if isinstance(config, pathlib.Path) else copy.deepcopy(config))
+
+
+MODES = ["switch", "vnf"]
+
+
+@pytest.fixture(params=MODES)
+def doca_mode(request, monkeypatch) -> str:
+    """DOCA Flow's mode, as `--doca-mode` sets it: switch (pipes on the switch manager) or vnf (pipes per port)."""
+    monkeypatch.setenv("PYFLOW_DOCA_MODE", request.param)
+    return request.param
 
 
 def numeric_bindings(cfg) -> dict[str, str]:
@@ -135,7 +174,7 @@ def open_doca(cfg, bindings=None, **opts):
 # ---- one source: the graph plan prints is what reaches DOCA Flow -------------------------------------
 
 @pytest.mark.parametrize("name", sorted(doca_accepted()))
-def test_created_pipes_equal_the_plan_graph(sim, name):
+def test_created_pipes_equal_the_plan_graph(sim, doca_mode, name):
     from pyflow.plan import doca_graph, plan, render_plan_text
 
     cfg = load(doca_accepted()[name])
@@ -156,6 +195,12 @@ def test_created_pipes_equal_the_plan_graph(sim, name):
                                    "name": ctx_names.get(e["ctx"], p["name"])} for e in p["entries"]]}
                 for p in created["pipes"]] == graph["pipes"]
         assert len(graph["pipes"]) >= len(cfg.pipes)
+        assert graph["mode"] == f"{doca_mode},hws"
+        if doca_mode == "vnf":
+            # no switch manager: every port holds a copy of every pipe, and the ports are the sim's own
+            assert {p["name"] for p in created["pipes"]} >= {f"{p.name}@{port.id}" for p in cfg.pipes
+                                                               for port in cfg.ports}
+            assert "switch_port" not in graph
         assert json.loads(inst.describe())["pipes"] == [
             {**p, "entries": [{k: v for k, v in e.items() if k != "active"} for e in p["entries"]]}
             for p in created["pipes"]]
@@ -215,6 +260,16 @@ def frames_for(cfg) -> list[tuple[int, bytes]]:
                 out.append((port.id, bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") /
                                            IP(src=src, dst=dst, ttl=64, tos=1) / l4 / Raw(b"pfdoca%04d" % seq))))
         out.append((port.id, bytes(Ether(src="02:00:00:00:00:aa", dst="02:00:00:00:00:01", type=0x88b5) / Raw(bytes(40)))))
+        for dst in ("ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01"):        # flooded where the config has groups
+            out.append((port.id, bytes(Ether(src="02:00:00:00:00:0a", dst=dst) / IP(src="10.0.0.2", dst="10.0.0.255") /
+                                       UDP(sport=68, dport=67) / Raw(b"pfdoca bcast"))))
+    # tagged copies for a config that matches VLAN ids: each id it names, one it does not, priority bits kept
+    vids = sorted({int(e.match["vlan.id"].value) for p in cfg.pipes for e in p.entries if "vlan.id" in e.match} - {0})
+    untagged = out[:40]
+    for vid in vids + [77] if vids else []:
+        for port, frame in untagged:
+            eth = Ether(frame)
+            out.append((port, bytes(Ether(src=eth.src, dst=eth.dst) / Dot1Q(vlan=vid, prio=5) / eth.payload)))
     return out
 
 
@@ -304,7 +359,7 @@ def view(run: dict) -> dict:
 
 
 @pytest.mark.parametrize("name", sorted(doca_accepted()))
-def test_differential_against_ebpf_and_dpdk(sim, name):
+def test_differential_against_ebpf_and_dpdk(sim, doca_mode, name):
     if os.geteuid() != 0:
         pytest.skip("the ebpf and dpdk sides need root")
     config = doca_accepted()[name]
@@ -320,12 +375,20 @@ def test_differential_against_ebpf_and_dpdk(sim, name):
     assert dpdk == ebpf
     # not a vacuous agreement: frames were forwarded, rewritten and missed
     kinds = {f["kind"] for f in doca["frames"]}
-    assert "tx" in kinds and sum(doca["entries"].values()) > 0
+    assert ("replicate" if name == "broadcast" else "tx") in kinds and sum(doca["entries"].values()) > 0
     if name == "wcmp":
         # every member of every hash pipe carried flows, the 70 % member the most
         members = ("path_w70", "path_w30", "third_1", "third_2", "third_3")
         assert all(doca["entries"][m] > 0 for m in members), doca["entries"]
         assert doca["entries"]["path_w70"] > doca["entries"]["path_w30"]
+    if name == "broadcast":
+        # every flood entry copied its frames to both other ports (a shared mirror plus the forward)
+        assert all(v > 0 for v in doca["entries"].values()), doca["entries"]
+        assert all(doca["ports"][p]["tx_packets"] > 0 for p in ("p1", "p2", "p3")), doca["ports"]
+    if name == "vlan":
+        # every VLAN action and both marks carried frames
+        assert all(doca["entries"][e] > 0 for e in ("pop10", "qinq20", "set30", "push_a", "mark7", "mark9")), \
+            doca["entries"]
 
 
 def test_hash_member_removed_and_added_back_at_runtime(sim):
@@ -371,7 +434,7 @@ RESUBMIT_FLOWS = [f"192.168.99.{101 + i}" for i in range(10)]
 NO_MISS = 2     # PF_DROP_NO_MISS
 
 
-def resubmit_first_packets(backend: str) -> dict:
+def resubmit_first_packets(backend: str, doca_mode: str = "switch") -> dict:
     """`pyflow run` on conf/resubmit.json in a lab of its own; the first frame of each of 10 flows from the user
     namespace misses h2n, is learned and resubmitted. Counters (control socket), log lines, frames received."""
     from pyflow import lab as labmod
@@ -387,7 +450,7 @@ def resubmit_first_packets(backend: str) -> dict:
         args = ["--backend", backend, "-j", str(CONF / "resubmit.json"), "--instance", prefix, "--fresh",
                 "--stats-interval", "0.2", "--metrics", f"127.0.0.1:{port}"]
         if backend == "doca":
-            args += ["--doca-sim", sim_library(), "--port", f"uplink=0,iface={net.root_ifname}",
+            args += ["--doca-sim", sim_library(), "--doca-mode", doca_mode, "--port", f"uplink=0,iface={net.root_ifname}",
                      "--port", f"vf0=1,iface={user.root_ifname}"]
         else:
             os.makedirs("/sys/fs/bpf/pyflow", exist_ok=True)    # the ebpf backend pins under it
@@ -420,10 +483,13 @@ def resubmit_first_packets(backend: str) -> dict:
 
 
 @pytest.mark.netns
-def test_seed001_resubmit_end_to_end_matches_ebpf(sim):
+@pytest.mark.parametrize("mode", MODES)
+def test_seed001_resubmit_end_to_end_matches_ebpf(sim, mode):
+    """Through `pyflow run --backend doca --doca-mode MODE`: in vnf mode the first packets miss on the VF port's
+    own copy of the pipes, reach that port's RSS queue and are resubmitted into that port's resubmit root."""
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
-    doca = resubmit_first_packets("doca")
+    doca = resubmit_first_packets("doca", mode)
     ebpf = resubmit_first_packets("ebpf")
     n = len(RESUBMIT_FLOWS)
     assert doca["created"] == [f"{s}->20.1.1.100" for s in RESUBMIT_FLOWS]
@@ -468,8 +534,8 @@ def lpm_two_templates() -> dict:
                                     "actions": {"ipv4.src": "172.16.0.1"}}]}]}
 
 
-@pytest.mark.parametrize("case", ["pipe_queues", "lpm_templates", "unsupported_action"])
-def test_bad_input_is_one_line_naming_pipe_and_call(sim, case):
+@pytest.mark.parametrize("case", ["pipe_queues", "lpm_templates", "unsupported_action", "truncate", "vnf_ports"])
+def test_bad_input_is_one_line_naming_pipe_and_call(sim, monkeypatch, case):
     from pyflow.errors import PyflowError
 
     if case == "pipe_queues":
@@ -485,8 +551,20 @@ def test_bad_input_is_one_line_naming_pipe_and_call(sim, case):
         bad["pipes"][1]["actions"].append("push_mpls")
         bad["pipes"][1]["entries"][0]["actions"]["push_mpls"] = {"labels": [100], "ttl": 64}
         cfg, opts = load(bad), {}
-        expect = ("backend doca: pipe second: action push_mpls/pop_mpls (DOCA Flow 2.9 encapsulates MPLS only as "
-                  "MPLS-over-UDP, not on Ethernet)")
+        expect = ("backend doca: pipe second: action push_mpls/pop_mpls (DOCA Flow 2.9 pushes and pops labels only "
+                  "as a DOCA_FLOW_TUN_MPLS_O_UDP tunnel encap/decap")
+    if case == "truncate":
+        bad = json.loads((CONF / "broadcast.json").read_text())
+        bad["sessions"][1]["members"][0]["truncate"] = 64
+        cfg, opts = load(bad), {}
+        expect = ("backend doca: session 2: member 0 truncates to 64 bytes (a DOCA mirror target copies the whole "
+                  "packet; DOCA Flow documents no truncation)")
+    elif case == "vnf_ports":
+        monkeypatch.setenv("PYFLOW_DOCA_MODE", "vnf")
+        bad = copy.deepcopy(DIFF_CONFIG)
+        bad["ports"] += [{"name": f"x{i}", "id": 2 + i} for i in range(3)]
+        cfg, opts = load(bad), {}
+        expect = "backend doca: vnf mode: 5 ports bound, at most 4 (each port holds its own copy of the pipes)"
     inst, program = open_doca(cfg, **opts)
     try:
         with pytest.raises(PyflowError) as exc:
@@ -528,6 +606,29 @@ def test_simulator_enforces_documented_rules(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     checks = [line for line in r.stdout.splitlines() if line.startswith("ok ")]
     assert len(checks) >= 14, r.stdout
+    assert len([c for c in checks if c.startswith("ok vnf:")]) >= 15, r.stdout
+
+
+def test_doca_mode_option():
+    """--doca-mode picks DOCA Flow's mode for run and plan; it is the doca backend's only, and checked."""
+    def cli(*args):
+        return subprocess.run([PY, "-P", "-m", "pyflow", *args], capture_output=True, text=True, timeout=60)
+
+    r = cli("plan", "--backend", "doca", "--doca-mode", "vnf", "-j", str(CONF / "resubmit.json"))
+    assert r.returncode == 0, r.stderr
+    assert "mode vnf,hws" in r.stdout and "a copy of the pipes on every port" in r.stdout
+    # each port its own root, reached by its own frames only: vf0's root has only vf0's entry
+    assert "  resubmit_root@0 control is_root" in r.stdout and "  resubmit_root@1 control is_root" in r.stdout
+    assert "  root@1 control default match [-] fwd changeable fwd_miss drop\n    entry root_host_to_net_vf0: *" \
+        in r.stdout
+    r = cli("plan", "--backend", "doca", "-j", str(CONF / "resubmit.json"))
+    assert r.returncode == 0 and "mode switch,hws" in r.stdout and "pipes on switch port 0" in r.stdout
+    assert "@" not in r.stdout
+    r = cli("plan", "--backend", "ebpf", "--doca-mode", "vnf", "-j", str(CONF / "resubmit.json"))
+    assert r.returncode != 0 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1
+    assert "--doca-mode: only for --backend doca" in r.stderr
+    r = cli("plan", "--backend", "doca", "--doca-mode", "bridge", "-j", str(CONF / "resubmit.json"))
+    assert r.returncode != 0 and "--doca-mode" in r.stderr and "'switch', 'vnf'" in r.stderr
 
 
 # ---- the miss path in process: learn, resubmit, age out through DOCA removals -----------------------------
@@ -539,11 +640,14 @@ def _inject(sim, port: int, frame: bytes) -> None:
     assert sim.lib.docasim_inject(port, frame, len(frame), 0, None, 0, ctypes.byref(res)) == 0
 
 
-def test_learned_entries_resubmit_and_age_out(sim):
+def test_learned_entries_resubmit_and_age_out(sim, doca_mode):
+    """Learned entries carry DOCA's own aging (monitor.aging_sec = the idle timeout); the handler reads the aged
+    ones with doca_flow_aging_handle on its queue and removes them. The simulator's clock is moved on, nothing
+    sleeps: an entry hit within its timeout stays, the idle ones go."""
     from pyflow.native import ffi
 
     cfg_json = json.loads((CONF / "resubmit.json").read_text())
-    cfg_json["miss_policies"][0]["idle_timeout"] = 0.3
+    cfg_json["miss_policies"][0]["idle_timeout"] = 1.5          # DOCA ages in whole seconds: 2
     cfg = load(cfg_json)
     inst, program = open_doca(cfg)
     try:
@@ -562,15 +666,27 @@ def test_learned_entries_resubmit_and_age_out(sim):
         # the resubmitted frames were counted from h2n on: its entries once each, root not again
         assert inst.counters_pipe(h2n.id) == {"hits": 3, "misses": 3}
         assert inst.counters_pipe(program.pipe("root").id)["hits"] == 3
-        in_sim = next(p for p in sim.dump()["pipes"] if p["name"] == "h2n")["entries"]
-        assert len(in_sim) == 3 and all(e["active"] for e in in_sim)
+        copies = 2 if doca_mode == "vnf" else 1
+        in_sim = [e for p in sim.dump()["pipes"] if p["name"].split("@")[0] == "h2n" for e in p["entries"]]
+        assert len(in_sim) == 3 * copies and all(e["active"] and e["aging_sec"] == 2 for e in in_sim)
+        sim.advance(1.2)
         # a second frame of a learned flow hits its entry in the simulated pipes, no miss
         _inject(sim, 1, bytes(Ether() / IP(src=srcs[0], dst="20.1.1.100") / UDP(dport=4000) / Raw(b"y" * 16)))
         assert inst.counters_pipe(h2n.id) == {"hits": 4, "misses": 3}
-        # idle: aged out by the sweeper, removed from DOCA Flow with doca_flow_pipe_remove_entry
+        time.sleep(0.1)                                          # the handler polls aging every 10 ms
+        assert inst.miss_stats()["aged_out"] == 0 and len(inst.entry_list(h2n.id)) == 3
+        sim.advance(1.0)
+        # 2.2 s idle: aged by DOCA, removed with doca_flow_pipe_remove_entry; the one hit 1 s ago stays
+        assert wait_until(lambda: inst.miss_stats()["aged_out"] == 2, 5)
+        left = inst.entry_list(h2n.id)
+        assert [program.learned_entry_name(h2n.id, ffi.addressof(i, "match")) for i in left] == [f"{srcs[0]}-flow"]
+        sim.advance(1.5)
         assert wait_until(lambda: inst.miss_stats()["aged_out"] == 3, 5)
         assert inst.entry_list(h2n.id) == []
-        assert next(p for p in sim.dump()["pipes"] if p["name"] == "h2n")["entries"] == []
+        assert [e for p in sim.dump()["pipes"] if p["name"].split("@")[0] == "h2n" for e in p["entries"]] == []
+        # the flow learns again on its next frame
+        _inject(sim, 1, bytes(Ether() / IP(src=srcs[1], dst="20.1.1.100") / UDP(dport=4000) / Raw(b"z" * 16)))
+        assert wait_until(lambda: inst.miss_stats()["installed"] == 4, 5)
     finally:
         inst.close()
 
@@ -607,5 +723,91 @@ def test_entries_added_and_removed_while_running(sim):
         v, _ = inst.test_run(0, frame)
         assert v.kind == lib.PF_VERDICT_DROP
         assert len(next(p for p in sim.dump()["pipes"] if p["name"] == "second")["entries"]) == 2
+    finally:
+        inst.close()
+
+
+# ---- batched installs: DOCA_FLOW_WAIT_FOR_BATCH, one doca_flow_entries_process per batch --------------------
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "one_by_one"])
+def test_learned_burst_installs_in_batches(sim, doca_mode, monkeypatch, batched):
+    """A burst of new flows reaches the handler together: batched, the learner's round is pushed with
+    DOCA_FLOW_WAIT_FOR_BATCH but its last entry and completed with one doca_flow_entries_process (per port);
+    with PYFLOW_DOCA_NO_BATCH one push and one process call per entry. Either way every flow is installed,
+    active and resubmitted."""
+    if not batched:
+        monkeypatch.setenv("PYFLOW_DOCA_NO_BATCH", "1")
+    cfg = load(CONF / "resubmit.json")
+    inst, program = open_doca(cfg)
+    n = 24
+    try:
+        program.apply(inst)
+        inst.start()
+        h2n = next(p for p in program.pipes if p.name == "h2n")
+        pushes0, calls0 = sim.queue_stats()
+        # queued before the handler reads: one burst (the simulator's RSS ring holds them)
+        sim.lib.docasim_rx_pause(True)
+        for i in range(n):
+            _inject(sim, 1, bytes(Ether() / IP(src=f"192.168.50.{i + 1}", dst="20.1.1.100") / UDP(dport=4000)))
+        sim.lib.docasim_rx_pause(False)
+        assert wait_until(lambda: inst.miss_stats()["resubmitted"] == n, 10)
+        pushes, calls = sim.queue_stats()
+        assert inst.miss_stats()["installed"] == n and len(inst.entry_list(h2n.id)) == n
+        in_sim = [e for p in sim.dump()["pipes"] if p["name"].split("@")[0] == "h2n" for e in p["entries"]]
+        assert len(in_sim) == n * (2 if doca_mode == "vnf" else 1) and all(e["active"] for e in in_sim)
+        planes = 2 if doca_mode == "vnf" else 1
+        if batched:
+            # far fewer pushes than entries (the rounds' last entries), far fewer process calls than entries
+            assert pushes - pushes0 < n * planes / 2 and calls - calls0 < n / 2, (pushes - pushes0, calls - calls0)
+        else:
+            assert pushes - pushes0 >= n * planes and calls - calls0 >= n * planes
+    finally:
+        inst.close()
+
+
+def test_entry_add_batch_is_one_process_call(sim, doca_mode):
+    """pf_entry_add_batch: the entries go with DOCA_FLOW_WAIT_FOR_BATCH but the last, one process call per
+    port; each is then active and forwards its flow; a bad entry in the batch stops it there, the earlier
+    ones stay added, the rest are not attempted."""
+    from pyflow.errors import PyflowError
+    from pyflow.instance import verdict_kind
+    from pyflow.native import ffi, lib
+
+    cfg = load(DIFF_CONFIG)
+    inst, program = open_doca(cfg)
+    try:
+        program.apply(inst)
+        inst.start()
+        second = program.pipe("second")
+        items = []
+        for i in range(10):
+            match = ffi.new("struct pf_fields *")
+            match.ipv4_src = int.from_bytes(bytes([10, 7, 0, i + 1]), "little")
+            entry = ffi.new("struct pf_entry *")
+            entry.act.flags = lib.PF_ACT_DEC_TTL | lib.PF_ACT_SET_DSCP | lib.PF_ACT_SET_L4_SPORT
+            entry.act.dscp, entry.act.l4_sport = 10, 0x3930
+            items.append((second.id, 0, 0, match, entry))
+        pushes0, calls0 = sim.queue_stats()
+        ids = inst.entry_add_batch(items)
+        pushes, calls = sim.queue_stats()
+        planes = 2 if doca_mode == "vnf" else 1
+        assert (pushes - pushes0, calls - calls0) == (planes, planes)
+        for i, eid in enumerate(ids):
+            frame = bytes(Ether() / IP(src=f"10.7.0.{i + 1}", dst="10.0.0.2", ttl=9) / UDP(sport=1, dport=2))
+            v, out = inst.test_run(0, frame)
+            assert verdict_kind(v) == "tx" and v.entry_id == eid and IP(out[14:]).ttl == 8
+        bad = ffi.new("struct pf_entry *")
+        bad.act.flags = lib.PF_ACT_PUSH_MPLS
+        match = ffi.new("struct pf_fields *")
+        match.ipv4_src = int.from_bytes(bytes([10, 7, 1, 1]), "little")
+        more = items[:2] + [(second.id, 0, 0, match, bad)] + items[2:4]
+        for m, _ in zip(more[:2], range(2)):
+            m[3].ipv4_src = m[3].ipv4_src + (1 << 16)          # new keys 10.7.1.x... not yet added
+        with pytest.raises(PyflowError) as exc:
+            inst.entry_add_batch(more)
+        assert "entry 2 of 5" in str(exc.value) and len(str(exc.value).splitlines()) == 1
+        results = [r for r, _ in exc.value.batch_results]
+        assert results[:2] == [0, 0] and results[2] < 0 and results[3:] == [-125, -125]   # ECANCELED
+        assert exc.value.batch_added == 2
     finally:
         inst.close()

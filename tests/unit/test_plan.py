@@ -102,10 +102,10 @@ def test_doca_graph(cfg):
 
 
 def test_doca_plan_names_what_it_refuses():
-    d = plan(load_config(CONF / "broadcast.json"), "doca")["doca"]
-    assert d["pipes"] == [] and "clone sessions / multicast groups are not supported" in d["refused"]
-    assert "doca refuses this pipeline: backend doca: session" in render_plan_text(plan(
-        load_config(CONF / "broadcast.json"), "doca"))
+    d = plan(load_config(CONF / "ebpf-cast.json"), "doca")["doca"]
+    assert d["pipes"] == [] and "match on mpegts.frame (DOCA Flow does not parse MPEG-TS)" in d["refused"]
+    assert "doca refuses this pipeline: backend doca: pipe video" in render_plan_text(plan(
+        load_config(CONF / "ebpf-cast.json"), "doca"))
 
 
 def test_ebpf_plan(cfg):

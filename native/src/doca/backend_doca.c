@@ -149,6 +149,16 @@ static void sb_fields_sel(struct sbuf *b, const void *s, const void *sel, bool a
 		sb_put(b, "\"");
 		first = false;
 	}
+	if (actions && ((const struct doca_flow_actions *)s)->pop_vlan) {
+		sb_put(b, "%s\"pop_vlan\": \"true\"", first ? "" : ", ");
+		first = false;
+	}
+	if (actions && ((const struct doca_flow_actions *)s)->has_push) {
+		const struct doca_flow_push_vlan_action *pv = &((const struct doca_flow_actions *)s)->push.vlan;
+
+		sb_put(b, "%s\"push.vlan\": \"%04x/%04x\"", first ? "" : ", ", ntohs(pv->eth_type),
+		       ntohs(pv->vlan_hdr.tci));
+	}
 	sb_put(b, "}");
 }
 
@@ -248,6 +258,23 @@ static struct pfdoca_gentry *graph_entry(struct pfdoca_gpipe *g, void *ctx, uint
 	return ge;
 }
 
+/* a monitor field of an entry (aging_sec, shared_mirror_id), in its graph line */
+static void graph_entry_extra(struct pfdoca_gentry *ge, const char *key, uint32_t value)
+{
+	size_t n, add;
+	char *j;
+
+	if (!ge || !ge->json)
+		return;
+	n = strlen(ge->json);
+	add = strlen(key) + 20;
+	j = realloc(ge->json, n + add);
+	if (!j)
+		return;
+	snprintf(j + n - 1, add + 1, ", \"%s\": %u}", key, value);
+	ge->json = j;
+}
+
 static void graph_free(struct pfdoca *d)
 {
 	for (struct pfdoca_gpipe *g = d->graph, *gn; g; g = gn) {
@@ -292,14 +319,13 @@ static int to_match(struct pfdoca *d, const struct pf_fields *m, const struct pf
 
 	memset(out, 0, sizeof(*out));
 	*bad = NULL;
-	if (m->mark)
-		*bad = "meta.mark (DOCA's pkt_meta carries the resubmit tag here)";
-	else if (m->packet_path)
+	if (m->packet_path)
 		*bad = "meta.packet_path (DOCA Flow has no PSA packet path)";
 	else if (m->mpegts_frame)
 		*bad = "mpegts.frame (DOCA Flow does not parse MPEG-TS)";
 	else if (m->mpls_label)
-		*bad = "mpls.label (DOCA Flow 2.9 matches MPLS only inside MPLS-over-UDP tunnels)";
+		*bad = "mpls.label (DOCA Flow 2.9 has MPLS only as the DOCA_FLOW_TUN_MPLS_O_UDP tunnel: labels in "
+		       "match.tun.mpls[] after outer UDP, per the guide's doca_flow_tun section; none on Ethernet)";
 	if (*bad)
 		return -EOPNOTSUPP;
 #define PUT(dst, src)                                                                           \
@@ -309,13 +335,17 @@ static int to_match(struct pfdoca *d, const struct pf_fields *m, const struct pf
 		else                                                                            \
 			memcpy(&(dst), &(src), sizeof(dst));                                    \
 	} while (0)
-	if (m->port) {
+	/* vnf: a pipe sees only its own port's frames, so in_port is the plane's (entry_on_plane) */
+	if (m->port && !d->vnf) {
 		uint32_t id = as_mask ? 0xffffffffu : doca_port_id(d, v->port);
 
 		if (all_ones)
 			id = 0xffffffffu;
 		out->parser_meta.port_id = id;
 	}
+	/* meta.mark as set by an earlier pipe's action (the resubmit tag is in pkt_meta) */
+	if (m->mark)
+		PUT(out->meta.mark, s->mark);
 	if (m->eth_type)
 		PUT(out->outer.eth.type, s->eth_type);
 	if (any(m->eth_dst, 6))
@@ -415,17 +445,13 @@ static void lpm_mask(const struct pfdoca_pipe *p, uint32_t prefixlen, struct pf_
 }
 
 /* pyflow actions DOCA Flow 2.9 has no header-modify or encap for, and why */
-#define PFDOCA_REFUSED_ACTIONS (PF_ACT_POP_VLAN | PF_ACT_PUSH_VLAN | PF_ACT_SET_VLAN | PF_ACT_POP_MPLS | \
-				PF_ACT_PUSH_MPLS | PF_ACT_SET_MARK | PF_ACT_CLONE | PF_ACT_DROP_PCT)
+#define PFDOCA_REFUSED_ACTIONS (PF_ACT_POP_MPLS | PF_ACT_PUSH_MPLS | PF_ACT_CLONE | PF_ACT_DROP_PCT)
 
 static const char *refused_action(uint32_t flags)
 {
 	if (flags & (PF_ACT_PUSH_MPLS | PF_ACT_POP_MPLS))
-		return "push_mpls/pop_mpls (DOCA Flow 2.9 encapsulates MPLS only as MPLS-over-UDP, not on Ethernet)";
-	if (flags & (PF_ACT_POP_VLAN | PF_ACT_PUSH_VLAN | PF_ACT_SET_VLAN))
-		return "VLAN push/pop/set (not mapped by this backend yet)";
-	if (flags & PF_ACT_SET_MARK)
-		return "meta.mark (DOCA's pkt_meta carries the resubmit tag here)";
+		return "push_mpls/pop_mpls (DOCA Flow 2.9 pushes and pops labels only as a DOCA_FLOW_TUN_MPLS_O_UDP "
+		       "tunnel encap/decap: encap_cfg.tun adds outer IP/UDP; no label push or pop on Ethernet)";
 	if (flags & PF_ACT_CLONE)
 		return "clone (DOCA mirrors need shared mirror resources, not mapped yet)";
 	if (flags & PF_ACT_DROP_PCT)
@@ -444,6 +470,22 @@ static void action_template(uint32_t flags, struct doca_flow_actions *a, struct 
 	memset(descs, 0, sizeof(*descs));
 	*has_mask = false;
 	a->action_idx = idx;
+	a->pop_vlan = flags & PF_ACT_POP_VLAN;
+	if (flags & PF_ACT_PUSH_VLAN) {
+		/* TPID and TCI per entry: 802.1ad over a tag the entry's match says is there */
+		a->has_push = true;
+		a->push.type = DOCA_FLOW_PUSH_ACTION_VLAN;
+		a->push.vlan.eth_type = 0xffff;
+		a->push.vlan.vlan_hdr.tci = 0xffff;
+	}
+	if (flags & PF_ACT_SET_VLAN) {
+		/* the VLAN id only: priority and DEI stay as they came */
+		a->outer.eth_vlan[0].tci = 0xffff;
+		mask->outer.eth_vlan[0].tci = htons(0x0fff);
+		*has_mask = true;
+	}
+	if (flags & PF_ACT_SET_MARK)
+		a->meta.mark = 0xffffffffu;
 	if (flags & PF_ACT_SET_ETH_SRC)
 		memset(a->outer.eth.src_mac, 0xff, 6);
 	if (flags & PF_ACT_SET_ETH_DST)
@@ -485,6 +527,8 @@ static void action_template(uint32_t flags, struct doca_flow_actions *a, struct 
 			a->outer.transport.dst_port = 0xffff;
 	}
 	if (has_mask && *has_mask) {
+		mask->meta.mark = a->meta.mark;
+		mask->outer.l3_type = a->outer.l3_type;
 		mask->outer.l4_type_ext = a->outer.l4_type_ext;
 		memcpy(mask->outer.eth.src_mac, a->outer.eth.src_mac, 6);
 		memcpy(mask->outer.eth.dst_mac, a->outer.eth.dst_mac, 6);
@@ -495,11 +539,23 @@ static void action_template(uint32_t flags, struct doca_flow_actions *a, struct 
 	}
 }
 
-/* an entry's values for its template */
-static void action_values(uint32_t flags, const struct pf_actions *v, uint8_t idx, struct doca_flow_actions *a)
+/* an entry's values for its template (tagged: the entry matches frames that carry a VLAN tag) */
+static void action_values(uint32_t flags, const struct pf_actions *v, uint8_t idx, bool tagged,
+			  struct doca_flow_actions *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->action_idx = idx;
+	a->pop_vlan = flags & PF_ACT_POP_VLAN;
+	if (flags & PF_ACT_PUSH_VLAN) {
+		a->has_push = true;
+		a->push.type = DOCA_FLOW_PUSH_ACTION_VLAN;
+		a->push.vlan.eth_type = htons(tagged && !(flags & PF_ACT_POP_VLAN) ? 0x88a8 : 0x8100);
+		a->push.vlan.vlan_hdr.tci = htons((uint16_t)(v->vlan_id & 0x0fff));
+	}
+	if (flags & PF_ACT_SET_VLAN)
+		a->outer.eth_vlan[0].tci = htons((uint16_t)(v->vlan_id & 0x0fff));
+	if (flags & PF_ACT_SET_MARK)
+		a->meta.mark = v->mark;
 	if (flags & PF_ACT_SET_ETH_SRC)
 		memcpy(a->outer.eth.src_mac, v->eth_src, 6);
 	if (flags & PF_ACT_SET_ETH_DST)
@@ -541,23 +597,43 @@ static const char *pipe_label(struct pfdoca *d, uint32_t id)
 	return buf;
 }
 
+/* vnf mode: a pipe's copy on each port is named <name>@<DOCA port id> */
+static const char *plane_suffix(struct pfdoca *d, uint32_t k)
+{
+	static __thread char buf[16];
+
+	if (!d->vnf)
+		return "";
+	snprintf(buf, sizeof(buf), "@%u", d->planes[k].doca_id);
+	return buf;
+}
+
 static const char *pipe_name_of(struct pfdoca *d, const struct doca_flow_pipe *p)
 {
-	static __thread char buf[64];
+	static __thread char buf[96];
 
-	for (uint32_t i = 0; i < PF_MAX_PIPES; i++) {
-		if (d->pipes[i].in_use && d->pipes[i].dp == p)
-			return d->pipes[i].name;
-		if (d->pipes[i].in_use && d->pipes[i].rss == p) {
-			snprintf(buf, sizeof(buf), "rss_%s", d->pipes[i].name);
+	for (uint32_t k = 0; k < d->nplanes; k++) {
+		for (uint32_t i = 0; i < PF_MAX_PIPES; i++) {
+			if (d->pipes[i].in_use && d->pipes[i].pl[k].dp == p) {
+				snprintf(buf, sizeof(buf), "%s%s", d->pipes[i].name, plane_suffix(d, k));
+				return buf;
+			}
+			if (d->pipes[i].in_use && d->pipes[i].pl[k].rss == p) {
+				snprintf(buf, sizeof(buf), "rss_%s%s", d->pipes[i].name, plane_suffix(d, k));
+				return buf;
+			}
+		}
+		if (p == d->planes[k].resubmit_root) {
+			snprintf(buf, sizeof(buf), "resubmit_root%s", plane_suffix(d, k));
 			return buf;
 		}
 	}
-	return p == d->resubmit_root ? "resubmit_root" : "?";
+	return "?";
 }
 
 /* the DOCA forward of a pyflow forward (from pipe id: a miss goes to its RSS pipe) */
-static int to_fwd(struct pfdoca *d, uint32_t from, const struct pf_fwd *f, struct doca_flow_fwd *out, struct pf_error *err)
+static int to_fwd(struct pfdoca *d, uint32_t k, uint32_t from, const struct pf_fwd *f, struct doca_flow_fwd *out,
+		  struct pf_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	switch (f->type) {
@@ -573,19 +649,24 @@ static int to_fwd(struct pfdoca *d, uint32_t from, const struct pf_fwd *f, struc
 			return pf_err(err, -ENOENT, "backend doca: %s: forward to pipe %u, which is not defined",
 				      pipe_label(d, from), f->target);
 		out->type = DOCA_FLOW_FWD_PIPE;
-		out->next_pipe = d->pipes[f->target].dp;
+		out->next_pipe = d->pipes[f->target].pl[k].dp;
 		return 0;
 	case PF_FWD_MISS:
 		out->type = DOCA_FLOW_FWD_PIPE;
-		out->next_pipe = d->pipes[from].rss;
+		out->next_pipe = d->pipes[from].pl[k].rss;
 		return 0;
 	case PF_FWD_DROP:
 	case PF_FWD_DEFAULT:
 		out->type = DOCA_FLOW_FWD_DROP;
 		return 0;
 	case PF_FWD_SESSION:
-		return pf_err(err, -EOPNOTSUPP, "backend doca: %s: forward to a clone session / group is not supported "
-			      "(DOCA mirrors are shared resources this backend does not map yet)", pipe_label(d, from));
+		if (f->target >= PF_MAX_SESSIONS || !d->session_in_use[f->target])
+			return pf_err(err, -ENOENT, "backend doca: %s: forward to group %u, which is not defined",
+				      pipe_label(d, from), f->target);
+		/* the first member; the entry's shared mirror copies to the rest (entry_push_plane) */
+		out->type = DOCA_FLOW_FWD_PORT;
+		out->port_id = d->ports[d->sessions[f->target].members[0].port].doca_id;
+		return 0;
 	case PF_FWD_KERNEL:
 		return pf_err(err, -EOPNOTSUPP, "backend doca: %s: forward to the kernel is not supported (in switch "
 			      "mode that is a port: forward to the host representor's port instead)", pipe_label(d, from));
@@ -629,6 +710,7 @@ static void doca_close(pf_instance *inst);
 static int doca_open(pf_instance *inst, const struct pf_instance_opts *opts, struct pf_error *err)
 {
 	struct pfdoca *d;
+	const char *mode;
 	int ret;
 
 	d = calloc(1, sizeof(*d));
@@ -649,6 +731,15 @@ static int doca_open(pf_instance *inst, const struct pf_instance_opts *opts, str
 		goto fail;
 	}
 	d->nqueues = (uint16_t)(1 + d->nthreads);
+	/* pyflow run/plan --doca-mode sets it: switch (the default) or vnf */
+	mode = getenv("PYFLOW_DOCA_MODE");
+	if (mode && *mode && strcmp(mode, "switch") && strcmp(mode, "vnf")) {
+		ret = pf_err(err, -EINVAL, "backend doca: --doca-mode '%s': expected switch or vnf", mode);
+		goto fail;
+	}
+	d->vnf = mode && !strcmp(mode, "vnf");
+	/* the bench's side-by-side baseline: one doca_flow_entries_process per learned entry */
+	d->no_batch = getenv("PYFLOW_DOCA_NO_BATCH") && strcmp(getenv("PYFLOW_DOCA_NO_BATCH"), "0");
 	d->entries = calloc(d->max_entries, sizeof(*d->entries));
 	for (d->key_mask = 1; d->key_mask < d->max_entries; d->key_mask <<= 1)
 		;
@@ -801,10 +892,30 @@ static int doca_root_set(pf_instance *inst, uint32_t pipe_id, struct pf_error *e
 	return 0;
 }
 
+/* A multicast group: the packet goes to its first member, a shared mirror copies it to the others. */
 static int doca_session_set(pf_instance *inst, uint32_t session_id, const struct pf_session *s, struct pf_error *err)
 {
-	return pf_err(err, -EOPNOTSUPP, "backend doca: session %u: clone sessions / multicast groups are not supported "
-		      "(DOCA mirrors are shared resources this backend does not map yet)", session_id);
+	struct pfdoca *d = pfdoca_of(inst);
+
+	if (session_id >= PF_MAX_SESSIONS)
+		return pf_err(err, -ERANGE, "backend doca: session %u: ids below %u", session_id, PF_MAX_SESSIONS);
+	if (d->started)
+		return pf_err(err, -EBUSY, "backend doca: session %u: DOCA mirrors are fixed once started", session_id);
+	if (!s->nmembers || s->nmembers > PF_MAX_SESSION_MEMBERS)
+		return pf_err(err, -EINVAL, "backend doca: session %u: 1..%u members", session_id,
+			      PF_MAX_SESSION_MEMBERS);
+	for (uint32_t i = 0; i < s->nmembers; i++) {
+		if (s->members[i].truncate)
+			return pf_err(err, -EOPNOTSUPP, "backend doca: session %u: member %u truncates to %u bytes (a "
+				      "DOCA mirror target copies the whole packet; DOCA Flow documents no truncation)",
+				      session_id, i, s->members[i].truncate);
+		if (s->members[i].port >= PF_MAX_PORTS || !d->ports[s->members[i].port].in_use)
+			return pf_err(err, -ENOENT, "backend doca: session %u: member port %u is not bound", session_id,
+				      s->members[i].port);
+	}
+	d->sessions[session_id] = *s;
+	d->session_in_use[session_id] = true;
+	return 0;
 }
 
 /* ---- creating (start) ------------------------------------------------------ */
@@ -837,36 +948,51 @@ static uint32_t hash_span(const struct pfdoca_pipe *p, const struct pfdoca_entry
 	return hi < p->cfg.nbuckets ? hi : p->cfg.nbuckets;
 }
 
-/* every DOCA entry of a pyflow entry completed (a hash member has one per bucket) */
+/* vnf: an entry matching another port's in_port can never match on plane k, so it is not added there */
+static bool entry_on_plane(struct pfdoca *d, const struct pfdoca_entry *en, uint32_t k)
+{
+	const struct pfdoca_pipe *p = &d->pipes[en->pipe];
+	const struct pf_fields *m = &p->masks[en->mask_idx < p->nmasks ? en->mask_idx : 0];
+
+	if (!d->vnf || p->cfg.type == PF_PIPE_HASH || !p->nmasks || !m->port)
+		return true;
+	return d->planes[k].pf_port >= 0 && en->match.port == (uint32_t)d->planes[k].pf_port;
+}
+
+static bool entry_pushed(const struct pfdoca_entry *en)
+{
+	for (uint32_t k = 0; k < PFDOCA_MAX_PLANES; k++)
+		if (en->de[k])
+			return true;
+	return false;
+}
+
+/* every DOCA entry of a pyflow entry completed (a hash member has one per bucket, on every plane) */
 static bool entry_done(struct pfdoca *d, struct pfdoca_entry *en)
 {
 	struct pfdoca_pipe *p = &d->pipes[en->pipe];
 	uint32_t lo, hi;
 
-	if (p->cfg.type != PF_PIPE_HASH)
-		return d->api->doca_flow_pipe_entry_get_status(en->de) == DOCA_FLOW_ENTRY_STATUS_SUCCESS;
-	hi = hash_span(p, en, &lo);
-	for (uint32_t b = lo; b < hi; b++)
-		if (!p->hde[b] || d->api->doca_flow_pipe_entry_get_status(p->hde[b]) != DOCA_FLOW_ENTRY_STATUS_SUCCESS)
-			return false;
+	for (uint32_t k = 0; k < d->nplanes; k++) {
+		if (!entry_on_plane(d, en, k))
+			continue;
+		if (p->cfg.type != PF_PIPE_HASH) {
+			if (!en->de[k] ||
+			    d->api->doca_flow_pipe_entry_get_status(en->de[k]) != DOCA_FLOW_ENTRY_STATUS_SUCCESS)
+				return false;
+			continue;
+		}
+		hi = hash_span(p, en, &lo);
+		for (uint32_t b = lo; b < hi; b++)
+			if (!p->pl[k].hde[b] ||
+			    d->api->doca_flow_pipe_entry_get_status(p->pl[k].hde[b]) != DOCA_FLOW_ENTRY_STATUS_SUCCESS)
+				return false;
+	}
 	return true;
 }
 
-/* forget a hash member's bucket entries (after DOCA removed them, or at teardown) */
-static void hash_forget(struct pfdoca_pipe *p, struct pfdoca_entry *en)
-{
-	uint32_t lo, hi = hash_span(p, en, &lo);
-
-	for (uint32_t b = lo; b < hi; b++) {
-		if (p->hg[b])
-			p->hg[b]->removed = true;
-		p->hde[b] = NULL;
-		p->hg[b] = NULL;
-	}
-}
-
 /* Create one DOCA pipe from its parts, rendering it into the graph. */
-static int create_pipe(struct pfdoca *d, const char *name, enum doca_flow_pipe_type type, bool is_root,
+static int create_pipe(struct pfdoca *d, uint32_t k, const char *base, enum doca_flow_pipe_type type, bool is_root,
 		       enum doca_flow_pipe_domain domain, uint32_t nr_entries, const struct doca_flow_match *match,
 		       const struct doca_flow_match *mask, struct doca_flow_actions *const *actions,
 		       struct doca_flow_actions *const *amasks, struct doca_flow_action_descs *const *descs,
@@ -878,8 +1004,10 @@ static int create_pipe(struct pfdoca *d, const char *name, enum doca_flow_pipe_t
 	struct sbuf b = { 0 };
 	doca_error_t e;
 	const char *call = "doca_flow_pipe_cfg_create";
+	char name[96];
 
-	e = DCALL(d, doca_flow_pipe_cfg_create, &cfg, d->sw);
+	snprintf(name, sizeof(name), "%s%s", base, plane_suffix(d, k));
+	e = DCALL(d, doca_flow_pipe_cfg_create, &cfg, d->planes[k].port);
 #define STEP(fn, ...)                                                  \
 	do {                                                           \
 		if (!e) {                                              \
@@ -902,8 +1030,11 @@ static int create_pipe(struct pfdoca *d, const char *name, enum doca_flow_pipe_t
 #undef STEP
 	if (cfg)
 		DCALL(d, doca_flow_pipe_cfg_destroy, cfg);
-	if (e)
+	if (e) {
+		if (d->vnf)
+			return doca_fail(d, err, e, call, "%s on DOCA port %u", label, d->planes[k].doca_id);
 		return doca_fail(d, err, e, call, "%s", label);
+	}
 	if (d->dry)
 		*out = (struct doca_flow_pipe *)(uintptr_t)(d->ncreated + 1);   /* a handle for the graph's names */
 	d->created[d->ncreated++] = *out;
@@ -954,9 +1085,10 @@ static bool pipe_misses_to_handler(struct pfdoca *d, uint32_t id)
 }
 
 /* the RSS pipe of pipe id: marks a missed frame with its pipe (and whether it was resubmitted) for the handler */
-static int create_rss_pipe(struct pfdoca *d, uint32_t id, struct pf_error *err)
+static int create_rss_pipe(struct pfdoca *d, uint32_t k, uint32_t id, struct pf_error *err)
 {
 	struct pfdoca_pipe *p = &d->pipes[id];
+	struct pfdoca_plane_pipe *pl = &p->pl[k];
 	struct doca_flow_actions tmpl = { 0 }, *tmpls[1] = { &tmpl };
 	struct doca_flow_actions act = { 0 };
 	struct doca_flow_match m = { 0 }, mm = { 0 };
@@ -975,26 +1107,26 @@ static int create_rss_pipe(struct pfdoca *d, uint32_t id, struct pf_error *err)
 	tmpl.meta.mark = 0xffffffffu;
 	snprintf(name, sizeof(name), "rss_%s", p->name);
 	snprintf(label, sizeof(label), "%s (its miss RSS pipe %s)", pipe_label(d, id), name);
-	ret = create_pipe(d, name, DOCA_FLOW_PIPE_CONTROL, false, DOCA_FLOW_PIPE_DOMAIN_DEFAULT, 2, NULL, NULL, tmpls,
-			  NULL, NULL, 1, &fwd, NULL, label, &p->rss, &p->rss_g, err);
+	ret = create_pipe(d, k, name, DOCA_FLOW_PIPE_CONTROL, false, DOCA_FLOW_PIPE_DOMAIN_DEFAULT, 2, NULL, NULL, tmpls,
+			  NULL, NULL, 1, &fwd, NULL, label, &pl->rss, &pl->rss_g, err);
 	if (ret)
 		return ret;
 	/* a frame this pipe's resubmit brought back: marked so, the learner never resubmits it twice */
 	m.meta.pkt_meta = PFDOCA_RESUBMIT_TAG | id;
 	mm.meta.pkt_meta = 0xffffffffu;
 	act.meta.mark = PFDOCA_MARK_RESUBMITTED | id;
-	e = DCALL(d, doca_flow_pipe_control_add_entry, 0, 0, p->rss, &m, &mm, NULL, &act, NULL, NULL, NULL, NULL, NULL,
-		  &p->rss_entries[0]);
+	e = DCALL(d, doca_flow_pipe_control_add_entry, 0, 0, pl->rss, &m, &mm, NULL, &act, NULL, NULL, NULL, NULL, NULL,
+		  &pl->rss_entries[0]);
 	if (e)
 		return doca_fail(d, err, e, "doca_flow_pipe_control_add_entry", "%s", label);
-	graph_entry(p->rss_g, NULL, 0, -1, NULL, &m, &mm, &act, NULL, d);
+	graph_entry(pl->rss_g, NULL, 0, -1, NULL, &m, &mm, &act, NULL, d);
 	memset(&m, 0, sizeof(m));
 	act.meta.mark = PFDOCA_MARK_MISS | id;
-	e = DCALL(d, doca_flow_pipe_control_add_entry, 0, 1, p->rss, &m, NULL, NULL, &act, NULL, NULL, NULL, NULL, NULL,
-		  &p->rss_entries[1]);
+	e = DCALL(d, doca_flow_pipe_control_add_entry, 0, 1, pl->rss, &m, NULL, NULL, &act, NULL, NULL, NULL, NULL, NULL,
+		  &pl->rss_entries[1]);
 	if (e)
 		return doca_fail(d, err, e, "doca_flow_pipe_control_add_entry", "%s", label);
-	graph_entry(p->rss_g, NULL, 1, -1, NULL, &m, NULL, &act, NULL, d);
+	graph_entry(pl->rss_g, NULL, 1, -1, NULL, &m, NULL, &act, NULL, d);
 	return 0;
 }
 
@@ -1033,22 +1165,23 @@ static int collect_templates(struct pfdoca *d, uint32_t id, struct pf_error *err
 	return 0;
 }
 
-static int create_user_pipe(struct pfdoca *d, uint32_t id, struct pf_error *err);
+static int create_user_pipe(struct pfdoca *d, uint32_t k, uint32_t id, struct pf_error *err);
 
 /* forward targets first: DOCA needs the pipe a forward names to exist */
-static int create_deps(struct pfdoca *d, uint32_t id, const struct pf_fwd *f, struct pf_error *err)
+static int create_deps(struct pfdoca *d, uint32_t k, uint32_t id, const struct pf_fwd *f, struct pf_error *err)
 {
 	if (f->type != PF_FWD_PIPE || f->target >= PF_MAX_PIPES || !d->pipes[f->target].in_use)
 		return 0;
 	if (d->pipes[f->target].visiting)
 		return pf_err(err, -ELOOP, "backend doca: %s: forward cycle through %s (DOCA pipes forward to pipes "
 			      "that exist already)", pipe_label(d, id), pipe_label(d, f->target));
-	return create_user_pipe(d, f->target, err);
+	return create_user_pipe(d, k, f->target, err);
 }
 
-static int create_user_pipe(struct pfdoca *d, uint32_t id, struct pf_error *err)
+static int create_user_pipe(struct pfdoca *d, uint32_t k, uint32_t id, struct pf_error *err)
 {
 	struct pfdoca_pipe *p = &d->pipes[id];
+	struct pfdoca_plane_pipe *pl = &p->pl[k];
 	struct doca_flow_match match, mask;
 	struct doca_flow_actions tmpl[PFDOCA_MAX_TEMPLATES], amask[PFDOCA_MAX_TEMPLATES];
 	struct doca_flow_actions *tp[PFDOCA_MAX_TEMPLATES], *mp[PFDOCA_MAX_TEMPLATES];
@@ -1060,18 +1193,18 @@ static int create_user_pipe(struct pfdoca *d, uint32_t id, struct pf_error *err)
 	enum doca_flow_pipe_type type;
 	int ret;
 
-	if (p->created)
+	if (pl->created)
 		return 0;
 	p->visiting = true;
-	ret = create_deps(d, id, &p->cfg.fwd, err);
+	ret = create_deps(d, k, id, &p->cfg.fwd, err);
 	if (!ret)
-		ret = create_deps(d, id, &p->cfg.fwd_miss, err);
+		ret = create_deps(d, k, id, &p->cfg.fwd_miss, err);
 	for (uint32_t i = 0; !ret && i < d->max_entries; i++)
 		if (d->entries[i].in_use && d->entries[i].pipe == id)
-			ret = create_deps(d, id, &d->entries[i].e.fwd, err);
+			ret = create_deps(d, k, id, &d->entries[i].e.fwd, err);
 	for (uint32_t i = 0; !ret && i < d->npolicies; i++)
 		if (d->policies[i].to_pipe == id)
-			ret = create_deps(d, id, &d->policies[i].fwd, err);
+			ret = create_deps(d, k, id, &d->policies[i].fwd, err);
 	p->visiting = false;
 	if (ret)
 		return ret;
@@ -1093,14 +1226,18 @@ static int create_user_pipe(struct pfdoca *d, uint32_t id, struct pf_error *err)
 		memset(&fwd, 0, sizeof(fwd));
 		fwd.type = DOCA_FLOW_FWD_CHANGEABLE;
 	} else {
-		ret = to_fwd(d, id, &p->cfg.fwd, &fwd, err);
+		ret = to_fwd(d, k, id, &p->cfg.fwd, &fwd, err);
 		if (ret)
 			return ret;
 	}
 	if (p->cfg.fwd_miss.type == PF_FWD_PORT)
 		return pf_err(err, -EOPNOTSUPP, "backend doca: %s: fwd_miss to a port (a DOCA fwd_miss goes to a pipe "
 			      "or is dropped)", pipe_label(d, id));
-	ret = to_fwd(d, id, &p->cfg.fwd_miss, &fwd_miss, err);
+	if (p->cfg.fwd.type == PF_FWD_SESSION || p->cfg.fwd_miss.type == PF_FWD_SESSION)
+		return pf_err(err, -EOPNOTSUPP, "backend doca: %s: a pipe's own fwd or fwd_miss to a group (DOCA "
+			      "mirrors are named by entries' monitors: forward to the group from entries)",
+			      pipe_label(d, id));
+	ret = to_fwd(d, k, id, &p->cfg.fwd_miss, &fwd_miss, err);
 	if (ret)
 		return ret;
 	type = p->cfg.type == PF_PIPE_CONTROL ? DOCA_FLOW_PIPE_CONTROL
@@ -1116,20 +1253,20 @@ static int create_user_pipe(struct pfdoca *d, uint32_t id, struct pf_error *err)
 		to_match(d, &m, &m, true, false, &mask, &bad);
 		p->tmpl = match;
 	}
-	ret = create_pipe(d, p->name, type, d->root_set && d->root_pipe == id && !d->npolicies,
+	ret = create_pipe(d, k, p->name, type, d->root_set && d->root_pipe == id && !d->npolicies,
 			  p->cfg.domain == PF_DOMAIN_EGRESS ? DOCA_FLOW_PIPE_DOMAIN_EGRESS : DOCA_FLOW_PIPE_DOMAIN_DEFAULT,
 			  type == DOCA_FLOW_PIPE_HASH ? p->cfg.nbuckets : d->max_entries,
 			  type == DOCA_FLOW_PIPE_CONTROL || type == DOCA_FLOW_PIPE_HASH ? NULL : &match,
 			  type == DOCA_FLOW_PIPE_CONTROL ? NULL : &mask, tp, any_amask ? mp : NULL, any_desc ? dp : NULL,
-			  p->ntemplates, &fwd, &fwd_miss, pipe_label(d, id), &p->dp, &p->g, err);
+			  p->ntemplates, &fwd, &fwd_miss, pipe_label(d, id), &pl->dp, &pl->g, err);
 	if (ret)
 		return ret;
-	p->created = true;
+	pl->created = true;
 	return 0;
 }
 
 /* root when misses are learned: resubmitted frames (pkt_meta tag | pipe) go straight to that pipe */
-static int create_resubmit_root(struct pfdoca *d, struct pf_error *err)
+static int create_resubmit_root(struct pfdoca *d, uint32_t k, struct pf_error *err)
 {
 	struct doca_flow_fwd fwd = { .type = DOCA_FLOW_FWD_CHANGEABLE }, miss = { .type = DOCA_FLOW_FWD_DROP };
 	struct doca_flow_match m, mm;
@@ -1137,9 +1274,12 @@ static int create_resubmit_root(struct pfdoca *d, struct pf_error *err)
 	doca_error_t e;
 	int ret;
 
-	ret = create_pipe(d, "resubmit_root", DOCA_FLOW_PIPE_CONTROL, true, DOCA_FLOW_PIPE_DOMAIN_DEFAULT,
+	struct doca_flow_pipe **root = &d->planes[k].resubmit_root;
+	struct pfdoca_gpipe **root_g = &d->planes[k].resubmit_root_g;
+
+	ret = create_pipe(d, k, "resubmit_root", DOCA_FLOW_PIPE_CONTROL, true, DOCA_FLOW_PIPE_DOMAIN_DEFAULT,
 			  d->npolicies + 1, NULL, NULL, NULL, NULL, NULL, 0, &fwd, &miss, "resubmit root pipe",
-			  &d->resubmit_root, &d->resubmit_root_g, err);
+			  root, root_g, err);
 	if (ret)
 		return ret;
 	for (uint32_t i = 0; i < d->npolicies; i++) {
@@ -1151,26 +1291,26 @@ static int create_resubmit_root(struct pfdoca *d, struct pf_error *err)
 		mm.meta.pkt_meta = 0xffffffffu;
 		memset(&to, 0, sizeof(to));
 		to.type = DOCA_FLOW_FWD_PIPE;
-		to.next_pipe = d->pipes[from].dp;
-		e = DCALL(d, doca_flow_pipe_control_add_entry, 0, 0, d->resubmit_root, &m, &mm, NULL, NULL, NULL, NULL,
+		to.next_pipe = d->pipes[from].pl[k].dp;
+		e = DCALL(d, doca_flow_pipe_control_add_entry, 0, 0, *root, &m, &mm, NULL, NULL, NULL, NULL,
 			  NULL, &to, NULL, &d->internal_entries[d->ninternal]);
 		if (e)
 			return doca_fail(d, err, e, "doca_flow_pipe_control_add_entry", "resubmit root pipe, entry for %s",
 					 pipe_label(d, from));
 		d->ninternal++;
-		graph_entry(d->resubmit_root_g, NULL, 0, -1, NULL, &m, &mm, NULL, &to, d);
+		graph_entry(*root_g, NULL, 0, -1, NULL, &m, &mm, NULL, &to, d);
 	}
 	memset(&m, 0, sizeof(m));
 	memset(&to, 0, sizeof(to));
 	to.type = DOCA_FLOW_FWD_PIPE;
-	to.next_pipe = d->pipes[d->root_pipe].dp;
-	e = DCALL(d, doca_flow_pipe_control_add_entry, 0, 1, d->resubmit_root, &m, NULL, NULL, NULL, NULL, NULL, NULL,
+	to.next_pipe = d->pipes[d->root_pipe].pl[k].dp;
+	e = DCALL(d, doca_flow_pipe_control_add_entry, 0, 1, *root, &m, NULL, NULL, NULL, NULL, NULL, NULL,
 		  &to, NULL, &d->internal_entries[d->ninternal]);
 	if (e)
 		return doca_fail(d, err, e, "doca_flow_pipe_control_add_entry", "resubmit root pipe, entry to %s",
 				 pipe_label(d, d->root_pipe));
 	d->ninternal++;
-	graph_entry(d->resubmit_root_g, NULL, 1, -1, NULL, &m, NULL, NULL, &to, d);
+	graph_entry(*root_g, NULL, 1, -1, NULL, &m, NULL, NULL, &to, d);
 	return 0;
 }
 
@@ -1181,17 +1321,66 @@ static int process_queue(struct pfdoca *d, uint16_t q, struct pf_error *err)
 
 	if (d->dry)
 		return 0;
-	e = d->api->doca_flow_entries_process(d->sw, q, 10000, 0);
-	if (e)
-		return doca_fail(d, err, e, "doca_flow_entries_process", "queue %u", q);
+	/* switch mode: the switch manager's queue holds every entry; vnf: each port's its own */
+	for (uint32_t k = 0; k < d->nplanes; k++) {
+		e = d->api->doca_flow_entries_process(d->planes[k].port, q, 10000, 0);
+		if (e)
+			return doca_fail(d, err, e, "doca_flow_entries_process", "queue %u of DOCA port %u", q,
+					 d->planes[k].doca_id);
+	}
 	return 0;
 }
 
-/* Add entry id to its DOCA pipe from this thread's queue (DOCA_FLOW_NO_WAIT), without processing. */
-static int entry_push(struct pfdoca *d, uint32_t id, struct pf_error *err)
+/* Remove every DOCA entry of pyflow entry id, on every plane (DOCA_FLOW_NO_WAIT; the caller processes). */
+static int entry_unpush(struct pfdoca *d, uint32_t id, struct pf_error *err)
 {
 	struct pfdoca_entry *en = &d->entries[id];
 	struct pfdoca_pipe *p = &d->pipes[en->pipe];
+	doca_error_t e;
+
+	for (uint32_t k = 0; k < PFDOCA_MAX_PLANES; k++) {
+		struct pfdoca_plane_pipe *pl = &p->pl[k];
+
+		if (!en->de[k])
+			continue;
+		if (p->cfg.type == PF_PIPE_HASH) {
+			uint32_t lo, hi = hash_span(p, en, &lo);
+
+			for (uint32_t b = lo; b < hi; b++) {
+				if (!pl->hde[b])
+					continue;
+				e = DCALL(d, doca_flow_pipe_remove_entry, pfdoca_queue, DOCA_FLOW_NO_WAIT, pl->hde[b]);
+				if (e)
+					return doca_fail(d, err, e, "doca_flow_pipe_remove_entry", "%s",
+							 pipe_label(d, en->pipe));
+				if (pl->hg[b])
+					pl->hg[b]->removed = true;
+				pl->hde[b] = NULL;
+				pl->hg[b] = NULL;
+			}
+		} else {
+			e = DCALL(d, doca_flow_pipe_remove_entry, pfdoca_queue, DOCA_FLOW_NO_WAIT, en->de[k]);
+			if (e)
+				return doca_fail(d, err, e, "doca_flow_pipe_remove_entry", "%s", pipe_label(d, en->pipe));
+		}
+		if (en->g[k])
+			en->g[k]->removed = true;
+		en->de[k] = NULL;
+		en->g[k] = NULL;
+	}
+	return 0;
+}
+
+/* Add entry id to its DOCA pipe on plane k from this thread's queue (DOCA_FLOW_NO_WAIT), without processing. */
+static int entry_push_plane(struct pfdoca *d, uint32_t k, uint32_t id, enum doca_flow_flags_type fl,
+			    struct pf_error *err)
+{
+	struct pfdoca_entry *en = &d->entries[id];
+	struct pfdoca_pipe *p = &d->pipes[en->pipe];
+	struct pfdoca_plane_pipe *pl = &p->pl[k];
+	struct doca_flow_monitor mon = { .counter_type = DOCA_FLOW_RESOURCE_TYPE_NON_SHARED,
+					 .aging_sec = en->aging_sec };
+	const struct doca_flow_monitor *monp;
 	struct doca_flow_match m, mask;
 	struct doca_flow_actions a;
 	struct doca_flow_fwd fwd;
@@ -1203,55 +1392,55 @@ static int entry_push(struct pfdoca *d, uint32_t id, struct pf_error *err)
 	int idx, ret;
 	void *ctx = (void *)(uintptr_t)(id + 1);
 
-	ret = check_actions(d, en->pipe, en->e.act.flags, err);
-	if (ret)
-		return ret;
 	idx = template_of(p, en->e.act.flags, false);
 	if (idx == -1)
 		return pf_err(err, -EOPNOTSUPP, "backend doca: %s: this entry's actions are not among the pipe's action "
 			      "templates, which DOCA fixes when the pipe is created", pipe_label(d, en->pipe));
+	if (idx >= 0)
+		action_values(TEMPLATE_FLAGS(en->e.act.flags), &en->e.act, (uint8_t)idx, en->match.vlan_id != 0, &a);
+	pf = en->e.fwd.type != PF_FWD_DEFAULT ? &en->e.fwd : &p->cfg.fwd;
+	if (p->fwd_changeable) {
+		ret = to_fwd(d, k, en->pipe, pf, &fwd, err);
+		if (ret)
+			return ret;
+	}
+	if (pf->type == PF_FWD_SESSION && d->sessions[pf->target].nmembers > 1)
+		mon.shared_mirror_id = pf->target + 1;
+	monp = mon.aging_sec || mon.shared_mirror_id ? &mon : NULL;
 	if (p->cfg.type == PF_PIPE_HASH) {
 		uint32_t lo, hi = hash_span(p, en, &lo);
 
-		if (idx >= 0)
-			action_values(TEMPLATE_FLAGS(en->e.act.flags), &en->e.act, (uint8_t)idx, &a);
-		pf = en->e.fwd.type != PF_FWD_DEFAULT ? &en->e.fwd : &p->cfg.fwd;
-		if (p->fwd_changeable) {
-			ret = to_fwd(d, en->pipe, pf, &fwd, err);
-			if (ret)
-				return ret;
-		}
 		if (lo >= hi)
 			return pf_err(err, -ERANGE, "backend doca: %s: buckets [%u, %u) outside the pipe's %u",
 				      pipe_label(d, en->pipe), en->mask_idx, en->mask_idx + en->prefixlen, p->cfg.nbuckets);
 		for (uint32_t b = lo; b < hi; b++)
-			if (p->hde[b])
+			if (pl->hde[b])
 				return pf_err(err, -EEXIST, "backend doca: %s: bucket %u already has a member",
 					      pipe_label(d, en->pipe), b);
 		for (uint32_t b = lo; b < hi; b++) {
-			e = DCALL(d, doca_flow_pipe_hash_add_entry, pfdoca_queue, p->dp, b, idx >= 0 ? &a : NULL, NULL,
-				  p->fwd_changeable ? &fwd : NULL, DOCA_FLOW_NO_WAIT, ctx, &p->hde[b]);
+			e = DCALL(d, doca_flow_pipe_hash_add_entry, pfdoca_queue, pl->dp, b, idx >= 0 ? &a : NULL, monp,
+				  p->fwd_changeable ? &fwd : NULL, DOCA_FLOW_NO_WAIT, ctx, &pl->hde[b]);
 			if (e) {
 				ret = doca_fail(d, err, e, "doca_flow_pipe_hash_add_entry", "%s", pipe_label(d, en->pipe));
 				/* nothing half-created: the member's earlier buckets go too */
 				while (b-- > lo) {
 					if (!d->dry)
-						d->api->doca_flow_pipe_remove_entry(pfdoca_queue, DOCA_FLOW_NO_WAIT, p->hde[b]);
-					if (p->hg[b])
-						p->hg[b]->removed = true;
-					p->hde[b] = NULL;
-					p->hg[b] = NULL;
+						d->api->doca_flow_pipe_remove_entry(pfdoca_queue, DOCA_FLOW_NO_WAIT,
+										    pl->hde[b]);
+					if (pl->hg[b])
+						pl->hg[b]->removed = true;
+					pl->hde[b] = NULL;
+					pl->hg[b] = NULL;
 				}
 				return ret;
 			}
 			if (d->dry)
-				p->hde[b] = (struct doca_flow_pipe_entry *)(uintptr_t)(id + 1);
-			p->hg[b] = graph_entry(p->g, ctx, 0, b, NULL, NULL, NULL, idx >= 0 ? &a : NULL,
-					       p->fwd_changeable ? &fwd : NULL, d);
+				pl->hde[b] = (struct doca_flow_pipe_entry *)(uintptr_t)(id + 1);
+			pl->hg[b] = graph_entry(pl->g, ctx, 0, b, NULL, NULL, NULL, idx >= 0 ? &a : NULL,
+						p->fwd_changeable ? &fwd : NULL, d);
 		}
-		en->de = p->hde[lo];
-		en->g = p->hg[lo];
-		en->last_seen_ns = pf_now_ns();
+		en->de[k] = pl->hde[lo];
+		en->g[k] = pl->hg[lo];
 		return 0;
 	}
 	if (p->cfg.type == PF_PIPE_LPM) {
@@ -1266,47 +1455,76 @@ static int entry_push(struct pfdoca *d, uint32_t id, struct pf_error *err)
 		ret = to_match(d, &pm, &en->match, true, false, &mask, &bad);
 	if (ret)
 		return pf_err(err, ret, "backend doca: %s: match on %s", pipe_label(d, en->pipe), bad);
-	if (idx >= 0)
-		action_values(TEMPLATE_FLAGS(en->e.act.flags), &en->e.act, (uint8_t)idx, &a);
-	pf = en->e.fwd.type != PF_FWD_DEFAULT ? &en->e.fwd : &p->cfg.fwd;
-	if (p->fwd_changeable) {
-		ret = to_fwd(d, en->pipe, pf, &fwd, err);
-		if (ret)
-			return ret;
-	}
 	switch (p->cfg.type) {
 	case PF_PIPE_CONTROL:
 		call = "doca_flow_pipe_control_add_entry";
 		/* priority 0 belongs to nobody: pyflow's lowest is DOCA's 1 */
-		e = DCALL(d, doca_flow_pipe_control_add_entry, pfdoca_queue, en->e.priority + 1, p->dp, &m, &mask, NULL,
-			  idx >= 0 ? &a : NULL, NULL, NULL, NULL, p->fwd_changeable ? &fwd : NULL, ctx, &en->de);
+		e = DCALL(d, doca_flow_pipe_control_add_entry, pfdoca_queue, en->e.priority + 1, pl->dp, &m, &mask, NULL,
+			  idx >= 0 ? &a : NULL, NULL, NULL, monp, p->fwd_changeable ? &fwd : NULL, ctx, &en->de[k]);
 		break;
 	case PF_PIPE_LPM:
 		call = "doca_flow_pipe_lpm_add_entry";
-		e = DCALL(d, doca_flow_pipe_lpm_add_entry, pfdoca_queue, p->dp, &m, &mask, idx >= 0 ? &a : NULL, NULL,
-			  p->fwd_changeable ? &fwd : NULL, DOCA_FLOW_NO_WAIT, ctx, &en->de);
+		e = DCALL(d, doca_flow_pipe_lpm_add_entry, pfdoca_queue, pl->dp, &m, &mask, idx >= 0 ? &a : NULL, monp,
+			  p->fwd_changeable ? &fwd : NULL, fl, ctx, &en->de[k]);
 		break;
 	default:
 		call = "doca_flow_pipe_add_entry";
-		e = DCALL(d, doca_flow_pipe_add_entry, pfdoca_queue, p->dp, &m, idx >= 0 ? &a : NULL, NULL,
-			  p->fwd_changeable ? &fwd : NULL, DOCA_FLOW_NO_WAIT, ctx, &en->de);
+		e = DCALL(d, doca_flow_pipe_add_entry, pfdoca_queue, pl->dp, &m, idx >= 0 ? &a : NULL, monp,
+			  p->fwd_changeable ? &fwd : NULL, fl, ctx, &en->de[k]);
 		break;
 	}
 	if (e)
 		return doca_fail(d, err, e, call, "%s", pipe_label(d, en->pipe));
 	if (d->dry)
-		en->de = (struct doca_flow_pipe_entry *)(uintptr_t)(id + 1);
-	en->g = graph_entry(p->g, ctx, p->cfg.type == PF_PIPE_CONTROL ? en->e.priority + 1 : 0, -1,
-			    p->cfg.type == PF_PIPE_CONTROL ? NULL : &p->tmpl, &m,
-			    has_mask ? &mask : NULL, idx >= 0 ? &a : NULL, p->fwd_changeable ? &fwd : NULL, d);
+		en->de[k] = (struct doca_flow_pipe_entry *)(uintptr_t)(id + 1);
+	en->g[k] = graph_entry(pl->g, ctx, p->cfg.type == PF_PIPE_CONTROL ? en->e.priority + 1 : 0, -1,
+			       p->cfg.type == PF_PIPE_CONTROL ? NULL : &p->tmpl, &m,
+			       has_mask ? &mask : NULL, idx >= 0 ? &a : NULL, p->fwd_changeable ? &fwd : NULL, d);
+	if (en->aging_sec)
+		graph_entry_extra(en->g[k], "aging_sec", en->aging_sec);
+	if (mon.shared_mirror_id)
+		graph_entry_extra(en->g[k], "shared_mirror_id", mon.shared_mirror_id);
+	return 0;
+}
+
+/* Add entry id on every plane it can match on; nothing half-added if one refuses. On the planes in hold it
+ * goes with DOCA_FLOW_WAIT_FOR_BATCH: a later entry of the batch on that plane pushes it (basic, lpm). */
+static int entry_push(struct pfdoca *d, uint32_t id, uint32_t hold, struct pf_error *err)
+{
+	struct pfdoca_entry *en = &d->entries[id];
+	int ret = check_actions(d, en->pipe, en->e.act.flags, err);
+
+	for (uint32_t k = 0; !ret && k < d->nplanes; k++)
+		if (entry_on_plane(d, en, k))
+			ret = entry_push_plane(d, k, id, (hold >> k) & 1 ? DOCA_FLOW_WAIT_FOR_BATCH : DOCA_FLOW_NO_WAIT,
+					       err);
+	if (ret) {
+		entry_unpush(d, id, NULL);
+		return ret;
+	}
 	en->last_seen_ns = pf_now_ns();
 	return 0;
 }
+
+/* what doca_flow_aging_handle reported on this thread (its callback runs inside the call) */
+#define PFDOCA_AGED_MAX 256
+struct pfdoca_aged {
+	struct doca_flow_pipe_entry *entry;
+	uint32_t id;
+};
+static __thread struct pfdoca_aged *aged_buf;
+static __thread uint32_t aged_n;
 
 static void entry_process_cb(struct doca_flow_pipe_entry *entry, uint16_t pipe_queue, enum doca_flow_entry_status status,
 			     enum doca_flow_entry_op op, void *user_ctx)
 {
 	struct pfdoca *d = doca_owner;
+
+	if (op == DOCA_FLOW_ENTRY_OP_AGED) {
+		if (aged_buf && aged_n < PFDOCA_AGED_MAX)
+			aged_buf[aged_n++] = (struct pfdoca_aged){ entry, (uint32_t)((uintptr_t)user_ctx - 1) };
+		return;
+	}
 
 	if (status == DOCA_FLOW_ENTRY_STATUS_ERROR && d) {
 		__atomic_fetch_add(&d->async_errors, 1, __ATOMIC_RELAXED);
@@ -1316,6 +1534,52 @@ static void entry_process_cb(struct doca_flow_pipe_entry *entry, uint16_t pipe_q
 }
 
 static void *handler_main(void *arg);
+
+static uint32_t nsessions(struct pfdoca *d)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < PF_MAX_SESSIONS; i++)
+		n += d->session_in_use[i];
+	return n;
+}
+
+/* a shared mirror per group of two members or more, copying to all but the first, bound to every plane's port */
+static int create_mirrors(struct pfdoca *d, struct pf_error *err)
+{
+	uint32_t ids[PF_MAX_SESSIONS], n = 0;
+	doca_error_t e;
+
+	for (uint32_t sid = 0; sid < PF_MAX_SESSIONS; sid++) {
+		const struct pf_session *s = &d->sessions[sid];
+		struct doca_flow_mirror_target targets[PF_MAX_SESSION_MEMBERS];
+		struct doca_flow_shared_resource_cfg cfg;
+
+		if (!d->session_in_use[sid] || s->nmembers < 2)
+			continue;
+		memset(&cfg, 0, sizeof(cfg));
+		memset(targets, 0, sizeof(targets));
+		for (uint32_t i = 1; i < s->nmembers; i++) {
+			targets[i - 1].fwd.type = DOCA_FLOW_FWD_PORT;
+			targets[i - 1].fwd.port_id = d->ports[s->members[i].port].doca_id;
+		}
+		cfg.domain = DOCA_FLOW_PIPE_DOMAIN_DEFAULT;
+		cfg.mirror_cfg.nr_targets = (int)s->nmembers - 1;
+		cfg.mirror_cfg.target = targets;
+		e = DCALL(d, doca_flow_shared_resource_set_cfg, DOCA_FLOW_SHARED_RESOURCE_MIRROR, sid + 1, &cfg);
+		if (e)
+			return doca_fail(d, err, e, "doca_flow_shared_resource_set_cfg", "session %u (shared mirror %u)",
+					 sid, sid + 1);
+		ids[n++] = sid + 1;
+	}
+	for (uint32_t k = 0; k < d->nplanes && n; k++) {
+		e = DCALL(d, doca_flow_shared_resources_bind, DOCA_FLOW_SHARED_RESOURCE_MIRROR, ids, n, d->planes[k].port);
+		if (e)
+			return doca_fail(d, err, e, "doca_flow_shared_resources_bind", "%u shared mirrors on DOCA port %u", n,
+					 d->planes[k].doca_id);
+	}
+	return 0;
+}
 
 static void teardown(struct pfdoca *d)
 {
@@ -1351,19 +1615,13 @@ static void teardown(struct pfdoca *d)
 	d->inited = false;
 	d->ncreated = 0;
 	d->ninternal = 0;
-	d->resubmit_root = NULL;
-	d->sw = NULL;
-	for (uint32_t i = 0; i < PF_MAX_PIPES; i++) {
-		d->pipes[i].created = false;
-		d->pipes[i].dp = NULL;
-		d->pipes[i].rss = NULL;
-		d->pipes[i].g = d->pipes[i].rss_g = NULL;
-		memset(d->pipes[i].hde, 0, sizeof(d->pipes[i].hde));
-		memset(d->pipes[i].hg, 0, sizeof(d->pipes[i].hg));
-	}
+	d->nplanes = 0;
+	memset(d->planes, 0, sizeof(d->planes));
+	for (uint32_t i = 0; i < PF_MAX_PIPES; i++)
+		memset(d->pipes[i].pl, 0, sizeof(d->pipes[i].pl));
 	for (uint32_t i = 0; i < d->max_entries; i++) {
-		d->entries[i].de = NULL;
-		d->entries[i].g = NULL;
+		memset(d->entries[i].de, 0, sizeof(d->entries[i].de));
+		memset(d->entries[i].g, 0, sizeof(d->entries[i].g));
 	}
 	graph_free(d);
 	d->started = false;
@@ -1386,6 +1644,9 @@ static int doca_start(pf_instance *inst, struct pf_error *err)
 		return pf_err(err, -EINVAL, "backend doca: no port is bound; bind ports before starting");
 	if (!d->root_set)
 		return pf_err(err, -EINVAL, "backend doca: no root pipe set");
+	if (d->vnf && nports > PFDOCA_MAX_PLANES)
+		return pf_err(err, -ERANGE, "backend doca: vnf mode: %u ports bound, at most %u (each port holds its own "
+			      "copy of the pipes)", nports, PFDOCA_MAX_PLANES);
 	pthread_mutex_lock(&d->lock);
 	pfdoca_queue = 0;
 	/* the library: switch mode with hardware steering, pipe queue 0 for control, one per handler */
@@ -1398,15 +1659,18 @@ static int doca_start(pf_instance *inst, struct pf_error *err)
 		}                                              \
 	} while (0)
 	STEP(doca_flow_cfg_set_pipe_queues, cfg, d->nqueues);
-	STEP(doca_flow_cfg_set_mode_args, cfg, "switch,hws");
+	STEP(doca_flow_cfg_set_mode_args, cfg, d->vnf ? "vnf,hws" : "switch,hws");
 	STEP(doca_flow_cfg_set_nr_counters, cfg, d->max_entries * 2);
 	STEP(doca_flow_cfg_set_cb_entry_process, cfg, entry_process_cb);
+	if (nsessions(d))
+		STEP(doca_flow_cfg_set_nr_shared_resource, cfg, PF_MAX_SESSIONS, DOCA_FLOW_SHARED_RESOURCE_MIRROR);
 	STEP(doca_flow_init, cfg);
 #undef STEP
 	if (cfg)
 		DCALL(d, doca_flow_cfg_destroy, cfg);
 	if (e) {
-		ret = doca_fail(d, err, e, call, "library (%u pipe queues, switch,hws)", d->nqueues);
+		ret = doca_fail(d, err, e, call, "library (%u pipe queues, %s)", d->nqueues,
+				d->vnf ? "vnf,hws" : "switch,hws");
 		goto out;
 	}
 	d->inited = true;
@@ -1436,27 +1700,39 @@ static int doca_start(pf_instance *inst, struct pf_error *err)
 			goto out;
 		}
 		p->started = true;
-		if (!d->sw) {
-			d->sw = d->dry ? (struct doca_flow_port *)(uintptr_t)1 : d->api->doca_flow_port_switch_get(p->dp);
-			d->sw_id = (uint16_t)id;
-			if (!d->sw) {
+		if (d->vnf) {
+			/* no switch manager: every port is a plane of its own, seeing only its own frames */
+			d->planes[d->nplanes].port = d->dry ? (struct doca_flow_port *)(uintptr_t)(id + 1) : p->dp;
+			d->planes[d->nplanes].doca_id = (uint16_t)id;
+			d->planes[d->nplanes++].pf_port = port;
+		} else if (!d->nplanes) {
+			d->planes[0].port = d->dry ? (struct doca_flow_port *)(uintptr_t)1
+					 : d->api->doca_flow_port_switch_get(p->dp);
+			d->planes[0].doca_id = (uint16_t)id;
+			d->planes[0].pf_port = -1;
+			d->nplanes = 1;
+			if (!d->planes[0].port) {
 				ret = pf_err(err, -ENODEV, "backend doca: port %d: doca_flow_port_switch_get found no "
 					     "switch manager (DOCA Flow must run in switch mode on the PF)", port);
 				goto out;
 			}
 		}
 	}
-	for (uint32_t id = 0; id < PF_MAX_PIPES && !ret; id++)
-		if (d->pipes[id].in_use && pipe_misses_to_handler(d, id))
-			ret = create_rss_pipe(d, id, err);
-	for (uint32_t id = 0; id < PF_MAX_PIPES && !ret; id++)
-		if (d->pipes[id].in_use)
-			ret = create_user_pipe(d, id, err);
-	if (!ret && d->npolicies)
-		ret = create_resubmit_root(d, err);
+	if (nsessions(d))
+		ret = create_mirrors(d, err);
+	for (uint32_t k = 0; k < d->nplanes && !ret; k++) {
+		for (uint32_t id = 0; id < PF_MAX_PIPES && !ret; id++)
+			if (d->pipes[id].in_use && pipe_misses_to_handler(d, id))
+				ret = create_rss_pipe(d, k, id, err);
+		for (uint32_t id = 0; id < PF_MAX_PIPES && !ret; id++)
+			if (d->pipes[id].in_use)
+				ret = create_user_pipe(d, k, id, err);
+		if (!ret && d->npolicies)
+			ret = create_resubmit_root(d, k, err);
+	}
 	for (uint32_t id = 0; id < d->max_entries && !ret; id++)
 		if (d->entries[id].in_use)
-			ret = entry_push(d, id, err);
+			ret = entry_push(d, id, 0, err);
 	if (!ret)
 		ret = process_queue(d, 0, err);
 	for (uint32_t id = 0; id < d->max_entries && !ret && !d->dry; id++) {
@@ -1481,8 +1757,8 @@ static int doca_start(pf_instance *inst, struct pf_error *err)
 			d->threads[t].running = true;
 		}
 	if (!d->dry)
-		pf_info("backend doca: %u pipes created on switch port %u, %u queues", d->ncreated, d->sw_id,
-			d->nqueues);
+		pf_info("backend doca: %u pipes created on %s %u, %u queues", d->ncreated,
+			d->vnf ? "vnf ports, from" : "switch port", d->planes[0].doca_id, d->nqueues);
 out:
 	if (ret) {
 		pthread_mutex_unlock(&d->lock);
@@ -1583,8 +1859,10 @@ static void key_unlink(struct pfdoca *d, uint32_t id)
 }
 
 /* Record (before start) or install (after) an entry; an existing key is replaced and keeps its id. */
-static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
-			 const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
+/* defer: record only (a batch pushes and completes it, entries_install_batch); called with d->lock held */
+static int entry_install_locked(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
+				const struct pf_fields *match, struct pf_entry *entry, uint32_t aging_sec, bool defer,
+				struct pf_error *err)
 {
 	struct pfdoca_pipe *p;
 	struct pf_fields masked;
@@ -1604,7 +1882,9 @@ static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uin
 	if (entry->fwd.type == PF_FWD_SESSION || entry->fwd.type == PF_FWD_KERNEL) {
 		struct doca_flow_fwd tmp;
 
-		return to_fwd(d, pipe, &entry->fwd, &tmp, err);
+		ret = to_fwd(d, 0, pipe, &entry->fwd, &tmp, err);
+		if (ret)
+			return ret;
 	}
 	/* the key under the pipe's mask, so equal keys are one entry */
 	/* a hash member's mask_idx is its first bucket; its key is its bucket range */
@@ -1619,7 +1899,6 @@ static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uin
 		for (size_t i = 0; i < sizeof(masked); i++)
 			((uint8_t *)&masked)[i] &= ((const uint8_t *)&lm)[i];
 	}
-	pthread_mutex_lock(&d->lock);
 	id = key_find(d, pipe, mask_idx, prefixlen, &masked);
 	if (id != UINT32_MAX && d->started) {
 		ret = entry_remove_locked(d, id, err);
@@ -1644,32 +1923,20 @@ static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uin
 	if (id != UINT32_MAX && d->entries[id].in_use)
 		key_unlink(d, id);      /* replaced before start: the same key, relinked below */
 	d->entries[id] = (struct pfdoca_entry){ .in_use = true, .pipe = pipe, .mask_idx = mask_idx,
-						.prefixlen = prefixlen, .match = masked, .e = *entry };
+						.prefixlen = prefixlen, .match = masked, .e = *entry,
+						.aging_sec = aging_sec };
 	d->entries[id].e.id = id;
 	key_link(d, id);
-	if (d->started) {
-		ret = entry_push(d, id, err);
+	if (d->started && !defer) {
+		ret = entry_push(d, id, 0, err);
 		if (!ret)
 			ret = process_queue(d, pfdoca_queue, err);
 		if (!ret && !d->dry && !entry_done(d, &d->entries[id]))
 			ret = pf_err(err, -EIO, "backend doca: %s: doca_flow_entries_process did not complete the entry",
 				     pipe_label(d, pipe));
-		if (ret && p->cfg.type == PF_PIPE_HASH && d->entries[id].de) {
-			uint32_t lo, hi = hash_span(p, &d->entries[id], &lo);
-
-			for (uint32_t b = lo; b < hi && !d->dry; b++)
-				if (p->hde[b])
-					d->api->doca_flow_pipe_remove_entry(pfdoca_queue, DOCA_FLOW_NO_WAIT, p->hde[b]);
-			hash_forget(p, &d->entries[id]);
-			d->entries[id].de = NULL;
-			d->entries[id].g = NULL;
-		}
 		if (ret) {
-			if (d->entries[id].de && !d->dry)
-				d->api->doca_flow_pipe_remove_entry(pfdoca_queue, DOCA_FLOW_NO_WAIT, d->entries[id].de);
+			entry_unpush(d, id, NULL);
 			process_queue(d, pfdoca_queue, NULL);
-			if (d->entries[id].g)
-				d->entries[id].g->removed = true;
 			key_unlink(d, id);
 			memset(&d->entries[id], 0, sizeof(d->entries[id]));
 			goto out;
@@ -1677,46 +1944,120 @@ static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uin
 	}
 	entry->id = id;
 out:
+	return ret;
+}
+
+static int entry_install(struct pfdoca *d, uint32_t pipe, uint32_t mask_idx, uint32_t prefixlen,
+			 const struct pf_fields *match, struct pf_entry *entry, uint32_t aging_sec, struct pf_error *err)
+{
+	int ret;
+
+	pthread_mutex_lock(&d->lock);
+	ret = entry_install_locked(d, pipe, mask_idx, prefixlen, match, entry, aging_sec, false, err);
 	pthread_mutex_unlock(&d->lock);
+	return ret;
+}
+
+/* DOCA aging for entries the miss policy of pipe installs (whole seconds), 0 if it does not age them */
+static uint32_t policy_aging_sec(struct pfdoca *d, uint32_t pipe)
+{
+	for (uint32_t i = 0; i < d->npolicies; i++)
+		if (d->policies[i].to_pipe == pipe && d->policies[i].idle_timeout_ms)
+			return (d->policies[i].idle_timeout_ms + 999) / 1000;
+	return 0;
+}
+
+/*
+ * pf_entry_add_batch's contract with one doca_flow_entries_process for the whole batch: every entry is
+ * recorded first, then pushed with DOCA_FLOW_WAIT_FOR_BATCH except the last of the batch on each plane, then
+ * the queue is processed once. A refusal while recording stops there (the earlier ones are pushed); one
+ * while pushing or completing undoes the batch from there on, the rest -ECANCELED.
+ */
+static int entries_install_batch(struct pfdoca *d, struct pf_entry_req *reqs, uint32_t n, bool learned,
+				 uint32_t *added, struct pf_error *err)
+{
+	uint32_t m = 0, last[PFDOCA_MAX_PLANES], ok;
+	int ret = 0;
+
+	pthread_mutex_lock(&d->lock);
+	for (; m < n && !ret; m++) {
+		uint32_t plen = reqs[m].prefixlen;
+
+		if (learned && reqs[m].pipe < PF_MAX_PIPES && d->pipes[reqs[m].pipe].cfg.type == PF_PIPE_LPM)
+			plen = d->pipes[reqs[m].pipe].cfg.lpm_field >= PF_LPM_IPV6_DST ? 128 : 32;
+		ret = entry_install_locked(d, reqs[m].pipe, learned ? 0 : reqs[m].mask_idx, plen, &reqs[m].match,
+					   &reqs[m].entry, learned ? policy_aging_sec(d, reqs[m].pipe) : 0, true, err);
+		reqs[m].result = ret;
+		if (ret)
+			pf_err_batch_index(err, m, n);
+	}
+	if (ret)
+		m--;            /* reqs[m] failed: entries [0, m) are recorded */
+	for (uint32_t i = m + (ret ? 1 : 0); i < n; i++)
+		reqs[i].result = -ECANCELED;
+	ok = m;
+	if (d->started && !d->dry) {
+		for (uint32_t k = 0; k < PFDOCA_MAX_PLANES; k++)
+			last[k] = UINT32_MAX;
+		for (uint32_t i = 0; i < m; i++)
+			for (uint32_t k = 0; k < d->nplanes; k++)
+				if (entry_on_plane(d, &d->entries[reqs[i].entry.id], k))
+					last[k] = i;
+		for (uint32_t i = 0; i < m && ok == m; i++) {
+			uint32_t hold = 0;
+			int r;
+
+			for (uint32_t k = 0; k < d->nplanes; k++)
+				if (last[k] != UINT32_MAX && i < last[k])
+					hold |= 1u << k;
+			r = entry_push(d, reqs[i].entry.id, hold, ret ? NULL : err);
+			if (r) {
+				reqs[i].result = r;
+				ok = i;
+			}
+		}
+		if (ok == m && m && process_queue(d, pfdoca_queue, ret ? NULL : err))
+			ok = 0;
+		for (uint32_t i = 0; i < m && ok == m; i++)
+			if (!entry_done(d, &d->entries[reqs[i].entry.id])) {
+				reqs[i].result = -EIO;
+				ok = i;
+			}
+		if (ok < m) {
+			/* undo from the first that failed: the learner installs the rest one by one */
+			for (uint32_t i = ok; i < m; i++) {
+				entry_remove_locked(d, reqs[i].entry.id, NULL);
+				if (i > ok || !reqs[i].result)
+					reqs[i].result = -ECANCELED;
+			}
+			process_queue(d, pfdoca_queue, NULL);
+			if (!ret)
+				ret = pf_err(err, -EIO, "backend doca: entry %u of %u: not added by the batch", ok, n);
+		}
+	} else if (d->started) {
+		for (uint32_t i = 0; i < m; i++)
+			entry_push(d, reqs[i].entry.id, 0, NULL);
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (added)
+		*added = ok;
 	return ret;
 }
 
 static int entry_remove_locked(struct pfdoca *d, uint32_t id, struct pf_error *err)
 {
 	struct pfdoca_entry *en;
-	doca_error_t e;
 
 	if (id >= d->max_entries || !d->entries[id].in_use)
 		return pf_err(err, -ENOENT, "backend doca: entry %u does not exist", id);
 	en = &d->entries[id];
-	if (d->pipes[en->pipe].cfg.type == PF_PIPE_HASH) {
-		struct pfdoca_pipe *p = &d->pipes[en->pipe];
-		uint32_t lo, hi = hash_span(p, en, &lo);
+	if (d->started && entry_pushed(en)) {
+		int ret = entry_unpush(d, id, err);
 
-		for (uint32_t b = lo; b < hi && d->started && en->de; b++) {
-			if (!p->hde[b])
-				continue;
-			e = DCALL(d, doca_flow_pipe_remove_entry, pfdoca_queue, DOCA_FLOW_NO_WAIT, p->hde[b]);
-			if (e)
-				return doca_fail(d, err, e, "doca_flow_pipe_remove_entry", "%s", pipe_label(d, en->pipe));
-			p->hde[b] = NULL;
-			if (p->hg[b])
-				p->hg[b]->removed = true;
-			p->hg[b] = NULL;
-		}
-		if (d->started && en->de)
-			process_queue(d, pfdoca_queue, NULL);
-		en->de = NULL;
-		en->g = NULL;
-	}
-	if (d->started && en->de) {
-		e = DCALL(d, doca_flow_pipe_remove_entry, pfdoca_queue, DOCA_FLOW_NO_WAIT, en->de);
-		if (e)
-			return doca_fail(d, err, e, "doca_flow_pipe_remove_entry", "%s", pipe_label(d, en->pipe));
 		process_queue(d, pfdoca_queue, NULL);
+		if (ret)
+			return ret;
 	}
-	if (en->g)
-		en->g->removed = true;
 	key_unlink(d, id);
 	memset(en, 0, sizeof(*en));
 	return 0;
@@ -1725,7 +2066,13 @@ static int entry_remove_locked(struct pfdoca *d, uint32_t id, struct pf_error *e
 static int doca_entry_add(pf_instance *inst, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen,
 			  const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err)
 {
-	return entry_install(pfdoca_of(inst), pipe_id, mask_idx, prefixlen, match, entry, err);
+	return entry_install(pfdoca_of(inst), pipe_id, mask_idx, prefixlen, match, entry, 0, err);
+}
+
+static int doca_entry_add_batch(pf_instance *inst, struct pf_entry_req *reqs, uint32_t n, uint32_t *added,
+				struct pf_error *err)
+{
+	return entries_install_batch(pfdoca_of(inst), reqs, n, false, added, err);
 }
 
 static int doca_entry_del(pf_instance *inst, uint32_t entry_id, struct pf_error *err)
@@ -1739,39 +2086,38 @@ static int doca_entry_del(pf_instance *inst, uint32_t entry_id, struct pf_error 
 	return ret;
 }
 
-/* packets and bytes of an entry from its DOCA counter */
+/* packets and bytes of an entry from its DOCA counters (summed over its hash buckets and planes) */
 static void entry_counts(struct pfdoca *d, struct pfdoca_entry *en, struct pf_counter *out)
 {
+	struct pfdoca_pipe *p = &d->pipes[en->pipe];
 	struct doca_flow_resource_query q;
+	uint64_t pkts = 0, bytes = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (!en->in_use || !en->de || d->dry || !d->started)
+	if (!en->in_use || !entry_pushed(en) || d->dry || !d->started)
 		return;
-	if (d->pipes[en->pipe].cfg.type == PF_PIPE_HASH) {
-		/* a member's hits are the sum over its buckets */
-		struct pfdoca_pipe *p = &d->pipes[en->pipe];
-		uint32_t lo, hi = hash_span(p, en, &lo);
+	for (uint32_t k = 0; k < d->nplanes; k++) {
+		uint32_t lo = 0, hi = 1;
 
-		memset(&q, 0, sizeof(q));
+		if (!en->de[k])
+			continue;
+		if (p->cfg.type == PF_PIPE_HASH)
+			hi = hash_span(p, en, &lo);
 		for (uint32_t b = lo; b < hi; b++) {
-			struct doca_flow_resource_query one;
+			struct doca_flow_pipe_entry *de = p->cfg.type == PF_PIPE_HASH ? p->pl[k].hde[b] : en->de[k];
 
-			if (p->hde[b] && d->api->doca_flow_resource_query_entry(p->hde[b], &one) == DOCA_SUCCESS) {
-				q.counter.total_pkts += one.counter.total_pkts;
-				q.counter.total_bytes += one.counter.total_bytes;
+			if (de && d->api->doca_flow_resource_query_entry(de, &q) == DOCA_SUCCESS) {
+				pkts += q.counter.total_pkts;
+				bytes += q.counter.total_bytes;
 			}
 		}
-	} else if (d->api->doca_flow_resource_query_entry(en->de, &q) != DOCA_SUCCESS) {
-		return;
 	}
-	{
-		out->packets = q.counter.total_pkts;
-		out->bytes = q.counter.total_bytes;
-		/* the last-seen time of aging: when the counter last moved */
-		if (q.counter.total_pkts != en->seen_pkts) {
-			en->seen_pkts = q.counter.total_pkts;
-			en->last_seen_ns = pf_now_ns();
-		}
+	out->packets = pkts;
+	out->bytes = bytes;
+	/* the last-seen time of aging: when the counter last moved */
+	if (pkts != en->seen_pkts) {
+		en->seen_pkts = pkts;
+		en->last_seen_ns = pf_now_ns();
 	}
 }
 
@@ -1816,7 +2162,18 @@ static int learn_install(void *backend, uint32_t pipe, const struct pf_fields *m
 
 	if (pipe < PF_MAX_PIPES && d->pipes[pipe].cfg.type == PF_PIPE_LPM)
 		plen = d->pipes[pipe].cfg.lpm_field >= PF_LPM_IPV6_DST ? 128 : 32;
-	return entry_install(d, pipe, 0, plen, match, entry, err);
+	/* DOCA ages in whole seconds: an idle timeout is rounded up to the next */
+	return entry_install(d, pipe, 0, plen, match, entry, policy_aging_sec(d, pipe), err);
+}
+
+static int learn_install_batch(void *backend, struct pf_entry_req *reqs, uint32_t n, uint32_t *added,
+			       struct pf_error *err)
+{
+	struct pfdoca *d = backend;
+
+	if (d->no_batch)
+		return *added = 0, 0;
+	return entries_install_batch(d, reqs, n, true, added, err);
 }
 
 static int learn_remove(void *backend, uint32_t entry_id, struct pf_error *err)
@@ -1884,9 +2241,49 @@ static const struct pf_learn_ops doca_learn_ops = {
 	.last_seen = learn_last_seen,
 	.installed = learn_installed,
 	.resubmit = learn_resubmit,
+	.install_batch = learn_install_batch,
 };
 
 #define PFDOCA_BURST 32
+#define PFDOCA_AGING_EVERY_NS 10000000ull
+
+/*
+ * DOCA's aging on this thread's queue: each reported entry copy is marked; once every copy of a learned
+ * entry has aged (vnf: one per port), the learner forgets its flow and removes it (pf_learner_expire).
+ */
+static void handle_aged(struct pfdoca *d)
+{
+	for (uint32_t k = 0; k < d->nplanes; k++) {
+		aged_n = 0;
+		if (d->api->doca_flow_aging_handle(d->planes[k].port, pfdoca_queue, 0, PFDOCA_AGED_MAX) <= 0)
+			continue;
+		for (uint32_t i = 0; i < aged_n; i++) {
+			uint32_t id = aged_buf[i].id, pipe = 0;
+			struct pf_fields match;
+			bool all = true;
+
+			pthread_mutex_lock(&d->lock);
+			if (id >= d->max_entries || !d->entries[id].in_use || !d->entries[id].aging_sec ||
+			    d->entries[id].de[k] != aged_buf[i].entry)
+				id = UINT32_MAX;        /* removed meanwhile */
+			if (id != UINT32_MAX) {
+				struct pfdoca_entry *en = &d->entries[id];
+
+				en->aged |= (uint8_t)(1u << k);
+				for (uint32_t j = 0; j < d->nplanes; j++)
+					if (en->de[j] && !(en->aged & (1u << j)))
+						all = false;
+				pipe = en->pipe;
+				match = en->match;
+			}
+			pthread_mutex_unlock(&d->lock);
+			if (id == UINT32_MAX || !all)
+				continue;
+			if (!pf_learner_expire(d->learner, pipe, &match, id))
+				learn_remove(d, id, NULL);
+		}
+	}
+}
 
 /* One handler: its RSS queue on the switch manager, its own pipe queue for the installs. */
 static void *handler_main(void *arg)
@@ -1896,7 +2293,10 @@ static void *handler_main(void *arg)
 	static __thread uint8_t bufs[PFDOCA_BURST][PFDOCA_FRAME_MAX];
 	struct docasim_pkt pkts[PFDOCA_BURST];
 	struct pf_miss_frame frames[PFDOCA_BURST];
-	uint64_t next_sweep = 0;
+	struct pfdoca_aged aged[PFDOCA_AGED_MAX];
+	uint64_t next_aging = 0;
+
+	aged_buf = aged;
 
 	pfdoca_queue = (uint16_t)(1 + t->queue);
 	while (d->running) {
@@ -1907,7 +2307,11 @@ static void *handler_main(void *arg)
 			pkts[i].data = bufs[i];
 			pkts[i].cap = PFDOCA_FRAME_MAX;
 		}
-		n = d->api->rx_burst(d->sw_id, t->queue, pkts, PFDOCA_BURST);
+		/* switch mode: every RSS queue is the switch manager's; vnf: each port has its own */
+		n = 0;
+		for (uint32_t k = 0; k < d->nplanes && n < PFDOCA_BURST; k++)
+			n = (uint16_t)(n + d->api->rx_burst(d->planes[k].doca_id, t->queue, pkts + n,
+							     (uint16_t)(PFDOCA_BURST - n)));
 		for (uint16_t i = 0; i < n; i++) {
 			uint32_t mark = pkts[i].mark;
 			int32_t port = pkts[i].port_id < PF_MAX_PORTS ? d->port_of_doca[pkts[i].port_id] : -1;
@@ -1922,16 +2326,10 @@ static void *handler_main(void *arg)
 		}
 		if (nf)
 			pf_learner_handle_batch(d->learner, frames, nf);
-		if (t->queue == 0) {
-			uint64_t now = pf_now_ns();
-
-			if (now >= next_sweep) {
-				uint64_t every = pf_learner_sweep_interval_ns(d->learner);
-
-				if (every)
-					pf_learner_sweep(d->learner, now);
-				next_sweep = now + (every ? every : PF_LEARN_SWEEP_RECHECK_NS);
-			}
+		/* no sweeper: DOCA ages what this queue learned (monitor.aging_sec) and reports it here */
+		if (pf_now_ns() >= next_aging) {
+			handle_aged(d);
+			next_aging = pf_now_ns() + PFDOCA_AGING_EVERY_NS;
 		}
 		if (!n)
 			usleep(50);
@@ -2009,7 +2407,7 @@ static int doca_counters_pipe(pf_instance *inst, uint32_t pipe_id, struct pf_pip
 	if (pipe_id >= PF_MAX_PIPES)
 		return pf_err(err, -ERANGE, "pipe id %u out of range (max %u)", pipe_id, PF_MAX_PIPES - 1);
 	pthread_mutex_lock(&d->lock);
-	if (d->started && !d->dry && d->pipes[pipe_id].dp) {
+	if (d->started && !d->dry && d->pipes[pipe_id].pl[0].dp) {
 		for (uint32_t i = 0; i < d->max_entries; i++)
 			if (d->entries[i].in_use && d->entries[i].pipe == pipe_id) {
 				struct pf_counter c;
@@ -2017,8 +2415,9 @@ static int doca_counters_pipe(pf_instance *inst, uint32_t pipe_id, struct pf_pip
 				entry_counts(d, &d->entries[i], &c);
 				out->hits += c.packets;
 			}
-		if (d->api->doca_flow_resource_query_pipe_miss(d->pipes[pipe_id].dp, &q) == DOCA_SUCCESS)
-			out->misses = q.counter.total_pkts;
+		for (uint32_t k = 0; k < d->nplanes; k++)
+			if (d->api->doca_flow_resource_query_pipe_miss(d->pipes[pipe_id].pl[k].dp, &q) == DOCA_SUCCESS)
+				out->misses += q.counter.total_pkts;
 	}
 	pthread_mutex_unlock(&d->lock);
 	return 0;
@@ -2082,6 +2481,10 @@ static int doca_test_run(pf_instance *inst, uint32_t in_port, const void *frame,
 		res->verdict.last_pipe = d->entries[res->verdict.entry_id].pipe;
 	switch (r.verdict) {
 	case DOCASIM_TX:
+		if (res->verdict.entry_id < d->max_entries && d->entries[res->verdict.entry_id].e.fwd.type == PF_FWD_SESSION) {
+			res->verdict.kind = PF_VERDICT_REPLICATE;       /* sent to every member of the group */
+			break;
+		}
 		res->verdict.kind = PF_VERDICT_TX;
 		res->verdict.out_port = r.port_id < PF_MAX_PORTS && d->port_of_doca[r.port_id] >= 0
 						? (uint32_t)d->port_of_doca[r.port_id] : r.port_id;
@@ -2107,8 +2510,11 @@ static int doca_describe(pf_instance *inst, char *buf, uint32_t len, uint32_t *n
 	int ret = 0;
 
 	pthread_mutex_lock(&d->lock);
-	sb_put(&b, "{\"api\": \"DOCA Flow 2.9\", \"mode\": \"switch,hws\", \"pipe_queues\": %u, \"switch_port\": %u, "
-	       "\"ports\": [", d->nqueues, d->sw_id);
+	sb_put(&b, "{\"api\": \"DOCA Flow 2.9\", \"mode\": \"%s\", \"pipe_queues\": %u, ", d->vnf ? "vnf,hws" : "switch,hws",
+	       d->nqueues);
+	if (!d->vnf)
+		sb_put(&b, "\"switch_port\": %u, ", d->planes[0].doca_id);
+	sb_put(&b, "\"ports\": [");
 	for (uint32_t id = 0, first = 1; id < PF_MAX_PORTS; id++)
 		if (d->port_of_doca[id] >= 0) {
 			sb_put(&b, "%s{\"port_id\": %u, \"port\": %d, \"devargs\": \"%s\"}", first ? "" : ", ", id,
@@ -2156,6 +2562,7 @@ const struct pf_backend_ops pf_backend_doca = {
 	.root_set = doca_root_set,
 	.session_set = doca_session_set,
 	.entry_add = doca_entry_add,
+	.entry_add_batch = doca_entry_add_batch,
 	.entry_del = doca_entry_del,
 	.entry_list = doca_entry_list,
 	.learn_set = doca_learn_set,

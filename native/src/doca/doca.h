@@ -20,6 +20,8 @@
 #define PFDOCA_MARK_RESUBMITTED 0x00200000u
 #define PFDOCA_MARK_PIPE 0x0000ffffu
 #define PFDOCA_FRAME_MAX 9216
+/* vnf mode: pipes live per port, so the pipeline is created once per bound port (a plane) */
+#define PFDOCA_MAX_PLANES 4
 
 /* Every DOCA Flow call the backend makes, plus the packet I/O beside it: resolved from
  * the SDK at link time, or from a DOCA Flow implementation loaded with PYFLOW_DOCA_SIM. */
@@ -59,19 +61,9 @@ struct pfdoca_port {
 	struct doca_flow_port *dp;
 };
 
-struct pfdoca_pipe {
-	bool in_use;
+/* one pipe's DOCA objects on one plane (switch mode: the switch manager; vnf mode: one port) */
+struct pfdoca_plane_pipe {
 	bool created;
-	bool visiting;                  /* creation order walk */
-	bool fwd_changeable;            /* entries carry their own forward */
-	bool has_policy;                /* a miss policy learns its misses */
-	char name[64];
-	struct pf_pipe cfg;
-	struct pf_fields masks[PF_MAX_MASKS];
-	uint32_t nmasks;
-	uint32_t ntemplates;
-	uint32_t templates[PFDOCA_MAX_TEMPLATES];       /* action flag sets, by action_idx */
-	struct doca_flow_match tmpl;                    /* the match template (basic, lpm) */
 	struct doca_flow_pipe *dp;
 	struct pfdoca_gpipe *g;
 	struct doca_flow_pipe *rss;                     /* where its misses go (fwd miss) */
@@ -82,6 +74,21 @@ struct pfdoca_pipe {
 	struct pfdoca_gentry *hg[PF_HASH_BUCKETS];
 };
 
+struct pfdoca_pipe {
+	bool in_use;
+	bool visiting;                  /* creation order walk */
+	bool fwd_changeable;            /* entries carry their own forward */
+	bool has_policy;                /* a miss policy learns its misses */
+	char name[64];
+	struct pf_pipe cfg;
+	struct pf_fields masks[PF_MAX_MASKS];
+	uint32_t nmasks;
+	uint32_t ntemplates;
+	uint32_t templates[PFDOCA_MAX_TEMPLATES];       /* action flag sets, by action_idx */
+	struct doca_flow_match tmpl;                    /* the match template (basic, lpm) */
+	struct pfdoca_plane_pipe pl[PFDOCA_MAX_PLANES];
+};
+
 struct pfdoca_entry {
 	bool in_use;
 	uint32_t pipe;
@@ -89,10 +96,13 @@ struct pfdoca_entry {
 	uint32_t prefixlen;
 	struct pf_fields match;
 	struct pf_entry e;
-	struct doca_flow_pipe_entry *de;
-	struct pfdoca_gentry *g;
+	/* per plane; NULL on a plane the entry cannot match on (vnf: another port's in_port) */
+	struct doca_flow_pipe_entry *de[PFDOCA_MAX_PLANES];
+	struct pfdoca_gentry *g[PFDOCA_MAX_PLANES];
 	uint64_t seen_pkts;
 	uint64_t last_seen_ns;
+	uint32_t aging_sec;             /* learned with an idle timeout: DOCA ages it (monitor.aging_sec) */
+	uint8_t aged;                   /* planes whose copy DOCA reported aged */
 };
 
 struct pfdoca;
@@ -126,19 +136,27 @@ struct pfdoca {
 	uint32_t *key_next;
 	uint32_t key_mask;
 
+	struct pf_session sessions[PF_MAX_SESSIONS];   /* groups: a shared mirror each (DOCA id = session + 1) */
+	bool session_in_use[PF_MAX_SESSIONS];
 	struct pf_learn policies[PF_MAX_PIPES];
 	uint32_t npolicies;
 	struct pf_learner *learner;
 
 	bool inited;
 	bool started;
-	struct doca_flow_port *sw;              /* the switch manager: every pipe lives there */
-	uint16_t sw_id;
-	struct doca_flow_pipe *resubmit_root;   /* root when misses are learned: resubmitted frames skip to their pipe */
-	struct pfdoca_gpipe *resubmit_root_g;
-	struct doca_flow_pipe_entry *internal_entries[PF_MAX_PIPES + 1];
+	bool vnf;                               /* "vnf,hws": pipes per port, no switch manager */
+	bool no_batch;                          /* PYFLOW_DOCA_NO_BATCH: learner installs one by one (bench) */
+	uint32_t nplanes;
+	struct {
+		struct doca_flow_port *port;    /* switch mode: the switch manager; vnf: the plane's port */
+		uint16_t doca_id;
+		int32_t pf_port;                /* vnf: the pyflow port whose frames this plane sees; -1: all */
+		struct doca_flow_pipe *resubmit_root;   /* root when misses are learned: resubmits skip to their pipe */
+		struct pfdoca_gpipe *resubmit_root_g;
+	} planes[PFDOCA_MAX_PLANES];
+	struct doca_flow_pipe_entry *internal_entries[(PF_MAX_PIPES + 1) * PFDOCA_MAX_PLANES];
 	uint32_t ninternal;
-	struct doca_flow_pipe *created[PF_MAX_PIPES * 2 + 1];   /* creation order, for teardown */
+	struct doca_flow_pipe *created[(PF_MAX_PIPES * 2 + 1) * PFDOCA_MAX_PLANES];   /* creation order, for teardown */
 	uint32_t ncreated;
 	struct pfdoca_gpipe *graph, *graph_tail;
 	uint64_t async_errors;

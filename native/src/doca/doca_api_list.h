@@ -56,3 +56,10 @@ PFDOCA_FN(doca_error_t, doca_flow_entries_process, (struct doca_flow_port *, uin
 PFDOCA_FN(enum doca_flow_entry_status, doca_flow_pipe_entry_get_status, (struct doca_flow_pipe_entry *))
 PFDOCA_FN(doca_error_t, doca_flow_resource_query_entry, (struct doca_flow_pipe_entry *, struct doca_flow_resource_query *))
 PFDOCA_FN(doca_error_t, doca_flow_resource_query_pipe_miss, (struct doca_flow_pipe *, struct doca_flow_resource_query *))
+PFDOCA_FN(int, doca_flow_aging_handle, (struct doca_flow_port *, uint16_t, uint64_t, uint64_t))
+PFDOCA_FN(doca_error_t, doca_flow_cfg_set_nr_shared_resource, (struct doca_flow_cfg *, uint32_t,
+							       enum doca_flow_shared_resource_type))
+PFDOCA_FN(doca_error_t, doca_flow_shared_resource_set_cfg, (enum doca_flow_shared_resource_type, uint32_t,
+							    struct doca_flow_shared_resource_cfg *))
+PFDOCA_FN(doca_error_t, doca_flow_shared_resources_bind, (enum doca_flow_shared_resource_type, uint32_t *, uint32_t,
+							  void *))

@@ -29,7 +29,7 @@ static const struct pfdoca_field pfdoca_fields[] = {
 	{ "outer.eth.dst_mac", MO(outer.eth.dst_mac), AO(outer.eth.dst_mac), 6, 0, 0 },
 	{ "outer.eth.src_mac", MO(outer.eth.src_mac), AO(outer.eth.src_mac), 6, 0, 0 },
 	{ "outer.eth.type", MO(outer.eth.type), NA, 2, 0, 0 },
-	{ "outer.eth_vlan[0].tci", MO(outer.eth_vlan[0].tci), NA, 2, 0, 0 },
+	{ "outer.eth_vlan[0].tci", MO(outer.eth_vlan[0].tci), AO(outer.eth_vlan[0].tci), 2, 0, 0 },
 	{ "outer.eth_vlan[1].tci", MO(outer.eth_vlan[1].tci), NA, 2, 0, 0 },
 	{ "outer.ip4.src_ip", MO(outer.ip4.src_ip), AO(outer.ip4.src_ip), 4, 4, 0 },
 	{ "outer.ip4.dst_ip", MO(outer.ip4.dst_ip), AO(outer.ip4.dst_ip), 4, 4, 0 },

@@ -162,11 +162,30 @@ struct doca_flow_match {
 	struct doca_flow_header_format outer;
 };
 
+enum doca_flow_push_action_type {
+	DOCA_FLOW_PUSH_ACTION_VLAN,
+};
+
+struct doca_flow_push_vlan_action {
+	doca_be16_t eth_type;           /* the pushed tag's TPID */
+	struct doca_flow_header_eth_vlan vlan_hdr;
+};
+
+struct doca_flow_push_action {
+	enum doca_flow_push_action_type type;
+	union {
+		struct doca_flow_push_vlan_action vlan;
+	};
+};
+
 struct doca_flow_actions {
 	uint8_t action_idx;             /* which of the pipe's action templates an entry uses */
 	uint32_t flags;
+	bool pop_vlan;                  /* pop the outermost VLAN tag */
 	struct doca_flow_meta meta;
 	struct doca_flow_header_format outer;
+	bool has_push;
+	struct doca_flow_push_action push;      /* a tag pushed as the new outermost */
 };
 
 enum doca_flow_action_type {
@@ -207,6 +226,7 @@ struct doca_flow_monitor {
 	enum doca_flow_resource_type counter_type;
 	uint32_t shared_counter_id;
 	uint32_t aging_sec;             /* 0: no aging */
+	uint32_t shared_mirror_id;      /* 0: no mirror; else a shared mirror bound to the pipe's port */
 };
 
 #define DOCA_FLOW_RSS_IPV4 (1u << 0)
@@ -269,9 +289,37 @@ enum doca_flow_pipe_domain {
 	DOCA_FLOW_PIPE_DOMAIN_SECURE_EGRESS,
 };
 
+/* shared resources: configured by id, bound to a port, referenced from an entry's monitor */
+enum doca_flow_shared_resource_type {
+	DOCA_FLOW_SHARED_RESOURCE_METER,
+	DOCA_FLOW_SHARED_RESOURCE_COUNTER,
+	DOCA_FLOW_SHARED_RESOURCE_RSS,
+	DOCA_FLOW_SHARED_RESOURCE_CRYPTO,
+	DOCA_FLOW_SHARED_RESOURCE_MIRROR,
+	DOCA_FLOW_SHARED_RESOURCE_MAX,
+};
+
+/* one copy of a mirrored packet and where it goes */
+struct doca_flow_mirror_target {
+	bool has_encap;
+	struct doca_flow_fwd fwd;
+};
+
+struct doca_flow_resource_mirror_cfg {
+	int nr_targets;
+	struct doca_flow_mirror_target *target;
+};
+
+struct doca_flow_shared_resource_cfg {
+	enum doca_flow_pipe_domain domain;
+	union {
+		struct doca_flow_resource_mirror_cfg mirror_cfg;
+	};
+};
+
 enum doca_flow_flags_type {
 	DOCA_FLOW_NO_WAIT = 0,          /* the entry is pushed to the hardware now */
-	DOCA_FLOW_WAIT_FOR_BATCH = 1,   /* kept until a later entry without the flag */
+	DOCA_FLOW_WAIT_FOR_BATCH = 1,   /* buffered: pushed with a later entry without the flag */
 };
 
 enum doca_flow_entry_op {
@@ -361,6 +409,15 @@ doca_error_t doca_flow_pipe_hash_add_entry(uint16_t pipe_queue, struct doca_flow
 					   const struct doca_flow_fwd *fwd, enum doca_flow_flags_type flags, void *usr_ctx,
 					   struct doca_flow_pipe_entry **entry);
 doca_error_t doca_flow_pipe_remove_entry(uint16_t pipe_queue, uint32_t flags, struct doca_flow_pipe_entry *entry);
+/* report entries idle longer than their monitor.aging_sec, through the entry process callback
+ * (DOCA_FLOW_ENTRY_OP_AGED); quota: time budget in microseconds; returns how many, -1 on failure */
+doca_error_t doca_flow_cfg_set_nr_shared_resource(struct doca_flow_cfg *cfg, uint32_t nr_shared_resource,
+					       enum doca_flow_shared_resource_type type);
+doca_error_t doca_flow_shared_resource_set_cfg(enum doca_flow_shared_resource_type type, uint32_t id,
+					       struct doca_flow_shared_resource_cfg *cfg);
+doca_error_t doca_flow_shared_resources_bind(enum doca_flow_shared_resource_type type, uint32_t *res_array,
+					     uint32_t res_array_len, void *bindable_obj);
+int doca_flow_aging_handle(struct doca_flow_port *port, uint16_t queue, uint64_t quota, uint64_t max_entries);
 doca_error_t doca_flow_entries_process(struct doca_flow_port *port, uint16_t pipe_queue, uint64_t timeout,
 				       uint32_t max_processed_entries);
 enum doca_flow_entry_status doca_flow_pipe_entry_get_status(struct doca_flow_pipe_entry *entry);

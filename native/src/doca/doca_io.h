@@ -10,6 +10,7 @@
 #define PYFLOW_DOCA_IO_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* One frame on a queue. rx: data points at the caller's buffer of cap bytes. */
@@ -41,6 +42,7 @@ struct docasim_result {
 	uint32_t mark;
 	uint32_t hops;          /* pipes visited */
 	void *last_entry_ctx;   /* usr_ctx of the last entry hit, NULL if none */
+	uint32_t mirrored;      /* copies sent to mirror targets on the way */
 };
 
 #define DOCASIM_INJECT_NO_QUEUE 1u      /* RSS: report, do not enqueue */
@@ -55,6 +57,12 @@ int docasim_inject(uint16_t port_id, const void *frame, uint32_t len, uint32_t f
 int docasim_dump_json(char *buf, size_t len);
 /* calls made out of the documented order that return nothing to refuse with (doca_flow_destroy) */
 uint64_t docasim_violations(void);
+/* move the simulator's clock (which ages entries) on by ns, so tests need not sleep */
+void docasim_clock_advance(uint64_t ns);
+/* entry adds without DOCA_FLOW_WAIT_FOR_BATCH (each pushes its queue), and doca_flow_entries_process calls */
+void docasim_queue_stats(uint64_t *pushes, uint64_t *process_calls);
+/* while paused, docasim_rx_burst returns nothing: frames queue up and are read as one burst after */
+void docasim_rx_pause(bool paused);
 /* why the last call failed, in the simulator's words */
 const char *docasim_last_error(void);
 

@@ -756,6 +756,29 @@ void pf_learner_sweep(struct pf_learner *l, uint64_t now)
 	pthread_mutex_unlock(&l->lock);
 }
 
+int pf_learner_expire(struct pf_learner *l, uint32_t pipe, const struct pf_fields *match, uint32_t entry_id)
+{
+	struct pf_flow_key key;
+	struct learn_flow **link;
+	int ret = 0;
+
+	if (pipe >= PF_MAX_PIPES)
+		return 0;
+	memset(&key, 0, sizeof(key));
+	key.pipe = pipe;
+	key.f = *match;
+	pthread_mutex_lock(&l->lock);
+	link = flow_link(l, &key);
+	if (*link && (*link)->entry_id == entry_id && (*link)->pending_req == LEARN_NOT_PENDING) {
+		l->ops->remove(l->backend, entry_id, NULL);
+		flow_unlink(l, link);
+		STAT_INC(l, aged_out);
+		ret = 1;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return ret;
+}
+
 void pf_learner_adopt(struct pf_learner *l, uint32_t pipe, const struct pf_fields *match, uint32_t entry_id)
 {
 	struct pf_flow_key key;

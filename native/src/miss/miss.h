@@ -69,6 +69,10 @@ int pf_learner_handle_path(struct pf_learner *l, uint32_t port, uint32_t pipe, u
 int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *frames, uint32_t n);
 /* remove entries idle longer than their policy's timeout */
 void pf_learner_sweep(struct pf_learner *l, uint64_t now_ns);
+/* for a backend whose datapath ages entries itself (DOCA's monitor.aging_sec): entry_id of this flow went
+ * idle; remove it and forget the flow as the sweep would (counted in aged_out). 0 if it is not a flow of
+ * this learner (the caller removes it then) */
+int pf_learner_expire(struct pf_learner *l, uint32_t pipe, const struct pf_fields *match, uint32_t entry_id);
 /* how often a sweeper must run: a quarter of the shortest idle timeout of any policy,
  * within [10 ms, 1 s]; 0 when no policy ages its entries */
 uint64_t pf_learner_sweep_interval_ns(struct pf_learner *l);

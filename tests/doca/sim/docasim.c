@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "doca/doca_flow_decl.h"
 #include "doca/doca_fields.h"
@@ -53,10 +54,13 @@
 #define SIM_HASH_MAX_ENTRIES 65536
 #define SIM_MAX_NR_ENTRIES (1u << 22)
 #define SIM_FRAME_MAX 9216
+#define SIM_MAX_MIRRORS 256
+#define SIM_MAX_MIRROR_TARGETS 16
 #define EXPORT __attribute__((visibility("default")))
 
 struct doca_flow_cfg {
 	uint16_t pipe_queues;
+	uint32_t nr_mirrors;
 	uint32_t nr_counters;
 	char mode[128];
 	doca_flow_entry_process_cb cb;
@@ -149,6 +153,11 @@ struct doca_flow_pipe_entry {
 	bool counted;
 	bool has_fwd;
 	bool has_actions;
+	uint32_t aging_sec;                     /* monitor.aging_sec: 0, never aged */
+	uint32_t mirror;                        /* monitor.shared_mirror_id, 0: none */
+	uint64_t last_hit_ns;                   /* on the simulator's clock: added or last hit */
+	bool aged;                              /* reported by doca_flow_aging_handle (once) */
+	bool held;                              /* DOCA_FLOW_WAIT_FOR_BATCH: buffered, not pushed yet */
 	struct sim_fwd fwd;
 	struct doca_flow_match match, mask;     /* as given */
 	bool has_mask;
@@ -167,6 +176,7 @@ struct doca_flow_pipe_entry {
 static struct {
 	pthread_mutex_t lock;
 	bool inited;
+	bool vnf;                       /* "vnf,hws": every port its own pipes, no switch manager */
 	struct doca_flow_cfg cfg;
 	struct doca_flow_port ports[SIM_MAX_PORTS];
 	struct doca_flow_pipe *pipes, *pipes_tail;
@@ -175,9 +185,51 @@ static struct {
 	bool wire_running;
 	volatile bool wire_stop;
 	uint64_t violations;
+	uint64_t clock_offset_ns;       /* docasim_clock_advance: tests move time on without sleeping */
+	uint64_t batches_pushed;        /* entry adds that pushed their queue (not DOCA_FLOW_WAIT_FOR_BATCH) */
+	uint64_t process_calls;         /* doca_flow_entries_process calls */
+	bool rx_paused;                 /* docasim_rx_pause: frames wait in the RSS rings (a burst for the tests) */
+	struct sim_mirror {
+		bool configured;
+		uint64_t bound;                 /* ports it is bound to, by id */
+		uint32_t ntargets;
+		uint16_t target_port[SIM_MAX_MIRROR_TARGETS];
+	} mirrors[SIM_MAX_MIRRORS + 1];         /* by id, 1..nr_mirrors */
 } S = { .lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP };
 
 static __thread char last_error[512];
+
+/* the simulator's clock, which ages entries: CLOCK_MONOTONIC plus what the tests advanced it by */
+static uint64_t sim_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + S.clock_offset_ns;
+}
+
+/* what the batching test counts: pushes and process calls so far */
+EXPORT void docasim_queue_stats(uint64_t *pushes, uint64_t *process_calls)
+{
+	pthread_mutex_lock(&S.lock);
+	*pushes = S.batches_pushed;
+	*process_calls = S.process_calls;
+	pthread_mutex_unlock(&S.lock);
+}
+
+EXPORT void docasim_rx_pause(bool paused)
+{
+	pthread_mutex_lock(&S.lock);
+	S.rx_paused = paused;
+	pthread_mutex_unlock(&S.lock);
+}
+
+EXPORT void docasim_clock_advance(uint64_t ns)
+{
+	pthread_mutex_lock(&S.lock);
+	S.clock_offset_ns += ns;
+	pthread_mutex_unlock(&S.lock);
+}
 
 static doca_error_t fail(doca_error_t e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static doca_error_t fail(doca_error_t e, const char *fmt, ...)
@@ -270,10 +322,24 @@ EXPORT doca_error_t doca_flow_cfg_set_mode_args(struct doca_flow_cfg *cfg, const
 {
 	if (!cfg || !mode_args)
 		return fail(DOCA_ERROR_INVALID_VALUE, "cfg or mode_args is NULL");
-	/* the simulator models switch mode with hardware steering only */
-	if (strncmp(mode_args, "switch", 6) || !strstr(mode_args, "hws"))
-		return fail(DOCA_ERROR_NOT_SUPPORTED, "mode '%s': the simulator runs \"switch,hws\" only", mode_args);
+	/* the simulator models switch and vnf mode, with hardware steering */
+	if ((strncmp(mode_args, "switch,", 7) && strncmp(mode_args, "vnf,", 4)) || !strstr(mode_args, "hws"))
+		return fail(DOCA_ERROR_NOT_SUPPORTED, "mode '%s': the simulator runs \"switch,hws\" or \"vnf,hws\"",
+			    mode_args);
 	snprintf(cfg->mode, sizeof(cfg->mode), "%s", mode_args);
+	return DOCA_SUCCESS;
+}
+
+EXPORT doca_error_t doca_flow_cfg_set_nr_shared_resource(struct doca_flow_cfg *cfg, uint32_t nr,
+						       enum doca_flow_shared_resource_type type)
+{
+	if (!cfg)
+		return fail(DOCA_ERROR_INVALID_VALUE, "cfg is NULL");
+	if (type != DOCA_FLOW_SHARED_RESOURCE_MIRROR)
+		return fail(DOCA_ERROR_NOT_SUPPORTED, "shared resource type %d: the simulator models mirrors only", type);
+	if (nr > SIM_MAX_MIRRORS)
+		return fail(DOCA_ERROR_INVALID_VALUE, "%u shared mirrors: at most %u", nr, SIM_MAX_MIRRORS);
+	cfg->nr_mirrors = nr;
 	return DOCA_SUCCESS;
 }
 
@@ -293,6 +359,8 @@ EXPORT doca_error_t doca_flow_init(const struct doca_flow_cfg *cfg)
 	if (!cfg || !cfg->mode[0])
 		RET(fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_init: no mode_args set"));
 	S.cfg = *cfg;
+	S.vnf = !strncmp(cfg->mode, "vnf,", 4);
+	memset(S.mirrors, 0, sizeof(S.mirrors));
 	S.inited = true;
 	for (int q = 0; q < SIM_MAX_QUEUES; q++)
 		S.pending[q] = S.pending_tail[q] = NULL;
@@ -415,6 +483,9 @@ EXPORT doca_error_t doca_flow_port_start(const struct doca_flow_port_cfg *cfg, s
 	p = &S.ports[id];
 	if (p->started)
 		RET(fail(DOCA_ERROR_ALREADY_EXIST, "port %lu is already started", id));
+	if (S.vnf && strstr(cfg->devargs, "representor"))
+		RET(fail(DOCA_ERROR_NOT_SUPPORTED, "port %lu: vnf mode has no representors (devargs '%s'); "
+			 "representors belong to switch mode", id, cfg->devargs));
 	memset(p, 0, sizeof(*p));
 	p->port_id = (uint16_t)id;
 	p->fd = -1;
@@ -447,9 +518,11 @@ EXPORT doca_error_t doca_flow_port_start(const struct doca_flow_port_cfg *cfg, s
 	RET(DOCA_SUCCESS);
 }
 
-/* switch mode: the switch manager is the started port with the lowest id */
+/* switch mode: the switch manager is the started port with the lowest id; vnf mode has none */
 static struct doca_flow_port *switch_port(void)
 {
+	if (S.vnf)
+		return NULL;
 	for (int p = 0; p < SIM_MAX_PORTS; p++)
 		if (S.ports[p].started)
 			return &S.ports[p];
@@ -501,7 +574,7 @@ EXPORT doca_error_t doca_flow_pipe_cfg_create(struct doca_flow_pipe_cfg **cfg, s
 		RET(fail(DOCA_ERROR_BAD_STATE, "doca_flow_pipe_cfg_create: doca_flow_init was not called"));
 	if (!cfg || !port || !port->started)
 		RET(fail(DOCA_ERROR_BAD_STATE, "doca_flow_pipe_cfg_create: the port is not started"));
-	if (port != switch_port())
+	if (!S.vnf && port != switch_port())
 		RET(fail(DOCA_ERROR_NOT_SUPPORTED, "doca_flow_pipe_cfg_create: port %u is not the switch manager "
 			 "(switch mode: pipes live on doca_flow_port_switch_get())", port->port_id));
 	*cfg = calloc(1, sizeof(**cfg));
@@ -1049,6 +1122,25 @@ static doca_error_t entry_add(uint16_t queue, struct doca_flow_pipe *pipe, enum 
 	e->counted = (pipe->cfg.has_monitor && pipe->cfg.monitor.counter_type == DOCA_FLOW_RESOURCE_TYPE_NON_SHARED) ||
 		     (monitor && monitor->counter_type == DOCA_FLOW_RESOURCE_TYPE_NON_SHARED);
 	e->usr_ctx = usr_ctx;
+	if (monitor && monitor->shared_mirror_id) {
+		uint32_t id = monitor->shared_mirror_id;
+
+		if (id > S.cfg.nr_mirrors || !(S.mirrors[id].bound & (1ull << pipe->cfg.port->port_id))) {
+			free(e);
+			RET(fail(DOCA_ERROR_INVALID_VALUE, "%s: pipe %s: shared mirror %u is not configured and bound to "
+				 "port %u", call, pipe->cfg.name, id, pipe->cfg.port->port_id));
+		}
+		e->mirror = id;
+	}
+	if (monitor && monitor->aging_sec) {
+		if (!S.cfg.cb) {
+			free(e);
+			RET(fail(DOCA_ERROR_INVALID_VALUE, "%s: pipe %s: monitor.aging_sec without an entry process "
+				 "callback (aged entries are reported through it)", call, pipe->cfg.name));
+		}
+		e->aging_sec = monitor->aging_sec;
+		e->last_hit_ns = sim_now_ns();
+	}
 	entry_key(e);
 	if (want == DOCA_FLOW_PIPE_BASIC) {
 		e->hash = key_hash(e, e->eff_val, e->eff_mask);
@@ -1071,6 +1163,15 @@ static doca_error_t entry_add(uint16_t queue, struct doca_flow_pipe *pipe, enum 
 		pipe->entries = e;
 	pipe->entries_tail = e;
 	pipe->nentries++;
+	/* buffered entries are pushed by the next entry without DOCA_FLOW_WAIT_FOR_BATCH on this port's queue
+	 * (such adds are counted: the batching test and the bench), or by doca_flow_entries_process */
+	e->held = flags == DOCA_FLOW_WAIT_FOR_BATCH;
+	if (!e->held) {
+		for (struct doca_flow_pipe_entry *o = S.pending[queue]; o; o = o->qnext)
+			if (o->pipe->cfg.port == pipe->cfg.port)
+				o->held = false;
+		S.batches_pushed++;
+	}
 	if (S.pending_tail[queue])
 		S.pending_tail[queue]->qnext = e;
 	else
@@ -1175,15 +1276,21 @@ EXPORT doca_error_t doca_flow_entries_process(struct doca_flow_port *port, uint1
 	if (pipe_queue >= S.cfg.pipe_queues)
 		RET(fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_entries_process: queue %u out of range (%u pipe queues)",
 			 pipe_queue, S.cfg.pipe_queues));
-	while (S.pending[pipe_queue] && (!max_processed_entries || done < max_processed_entries)) {
-		struct doca_flow_pipe_entry *e = S.pending[pipe_queue];
+	S.process_calls++;
+	/* a queue is per port: another port's work on it waits for that port's own process call */
+	for (struct doca_flow_pipe_entry **link = &S.pending[pipe_queue], *prev = NULL, *e;
+	     (e = *link) && (!max_processed_entries || done < max_processed_entries);) {
 		enum doca_flow_entry_op op = e->state == E_PENDING_DEL ? DOCA_FLOW_ENTRY_OP_DEL : DOCA_FLOW_ENTRY_OP_ADD;
 
-		if (e->pipe->cfg.port != port)
-			break;          /* another port's work on this queue: its own process call */
-		S.pending[pipe_queue] = e->qnext;
-		if (!S.pending[pipe_queue])
-			S.pending_tail[pipe_queue] = NULL;
+		if (e->pipe->cfg.port != port) {
+			prev = e;
+			link = &e->qnext;
+			continue;
+		}
+		e->held = false;        /* a buffered entry is pushed by the process call */
+		*link = e->qnext;
+		if (S.pending_tail[pipe_queue] == e)
+			S.pending_tail[pipe_queue] = prev;
 		e->qnext = NULL;
 		done++;
 		if (op == DOCA_FLOW_ENTRY_OP_ADD) {
@@ -1199,6 +1306,103 @@ EXPORT doca_error_t doca_flow_entries_process(struct doca_flow_port *port, uint1
 			entry_free(e);
 		}
 	}
+	RET(DOCA_SUCCESS);
+}
+
+/*
+ * Aging: an active entry added with monitor.aging_sec and not hit for that long (on the simulator's clock)
+ * is reported once, through the entry process callback with DOCA_FLOW_ENTRY_OP_AGED, by the
+ * doca_flow_aging_handle call for its port and the queue it was added on; the application removes it.
+ * Returns how many were reported (at most max_entries, 0: no limit), -1 on misuse.
+ */
+EXPORT int doca_flow_aging_handle(struct doca_flow_port *port, uint16_t queue, uint64_t quota, uint64_t max_entries)
+{
+	uint64_t now;
+	int n = 0;
+
+	LOCK();
+	if (!S.inited || !port || !port->started || queue >= S.cfg.pipe_queues) {
+		fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_aging_handle: %s", !S.inited ? "doca_flow_init was not called"
+		     : !port || !port->started ? "port is not started" : "queue out of range");
+		UNLOCK();
+		return -1;
+	}
+	now = sim_now_ns();
+	for (struct doca_flow_pipe *p = S.pipes; p; p = p->next_created) {
+		if (p->cfg.port != port)
+			continue;
+		for (struct doca_flow_pipe_entry *e = p->entries; e; e = e->next) {
+			if (max_entries && (uint64_t)n >= max_entries)
+				goto out;
+			if (!e->aging_sec || e->aged || e->state != E_ACTIVE || e->queue != queue ||
+			    now - e->last_hit_ns < (uint64_t)e->aging_sec * 1000000000ull)
+				continue;
+			e->aged = true;
+			n++;
+			S.cfg.cb(e, queue, DOCA_FLOW_ENTRY_STATUS_SUCCESS, DOCA_FLOW_ENTRY_OP_AGED, e->usr_ctx);
+		}
+	}
+out:
+	UNLOCK();
+	return n;
+}
+
+/*
+ * Shared mirrors: ids 1..nr (doca_flow_cfg_set_nr_shared_resource), each configured once with its targets
+ * (here: ports, each gets a copy), bound to the ports whose pipes' entries name it in monitor.shared_mirror_id.
+ */
+EXPORT doca_error_t doca_flow_shared_resource_set_cfg(enum doca_flow_shared_resource_type type, uint32_t id,
+						      struct doca_flow_shared_resource_cfg *cfg)
+{
+	struct sim_mirror *m;
+
+	LOCK();
+	if (!S.inited)
+		RET(fail(DOCA_ERROR_BAD_STATE, "doca_flow_shared_resource_set_cfg: doca_flow_init was not called"));
+	if (type != DOCA_FLOW_SHARED_RESOURCE_MIRROR)
+		RET(fail(DOCA_ERROR_NOT_SUPPORTED, "doca_flow_shared_resource_set_cfg: type %d is not simulated", type));
+	if (!id || id > S.cfg.nr_mirrors)
+		RET(fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_shared_resource_set_cfg: mirror %u outside 1..%u (the "
+			 "number set with doca_flow_cfg_set_nr_shared_resource)", id, S.cfg.nr_mirrors));
+	m = &S.mirrors[id];
+	if (m->configured)
+		RET(fail(DOCA_ERROR_ALREADY_EXIST, "doca_flow_shared_resource_set_cfg: mirror %u is configured", id));
+	if (!cfg || cfg->mirror_cfg.nr_targets <= 0 || cfg->mirror_cfg.nr_targets > SIM_MAX_MIRROR_TARGETS ||
+	    !cfg->mirror_cfg.target)
+		RET(fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_shared_resource_set_cfg: mirror %u: 1..%u targets", id,
+			 SIM_MAX_MIRROR_TARGETS));
+	for (int i = 0; i < cfg->mirror_cfg.nr_targets; i++) {
+		const struct doca_flow_mirror_target *t = &cfg->mirror_cfg.target[i];
+
+		if (t->has_encap || t->fwd.type != DOCA_FLOW_FWD_PORT)
+			RET(fail(DOCA_ERROR_NOT_SUPPORTED, "doca_flow_shared_resource_set_cfg: mirror %u target %d: the "
+				 "simulator mirrors to ports, without encap", id, i));
+		if (t->fwd.port_id >= SIM_MAX_PORTS || !S.ports[t->fwd.port_id].started)
+			RET(fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_shared_resource_set_cfg: mirror %u target %d: port "
+				 "%u is not started", id, i, t->fwd.port_id));
+		m->target_port[i] = t->fwd.port_id;
+	}
+	m->ntargets = (uint32_t)cfg->mirror_cfg.nr_targets;
+	m->configured = true;
+	RET(DOCA_SUCCESS);
+}
+
+EXPORT doca_error_t doca_flow_shared_resources_bind(enum doca_flow_shared_resource_type type, uint32_t *res_array,
+						    uint32_t res_array_len, void *bindable_obj)
+{
+	struct doca_flow_port *port = bindable_obj;
+
+	LOCK();
+	if (type != DOCA_FLOW_SHARED_RESOURCE_MIRROR)
+		RET(fail(DOCA_ERROR_NOT_SUPPORTED, "doca_flow_shared_resources_bind: type %d is not simulated", type));
+	if (!port || port < S.ports || port >= S.ports + SIM_MAX_PORTS || !port->started)
+		RET(fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_shared_resources_bind: mirrors bind to a started port"));
+	for (uint32_t i = 0; i < res_array_len; i++)
+		if (!res_array[i] || res_array[i] > S.cfg.nr_mirrors || !S.mirrors[res_array[i]].configured)
+			RET(fail(DOCA_ERROR_INVALID_VALUE, "doca_flow_shared_resources_bind: mirror %u is not configured",
+				 res_array[i]));
+	for (uint32_t i = 0; i < res_array_len; i++)
+		S.mirrors[res_array[i]].bound |= 1ull << port->port_id;
 	RET(DOCA_SUCCESS);
 }
 
@@ -1519,8 +1723,15 @@ static void fix_checksums(struct frame *f)
 }
 
 /* where a modifiable field sits in the frame, or NULL when the frame lacks that header */
+static bool frame_tagged(const struct frame *f)
+{
+	return f->len >= 18 && (rd16(f->d + 12) == 0x8100 || rd16(f->d + 12) == 0x88a8);
+}
+
 static uint8_t *frame_field(struct frame *f, const char *name)
 {
+	if (!strcmp(name, "outer.eth_vlan[0].tci"))
+		return frame_tagged(f) ? f->d + 14 : NULL;
 	if (!strcmp(name, "outer.eth.dst_mac"))
 		return f->len >= 14 ? f->d : NULL;
 	if (!strcmp(name, "outer.eth.src_mac"))
@@ -1564,6 +1775,13 @@ static void apply_actions(const struct doca_flow_pipe_entry *e, struct frame *f,
 		return;
 	t = &pc->actions[idx];
 	m = pc->has_amask[idx] ? &pc->amasks[idx] : NULL;
+	/* pop, then modify, then push: a frame without a tag has none to pop */
+	if (t->pop_vlan && frame_tagged(f)) {
+		memmove(f->d + 12, f->d + 16, f->len - 16);
+		f->len -= 4;
+		parse(f);
+		changed = true;
+	}
 	for (unsigned i = 0; i < PFDOCA_NFIELDS; i++) {
 		const struct pfdoca_field *fd = &pfdoca_fields[i];
 		const uint8_t *tv, *ev, *mv;
@@ -1630,6 +1848,18 @@ static void apply_actions(const struct doca_flow_pipe_entry *e, struct frame *f,
 			changed = true;
 		}
 	}
+	if (t->has_push && t->push.type == DOCA_FLOW_PUSH_ACTION_VLAN && f->len >= 14 && f->len + 4 <= SIM_FRAME_MAX) {
+		const struct doca_flow_push_vlan_action *tp = &t->push.vlan, *ep = &e->actions.push.vlan;
+		uint16_t tpid = tp->eth_type == 0xffff ? ep->eth_type : tp->eth_type;
+		uint16_t tci = tp->vlan_hdr.tci == 0xffff ? ep->vlan_hdr.tci : tp->vlan_hdr.tci;
+
+		memmove(f->d + 16, f->d + 12, f->len - 12);
+		memcpy(f->d + 12, &tpid, 2);
+		memcpy(f->d + 14, &tci, 2);
+		f->len += 4;
+		parse(f);
+		changed = true;
+	}
 	if (changed) {
 		fix_checksums(f);
 		parse(f);       /* later pipes match the modified frame */
@@ -1673,14 +1903,15 @@ static void enqueue(struct doca_flow_port *sw, uint16_t q, const struct frame *f
 static void run(uint16_t in_port, uint32_t pkt_meta, uint8_t *buf, uint32_t len, uint32_t flags,
 		struct docasim_result *res)
 {
-	struct doca_flow_port *sw = switch_port();
+	/* switch mode: the switch manager's root sees every port; vnf: the port's own root and RSS queues */
+	struct doca_flow_port *sw = S.vnf ? &S.ports[in_port] : switch_port();
 	struct doca_flow_pipe *p = NULL;
 	struct frame f = { .d = buf, .len = len };
 	struct pkt_meta meta = { .pkt_meta = pkt_meta };
 
 	memset(res, 0, sizeof(*res));
 	res->verdict = DOCASIM_DROP;
-	if (!sw)
+	if (!sw || !sw->started)
 		return;
 	for (struct doca_flow_pipe *q = S.pipes; q; q = q->next_created)
 		if (q->cfg.is_root && q->cfg.domain == DOCA_FLOW_PIPE_DOMAIN_DEFAULT && q->cfg.port == sw)
@@ -1700,8 +1931,21 @@ static void run(uint16_t in_port, uint32_t pkt_meta, uint8_t *buf, uint32_t len,
 				e->pkts++;
 				e->bytes += f.len;
 			}
+			if (e->aging_sec)
+				e->last_hit_ns = sim_now_ns();
 			res->last_entry_ctx = e->usr_ctx;
 			apply_actions(e, &f, &meta);
+			/* a copy to each target of the entry's mirror, the packet itself on to its forward */
+			for (uint32_t t = 0; e->mirror && t < S.mirrors[e->mirror].ntargets; t++) {
+				struct doca_flow_port *mp = &S.ports[S.mirrors[e->mirror].target_port[t]];
+
+				res->mirrored++;
+				if (mp->started && ((flags & DOCASIM_INJECT_NO_QUEUE) ||
+						    (mp->fd >= 0 && send(mp->fd, f.d, f.len, 0) == (ssize_t)f.len))) {
+					mp->stats.opackets++;
+					mp->stats.obytes += f.len;
+				}
+			}
 			fw = e->has_fwd ? &e->fwd : &p->fwd;
 		} else {
 			if (p->cfg.miss_counter) {
@@ -1783,7 +2027,7 @@ EXPORT uint16_t docasim_rx_burst(uint16_t port_id, uint16_t queue, struct docasi
 		return 0;
 	LOCK();
 	p = &S.ports[port_id];
-	if (p->started && p->rxq[queue].slots)
+	if (p->started && p->rxq[queue].slots && !S.rx_paused)
 		for (struct ring *r = &p->rxq[queue]; got < n && r->head != r->tail; r->head++, got++) {
 			struct ring_slot *s = &r->slots[r->head % SIM_RING];
 			uint32_t l = s->len < pkts[got].cap ? s->len : pkts[got].cap;
@@ -1950,6 +2194,15 @@ static void put_fields_sel(struct out *o, const void *s, const void *sel, bool a
 		}
 		first = false;
 	}
+	if (actions && ((const struct doca_flow_actions *)s)->pop_vlan) {
+		put(o, "%s\"pop_vlan\": \"true\"", first ? "" : ", ");
+		first = false;
+	}
+	if (actions && ((const struct doca_flow_actions *)s)->has_push) {
+		const struct doca_flow_push_vlan_action *pv = &((const struct doca_flow_actions *)s)->push.vlan;
+
+		put(o, "%s\"push.vlan\": \"%04x/%04x\"", first ? "" : ", ", ntohs(pv->eth_type), ntohs(pv->vlan_hdr.tci));
+	}
 	put(o, "}");
 }
 
@@ -2063,6 +2316,10 @@ EXPORT int docasim_dump_json(char *buf, size_t len)
 				put_fwd(&o, &e->fwd);
 			else
 				put(&o, "null");
+			if (e->aging_sec)
+				put(&o, ", \"aging_sec\": %u", e->aging_sec);
+			if (e->mirror)
+				put(&o, ", \"shared_mirror_id\": %u", e->mirror);
 			put(&o, ", \"active\": %s}", e->state == E_ACTIVE ? "true" : "false");
 			efirst = false;
 		}

@@ -210,6 +210,121 @@ int main(void)
 	tmp = start_port("3", &e);
 	doca_flow_destroy();
 	CHECK("doca_flow_destroy with a port started is a violation", docasim_violations() == 1);
-	(void)tmp;
+	CHECK("the port left started stops", doca_flow_port_stop(tmp) == 0);
+
+	/* vnf mode: no switch manager, each port its own pipes, root, RSS queues and entry queues */
+	{
+		struct doca_flow_fwd to_p0 = { .type = DOCA_FLOW_FWD_PORT, .port_id = 0 };
+		struct doca_flow_fwd to_other = { .type = DOCA_FLOW_FWD_PIPE };
+		struct doca_flow_pipe *r0, *r1, *n1, *x;
+		uint32_t d0 = htonl(0x0a000001), d1 = htonl(0x0a000002);
+
+		doca_flow_cfg_create(&cfg);
+		doca_flow_cfg_set_pipe_queues(cfg, 1);
+		CHECK("vnf: mode vnf,hws", doca_flow_cfg_set_mode_args(cfg, "vnf,hws") == 0 && doca_flow_init(cfg) == 0);
+		doca_flow_cfg_destroy(cfg);
+		CHECK("vnf: a representor port: DOCA_ERROR_NOT_SUPPORTED",
+		      (start_port("1,representor=vf0", &e), e == DOCA_ERROR_NOT_SUPPORTED));
+		p0 = start_port("0", &e);
+		p1 = start_port("1", &e);
+		CHECK("vnf: ports start, and there is no switch manager",
+		      p0 && p1 && !doca_flow_port_switch_get(p0) && !doca_flow_port_switch_get(p1));
+		CHECK("vnf: a root pipe on each port",
+		      basic_pipe(p0, "r0", true, DOCA_FLOW_PIPE_DOMAIN_DEFAULT, &to_p1, &drop, &r0) == 0 &&
+		      basic_pipe(p1, "r1", true, DOCA_FLOW_PIPE_DOMAIN_DEFAULT, &to_p0, &drop, &r1) == 0);
+		CHECK("vnf: a second root on a port: DOCA_ERROR_ALREADY_EXIST",
+		      basic_pipe(p1, "r1b", true, DOCA_FLOW_PIPE_DOMAIN_DEFAULT, &to_p0, &drop, &x) ==
+			      DOCA_ERROR_ALREADY_EXIST);
+		CHECK("vnf: a pipe on port 1", basic_pipe(p1, "n1", false, DOCA_FLOW_PIPE_DOMAIN_DEFAULT, &to_p0, &drop,
+							  &n1) == 0);
+		to_other.next_pipe = n1;
+		CHECK("vnf: forward to a pipe of another port: DOCA_ERROR_INVALID_VALUE",
+		      basic_pipe(p0, "x", false, DOCA_FLOW_PIPE_DOMAIN_DEFAULT, &to_other, &drop, &x) ==
+			      DOCA_ERROR_INVALID_VALUE);
+		memset(&m, 0, sizeof(m));
+		m.outer.l3_type = DOCA_FLOW_L3_TYPE_IP4;
+		m.outer.ip4.dst_ip = d0;
+		CHECK("vnf: entries on both ports' roots, one queue",
+		      doca_flow_pipe_add_entry(0, r1, &m, NULL, NULL, NULL, DOCA_FLOW_NO_WAIT, NULL, &e2) == 0 &&
+		      doca_flow_pipe_add_entry(0, r0, &m, NULL, NULL, NULL, DOCA_FLOW_NO_WAIT, NULL, &e1) == 0);
+		CHECK("vnf: doca_flow_entries_process on port 0 completes port 0's entries only",
+		      doca_flow_entries_process(p0, 0, 0, 0) == 0 &&
+		      doca_flow_pipe_entry_get_status(e1) == DOCA_FLOW_ENTRY_STATUS_SUCCESS &&
+		      doca_flow_pipe_entry_get_status(e2) == DOCA_FLOW_ENTRY_STATUS_IN_PROCESS);
+		CHECK("vnf: and on port 1 port 1's", doca_flow_entries_process(p1, 0, 0, 0) == 0 &&
+		      doca_flow_pipe_entry_get_status(e2) == DOCA_FLOW_ENTRY_STATUS_SUCCESS);
+		make_frame(d0);
+		CHECK("vnf: a frame on port 0 takes port 0's root, out on port 1",
+		      docasim_inject(0, frame, sizeof(frame), DOCASIM_INJECT_NO_QUEUE, NULL, 0, &res) == 0 &&
+		      res.verdict == DOCASIM_TX && res.port_id == 1 && res.hops == 1);
+		CHECK("vnf: a frame on port 1 takes port 1's root, out on port 0",
+		      docasim_inject(1, frame, sizeof(frame), DOCASIM_INJECT_NO_QUEUE, NULL, 0, &res) == 0 &&
+		      res.verdict == DOCASIM_TX && res.port_id == 0);
+		make_frame(d1);
+		CHECK("vnf: a miss on port 1 is port 1's root's",
+		      docasim_inject(1, frame, sizeof(frame), DOCASIM_INJECT_NO_QUEUE, NULL, 0, &res) == 0 &&
+		      res.verdict == DOCASIM_DROP && doca_flow_resource_query_pipe_miss(r1, &q) == 0 &&
+		      q.counter.total_pkts == 1 && doca_flow_resource_query_pipe_miss(r0, &q) == 0 &&
+		      q.counter.total_pkts == 0);
+		CHECK("vnf: teardown, ports in any order",
+		      doca_flow_pipe_remove_entry(0, DOCA_FLOW_NO_WAIT, e1) == 0 &&
+		      doca_flow_pipe_remove_entry(0, DOCA_FLOW_NO_WAIT, e2) == 0 &&
+		      doca_flow_entries_process(p0, 0, 0, 0) == 0 && doca_flow_entries_process(p1, 0, 0, 0) == 0 &&
+		      doca_flow_pipe_destroy(r0) == 0 && doca_flow_pipe_destroy(r1) == 0 && doca_flow_pipe_destroy(n1) == 0 &&
+		      doca_flow_port_stop(p0) == 0 && doca_flow_port_stop(p1) == 0);
+		doca_flow_destroy();
+		CHECK("vnf: no violation", docasim_violations() == 1);
+	}
+
+	/* shared mirrors: configured by id, bound to the port, named by an entry's monitor */
+	{
+		struct doca_flow_mirror_target tg = { .fwd = { .type = DOCA_FLOW_FWD_PORT, .port_id = 2 } };
+		struct doca_flow_shared_resource_cfg sc = { .mirror_cfg = { .nr_targets = 1, .target = &tg } };
+		struct doca_flow_monitor mon = { .counter_type = DOCA_FLOW_RESOURCE_TYPE_NON_SHARED, .shared_mirror_id = 1 };
+		struct docasim_port_stats st;
+		struct doca_flow_port *p2;
+		uint32_t ids[1] = { 1 };
+		uint32_t d0 = htonl(0x0a000001);
+
+		doca_flow_cfg_create(&cfg);
+		doca_flow_cfg_set_pipe_queues(cfg, 1);
+		doca_flow_cfg_set_mode_args(cfg, "switch,hws");
+		CHECK("mirrors: nr_shared_resource", doca_flow_cfg_set_nr_shared_resource(cfg, 2,
+										  DOCA_FLOW_SHARED_RESOURCE_MIRROR) == 0);
+		CHECK("mirrors: init", doca_flow_init(cfg) == 0);
+		doca_flow_cfg_destroy(cfg);
+		p0 = start_port("0", &e);
+		p1 = start_port("1", &e);
+		p2 = start_port("2", &e);
+		CHECK("mirrors: id 3 of 2: DOCA_ERROR_INVALID_VALUE",
+		      doca_flow_shared_resource_set_cfg(DOCA_FLOW_SHARED_RESOURCE_MIRROR, 3, &sc) == DOCA_ERROR_INVALID_VALUE);
+		CHECK("mirrors: binding one not configured: DOCA_ERROR_INVALID_VALUE",
+		      doca_flow_shared_resources_bind(DOCA_FLOW_SHARED_RESOURCE_MIRROR, ids, 1, p0) ==
+			      DOCA_ERROR_INVALID_VALUE);
+		CHECK("mirrors: configured", doca_flow_shared_resource_set_cfg(DOCA_FLOW_SHARED_RESOURCE_MIRROR, 1, &sc) == 0);
+		CHECK("mirrors: configured twice: DOCA_ERROR_ALREADY_EXIST",
+		      doca_flow_shared_resource_set_cfg(DOCA_FLOW_SHARED_RESOURCE_MIRROR, 1, &sc) == DOCA_ERROR_ALREADY_EXIST);
+		CHECK("mirrors: a root pipe", basic_pipe(p0, "m", true, DOCA_FLOW_PIPE_DOMAIN_DEFAULT, &to_p1, &drop, &root) == 0);
+		memset(&m, 0, sizeof(m));
+		m.outer.l3_type = DOCA_FLOW_L3_TYPE_IP4;
+		m.outer.ip4.dst_ip = d0;
+		CHECK("mirrors: an entry naming a mirror not bound to the port: DOCA_ERROR_INVALID_VALUE",
+		      doca_flow_pipe_add_entry(0, root, &m, NULL, &mon, NULL, DOCA_FLOW_NO_WAIT, NULL, &e1) ==
+			      DOCA_ERROR_INVALID_VALUE);
+		CHECK("mirrors: bound, and the entry added",
+		      doca_flow_shared_resources_bind(DOCA_FLOW_SHARED_RESOURCE_MIRROR, ids, 1, p0) == 0 &&
+		      doca_flow_pipe_add_entry(0, root, &m, NULL, &mon, NULL, DOCA_FLOW_NO_WAIT, NULL, &e1) == 0 &&
+		      doca_flow_entries_process(p0, 0, 0, 0) == 0);
+		make_frame(d0);
+		CHECK("mirrors: the packet to its forward, a copy to the target",
+		      docasim_inject(0, frame, sizeof(frame), DOCASIM_INJECT_NO_QUEUE, NULL, 0, &res) == 0 &&
+		      res.verdict == DOCASIM_TX && res.port_id == 1 && res.mirrored == 1 &&
+		      docasim_port_stats(2, &st) == 0 && st.opackets == 1 && docasim_port_stats(1, &st) == 0 &&
+		      st.opackets == 1);
+		CHECK("mirrors: teardown", doca_flow_pipe_remove_entry(0, DOCA_FLOW_NO_WAIT, e1) == 0 &&
+		      doca_flow_entries_process(p0, 0, 0, 0) == 0 && doca_flow_pipe_destroy(root) == 0 &&
+		      doca_flow_port_stop(p2) == 0 && doca_flow_port_stop(p1) == 0 && doca_flow_port_stop(p0) == 0);
+		doca_flow_destroy();
+	}
 	return failures ? 1 : 0;
 }
