@@ -37,7 +37,8 @@ def wait_until(probe, timeout: float = 5.0, interval: float = 0.05, *, until=boo
             return value
         if time.monotonic() >= deadline:
             if what is not None:
-                raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last seen: {repr(value)[:2000]}")
+                raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; "
+                                     f"last seen: {repr(value)[:2000]}")
             return value
         time.sleep(interval)
 
