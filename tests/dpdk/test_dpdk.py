@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -237,9 +236,13 @@ def test_resubmit_scenario(lab):
         cap = capture(lab["ns"]["a"], lab["a"], 5)
         flows = [f"192.168.99.{101 + i}" for i in range(10)]
         send(lab["ns"]["b"], lab["b"], [udp(src, "20.1.1.100", i) for i, src in enumerate(flows)], gap=0.01)
-        time.sleep(0.3)
+        # the second frames once every first one came out: learned and resubmitted, its entry is in
+        first = []
+        while len(ours([bytes.fromhex(line) for line in first])) < len(flows) and (line := cap.stdout.readline()):
+            first.append(line)
         send(lab["ns"]["b"], lab["b"], [udp(src, "20.1.1.100", 100 + i) for i, src in enumerate(flows)], gap=0.002)
         out, _ = cap.communicate(timeout=30)
+        out = "".join(first) + out
         counters = srv.stop()
     finally:
         srv.kill()
@@ -380,8 +383,10 @@ def _resubmit_first_packets(backend: str, config: str) -> dict:
         with labmod.Capture(lab, "net") as cap:
             lab.send_frames("user", frames)
             wait_until(lambda: len([f for f in cap.frames if b"pfl first" in f]) >= len(frames), 20)
-            time.sleep(0.3)                                  # anything extra would show up now
-        counters = counters_json(prefix)
+            # the counters once the handler has resubmitted every first frame and the uplink sent it
+            counters = wait_until(lambda: counters_json(prefix), 10, until=lambda c: min(
+                c["miss_handler"]["resubmitted"], c["ports"]["uplink"]["tx_packets"]) >= len(frames),
+                what="every first frame resubmitted and sent")
         assert run.stop(signal.SIGINT, 30.0) == 0, "\n".join(run.stderr[-20:])
         created = [line.split("Created flow for IP ")[1].strip() for line in run.stderr if "Created flow for IP" in line]
         # from the ethertype on: each lab has MAC addresses of its own
