@@ -29,7 +29,7 @@ import pytest
 
 from pyflow.control import ControlClient
 from tests.drill.restart_lab import Receiver, write_config
-from tests.netns.test_miss import send, udp_frame
+from tests.netns.test_miss import miss_handled, send, udp_frame
 from tests.pyflow_testing import PyflowRun, wait_until
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -133,16 +133,10 @@ def snapshot(name: str) -> dict:
             "xdp_rate_limit": sum(p["drops"]["rate_limit"] for p in snap["ports"].values())}
 
 
-def handled(snap: dict) -> bool:
-    """Every miss so far reached the handler or was dropped on its way, and the handler is done with each."""
-    m = snap["miss"]
-    return snap["h2n_misses"] == m["received"] + m["ring_drops"] + m["shed_in_datapath"] and \
-        m["received"] == (m["installed"] + m["shed_rate_limit"] - m["shed_in_datapath"] + m["coalesced"]
-                          + m["refused_max_flows"])
-
-
 def settled(name: str) -> dict:
-    return wait_until(lambda: snapshot(name), until=handled, what="the handler to work off every miss")
+    """snapshot() once the handler is done with every miss so far."""
+    return wait_until(lambda: snapshot(name), until=lambda snap: miss_handled(snap["h2n_misses"], snap["miss"]),
+                      what="the handler to work off every miss")
 
 
 def veth_drops(lab) -> int:
