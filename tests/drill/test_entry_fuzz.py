@@ -147,7 +147,7 @@ def test_broken_requests_are_refused_and_traffic_flows(lab, tmp_path, figures):
             f.flush()
             assert json.loads(f.readline())["ok"]
         send(lab, ["10.250.0.2"], seq0=7)
-        assert wait_until(lambda: [d for s, d, _ in list(rx.frames) if s == "10.250.0.2"] == ["1.2.3.4"], 3)
+        assert wait_until(lambda: [d for s, d, _ in list(rx.frames) if s == "10.250.0.2"] == ["1.2.3.4"], 10)
     finally:
         sender.finish()
         rx.drain(sender.sent)

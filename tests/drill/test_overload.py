@@ -267,7 +267,7 @@ def test_full_table_refuses_and_counts_then_idle_flows_are_evicted(lab, tmp_path
         send(lab, late, seq0=100)
         send(lab, first, seq0=200)
         assert wait_until(lambda: all(len(rx.seen(s)) == 2 for s in first), 5)
-        assert wait_until(lambda: snapshot(name)["miss"]["refused_max_flows"] == len(late), 3)
+        assert wait_until(lambda: snapshot(name)["miss"]["refused_max_flows"] == len(late), 10)
         assert not any(rx.seen(s) for s in late)
         full = snapshot(name)
         assert sorted(full["learned"]) == sorted(f"{s}-flow" for s in first)

@@ -123,7 +123,7 @@ def test_drop_capture_names_the_reason_and_capture_is_off_afterwards(static_run,
     cap = start_capture(inst, "-w", second, "--at", "ingress", "-c", "1", "--format", "pcap")
     lab.send("p1", [build_frame(TO_H2)])
     assert cap.wait(15) == 0
-    assert wait_until(lambda: len(read_pcap(second)) == 1, 3)
+    assert wait_until(lambda: len(read_pcap(second)) == 1, 10)
 
 
 def test_capture_errors_are_one_line(static_run, tmp_path):
