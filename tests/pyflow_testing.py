@@ -24,13 +24,23 @@ def counters_json(instance: str) -> dict:
     return json.loads(pyflow_cli("counters", "--instance", instance, "-o", "json").stdout)
 
 
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.05) -> bool:
+def wait_until(probe, timeout: float = 5.0, interval: float = 0.05, *, until=bool, what: str | None = None):
+    """Poll probe() until until(value) holds (by default: the value is truthy) and return that value.
+
+    Tests wait on the condition they assert, never for a fixed time: a loaded host only makes them slower.
+    On timeout the last value is returned for the caller to check; with `what`, an AssertionError names
+    what did not happen and shows the last value seen instead."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
+    while True:
+        value = probe()
+        if until(value):
+            return value
+        if time.monotonic() >= deadline:
+            if what is not None:
+                raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; "
+                                     f"last seen: {repr(value)[:2000]}")
+            return value
         time.sleep(interval)
-    return bool(predicate())
 
 
 def tag_seqs(frames, tag: str) -> list[int]:
@@ -70,19 +80,18 @@ class PyflowRun:
         sink = self.stderr if stream == "stderr" else self.stdout
         pred = match if callable(match) else (lambda line: match in line)
 
-        def latest():
-            return next((line for line in reversed(list(sink)) if pred(line)), None)
+        def probe():
+            exited = self.proc.poll() is not None
+            if exited:
+                self._drain()
+            return next((line for line in reversed(list(sink)) if pred(line)), None), exited
 
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            hit = latest()
-            if hit is not None:
-                return hit
-            if self.proc.poll() is not None:
-                time.sleep(0.2)  # let the pumps drain
-                return latest()
-            time.sleep(0.05)
-        return None
+        return wait_until(probe, timeout, until=lambda v: v[0] is not None or v[1])[0]
+
+    def _drain(self) -> None:
+        """Wait for the pumps to read what the exited process wrote."""
+        for t in self._threads:
+            t.join(timeout=5)
 
     def ready(self, timeout: float = 30.0) -> None:
         if not self.wait_for("Waiting for signal", timeout):
@@ -97,6 +106,5 @@ class PyflowRun:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        for t in self._threads:
-            t.join(timeout=2)
+        self._drain()
         return self.proc.returncode

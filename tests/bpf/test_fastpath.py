@@ -8,7 +8,11 @@ import time
 
 from scapy.all import IP, TCP, UDP, Dot1Q, Ether, Raw, raw
 
+from tests.pyflow_testing import wait_until
+
 from .test_datapath import XDP_DROP, XDP_PASS, XDP_REDIRECT, eth, ts_payload
+
+CLOCK_MONOTONIC_COARSE = 6      # linux/time.h; what bpf_ktime_get_coarse_ns reads, not exposed by the time module
 
 
 def ts_frames():
@@ -112,7 +116,8 @@ def test_last_seen_stamps_follow_the_monotonic_clock(dp):
     first = _last_seen(dp, 1, eid)
     assert 0 < after - first < 50_000_000
 
-    time.sleep(0.03)
+    wait_until(lambda: time.clock_gettime_ns(CLOCK_MONOTONIC_COARSE), 1, 0.001, until=lambda now: now > first,
+               what=f"the coarse clock to pass the first stamp {first}")
     dp.run(0, frame)
     after = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
     second = _last_seen(dp, 1, eid)

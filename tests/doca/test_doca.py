@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -463,12 +462,16 @@ def resubmit_first_packets(backend: str, doca_mode: str = "switch") -> dict:
         with labmod.Capture(lab, "net") as cap:
             lab.send_frames("user", frames)
             wait_until(lambda: len([f for f in cap.frames if b"pfl first" in f]) >= len(frames), 20)
-            time.sleep(0.5)
-        counters = counters_json(prefix)
+            # the counters once the handler has resubmitted every first frame and the uplink sent it
+            counters = wait_until(lambda: counters_json(prefix), 10, until=lambda c: min(
+                c["miss_handler"]["resubmitted"], c["ports"]["uplink"]["tx_packets"]) >= len(frames),
+                what="every first frame resubmitted and sent")
         metrics = scrape(port)
         offloaded = {(k[0], dict(k[1]).get("pipe"), dict(k[1]).get("entry")): v for k, v in metrics.items()
                      if k[0] in ("pyflow_pipe_offloaded", "pyflow_entry_offloaded")}
-        time.sleep(0.5)                                      # a counter line after the last frame
+        printed = len(run.stdout)
+        wait_until(lambda: [line for line in run.stdout[printed:] if line.startswith("Static Entry Counters:")], 10,
+                   what="a counter line printed after the last frame")
         assert run.stop(signal.SIGINT, 30.0) == 0, "\n".join(run.stderr[-20:])
         created = [line.split("Created flow for IP ")[1].strip() for line in run.stderr if "Created flow for IP" in line]
         lines = [line for line in run.stdout if line.startswith("Static Entry Counters:")]

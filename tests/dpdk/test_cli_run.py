@@ -70,7 +70,9 @@ def running():
             first_snap = counters_json(prefix)
             lab.send_frames("user", frames("second"))       # every one hits its learned entry
             wait_until(lambda: len([f for f in cap.frames if b"pfl " in f]) >= 2 * len(FLOWS), 10)
-            time.sleep(0.3)                                  # anything extra would show up now
+            # what the datapath sent is in: anything extra would be now
+            wait_until(lambda: counters_json(prefix)["ports"]["uplink"]["tx_packets"], 10,
+                       until=lambda n: n >= 2 * len(FLOWS), what="the uplink to count every frame out")
         yield {"lab": lab, "run": run, "prefix": prefix, "captured": cap.frames, "learn_s": learn_s,
                "first_line": first_line, "first_snap": first_snap}
     finally:

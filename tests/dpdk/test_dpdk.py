@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -123,10 +122,18 @@ class Serve:
 
 
 def capture(ns: str, ifname: str, seconds: float):
+    """wire.py capture for at most `seconds`; read it with captured()."""
     proc = subprocess.Popen(["ip", "netns", "exec", ns, PY, str(WIRE), "capture", ifname, str(seconds), "0800"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr.readline().strip() == "ready"
     return proc
+
+
+def captured(cap, n: int, lines: list[str]) -> list:
+    """Our frames in the capture's output, reading on (into lines) until n are in or the capture ended."""
+    while len(got := ours([bytes.fromhex(line) for line in lines])) < n and (line := cap.stdout.readline()):
+        lines.append(line)
+    return got
 
 
 def send(ns: str, ifname: str, frames: list[bytes], gap: float = 0.0):
@@ -205,14 +212,15 @@ def test_frames_rewritten_across_namespaces(lab, pmd):
     srv = Serve(job, lab["ns"]["d"])
     try:
         assert "software pipes" in srv.ready["info"]["mode_reason"]
-        cap = capture(lab["ns"]["b"], lab["b"], 4)
+        cap = capture(lab["ns"]["b"], lab["b"], 20)
         frames = [udp("192.168.1.10", "192.168.2.20", i) for i in range(20)]
         send(lab["ns"]["a"], lab["a"], frames, gap=0.002)
-        out, _ = cap.communicate(timeout=30)
+        got = captured(cap, 20, [])
+        cap.kill()
+        cap.wait()
         counters = srv.stop()
     finally:
         srv.kill()
-    got = ours([bytes.fromhex(line) for line in out.split()])
     assert len(got) == 20
     assert sorted(int.from_bytes(bytes(g[Raw])[6:10], "big") for g in got) == list(range(20))
     for g in got:
@@ -234,16 +242,19 @@ def test_resubmit_scenario(lab):
            "bindings": {"uplink": "net_af_packet0", "vf0": "net_af_packet1"}}
     srv = Serve(job, lab["ns"]["d"])
     try:
-        cap = capture(lab["ns"]["a"], lab["a"], 5)
+        cap = capture(lab["ns"]["a"], lab["a"], 20)
         flows = [f"192.168.99.{101 + i}" for i in range(10)]
         send(lab["ns"]["b"], lab["b"], [udp(src, "20.1.1.100", i) for i, src in enumerate(flows)], gap=0.01)
-        time.sleep(0.3)
+        # the second frames once every first one came out: learned and resubmitted, its entry is in
+        lines = []
+        captured(cap, len(flows), lines)
         send(lab["ns"]["b"], lab["b"], [udp(src, "20.1.1.100", 100 + i) for i, src in enumerate(flows)], gap=0.002)
-        out, _ = cap.communicate(timeout=30)
+        got = captured(cap, 2 * len(flows), lines)
+        cap.kill()
+        cap.wait()
         counters = srv.stop()
     finally:
         srv.kill()
-    got = ours([bytes.fromhex(line) for line in out.split()])
     assert len(got) == 20, srv.log
     for g in got:
         a, b, c, d = (int(x) for x in g[IP].src.split("."))
@@ -411,8 +422,10 @@ def _resubmit_first_packets(backend: str, config: str) -> dict:
         with labmod.Capture(lab, "net") as cap:
             lab.send_frames("user", frames)
             wait_until(lambda: len([f for f in cap.frames if b"pfl first" in f]) >= len(frames), 20)
-            time.sleep(0.3)                                  # anything extra would show up now
-        counters = counters_json(prefix)
+            # the counters once the handler has resubmitted every first frame and the uplink sent it
+            counters = wait_until(lambda: counters_json(prefix), 10, until=lambda c: min(
+                c["miss_handler"]["resubmitted"], c["ports"]["uplink"]["tx_packets"]) >= len(frames),
+                what="every first frame resubmitted and sent")
         assert run.stop(signal.SIGINT, 30.0) == 0, "\n".join(run.stderr[-20:])
         created = [line.split("Created flow for IP ")[1].strip() for line in run.stderr if "Created flow for IP" in line]
         # from the ethertype on: each lab has MAC addresses of its own

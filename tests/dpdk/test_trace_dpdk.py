@@ -13,7 +13,7 @@ import signal
 import pytest
 
 from tests.netns.portlab import PortLab
-from tests.pyflow_testing import PyflowRun, counters_json, pyflow_cli
+from tests.pyflow_testing import PyflowRun, counters_json, pyflow_cli, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CASES = {
@@ -60,10 +60,12 @@ def test_dpdk_trace_matches_ebpf_and_the_wire(unique_prefix, config):
             for key in ("static_entries", "pipes", "ports"):
                 assert after[key] == before[key], f"trace moved {key}"
             if dpdk["verdict"]["kind"] == "tx":
-                caps = lab.capture([dpdk["verdict"]["port"]])
+                out, where = bytes.fromhex(dpdk["output"]), dpdk["verdict"]["port"]
+                caps = lab.capture([where])
                 lab.send(port, [bytes.fromhex(dpdk["input"])])
-                got = caps.stop(1.0)[dpdk["verdict"]["port"]]
-                assert bytes.fromhex(dpdk["output"]) in got, fields
+                wait_until(lambda: caps.frames[where], until=lambda got: out in got,
+                           what=f"the traced output at {where}")
+                caps.stop()
     finally:
         run.stop(signal.SIGINT, 20.0)
         lab.down()
@@ -89,8 +91,12 @@ def test_dpdk_dpi_counters_as_on_xdp(unique_prefix):
                  for c in ("psi", "reference", "non-reference")}
         caps = lab.capture(["vm1"])
         lab.send("uplink", [frame["psi"]] * 6 + [frame["reference"]] * 3 + [frame["non-reference"]] * 20)
-        got = caps.stop(1.0)["vm1"]
-        snap = counters_json(unique_prefix)
+        # every frame classified, and sent to vm1 or dropped by the sampling
+        snap = wait_until(lambda: counters_json(unique_prefix), until=lambda s: sum(s["dpi"]["frames"].values()) >= 29
+                          and s["ports"]["vm1"]["tx_packets"] + s["ports"]["uplink"]["drops"]["sampled"] >= 29,
+                          what="all 29 frames classified and sent or sampled out")
+        caps.wait({"vm1": snap["ports"]["vm1"]["tx_packets"]})
+        got = caps.stop()["vm1"]
         dpi = snap["dpi"]
         assert dpi["frames"] == {"none": 0, "reference": 3, "non_reference": 20, "psi": 6}
         assert dpi["dropped"]["psi"] == 0 and dpi["dropped"]["reference"] == 0

@@ -10,6 +10,7 @@ import threading
 import time
 
 from tests.netns.test_miss import parse_udp, pipeline_config, udp_frame
+from tests.pyflow_testing import wait_until
 
 SO_RCVBUFFORCE = 33
 
@@ -39,6 +40,17 @@ class Receiver(threading.Thread):
     def seen(self, src: str) -> list[int]:
         return [seq for s, _, seq in list(self.frames) if s == src]
 
+    def missing(self, sent: dict[str, list[int]]) -> int:
+        """How many of the frames sent (source -> seqs) have not arrived."""
+        got: dict[str, set[int]] = {}
+        for s, _, seq in list(self.frames):
+            got.setdefault(s, set()).add(seq)
+        return sum(len(set(seqs) - got.get(src, set())) for src, seqs in sent.items())
+
+    def drain(self, sent: dict[str, list[int]], timeout: float = 5.0) -> None:
+        """Until every frame sent has arrived, or the timeout: what is lost stays missing for the caller to count."""
+        wait_until(lambda: self.missing(sent), timeout, until=lambda n: n == 0)
+
     def finish(self):
         self.stop_event.set()
         self.join(timeout=5)
@@ -66,7 +78,7 @@ class Sender(threading.Thread):
                     self.seq += 1
                     s.send(udp_frame(*self.macs, src, "20.1.1.100", self.seq))
                     self.sent[src].append(self.seq)
-                time.sleep(self.gap)
+                time.sleep(self.gap)    # pacing: a steady rate, not a flood
 
     def finish(self):
         self.stop_event.set()

@@ -3,6 +3,7 @@ AF_PACKET socket as fast as it goes, for a number of seconds. Prints the number 
 
 usage: storm.py IFNAME SRC_MAC DST_MAC SECONDS [FIRST_INDEX]
 """
+import errno
 import socket
 import struct
 import sys
@@ -35,6 +36,10 @@ def main() -> None:
         try:
             s.send(eth + ip + udp)
         except BlockingIOError:
+            continue
+        except OSError as exc:      # the veth's queue is full for a moment: as fast as it goes means retrying
+            if exc.errno != errno.ENOBUFS:
+                raise
             continue
         sent += 1
     print(sent, flush=True)

@@ -7,7 +7,8 @@ import os
 import socket
 import subprocess
 import threading
-import time
+
+from tests.pyflow_testing import wait_until
 
 
 def _sh(*args, check=True):
@@ -90,7 +91,6 @@ class Captures:
             t = threading.Thread(target=self._run, args=(s, self.frames[p]), daemon=True)
             t.start()
             self._threads.append((t, s))
-        time.sleep(0.1)
 
     def _run(self, sock, sink):
         while not self._stop.is_set():
@@ -103,8 +103,12 @@ class Captures:
             if addr[2] != socket.PACKET_OUTGOING:
                 sink.append(data)
 
-    def stop(self, settle: float = 0.5) -> dict[str, list[bytes]]:
-        time.sleep(settle)
+    def wait(self, want: dict[str, int], timeout: float = 5.0) -> None:
+        """Until each port in `want` has received at least that many frames."""
+        wait_until(lambda: {p: len(self.frames[p]) for p in want}, timeout,
+                   until=lambda got: all(got[p] >= n for p, n in want.items()), what=f"frames per port {want}")
+
+    def stop(self) -> dict[str, list[bytes]]:
         self._stop.set()
         for t, s in self._threads:
             t.join(timeout=2)

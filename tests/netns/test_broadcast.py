@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 import uuid
 
 import pytest
+
+from tests.pyflow_testing import wait_until
 
 CONF = os.path.join(os.path.dirname(__file__), "..", "..", "conf", "broadcast.json")
 PIN_ROOT = "/sys/fs/bpf/pyflow"
@@ -43,7 +44,9 @@ def test_broadcast_reaches_every_port_but_the_ingress_one(pfr_lab, pyflow_run, r
     caps = {h: Capture(pfr_lab, h) for h in ("h1", "h2", "h3")}
     try:
         pfr_lab.send_frames(sender, [request] * 5)
-        time.sleep(0.5)
+        # every copy out: only then does none at the sender mean it got none
+        wait_until(lambda: {h: arp_requests(c.frames, "10.0.0.77") for h, c in caps.items() if h != sender},
+                   until=lambda got: all(n >= 5 for n in got.values()), what="5 copies at every other host")
     finally:
         got = {h: c.stop() for h, c in caps.items()}
     assert {h: arp_requests(f, "10.0.0.77") for h, f in got.items()} == \

@@ -8,13 +8,13 @@ import shutil
 import struct
 import subprocess
 import sys
-import time
 
 import pytest
 
+from pyflow.control import ControlClient
 from pyflow.frames import build_frame, read_pcap
 from tests.netns.portlab import PortLab
-from tests.pyflow_testing import PyflowRun, pyflow_cli, wait_until
+from tests.pyflow_testing import PyflowRun, counters_json, pyflow_cli, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PIN_ROOT = "/sys/fs/bpf/pyflow"
@@ -41,7 +41,9 @@ def static_run(unique_prefix):
 def start_capture(inst: str, *args: str) -> subprocess.Popen:
     p = subprocess.Popen([sys.executable, "-P", "-m", "pyflow", "capture", "--instance", inst, *args],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)     # the capture is armed once the control request returned
+    # armed once the instance reports a capture running (or the command already failed)
+    wait_until(lambda: p.poll() is not None or ControlClient(inst).request("capture_stats")["running"], 15,
+               what="the capture to start")
     return p
 
 
@@ -77,6 +79,7 @@ def test_egress_capture_in_pcap_stops_at_count(static_run, tmp_path):
     cap = start_capture(inst, "-w", path, "--at", "egress", "-c", "5", "--format", "pcap")
     frames = lab.capture(["p2"])
     lab.send("p1", [build_frame(TO_H2 + f" l4.sport={1000 + i}") for i in range(10)])
+    frames.wait({"p2": 10})
     arrived = frames.stop()["p2"]
     assert cap.wait(15) == 0, cap.stderr.read()
     lines = tcpdump(path)
@@ -111,14 +114,16 @@ def test_drop_capture_names_the_reason_and_capture_is_off_afterwards(static_run,
     assert len(tcpdump(path)) == 5
     # the capture ended: frames sent now are in no file, and a new capture starts cleanly
     size = os.path.getsize(path)
+    dropped = counters_json(inst)["ports"]["p1"]["drops"]["action"]
     lab.send("p1", [build_frame(DROPPED)])
-    time.sleep(0.3)
+    wait_until(lambda: counters_json(inst)["ports"]["p1"]["drops"]["action"], until=lambda n: n > dropped,
+               what="the datapath to drop the frame")
     assert os.path.getsize(path) == size
     second = str(tmp_path / "again.pcap")
     cap = start_capture(inst, "-w", second, "--at", "ingress", "-c", "1", "--format", "pcap")
     lab.send("p1", [build_frame(TO_H2)])
     assert cap.wait(15) == 0
-    assert wait_until(lambda: len(read_pcap(second)) == 1, 3)
+    assert wait_until(lambda: len(read_pcap(second)) == 1, 10)
 
 
 def test_capture_errors_are_one_line(static_run, tmp_path):

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 import uuid
 
 import pytest
+
+from tests.pyflow_testing import wait_until
 
 CONF = os.path.join(os.path.dirname(__file__), "..", "..", "conf", "psa-clone-e2e.json")
 PIN_ROOT = "/sys/fs/bpf/pyflow"
@@ -39,20 +40,26 @@ def clone_run(pfr_lab, pyflow_run):
     return instance
 
 
-def send_and_capture(lab, count: int = 3, size: int = 200) -> dict[str, list]:
-    """UDP frames from h1; returns, per host, the received UDP frames (scapy)."""
+def send_and_capture(lab, want: dict[str, int], count: int = 3, size: int = 200) -> dict[str, list]:
+    """UDP frames from h1; returns, per host, the received UDP frames (scapy), once each host in `want`
+    has at least that many. The copies leave before the originals they are made from arrive, so once
+    these are in, a copy that should not exist would be too."""
     from pyflow.lab import Capture
     from scapy.all import IP, UDP, Ether, raw
 
     frame = raw(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.2") /
                 UDP(sport=1000, dport=2000) / bytes(size))
     caps = {h: Capture(lab, h) for h in ("h1", "h2", "h3")}
+    def ours(frames):
+        return [p for p in map(Ether, list(frames)) if UDP in p and p[UDP].dport == 2000]
+
     try:
         lab.send_frames("h1", [frame] * count)
-        time.sleep(0.5)
+        wait_until(lambda: {h: len(ours(caps[h].frames)) for h in want},
+                   until=lambda got: all(got[h] >= n for h, n in want.items()), what=f"UDP frames per host {want}")
     finally:
-        got = {h: [Ether(f) for f in c.stop()] for h, c in caps.items()}
-    return {h: [p for p in frames if UDP in p and p[UDP].dport == 2000] for h, frames in got.items()}
+        got = {h: ours(c.stop()) for h, c in caps.items()}
+    return got
 
 
 def stamps(frames) -> list[str]:
@@ -60,7 +67,7 @@ def stamps(frames) -> list[str]:
 
 
 def test_i2e_and_e2e_copies_arrive_with_their_packet_path(pfr_lab, clone_run, read_counters):
-    got = send_and_capture(pfr_lab)
+    got = send_and_capture(pfr_lab, {"h2": 6, "h3": 3})
     assert got["h1"] == []
     # m4: the original (normal) and the I2E copy; m2: the E2E copy the egress pipe of m4 made
     assert stamps(got["h2"]) == sorted([NORMAL] * 3 + [I2E] * 3)
@@ -77,7 +84,7 @@ def test_session_members_change_while_running(pfr_lab, clone_run, pyflow_cli):
     pyflow_cli("session", "add-member", "-i", clone_run, "1", "m2", "2", "3", "--truncate", "64")
     listed = json.loads(pyflow_cli("session", "list", "-i", clone_run, "-o", "json").stdout)
     assert {s["id"]: len(s["members"]) for s in listed} == {1: 2, 5: 1}
-    got = send_and_capture(pfr_lab, count=2)
+    got = send_and_capture(pfr_lab, {"h2": 4, "h3": 4}, count=2)
     assert stamps(got["h2"]) == sorted([NORMAL] * 2 + [I2E] * 2)
     assert stamps(got["h3"]) == sorted([E2E] * 2 + [I2E] * 2)
     assert all(len(p) == 64 for p in got["h3"] if p.src == I2E)
@@ -85,7 +92,7 @@ def test_session_members_change_while_running(pfr_lab, clone_run, pyflow_cli):
 
     # session 5 loses its only member: no more E2E copies
     pyflow_cli("session", "delete-member", "-i", clone_run, "5", "m2", "1")
-    got = send_and_capture(pfr_lab, count=2)
+    got = send_and_capture(pfr_lab, {"h2": 4, "h3": 2}, count=2)
     assert stamps(got["h3"]) == [I2E] * 2
     assert stamps(got["h2"]) == sorted([NORMAL] * 2 + [I2E] * 2)
 

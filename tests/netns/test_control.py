@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import pytest
 
 from pyflow.control import ControlClient
 from pyflow.errors import ConfigError
 from pyflow.lab import Capture, eth, ipv4_udp, payload_tag
-from tests.pyflow_testing import tag_seqs, wait_until
+from tests.pyflow_testing import counters_json, tag_seqs, wait_until
 
 DPORT = 6000
 BATCH = 40          # entries per file: 10.0.1.0 .. 10.0.1.39, alternating h2 / h3
@@ -96,10 +95,13 @@ def test_batch_from_file_forwards_and_bad_lines_apply_nothing(three_host_lab, in
     h1 = lab.host("h1")
     frames = [eth(h1.root_mac, h1.mac, 0x0800, ipv4_udp("10.0.0.1", f"10.0.1.{i}", payload_tag("b", i), dport=DPORT))
               for i in range(BATCH)]
+    sent_before = counters_json(instance_name)["ports"]
     with Capture(lab, "h2") as cap2, Capture(lab, "h3") as cap3:
         lab.send_frames("h1", frames)
         assert wait_until(lambda: len(tag_seqs(cap2.frames, "b")) + len(tag_seqs(cap3.frames, "b")) == BATCH)
-        time.sleep(0.2)
+        # nothing more is on its way: the datapath sent out exactly these
+        sent = counters_json(instance_name)["ports"]
+        assert [sent[p]["tx_packets"] - sent_before[p]["tx_packets"] for p in ("p2", "p3")] == [BATCH // 2] * 2
         assert sorted(tag_seqs(cap2.frames, "b")) == list(range(0, BATCH, 2))
         assert sorted(tag_seqs(cap3.frames, "b")) == list(range(1, BATCH, 2))
 

@@ -100,20 +100,24 @@ def test_entries_change_under_traffic(three_host_lab, instance_name, pyflow_run,
         assert wait_until(lambda: len(tag_seqs(cap2.frames, "3")) > 20)
         moved_at = len(tag_seqs(cap3.frames, "3"))
 
-        # remove: .9 stops arriving
+        # remove: .9 stops arriving; every frame to .9 from this seq on was sent after the delete returned
         pyflow_cli("entry", "del", *inst, "to_h9")
-        time.sleep(0.3)
-        nine_after_del = len(tag_seqs(cap3.frames, "9"))
+        nine_cut = sender.sent["10.0.0.9"] + 1
 
         # a bad entry is refused with the field named, and changes nothing
         bad = pyflow_cli("entry", "add", *inst, "l3", "broken", "--match", "ipv4.dst=10.0.0.300", check=False)
         assert bad.returncode == 2 and "ipv4.dst" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
         listing = json.loads(pyflow_cli("entry", "list", *inst, "-o", "json").stdout)
-        time.sleep(0.5)
+        # 20 frames to .9 after the cut went through the datapath: each round sends .2 after the .9 before it
+        wait_until(lambda: max(tag_seqs(cap2.frames, "2"), default=-1), until=lambda seq: seq > nine_cut + 20,
+                   what=f"frames to .2 past seq {nine_cut + 20} at h2")
     finally:
         sender.finish()
-        time.sleep(0.3)
+        # what is in flight arrives: the last frames to .2 and to .3
+        wait_until(lambda: (len(tag_seqs(cap2.frames, "2")),
+                            len(tag_seqs(cap2.frames, "3")) + len(tag_seqs(cap3.frames, "3"))),
+                   until=lambda got: got[0] >= sender.sent["10.0.0.2"] and got[1] >= sender.sent["10.0.0.3"])
         cap2.stop()
         cap3.stop()
         for s in sinks:
@@ -124,13 +128,16 @@ def test_entries_change_under_traffic(three_host_lab, instance_name, pyflow_run,
     assert twos == list(range(sender.sent["10.0.0.2"])), f"lost/reordered {sender.sent['10.0.0.2'] - len(twos)}"
     # After the change no frame to .3 reached h3 any more; after the delete none to .9.
     assert len(tag_seqs(cap3.frames, "3")) == moved_at
-    assert len(tag_seqs(cap3.frames, "9")) == nine_after_del
+    assert all(seq < nine_cut for seq in tag_seqs(cap3.frames, "9")), f"frames to .9 from seq {nine_cut} on reached h3"
     # Frames to .3 went to exactly one host each.
     threes = sorted(tag_seqs(cap2.frames, "3") + tag_seqs(cap3.frames, "3"))
     assert len(threes) == len(set(threes))
 
     # to_h3 was changed in place: still the config's entry
     assert {(r["name"], r["origin"]) for r in listing} == {("to_h2", "config"), ("to_h3", "config")}
+    # the last frame sent (to .9) is dropped: p1's counter shows when it was taken in
+    wait_until(lambda: read_counters(instance_name)[0]["ports"]["p1"]["rx_packets"],
+               until=lambda n: n >= sum(sender.sent.values()), what=f"p1 to take in all {sum(sender.sent.values())}")
     snap, packets = read_counters(instance_name)
     assert packets["to_h2"] == sender.sent["10.0.0.2"]
     assert snap["ports"]["p1"]["rx_packets"] == sum(sender.sent.values())

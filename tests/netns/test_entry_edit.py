@@ -57,16 +57,23 @@ def test_entry_list_shows_wildcards_prefixes_and_masks(three_host_lab, instance_
     assert "ipv4.src=10.0.0.0/8, ipv4.dst=10.0.0.3 -> pipe:route" in text
 
 
+def send_one(lab, tag: str, host: str) -> None:
+    """N frames from h1 to 10.0.0.2: all of them reach `host`, each once."""
+    h1 = lab.host("h1")
+    tagged(exchange(lab, [("h1", frames_for(tag, "10.0.0.1", "10.0.0.2", N, h1.root_mac, h1.mac))], [(host, tag)]),
+           host, tag)
+
+
 def test_replace_keeps_id_origin_and_counters(three_host_lab, instance_name, pyflow_run, pyflow_cli, tmp_path):
     lab = three_host_lab
-    h1, h2, h3 = lab.host("h1"), lab.host("h2"), lab.host("h3")
+    h2, h3 = lab.host("h2"), lab.host("h3")
     cfg = tmp_path / "edit.json"
     cfg.write_text(json.dumps(edit_config(lab)))
     pyflow_run("--backend", "ebpf", "-j", str(cfg), *lab.port_args(), "--instance", instance_name, "--fresh")
     inst = ["--instance", instance_name]
     before = rows(pyflow_cli, instance_name)["to_h2"]
 
-    tagged(exchange(lab, [("h1", frames_for("one", "10.0.0.1", "10.0.0.2", N, h1.root_mac, h1.mac))]), "h2", "one")
+    send_one(lab, "one", "h2")
     assert wait_until(lambda: rows(pyflow_cli, instance_name)["to_h2"]["packets"] == N)
 
     # same match, new actions: frames to .2 now go to h3
@@ -75,7 +82,7 @@ def test_replace_keeps_id_origin_and_counters(three_host_lab, instance_name, pyf
     assert json.loads(out)["id"] == before["id"] and json.loads(out)["replaced"] is True
     after = rows(pyflow_cli, instance_name)["to_h2"]
     assert (after["id"], after["origin"], after["packets"], after["fwd"]) == (before["id"], "config", N, "port:p3")
-    tagged(exchange(lab, [("h1", frames_for("two", "10.0.0.1", "10.0.0.2", N, h1.root_mac, h1.mac))]), "h3", "two")
+    send_one(lab, "two", "h3")
     assert wait_until(lambda: rows(pyflow_cli, instance_name)["to_h2"]["packets"] == 2 * N)
 
     # a new match moves the same id, counters and all, to the new key
@@ -84,8 +91,7 @@ def test_replace_keeps_id_origin_and_counters(three_host_lab, instance_name, pyf
     moved = rows(pyflow_cli, instance_name)["to_h2"]
     assert (moved["id"], moved["origin"], moved["packets"], moved["match"]) == \
         (before["id"], "config", 2 * N, {"ipv4.dst": "10.0.0.2/31"})
-    tagged(exchange(lab, [("h1", frames_for("three", "10.0.0.1", "10.0.0.2", N, h1.root_mac, h1.mac))]), "h2",
-           "three")
+    send_one(lab, "three", "h2")
     assert wait_until(lambda: rows(pyflow_cli, instance_name)["to_h2"]["packets"] == 3 * N)
 
     # a replacement cannot take another entry's match; nothing changes

@@ -44,7 +44,8 @@ def test_run_creates_bpffs_pin_root_and_run_dir_and_a_clean_stop_removes_its_pin
                              "/run/pyflow 700", f"/run/pyflow/{instance_name}.sock 600"]
 
         # it forwards
-        got = exchange(lab, [("h1", frames_for("fresh", "10.0.0.1", "10.0.0.2", N, h1.root_mac, h1.mac))])
+        got = exchange(lab, [("h1", frames_for("fresh", "10.0.0.1", "10.0.0.2", N, h1.root_mac, h1.mac))],
+                       [("h2", "fresh")])
         assert all(p["ttl"] == 63 and p["ip_csum_ok"] for p in tagged(got, "h2", "fresh"))
         counters = in_ns(pid, sys.executable, "-P", "-m", "pyflow", "counters", "-i", instance_name, "-o", "json")
         assert counters.returncode == 0, counters.stderr

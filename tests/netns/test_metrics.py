@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
@@ -41,6 +40,11 @@ def scrape(port: int) -> dict[tuple, float]:
     return out
 
 
+def moved(before: dict, after: dict, want: dict) -> bool:
+    """Every sample in `want` moved by at least its value from `before` to `after`."""
+    return all(after.get(k, 0) - before.get(k, 0) >= n for k, n in want.items())
+
+
 @pytest.fixture
 def lab_run(unique_prefix):
     made = []
@@ -70,8 +74,10 @@ def test_run_metrics_move_with_the_traffic(lab_run):
     to_h2 = build_frame("ipv4.src=10.0.0.1 ipv4.dst=10.0.0.2 l4.dport=7000")
     drop = build_frame("ipv4.src=10.0.0.1 ipv4.dst=10.0.0.66")
     lab.send("p1", [to_h2] * N + [drop] * 3)
-    time.sleep(0.5)
-    after = scrape(port)
+    # the last counters each frame moves: its way out, or its drop
+    last = {("pyflow_port_transmit_packets_total", (("port", "p2"),)): N,
+            ("pyflow_port_drops_total", (("port", "p1"), ("reason", "action"))): 3}
+    after = wait_until(lambda: scrape(port), until=lambda m: moved(before, m, last), what=f"counters to reach {last}")
 
     def delta(name, **labels):
         key = (name, tuple(sorted(labels.items())))
@@ -102,8 +108,9 @@ def test_exporter_of_a_running_instance_with_seed_counters(lab_run):
         psi = build_frame("ipv4.dst=10.9.9.9 l4.dport=1234 mpegts=psi")
         ref = build_frame("ipv4.dst=10.9.9.9 l4.dport=1234 mpegts=reference")
         lab.send("uplink", [psi] * N + [ref] * 4)
-        time.sleep(0.5)
-        after = scrape(port)
+        last = {("pyflow_port_transmit_packets_total", (("port", vm),)): N + 4 for vm in ("vm1", "vm2", "vm3")}
+        after = wait_until(lambda: scrape(port), until=lambda m: moved(before, m, last),
+                           what=f"counters to reach {last}")
 
         def delta(name, **labels):
             key = (name, tuple(sorted(labels.items())))
@@ -128,6 +135,13 @@ def _listening(port: int) -> bool:
         return False
 
 
+def _request_queued(port: int) -> bool:
+    """A connection to 127.0.0.1:port holds bytes its server has not read yet."""
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return any(r[1] == f"0100007F:{port:04X}" and r[3] == "01" and int(r[4].split(":")[1], 16) > 0 for r in rows)
+
+
 def test_exporter_errors_are_one_line(unique_prefix):
     for args, needle in ((["--instance", f"{unique_prefix}-none"], "no running pyflow instance"),
                          (["--instance", f"{unique_prefix}-x", "--listen", "nowhere"], "--listen")):
@@ -148,6 +162,7 @@ def test_seed_004_counters_per_prefix_and_label_stack_and_dscp_to_tc(lab_run):
     af21 = build_frame("ipv4.src=10.0.0.1 ipv4.dst=10.20.30.40 ipv4.dscp=18 l4.dport=53")
     caps = lab.capture(["wan"])
     lab.send("host", [ef] * 7 + [af21] * 4)
+    caps.wait({"wan": 11})
     got = caps.stop()["wan"]
     assert len(got) == 11
     tcs = sorted(((f[14] << 12 | f[15] << 4 | f[16] >> 4), (f[16] >> 1) & 7) for f in got)
@@ -212,14 +227,17 @@ def test_learner_queue_depth_install_latency_offload_and_per_port_xdp_mode(lab_r
              for i in range(n_burst)]
     got: list[dict] = []
     asker = threading.Thread(target=lambda: got.append(scrape(port)))
+    stats = f"/sys/class/net/{lab.ports['vf0'][1]}/statistics/rx_packets"
+    received = int(open(stats).read())
     os.kill(run.proc.pid, signal.SIGSTOP)
     try:
-        for start in range(0, n_burst, 100):      # within the veth's receive ring
+        for start in range(0, n_burst, 100):
             lab.send("vf0", burst[start:start + 100])
-            time.sleep(0.02)
-        time.sleep(0.2)
+            # the next 100 once XDP took these off the veth's receive ring (256 frames)
+            wait_until(lambda: int(open(stats).read()) - received, 5, 0.005, until=lambda n: n >= start + 100,
+                       what=f"XDP on vf0 to take in {start + 100} frames of the burst")
         asker.start()
-        time.sleep(0.2)
+        wait_until(lambda: _request_queued(port), 5, 0.005, what="the scrape request to reach the stopped instance")
     finally:
         os.kill(run.proc.pid, signal.SIGCONT)
     asker.join(20)

@@ -49,7 +49,7 @@ def burst(lab, inst, program, sources, copies=1):
             for frame in chunk:
                 tx.send(frame)
             seen = rx_before + start + len(chunk)
-            assert wait_until(lambda: inst.counters_port(vf0)["rx_packets"] >= seen, timeout=2.0, interval=0.02), \
+            assert wait_until(lambda: inst.counters_port(vf0)["rx_packets"] >= seen, timeout=10.0, interval=0.02), \
                 f"the datapath saw {inst.counters_port(vf0)['rx_packets'] - rx_before} of {seen - rx_before} frames"
     return len(frames)
 
@@ -77,7 +77,7 @@ def test_burst_of_new_flows_delivers_every_first_packet(lab, far, pipeline):
     sent = burst(lab, inst, program, flows)
     got = collect(far, sent, timeout=10.0)
     # a frame is delivered inside its resubmit call, just before the call is counted
-    wait_until(lambda: inst.miss_stats()["resubmitted"] >= len(got), timeout=2.0, interval=0.02)
+    wait_until(lambda: inst.miss_stats()["resubmitted"] >= len(got), timeout=10.0, interval=0.02)
     stats = inst.miss_stats()
     misses = inst.counters_pipe(program.pipe("h2n").id)["misses"]
     # exact accounting first, so a failure says where the frames went
@@ -96,7 +96,7 @@ def test_burst_with_each_flow_twice_is_one_install_per_flow(lab, far, pipeline):
     inst, program = pipeline(max_flows=4096)
     sent = burst(lab, inst, program, flows, copies=2)
     got = collect(far, sent, timeout=10.0)
-    wait_until(lambda: inst.miss_stats()["resubmitted"] >= len(got), timeout=2.0, interval=0.02)
+    wait_until(lambda: inst.miss_stats()["resubmitted"] >= len(got), timeout=10.0, interval=0.02)
     stats = inst.miss_stats()
     misses = inst.counters_pipe(program.pipe("h2n").id)["misses"]
     assert stats["ring_drops"] == 0 and stats["received"] == misses, stats

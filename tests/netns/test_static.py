@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 
 from pyflow.lab import Capture, UdpSink, eth, ipv4_udp, mpls, parse_frame, payload_tag, read_tag
+from tests.pyflow_testing import tag_seqs, wait_until
 
 N = 20
 DPORT = 6000
@@ -49,8 +49,10 @@ def frames_for(tag: str, src: str, dst: str, count: int, dst_mac: str, src_mac: 
             for i in range(count)]
 
 
-def exchange(lab, sends) -> dict[str, list[dict]]:
-    """Send (host, frames) pairs with every host listening and capturing; the tagged frames each host saw.
+def exchange(lab, sends, expect) -> dict[str, list[dict]]:
+    """Send (host, frames) pairs with every host listening and capturing; the tagged frames each host saw,
+    once every (host, tag) of `expect` has its N frames. A host sends what must be dropped before what
+    must arrive: in order on its veth, the arrivals prove the drops were processed.
 
     UDP listeners keep hosts from answering test traffic with ICMP port-unreachable,
     which would otherwise be forwarded and counted too.
@@ -61,7 +63,8 @@ def exchange(lab, sends) -> dict[str, list[dict]]:
     try:
         for host, frames in sends:
             lab.send_frames(host, frames)
-        time.sleep(1.0)
+        wait_until(lambda: {(h, tag): len(tag_seqs(caps[h].frames, tag)) for h, tag in expect},
+                   until=lambda got: all(n >= N for n in got.values()), what=f"{N} frames of each of {expect}")
     finally:
         got = {h: [p for p in map(parse_frame, c.stop()) if p and read_tag(p)] for h, c in caps.items()}
         for sink in sinks:
@@ -76,11 +79,11 @@ def tagged(got: dict[str, list[dict]], host: str, tag: str) -> list[dict]:
     return frames
 
 
-def run_and_exchange(pyflow_run, lab, cfg, instance_name, sends):
+def run_and_exchange(pyflow_run, lab, cfg, instance_name, sends, expect):
     """`pyflow run` CFG on the lab's ports, then exchange()."""
     run = pyflow_run("--backend", "ebpf", "-j", str(cfg), *lab.port_args(), "--instance", instance_name,
                      "--fresh", "--stats-interval", "0.5")
-    return run, exchange(lab, sends)
+    return run, exchange(lab, sends, expect)
 
 
 def mpls_frames(src_host, dst_mac, label: int, src: str, dst: str, tag: str) -> list[bytes]:
@@ -94,11 +97,11 @@ def test_static_forwarding(three_host_lab, instance_name, pyflow_run, read_count
     cfg = tmp_path / "static.json"
     cfg.write_text(json.dumps(static_config(lab)))
     run, got = run_and_exchange(pyflow_run, lab, cfg, instance_name, [
+        ("h1", frames_for("drop", "10.0.0.1", "10.0.0.9", N, h1.root_mac, h1.mac)),
         ("h1", frames_for("h2", "10.0.0.1", "10.0.0.2", N, h1.root_mac, h1.mac)),
         ("h1", frames_for("h3", "10.0.0.1", "10.0.0.3", N, h1.root_mac, h1.mac)),
-        ("h1", frames_for("drop", "10.0.0.1", "10.0.0.9", N, h1.root_mac, h1.mac)),
         ("h3", mpls_frames(h3, h3.root_mac, 2000, "10.0.0.3", "10.0.0.1", "pop")),
-    ])
+    ], [("h2", "h2"), ("h3", "h3"), ("h1", "pop")])
 
     # MAC rewrite + TTL decrement, checksums recomputed.
     for p in tagged(got, "h2", "h2"):
@@ -146,12 +149,12 @@ def test_shipped_static_forward_config(three_host_lab, instance_name, pyflow_run
     h1, h2, h3 = lab.host("h1"), lab.host("h2"), lab.host("h3")
     cfg = Path(__file__).resolve().parents[2] / "conf" / "static-forward.json"
     run, got = run_and_exchange(pyflow_run, lab, cfg, instance_name, [
+        ("h1", frames_for("drop", "10.0.0.1", "10.0.0.66", N, h2.mac, h1.mac)),
         ("h1", frames_for("h2", "10.0.0.1", "10.0.0.2", N, h2.mac, h1.mac)),
         ("h1", frames_for("h3", "10.0.0.1", "10.0.0.3", N, h3.mac, h1.mac)),
-        ("h1", frames_for("drop", "10.0.0.1", "10.0.0.66", N, h2.mac, h1.mac)),
         ("h2", frames_for("nat", "10.0.0.2", "10.0.0.99", N, h3.mac, h2.mac)),
         ("h3", mpls_frames(h3, h1.mac, 200, "10.0.0.3", "10.0.0.1", "pop")),
-    ])
+    ], [("h2", "h2"), ("h3", "h3"), ("h3", "nat"), ("h1", "pop")])
 
     for p in tagged(got, "h2", "h2"):
         assert p["eth_src"] == "02:00:00:00:00:fe" and p["ttl"] == 63

@@ -76,14 +76,21 @@ def trace_json(inst: str, port: str, *frame_args: str) -> dict:
     return json.loads(pyflow_cli("trace", "--instance", inst, "--port", port, "-o", "json", *frame_args).stdout)
 
 
-def check_against_wire(lab, result: dict, expected_kind: str) -> None:
+def check_against_wire(lab, inst: str, result: dict, expected_kind: str) -> None:
     """Send the traced frame for real; what arrived where must be what the trace said."""
     frame = bytes.fromhex(result["input"])
     port = result["port"]
+    verdict = result["verdict"]
+    received = counters_json(inst)["ports"][port]["rx_packets"]
     caps = lab.capture()
     lab.send(port, [frame])
+    # the datapath took the frame in, and what it sends out has arrived: only then can nothing elsewhere mean none
+    wait_until(lambda: counters_json(inst)["ports"][port]["rx_packets"], until=lambda n: n > received,
+               what=f"{port} to count the frame in")
+    outs = {"tx": [verdict.get("port")],
+            "replicate": [m for m in verdict.get("members", []) if m != port]}.get(verdict["kind"], [])
+    caps.wait({p: 1 for p in outs})
     got = caps.stop()
-    verdict = result["verdict"]
     assert verdict["kind"] == expected_kind, result
     others = {p: fs for p, fs in got.items() if p != port}
     if verdict["kind"] == "tx":
@@ -109,7 +116,7 @@ def test_trace_agrees_with_the_datapath(running, config):
             continue
         result = trace_json(inst, port, *fields.split())
         assert result["hops"], result
-        check_against_wire(lab, result, kind)
+        check_against_wire(lab, inst, result, kind)
         # the text form names the same verdict
         text = pyflow_cli("trace", "--instance", inst, "--port", port, "--hex", result["input"]).stdout
         assert f"verdict: {kind}" in text
@@ -140,6 +147,7 @@ def test_trace_of_a_miss_learns_nothing_then_matches_the_learned_flow(running):
     frame = bytes.fromhex(first["input"])
     caps = lab.capture(["uplink"])
     lab.send("vf0", [frame])
+    caps.wait({"uplink": 1})
     got = caps.stop()
     assert wait_until(lambda: counters_json(inst)["learned_entries"], 5)
     assert len(got["uplink"]) == 1

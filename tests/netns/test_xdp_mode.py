@@ -28,7 +28,7 @@ def test_xdp_mode_is_applied_logged_and_shown(three_host_lab, instance_name, pyf
         assert run.wait_for(f"({ifname}): XDP attached in {shown} mode", 1), port
         link = subprocess.run(["ip", "-d", "link", "show", ifname], capture_output=True, text=True).stdout
         assert ("xdpgeneric" in link) == (shown == "generic"), link
-    got = exchange(lab, [("h1", frames_for("mode", "10.0.0.1", "10.0.0.2", N, h1.root_mac, h1.mac))])
+    got = exchange(lab, [("h1", frames_for("mode", "10.0.0.1", "10.0.0.2", N, h1.root_mac, h1.mac))], [("h2", "mode")])
     tagged(got, "h2", "mode")
     counters = json.loads(pyflow_cli("counters", "--instance", instance_name, "-o", "json").stdout)
     assert {p: c["xdp_mode"] for p, c in counters["ports"].items()} == {"p1": shown, "p2": shown, "p3": shown}
