@@ -43,6 +43,22 @@ struct {
 	__type(value, struct pf_entry);
 } entries SEC(".maps");
 
+/* Entries of masks that pack into a pf_ckey (struct pf_mask_key says which). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PF_DEFAULT_MAX_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pf_ckey);
+	__type(value, struct pf_entry);
+} entries_c SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PF_MAX_PIPES * PF_MAX_MASKS);
+	__type(key, __u32);
+	__type(value, struct pf_mask_key);
+} mask_keys SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, PF_DEFAULT_MAX_ENTRIES);
@@ -248,10 +264,31 @@ static __always_inline void pf_flow_key_fill(struct pf_flow_key *key, const stru
 #define PF_RESOLVE_MPEGTS(ctx, pkt) do { } while (0)
 #endif
 
+_Static_assert(sizeof(struct pf_fields) == PF_FIELD_WORDS * 4, "PF_FIELD_WORDS");
+
+/* The entry of one packed mask slot: hashes 20 bytes, not a pf_flow_key. */
+static __always_inline const struct pf_entry *pf_lookup_compact(const struct pf_pkt *pkt, __u32 mask_id,
+								const struct pf_mask_key *mk)
+{
+	const __u32 *f = (const __u32 *)&pkt->f;
+	struct pf_ckey ck;
+	__u32 j;
+
+	ck.slot = mask_id;
+#pragma unroll
+	for (j = 0; j < PF_CKEY_WORDS; j++) {
+		__u32 w = mk->word[j];
+
+		ck.w[j] = (w < PF_FIELD_WORDS ? f[w] : 0) & mk->mask[j];
+	}
+	return bpf_map_lookup_elem(&entries_c, &ck);
+}
+
 /* Best entry of a basic/control pipe: lowest priority value over the mask
  * slots. Returns the map value itself (valid for the rest of this run: hash
  * elements are freed after an RCU grace period). key: room for the lookup
- * key (8-byte aligned), on the stack or in a per-CPU map. */
+ * key of a mask that does not pack (8-byte aligned), on the stack or in a
+ * per-CPU map. */
 static __always_inline const struct pf_entry *pf_lookup_masked(void *ctx, struct pf_pkt *pkt, __u32 pipe_id,
 							       const struct pf_pipe *pipe, struct pf_flow_key *key)
 {
@@ -262,19 +299,27 @@ static __always_inline const struct pf_entry *pf_lookup_masked(void *ctx, struct
 	key->pipe = pipe_id;
 	for (i = 0; i < PF_MAX_MASKS; i++) {
 		__u32 mask_id = pipe_id * PF_MAX_MASKS + i;
+		const struct pf_mask_key *mk;
 		const struct pf_fields *mask;
 		const struct pf_entry *e;
 
 		if (i >= nmasks)
 			break;
-		mask = bpf_map_lookup_elem(&pipe_masks, &mask_id);
-		if (!mask)
-			break;
-		if (mask->mpegts_frame && pkt->mpegts_deferred)
-			PF_RESOLVE_MPEGTS(ctx, pkt);
-		key->mask_idx = i;
-		pf_flow_key_fill(key, &pkt->f, mask);
-		e = bpf_map_lookup_elem(&entries, key);
+		mk = bpf_map_lookup_elem(&mask_keys, &mask_id);
+		if (mk && mk->compact) {
+			if (mk->mpegts && pkt->mpegts_deferred)
+				PF_RESOLVE_MPEGTS(ctx, pkt);
+			e = pf_lookup_compact(pkt, mask_id, mk);
+		} else {
+			mask = bpf_map_lookup_elem(&pipe_masks, &mask_id);
+			if (!mask)
+				break;
+			if (mask->mpegts_frame && pkt->mpegts_deferred)
+				PF_RESOLVE_MPEGTS(ctx, pkt);
+			key->mask_idx = i;
+			pf_flow_key_fill(key, &pkt->f, mask);
+			e = bpf_map_lookup_elem(&entries, key);
+		}
 		if (e && (!best || e->priority < best->priority))
 			best = e;
 	}

@@ -88,6 +88,29 @@ struct pf_flow_key {
 	struct pf_fields f;
 };
 
+/* Compact key of a mask that touches at most PF_CKEY_WORDS 32-bit words of
+ * pf_fields (most masks: a port, an address, a 5-tuple): the table hashes and
+ * compares 20 bytes instead of a whole pf_flow_key, and an element of a large
+ * table spans fewer cache lines. */
+#define PF_CKEY_WORDS 4
+#define PF_FIELD_WORDS 22      /* sizeof(struct pf_fields) / 4 */
+
+struct pf_ckey {
+	uint32_t slot;          /* pipe * PF_MAX_MASKS + mask slot */
+	uint32_t w[PF_CKEY_WORDS];      /* pf_fields word word[i] & mask[i], in order */
+};
+
+/* How one mask slot builds its key. All zero (a slot written before this
+ * existed, or a mask too wide to pack): the full pf_flow_key in "entries". */
+struct pf_mask_key {
+	uint8_t compact;        /* 1: a pf_ckey in "entries_c" */
+	uint8_t mpegts;         /* the mask matches mpegts.frame */
+	uint8_t nwords;
+	uint8_t word[PF_CKEY_WORDS];    /* word indexes into pf_fields (unused: 0, with mask 0) */
+	uint8_t _pad;
+	uint32_t mask[PF_CKEY_WORDS];
+};
+
 /* Key of the LPM trie: prefixlen counts the 64 bits of pipe+pad, then address bits. */
 struct pf_lpm_key {
 	uint32_t prefixlen;

@@ -102,7 +102,7 @@ static void ebpf_free(struct pf_ebpf *eb)
 	free(eb);
 }
 
-static const char *const sized_maps[] = { "entries", "lpm", "entry_counters", "entry_seen" };
+static const char *const sized_maps[] = { "entries", "entries_c", "lpm", "entry_counters", "entry_seen" };
 
 /* The TC clone programs run on the XDP object's maps: hand every map fd over before loading. */
 static int replicate_load(struct pf_ebpf *eb, const char *obj_dir, struct pf_error *err)
@@ -238,6 +238,8 @@ static int ebpf_load(pf_instance *inst, const struct pf_instance_opts *opts, con
 	MAP_FD(map_pipes, "pipes");
 	MAP_FD(map_pipe_masks, "pipe_masks");
 	MAP_FD(map_entries, "entries");
+	MAP_FD(map_entries_c, "entries_c");
+	MAP_FD(map_mask_keys, "mask_keys");
 	MAP_FD(map_lpm, "lpm");
 	MAP_FD(map_buckets, "hash_buckets");
 	MAP_FD(map_ports, "ports");
@@ -668,8 +670,11 @@ static int ebpf_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pi
 	for (uint32_t i = 0; i < PF_MAX_MASKS; i++) {
 		struct pf_fields zero = { 0 };
 		uint32_t key = pipe_id * PF_MAX_MASKS + i;
+		struct pf_mask_key mk;
 
-		if (bpf_map_update_elem(eb->map_pipe_masks, &key, i < nmasks ? &masks[i] : &zero, BPF_ANY))
+		pf_ebpf_mask_key_build(i < nmasks ? &masks[i] : &zero, &mk);
+		if (bpf_map_update_elem(eb->map_pipe_masks, &key, i < nmasks ? &masks[i] : &zero, BPF_ANY) ||
+		    bpf_map_update_elem(eb->map_mask_keys, &key, &mk, BPF_ANY))
 			return pf_err(err, -errno, "pipe %u: mask %u: %s", pipe_id, i, strerror(errno));
 	}
 	if (bpf_map_update_elem(eb->map_pipes, &pipe_id, &val, BPF_ANY))

@@ -16,7 +16,7 @@ struct pf_ebpf_port {
 /* Where an entry id lives, so it can be removed or listed by id alone. */
 enum pf_ebpf_slot_kind {
 	PF_EBPF_SLOT_FREE = 0,
-	PF_EBPF_SLOT_HASH = 1,          /* entries hash, key = flow_key */
+	PF_EBPF_SLOT_HASH = 1,          /* entries hash, key = flow_key (entries_c, key = ckey, if compact) */
 	PF_EBPF_SLOT_LPM = 2,           /* lpm trie, key = lpm_key */
 	PF_EBPF_SLOT_BUCKET = 3,        /* hash-pipe member: owns buckets [first, first + count) */
 	PF_EBPF_SLOT_RESERVED = 4,      /* id handed to a batched write in progress (under lock) */
@@ -24,8 +24,10 @@ enum pf_ebpf_slot_kind {
 
 struct pf_ebpf_slot {
 	uint8_t kind;
-	uint8_t _pad[3];
+	uint8_t compact;                /* kind HASH: the entry is in entries_c under ckey */
+	uint8_t _pad[2];
 	uint32_t pipe;
+	struct pf_ckey ckey;
 	union {
 		struct pf_flow_key flow_key;
 		struct pf_lpm_key lpm_key;
@@ -47,6 +49,8 @@ struct pf_ebpf {
 	int map_pipes;                  /* "pipes": array[PF_MAX_PIPES] of pf_pipe */
 	int map_pipe_masks;             /* "pipe_masks": array of pf_fields, pipe*PF_MAX_MASKS+idx */
 	int map_entries;                /* "entries": hash pf_flow_key -> pf_entry */
+	int map_entries_c;              /* "entries_c": hash pf_ckey -> pf_entry (masks that pack) */
+	int map_mask_keys;              /* "mask_keys": array of pf_mask_key, like pipe_masks */
 	int map_lpm;                    /* "lpm": LPM trie pf_lpm_key -> pf_entry */
 	int map_buckets;                /* "hash_buckets": array of pf_entry, slot*PF_HASH_BUCKETS+bucket */
 	int map_ports;                  /* "ports": array[PF_MAX_PORTS] of pf_port */
@@ -97,6 +101,7 @@ struct pf_ebpf {
 	uint8_t pipe_cached[PF_MAX_PIPES];
 	struct pf_pipe pipe_cache[PF_MAX_PIPES];
 	struct pf_fields mask_cache[PF_MAX_PIPES * PF_MAX_MASKS];
+	struct pf_mask_key mkey_cache[PF_MAX_PIPES * PF_MAX_MASKS];    /* as in "mask_keys" */
 
 	void *miss;                     /* owned by miss/ebpf_miss.c */
 	void *capture;                  /* owned by capture.c */
@@ -184,6 +189,8 @@ int pf_ebpf_index_alloc(struct pf_ebpf *eb);
 void pf_ebpf_slots_adopt(struct pf_ebpf *eb);
 void pf_ebpf_pipe_cache_store(struct pf_ebpf *eb, uint32_t pipe_id, const struct pf_pipe *pipe,
 			      const struct pf_fields *masks, uint32_t nmasks);
+/* How mask packs into a pf_ckey (all zero: it does not, its entries take a pf_flow_key). */
+void pf_ebpf_mask_key_build(const struct pf_fields *mask, struct pf_mask_key *mk);
 int pf_ebpf_fwd_check(const struct pf_fwd *fwd, const char *what, struct pf_error *err);
 int pf_ebpf_entry_replace(pf_instance *inst, uint32_t id, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen,
 			  const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);

@@ -55,6 +55,9 @@ static int pipe_cache_fill(struct pf_ebpf *eb, uint32_t pipe_id)
 
 		if (bpf_map_lookup_elem(eb->map_pipe_masks, &key, &eb->mask_cache[key]))
 			return -ENOENT;
+		/* a pin of a build before mask_keys: zeros, its entries are in "entries" */
+		if (bpf_map_lookup_elem(eb->map_mask_keys, &key, &eb->mkey_cache[key]))
+			memset(&eb->mkey_cache[key], 0, sizeof(eb->mkey_cache[key]));
 	}
 	eb->pipe_cache[pipe_id] = pipe;
 	eb->pipe_cached[pipe_id] = 1;
@@ -75,6 +78,7 @@ void pf_ebpf_pipe_cache_store(struct pf_ebpf *eb, uint32_t pipe_id, const struct
 				*slot = masks[i];
 			else
 				memset(slot, 0, sizeof(*slot));
+			pf_ebpf_mask_key_build(slot, &eb->mkey_cache[pipe_id * PF_MAX_MASKS + i]);
 		}
 		eb->pipe_cached[pipe_id] = 1;
 	} else if (!eb->pipe_cached[pipe_id]) {
@@ -114,6 +118,71 @@ int pf_ebpf_mask_get(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx, st
 	pthread_mutex_lock(&eb->pipe_lock);
 	*mask = eb->mask_cache[pipe_id * PF_MAX_MASKS + mask_idx];
 	pthread_mutex_unlock(&eb->pipe_lock);
+	return 0;
+}
+
+/* ---- exact/control keys: a pf_ckey when the mask packs, else the full pf_flow_key ---- */
+
+void pf_ebpf_mask_key_build(const struct pf_fields *mask, struct pf_mask_key *mk)
+{
+	const uint32_t *m = (const uint32_t *)mask;
+	uint32_t n = 0;
+
+	memset(mk, 0, sizeof(*mk));
+	for (uint32_t i = 0; i < PF_FIELD_WORDS; i++) {
+		if (!m[i])
+			continue;
+		if (n == PF_CKEY_WORDS) {
+			memset(mk, 0, sizeof(*mk));
+			return;
+		}
+		mk->word[n] = (uint8_t)i;
+		mk->mask[n++] = m[i];
+	}
+	mk->compact = 1;
+	mk->nwords = (uint8_t)n;
+	mk->mpegts = mask->mpegts_frame != 0;
+}
+
+/* slot->flow_key is set: give it the key the datapath looks up (mkey_cache as the map has it) */
+static void slot_key_encode(struct pf_ebpf *eb, struct pf_ebpf_slot *slot)
+{
+	uint32_t id = slot->flow_key.pipe * PF_MAX_MASKS + slot->flow_key.mask_idx;
+	const struct pf_mask_key *mk;
+	const uint32_t *f = (const uint32_t *)&slot->flow_key.f;
+
+	pthread_mutex_lock(&eb->pipe_lock);
+	mk = &eb->mkey_cache[id];
+	slot->compact = mk->compact;
+	memset(&slot->ckey, 0, sizeof(slot->ckey));
+	if (mk->compact) {
+		slot->ckey.slot = id;
+		for (uint32_t j = 0; j < PF_CKEY_WORDS; j++)
+			slot->ckey.w[j] = f[mk->word[j]] & mk->mask[j];
+	}
+	pthread_mutex_unlock(&eb->pipe_lock);
+}
+
+/* The masked fields back from a pinned pf_ckey; 0, or -ENOENT if its mask slot does not pack now. */
+static int ckey_decode(struct pf_ebpf *eb, const struct pf_ckey *ck, struct pf_flow_key *fk)
+{
+	uint32_t pipe = ck->slot / PF_MAX_MASKS, mask_idx = ck->slot % PF_MAX_MASKS;
+	uint32_t *f = (uint32_t *)&fk->f;
+	struct pf_fields mask;
+	struct pf_mask_key mk;
+
+	if (pipe >= PF_MAX_PIPES || pf_ebpf_mask_get(eb, pipe, mask_idx, &mask))
+		return -ENOENT;
+	pthread_mutex_lock(&eb->pipe_lock);
+	mk = eb->mkey_cache[ck->slot];
+	pthread_mutex_unlock(&eb->pipe_lock);
+	if (!mk.compact)
+		return -ENOENT;
+	memset(fk, 0, sizeof(*fk));
+	fk->pipe = pipe;
+	fk->mask_idx = mask_idx;
+	for (uint32_t j = 0; j < mk.nwords && j < PF_CKEY_WORDS; j++)
+		f[mk.word[j]] = ck->w[j];
 	return 0;
 }
 
@@ -288,6 +357,7 @@ static int entry_prepare(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx
 		slot->flow_key.pipe = pipe_id;
 		slot->flow_key.mask_idx = mask_idx;
 		pf_fields_and(match, &mask, &slot->flow_key.f);
+		slot_key_encode(eb, slot);
 		break;
 	}
 	case PF_PIPE_LPM: {
@@ -319,12 +389,21 @@ static int entry_prepare(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx
 
 static int table_fd(struct pf_ebpf *eb, const struct pf_ebpf_slot *slot)
 {
-	return slot->kind == PF_EBPF_SLOT_HASH ? eb->map_entries : eb->map_lpm;
+	if (slot->kind == PF_EBPF_SLOT_HASH)
+		return slot->compact ? eb->map_entries_c : eb->map_entries;
+	return eb->map_lpm;
 }
 
 static const void *slot_key(const struct pf_ebpf_slot *slot)
 {
-	return slot->kind == PF_EBPF_SLOT_HASH ? (const void *)&slot->flow_key : (const void *)&slot->lpm_key;
+	if (slot->kind == PF_EBPF_SLOT_HASH)
+		return slot->compact ? (const void *)&slot->ckey : (const void *)&slot->flow_key;
+	return &slot->lpm_key;
+}
+
+static size_t hash_key_size(int compact)
+{
+	return compact ? sizeof(struct pf_ckey) : sizeof(struct pf_flow_key);
 }
 
 static int is_table_full(int ret)
@@ -364,7 +443,7 @@ static int entry_commit(struct pf_ebpf *eb, struct pf_ebpf_slot *slot, struct pf
 	if (slot->kind == PF_EBPF_SLOT_HASH && (id = index_find(eb, &slot->flow_key)) != INDEX_END) {
 		/* the key exists: update in place, keeping its id */
 		entry->id = id;
-		if (bpf_map_update_elem(eb->map_entries, &slot->flow_key, entry, BPF_EXIST))
+		if (bpf_map_update_elem(table_fd(eb, &eb->slots[id]), slot_key(&eb->slots[id]), entry, BPF_EXIST))
 			return pf_err(err, -errno, "pipe %u: cannot update entry %u: %s", slot->pipe, id,
 				      strerror(errno));
 		eb->slots[id].entry = *entry;
@@ -424,7 +503,8 @@ struct install_batch {
 	uint32_t req[INSTALL_BATCH_MAX];                /* index into the caller's array */
 	uint32_t id[INSTALL_BATCH_MAX];
 	struct pf_ebpf_slot slot[INSTALL_BATCH_MAX];
-	struct pf_flow_key keys[INSTALL_BATCH_MAX];
+	uint8_t compact;                                /* keys are pf_ckeys for entries_c */
+	uint8_t keys[INSTALL_BATCH_MAX * sizeof(struct pf_flow_key)];  /* packed at hash_key_size(compact) */
 	struct pf_entry values[INSTALL_BATCH_MAX];
 };
 
@@ -468,7 +548,8 @@ static int batch_add(struct pf_ebpf *eb, struct install_batch *b, struct pf_entr
 	b->req[b->n] = index;
 	b->id[b->n] = id;
 	b->slot[b->n] = *slot;
-	b->keys[b->n] = slot->flow_key;
+	b->compact = slot->compact;
+	memcpy(b->keys + b->n * hash_key_size(b->compact), slot_key(slot), hash_key_size(b->compact));
 	b->values[b->n] = r->entry;
 	b->values[b->n].id = id;
 	b->n++;
@@ -487,17 +568,19 @@ static int batch_flush(struct pf_ebpf *eb, struct install_batch *b, struct pf_en
 		       uint32_t *failed, struct pf_error *err)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	int fd = b->compact ? eb->map_entries_c : eb->map_entries;
+	size_t ksize = hash_key_size(b->compact);
 	uint32_t done = 0;
 	int ret = 0;
 
 	counters_reset_batch(eb, b->id, b->n);
 	while (done < b->n) {
 		uint32_t count = b->n - done, i;
-		int r = bpf_map_update_batch(eb->map_entries, &b->keys[done], &b->values[done], &count, &opts);
+		int r = bpf_map_update_batch(fd, b->keys + done * ksize, &b->values[done], &count, &opts);
 
 		if (r && (errno == EINVAL || errno == EOPNOTSUPP || errno == 524 /* ENOTSUPP */)) {
 			/* refused as a whole (count not written back): this element on its own */
-			r = bpf_map_update_elem(eb->map_entries, &b->keys[done], &b->values[done], BPF_NOEXIST);
+			r = bpf_map_update_elem(fd, b->keys + done * ksize, &b->values[done], BPF_NOEXIST);
 			count = r ? 0 : 1;
 		} else if (count > 1) {
 			__atomic_fetch_add(&eb->install_batches, 1, __ATOMIC_RELAXED);
@@ -551,6 +634,9 @@ int pf_ebpf_entry_install_batch(struct pf_ebpf *eb, struct pf_entry_req *reqs, u
 		ret = entry_prepare(eb, r->pipe, r->mask_idx, r->prefixlen, &r->match, &r->entry, &slot, err);
 		if (!ret && slot.kind == PF_EBPF_SLOT_HASH &&
 		    (id = index_find(eb, &slot.flow_key)) == INDEX_END) {
+			/* one batch writes one table */
+			if (b->n && b->compact != slot.compact && (ret = batch_flush(eb, b, reqs, &ok, &failed, err)))
+				break;
 			ret = batch_add(eb, b, r, i, &slot, err);
 			if (!ret) {
 				if (b->n == INSTALL_BATCH_MAX && (ret = batch_flush(eb, b, reqs, &ok, &failed, err)))
@@ -612,7 +698,7 @@ int pf_ebpf_entry_remove(struct pf_ebpf *eb, uint32_t entry_id, struct pf_error 
 	s = &eb->slots[entry_id];
 	switch (s->kind) {
 	case PF_EBPF_SLOT_HASH:
-		if (bpf_map_delete_elem(eb->map_entries, &s->flow_key) && errno != ENOENT)
+		if (bpf_map_delete_elem(table_fd(eb, s), slot_key(s)) && errno != ENOENT)
 			ret = -errno;
 		if (!ret)
 			index_del(eb, entry_id);
@@ -666,15 +752,32 @@ int pf_ebpf_entry_installed(struct pf_ebpf *eb, uint32_t pipe, const struct pf_f
 void pf_ebpf_slots_adopt(struct pf_ebpf *eb)
 {
 	struct pf_flow_key fk, *prev_fk = NULL;
+	struct pf_ckey ck, *prev_ck = NULL;
 	struct pf_lpm_key lk, *prev_lk = NULL;
 	struct pf_entry e;
 	uint32_t n = 0, top = 0;
 
+	while (!bpf_map_get_next_key(eb->map_entries_c, prev_ck, &ck)) {
+		prev_ck = &ck;
+		if (bpf_map_lookup_elem(eb->map_entries_c, &ck, &e) || e.id >= eb->max_entries ||
+		    ckey_decode(eb, &ck, &fk))
+			continue;
+		eb->slots[e.id].kind = PF_EBPF_SLOT_HASH;
+		eb->slots[e.id].compact = 1;
+		eb->slots[e.id].pipe = fk.pipe;
+		eb->slots[e.id].flow_key = fk;
+		eb->slots[e.id].ckey = ck;
+		eb->slots[e.id].entry = e;
+		index_add(eb, e.id);
+		top = e.id > top ? e.id : top;
+		n++;
+	}
 	while (!bpf_map_get_next_key(eb->map_entries, prev_fk, &fk)) {
 		prev_fk = &fk;
 		if (bpf_map_lookup_elem(eb->map_entries, &fk, &e) || e.id >= eb->max_entries)
 			continue;
 		eb->slots[e.id].kind = PF_EBPF_SLOT_HASH;
+		eb->slots[e.id].compact = 0;
 		eb->slots[e.id].pipe = fk.pipe;
 		eb->slots[e.id].flow_key = fk;
 		eb->slots[e.id].entry = e;
@@ -733,8 +836,7 @@ int pf_ebpf_entry_replace(pf_instance *inst, uint32_t id, uint32_t pipe_id, uint
 {
 	struct pf_ebpf *eb = pf_ebpf_of(inst);
 	struct pf_ebpf_slot slot, *cur;
-	size_t key_size;
-	int ret = entry_prepare(eb, pipe_id, mask_idx, prefixlen, match, entry, &slot, err);
+	int same, ret = entry_prepare(eb, pipe_id, mask_idx, prefixlen, match, entry, &slot, err);
 
 	if (ret)
 		return ret;
@@ -752,8 +854,11 @@ int pf_ebpf_entry_replace(pf_instance *inst, uint32_t id, uint32_t pipe_id, uint
 	if (ret)
 		goto out;
 	entry->id = id;
-	key_size = slot.kind == PF_EBPF_SLOT_HASH ? sizeof(slot.flow_key) : sizeof(slot.lpm_key);
-	if (!memcmp(slot_key(&slot), slot_key(cur), key_size)) {
+	if (slot.kind == PF_EBPF_SLOT_HASH)
+		same = slot.compact == cur->compact && !memcmp(&slot.flow_key, &cur->flow_key, sizeof(slot.flow_key));
+	else
+		same = !memcmp(&slot.lpm_key, &cur->lpm_key, sizeof(slot.lpm_key));
+	if (same) {
 		if (bpf_map_update_elem(table_fd(eb, &slot), slot_key(&slot), entry, BPF_EXIST))
 			ret = pf_err(err, -errno, "pipe %u: cannot update entry %u: %s", pipe_id, id, strerror(errno));
 		else
@@ -800,7 +905,7 @@ int pf_ebpf_entry_list(pf_instance *inst, uint32_t pipe_id, struct pf_entry_info
 		info->pipe = s->pipe;
 		info->entry = s->entry;
 		if (s->kind == PF_EBPF_SLOT_HASH) {
-			if (bpf_map_lookup_elem(eb->map_entries, &s->flow_key, &info->entry))
+			if (bpf_map_lookup_elem(table_fd(eb, s), slot_key(s), &info->entry))
 				continue;
 			info->mask_idx = s->flow_key.mask_idx;
 			info->match = s->flow_key.f;
