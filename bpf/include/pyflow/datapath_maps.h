@@ -59,6 +59,14 @@ struct {
 	__type(value, struct pf_mask_key);
 } mask_keys SEC(".maps");
 
+/* Entries of masks on meta.port alone, by (port_block - 1) * PF_MAX_PORTS + port. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PF_PORT_BLOCKS * PF_MAX_PORTS);
+	__type(key, __u32);
+	__type(value, struct pf_entry);
+} port_entries SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, PF_DEFAULT_MAX_ENTRIES);
@@ -266,22 +274,37 @@ static __always_inline void pf_flow_key_fill(struct pf_flow_key *key, const stru
 
 _Static_assert(sizeof(struct pf_fields) == PF_FIELD_WORDS * 4, "PF_FIELD_WORDS");
 
-/* The entry of one packed mask slot: hashes 20 bytes, not a pf_flow_key. */
+_Static_assert(sizeof(struct pf_ckey) <= sizeof(struct pf_flow_key), "a pf_ckey is built in the key buffer");
+
+/* The entry of one packed mask slot: hashes 20 bytes, not a pf_flow_key.
+ * ck: the caller's key buffer (the TC program's stack has no room for another). */
 static __always_inline const struct pf_entry *pf_lookup_compact(const struct pf_pkt *pkt, __u32 mask_id,
-								const struct pf_mask_key *mk)
+								const struct pf_mask_key *mk, struct pf_ckey *ck)
 {
 	const __u32 *f = (const __u32 *)&pkt->f;
-	struct pf_ckey ck;
 	__u32 j;
 
-	ck.slot = mask_id;
+	ck->slot = mask_id;
 #pragma unroll
 	for (j = 0; j < PF_CKEY_WORDS; j++) {
 		__u32 w = mk->word[j];
 
-		ck.w[j] = (w < PF_FIELD_WORDS ? f[w] : 0) & mk->mask[j];
+		ck->w[j] = (w < PF_FIELD_WORDS ? f[w] : 0) & mk->mask[j];
 	}
-	return bpf_map_lookup_elem(&entries_c, &ck);
+	return bpf_map_lookup_elem(&entries_c, ck);
+}
+
+/* The entry of a mask slot on meta.port alone: an array element, no hash. */
+static __always_inline const struct pf_entry *pf_lookup_port(const struct pf_pkt *pkt, const struct pf_mask_key *mk)
+{
+	const struct pf_entry *e;
+	__u32 idx;
+
+	if (!mk->port_block || mk->port_block > PF_PORT_BLOCKS || pkt->f.port >= PF_MAX_PORTS)
+		return NULL;
+	idx = (mk->port_block - 1) * PF_MAX_PORTS + pkt->f.port;
+	e = bpf_map_lookup_elem(&port_entries, &idx);
+	return e && (e->flags & PF_ENTRY_BUCKET) ? e : NULL;
 }
 
 /* Best entry of a basic/control pipe: lowest priority value over the mask
@@ -296,7 +319,6 @@ static __always_inline const struct pf_entry *pf_lookup_masked(void *ctx, struct
 	__u32 nmasks = pipe->nmasks ? pipe->nmasks : 1;
 	__u32 i;
 
-	key->pipe = pipe_id;
 	for (i = 0; i < PF_MAX_MASKS; i++) {
 		__u32 mask_id = pipe_id * PF_MAX_MASKS + i;
 		const struct pf_mask_key *mk;
@@ -306,16 +328,19 @@ static __always_inline const struct pf_entry *pf_lookup_masked(void *ctx, struct
 		if (i >= nmasks)
 			break;
 		mk = bpf_map_lookup_elem(&mask_keys, &mask_id);
-		if (mk && mk->compact) {
+		if (mk && mk->kind == PF_MASK_PORT) {
+			e = pf_lookup_port(pkt, mk);
+		} else if (mk && mk->kind == PF_MASK_PACKED) {
 			if (mk->mpegts && pkt->mpegts_deferred)
 				PF_RESOLVE_MPEGTS(ctx, pkt);
-			e = pf_lookup_compact(pkt, mask_id, mk);
+			e = pf_lookup_compact(pkt, mask_id, mk, (struct pf_ckey *)key);
 		} else {
 			mask = bpf_map_lookup_elem(&pipe_masks, &mask_id);
 			if (!mask)
 				break;
 			if (mask->mpegts_frame && pkt->mpegts_deferred)
 				PF_RESOLVE_MPEGTS(ctx, pkt);
+			key->pipe = pipe_id;
 			key->mask_idx = i;
 			pf_flow_key_fill(key, &pkt->f, mask);
 			e = bpf_map_lookup_elem(&entries, key);

@@ -100,14 +100,23 @@ struct pf_ckey {
 	uint32_t w[PF_CKEY_WORDS];      /* pf_fields word word[i] & mask[i], in order */
 };
 
+enum pf_mask_kind {
+	PF_MASK_WIDE = 0,       /* the full pf_flow_key in "entries" */
+	PF_MASK_PACKED = 1,     /* a pf_ckey in "entries_c" */
+	PF_MASK_PORT = 2,       /* meta.port alone: element port_base + port of "port_entries", no hash */
+};
+
+/* Mask slots that match meta.port alone and get a block of PF_MAX_PORTS in "port_entries". */
+#define PF_PORT_BLOCKS 16
+
 /* How one mask slot builds its key. All zero (a slot written before this
- * existed, or a mask too wide to pack): the full pf_flow_key in "entries". */
+ * existed, or a mask too wide to pack): PF_MASK_WIDE. */
 struct pf_mask_key {
-	uint8_t compact;        /* 1: a pf_ckey in "entries_c" */
+	uint8_t kind;           /* enum pf_mask_kind */
 	uint8_t mpegts;         /* the mask matches mpegts.frame */
 	uint8_t nwords;
+	uint8_t port_block;     /* block of "port_entries" this slot owns + 1 (0: none), kept across kinds */
 	uint8_t word[PF_CKEY_WORDS];    /* word indexes into pf_fields (unused: 0, with mask 0) */
-	uint8_t _pad;
 	uint32_t mask[PF_CKEY_WORDS];
 };
 
@@ -195,7 +204,7 @@ struct pf_entry {
 enum pf_entry_flag {
 	PF_ENTRY_LEARNED = 1u << 0,
 	PF_ENTRY_COUNTED = 1u << 1,
-	PF_ENTRY_BUCKET = 1u << 2,      /* a hash-pipe bucket in use: an all-zero bucket selects nothing */
+	PF_ENTRY_BUCKET = 1u << 2,      /* an array element in use (hash-pipe bucket, port_entries): an all-zero one selects nothing */
 };
 
 enum pf_pipe_type {

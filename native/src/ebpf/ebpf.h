@@ -16,7 +16,7 @@ struct pf_ebpf_port {
 /* Where an entry id lives, so it can be removed or listed by id alone. */
 enum pf_ebpf_slot_kind {
 	PF_EBPF_SLOT_FREE = 0,
-	PF_EBPF_SLOT_HASH = 1,          /* entries hash, key = flow_key (entries_c, key = ckey, if compact) */
+	PF_EBPF_SLOT_HASH = 1,          /* exact/control: the table and key its mask slot's kind says (mkind) */
 	PF_EBPF_SLOT_LPM = 2,           /* lpm trie, key = lpm_key */
 	PF_EBPF_SLOT_BUCKET = 3,        /* hash-pipe member: owns buckets [first, first + count) */
 	PF_EBPF_SLOT_RESERVED = 4,      /* id handed to a batched write in progress (under lock) */
@@ -24,7 +24,8 @@ enum pf_ebpf_slot_kind {
 
 struct pf_ebpf_slot {
 	uint8_t kind;
-	uint8_t compact;                /* kind HASH: the entry is in entries_c under ckey */
+	uint8_t mkind;                  /* kind HASH: enum pf_mask_kind: entries (flow_key), entries_c
+					 * (ckey) or port_entries (element ckey.slot) */
 	uint8_t _pad[2];
 	uint32_t pipe;
 	struct pf_ckey ckey;
@@ -51,6 +52,7 @@ struct pf_ebpf {
 	int map_entries;                /* "entries": hash pf_flow_key -> pf_entry */
 	int map_entries_c;              /* "entries_c": hash pf_ckey -> pf_entry (masks that pack) */
 	int map_mask_keys;              /* "mask_keys": array of pf_mask_key, like pipe_masks */
+	int map_port_entries;           /* "port_entries": array of pf_entry, masks on meta.port alone */
 	int map_lpm;                    /* "lpm": LPM trie pf_lpm_key -> pf_entry */
 	int map_buckets;                /* "hash_buckets": array of pf_entry, slot*PF_HASH_BUCKETS+bucket */
 	int map_ports;                  /* "ports": array[PF_MAX_PORTS] of pf_port */
@@ -188,9 +190,11 @@ int pf_ebpf_test_run(pf_instance *inst, uint32_t in_port, const void *frame, uin
 int pf_ebpf_index_alloc(struct pf_ebpf *eb);
 void pf_ebpf_slots_adopt(struct pf_ebpf *eb);
 void pf_ebpf_pipe_cache_store(struct pf_ebpf *eb, uint32_t pipe_id, const struct pf_pipe *pipe,
-			      const struct pf_fields *masks, uint32_t nmasks);
-/* How mask packs into a pf_ckey (all zero: it does not, its entries take a pf_flow_key). */
-void pf_ebpf_mask_key_build(const struct pf_fields *mask, struct pf_mask_key *mk);
+			      const struct pf_fields *masks, const struct pf_mask_key *mkeys, uint32_t nmasks);
+/* The key of each of pipe_id's PF_MAX_MASKS mask slots (past nmasks: an empty mask), for
+ * "mask_keys" and then pf_ebpf_pipe_cache_store. */
+void pf_ebpf_mask_keys_plan(struct pf_ebpf *eb, uint32_t pipe_id, const struct pf_fields *masks, uint32_t nmasks,
+			    struct pf_mask_key *mkeys);
 int pf_ebpf_fwd_check(const struct pf_fwd *fwd, const char *what, struct pf_error *err);
 int pf_ebpf_entry_replace(pf_instance *inst, uint32_t id, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen,
 			  const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);

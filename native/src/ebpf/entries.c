@@ -67,7 +67,7 @@ static int pipe_cache_fill(struct pf_ebpf *eb, uint32_t pipe_id)
 /* After a pipe's definition was written to the maps: keep the cache in step.
  * masks == NULL: only the definition changed (hash buckets). */
 void pf_ebpf_pipe_cache_store(struct pf_ebpf *eb, uint32_t pipe_id, const struct pf_pipe *pipe,
-			     const struct pf_fields *masks, uint32_t nmasks)
+			     const struct pf_fields *masks, const struct pf_mask_key *mkeys, uint32_t nmasks)
 {
 	pthread_mutex_lock(&eb->pipe_lock);
 	if (masks) {
@@ -78,7 +78,7 @@ void pf_ebpf_pipe_cache_store(struct pf_ebpf *eb, uint32_t pipe_id, const struct
 				*slot = masks[i];
 			else
 				memset(slot, 0, sizeof(*slot));
-			pf_ebpf_mask_key_build(slot, &eb->mkey_cache[pipe_id * PF_MAX_MASKS + i]);
+			eb->mkey_cache[pipe_id * PF_MAX_MASKS + i] = mkeys[i];
 		}
 		eb->pipe_cached[pipe_id] = 1;
 	} else if (!eb->pipe_cached[pipe_id]) {
@@ -123,7 +123,8 @@ int pf_ebpf_mask_get(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx, st
 
 /* ---- exact/control keys: a pf_ckey when the mask packs, else the full pf_flow_key ---- */
 
-void pf_ebpf_mask_key_build(const struct pf_fields *mask, struct pf_mask_key *mk)
+/* How mask packs into a pf_ckey: PF_MASK_PACKED, or PF_MASK_WIDE (all zero) when it touches more words. */
+static void mask_key_build(const struct pf_fields *mask, struct pf_mask_key *mk)
 {
 	const uint32_t *m = (const uint32_t *)mask;
 	uint32_t n = 0;
@@ -139,34 +140,88 @@ void pf_ebpf_mask_key_build(const struct pf_fields *mask, struct pf_mask_key *mk
 		mk->word[n] = (uint8_t)i;
 		mk->mask[n++] = m[i];
 	}
-	mk->compact = 1;
+	mk->kind = PF_MASK_PACKED;
 	mk->nwords = (uint8_t)n;
 	mk->mpegts = mask->mpegts_frame != 0;
 }
 
-/* slot->flow_key is set: give it the key the datapath looks up (mkey_cache as the map has it) */
-static void slot_key_encode(struct pf_ebpf *eb, struct pf_ebpf_slot *slot)
+static int mask_is_port_only(const struct pf_fields *mask)
 {
-	uint32_t id = slot->flow_key.pipe * PF_MAX_MASKS + slot->flow_key.mask_idx;
-	const struct pf_mask_key *mk;
-	const uint32_t *f = (const uint32_t *)&slot->flow_key.f;
+	const struct pf_fields port_only = { .port = UINT32_MAX };
 
+	return !memcmp(mask, &port_only, sizeof(*mask));
+}
+
+/* After a re-adopt the pipes are read back on first use; block owners are known once all are. */
+static void pipe_cache_all(struct pf_ebpf *eb)
+{
+	struct pf_pipe unused;
+
+	for (uint32_t p = 0; p < PF_MAX_PIPES; p++)
+		if (!eb->pipe_cached[p])
+			pf_ebpf_pipe_get(eb, p, &unused);
+}
+
+/* A slot on meta.port alone is looked up in its own block of port_entries. A block stays
+ * with the slot that took it (even while the slot's mask is another), so entries left in it
+ * are never seen by another pipe; once all are taken, such slots are packed like any other. */
+void pf_ebpf_mask_keys_plan(struct pf_ebpf *eb, uint32_t pipe_id, const struct pf_fields *masks, uint32_t nmasks,
+			    struct pf_mask_key *mkeys)
+{
+	const struct pf_fields zero = { 0 };
+	uint8_t taken[PF_PORT_BLOCKS + 1] = { 0 };
+
+	pipe_cache_all(eb);
 	pthread_mutex_lock(&eb->pipe_lock);
-	mk = &eb->mkey_cache[id];
-	slot->compact = mk->compact;
-	memset(&slot->ckey, 0, sizeof(slot->ckey));
-	if (mk->compact) {
-		slot->ckey.slot = id;
-		for (uint32_t j = 0; j < PF_CKEY_WORDS; j++)
-			slot->ckey.w[j] = f[mk->word[j]] & mk->mask[j];
+	for (uint32_t id = 0; id < PF_MAX_PIPES * PF_MAX_MASKS; id++)
+		if (eb->mkey_cache[id].port_block <= PF_PORT_BLOCKS)
+			taken[eb->mkey_cache[id].port_block] = 1;
+	for (uint32_t i = 0; i < PF_MAX_MASKS; i++) {
+		const struct pf_fields *mask = i < nmasks ? &masks[i] : &zero;
+		uint8_t block = eb->mkey_cache[pipe_id * PF_MAX_MASKS + i].port_block;
+
+		mask_key_build(mask, &mkeys[i]);
+		if (mask_is_port_only(mask) && !block)
+			for (uint8_t b = 1; b <= PF_PORT_BLOCKS && !block; b++)
+				if (!taken[b])
+					taken[block = b] = 1;
+		mkeys[i].port_block = block;
+		if (mask_is_port_only(mask) && block)
+			mkeys[i].kind = PF_MASK_PORT;
 	}
 	pthread_mutex_unlock(&eb->pipe_lock);
 }
 
-/* The masked fields back from a pinned pf_ckey; 0, or -ENOENT if its mask slot does not pack now. */
-static int ckey_decode(struct pf_ebpf *eb, const struct pf_ckey *ck, struct pf_flow_key *fk)
+/* slot->flow_key is set: give it the key the datapath looks up (mkey_cache as the map has it) */
+static int slot_key_encode(struct pf_ebpf *eb, struct pf_ebpf_slot *slot, struct pf_error *err)
 {
-	uint32_t pipe = ck->slot / PF_MAX_MASKS, mask_idx = ck->slot % PF_MAX_MASKS;
+	uint32_t id = slot->flow_key.pipe * PF_MAX_MASKS + slot->flow_key.mask_idx;
+	const uint32_t *f = (const uint32_t *)&slot->flow_key.f;
+	struct pf_mask_key mk;
+
+	pthread_mutex_lock(&eb->pipe_lock);
+	mk = eb->mkey_cache[id];
+	pthread_mutex_unlock(&eb->pipe_lock);
+	slot->mkind = mk.kind;
+	memset(&slot->ckey, 0, sizeof(slot->ckey));
+	if (mk.kind == PF_MASK_PORT) {
+		if (slot->flow_key.f.port >= PF_MAX_PORTS || !mk.port_block || mk.port_block > PF_PORT_BLOCKS)
+			return pf_err(err, -ERANGE, "entry for pipe %u: meta.port %u out of range (max %u)",
+				      slot->flow_key.pipe, slot->flow_key.f.port, PF_MAX_PORTS - 1);
+		slot->ckey.slot = (mk.port_block - 1) * PF_MAX_PORTS + slot->flow_key.f.port;
+	} else if (mk.kind == PF_MASK_PACKED) {
+		slot->ckey.slot = id;
+		for (uint32_t j = 0; j < PF_CKEY_WORDS; j++)
+			slot->ckey.w[j] = f[mk.word[j]] & mk.mask[j];
+	}
+	return 0;
+}
+
+/* The mask slot's key as pinned, back to a flow key; 0, or -ENOENT if the slot is not of that kind now. */
+static int slot_key_decode(struct pf_ebpf *eb, uint32_t mask_id, const uint32_t *words, uint32_t port,
+			   struct pf_flow_key *fk)
+{
+	uint32_t pipe = mask_id / PF_MAX_MASKS, mask_idx = mask_id % PF_MAX_MASKS;
 	uint32_t *f = (uint32_t *)&fk->f;
 	struct pf_fields mask;
 	struct pf_mask_key mk;
@@ -174,16 +229,32 @@ static int ckey_decode(struct pf_ebpf *eb, const struct pf_ckey *ck, struct pf_f
 	if (pipe >= PF_MAX_PIPES || pf_ebpf_mask_get(eb, pipe, mask_idx, &mask))
 		return -ENOENT;
 	pthread_mutex_lock(&eb->pipe_lock);
-	mk = eb->mkey_cache[ck->slot];
+	mk = eb->mkey_cache[mask_id];
 	pthread_mutex_unlock(&eb->pipe_lock);
-	if (!mk.compact)
+	if (words ? mk.kind != PF_MASK_PACKED : mk.kind != PF_MASK_PORT)
 		return -ENOENT;
 	memset(fk, 0, sizeof(*fk));
 	fk->pipe = pipe;
 	fk->mask_idx = mask_idx;
-	for (uint32_t j = 0; j < mk.nwords && j < PF_CKEY_WORDS; j++)
-		f[mk.word[j]] = ck->w[j];
+	if (!words)
+		fk->f.port = port;
+	for (uint32_t j = 0; words && j < mk.nwords && j < PF_CKEY_WORDS; j++)
+		f[mk.word[j]] = words[j];
 	return 0;
+}
+
+/* The mask slot that owns block (1-based) of port_entries, or UINT32_MAX. */
+static uint32_t port_block_owner(struct pf_ebpf *eb, uint32_t block)
+{
+	uint32_t owner = UINT32_MAX;
+
+	pipe_cache_all(eb);
+	pthread_mutex_lock(&eb->pipe_lock);
+	for (uint32_t id = 0; id < PF_MAX_PIPES * PF_MAX_MASKS && owner == UINT32_MAX; id++)
+		if (eb->mkey_cache[id].port_block == block)
+			owner = id;
+	pthread_mutex_unlock(&eb->pipe_lock);
+	return owner;
 }
 
 /* A hash-pipe member owns the buckets [first, first + count) the compiler gave it, sized by its
@@ -357,7 +428,9 @@ static int entry_prepare(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx
 		slot->flow_key.pipe = pipe_id;
 		slot->flow_key.mask_idx = mask_idx;
 		pf_fields_and(match, &mask, &slot->flow_key.f);
-		slot_key_encode(eb, slot);
+		ret = slot_key_encode(eb, slot, err);
+		if (ret)
+			return ret;
 		break;
 	}
 	case PF_PIPE_LPM: {
@@ -389,21 +462,73 @@ static int entry_prepare(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx
 
 static int table_fd(struct pf_ebpf *eb, const struct pf_ebpf_slot *slot)
 {
-	if (slot->kind == PF_EBPF_SLOT_HASH)
-		return slot->compact ? eb->map_entries_c : eb->map_entries;
-	return eb->map_lpm;
+	if (slot->kind != PF_EBPF_SLOT_HASH)
+		return eb->map_lpm;
+	if (slot->mkind == PF_MASK_PORT)
+		return eb->map_port_entries;
+	return slot->mkind == PF_MASK_PACKED ? eb->map_entries_c : eb->map_entries;
 }
 
 static const void *slot_key(const struct pf_ebpf_slot *slot)
 {
-	if (slot->kind == PF_EBPF_SLOT_HASH)
-		return slot->compact ? (const void *)&slot->ckey : (const void *)&slot->flow_key;
-	return &slot->lpm_key;
+	if (slot->kind != PF_EBPF_SLOT_HASH)
+		return &slot->lpm_key;
+	if (slot->mkind == PF_MASK_PORT)
+		return &slot->ckey.slot;
+	return slot->mkind == PF_MASK_PACKED ? (const void *)&slot->ckey : (const void *)&slot->flow_key;
 }
 
-static size_t hash_key_size(int compact)
+static size_t hash_key_size(uint8_t mkind)
 {
-	return compact ? sizeof(struct pf_ckey) : sizeof(struct pf_flow_key);
+	return mkind == PF_MASK_PACKED ? sizeof(struct pf_ckey) : sizeof(struct pf_flow_key);
+}
+
+static int is_port_slot(const struct pf_ebpf_slot *slot)
+{
+	return slot->kind == PF_EBPF_SLOT_HASH && slot->mkind == PF_MASK_PORT;
+}
+
+/* The slot's entry as in its table; port_entries elements not in use are ENOENT, like a hash. */
+static int table_lookup(struct pf_ebpf *eb, const struct pf_ebpf_slot *slot, struct pf_entry *out)
+{
+	if (bpf_map_lookup_elem(table_fd(eb, slot), slot_key(slot), out))
+		return -1;
+	if (!is_port_slot(slot))
+		return 0;
+	if (!(out->flags & PF_ENTRY_BUCKET)) {
+		errno = ENOENT;
+		return -1;
+	}
+	out->flags &= ~PF_ENTRY_BUCKET;
+	return 0;
+}
+
+/* bpf_map_update_elem on the slot's table, with BPF_NOEXIST / BPF_EXIST meaning the same for an array element */
+static int table_update(struct pf_ebpf *eb, const struct pf_ebpf_slot *slot, const struct pf_entry *entry,
+			uint64_t flags)
+{
+	struct pf_entry val, cur;
+	int in_use;
+
+	if (!is_port_slot(slot))
+		return bpf_map_update_elem(table_fd(eb, slot), slot_key(slot), entry, flags);
+	in_use = !table_lookup(eb, slot, &cur);
+	if ((flags == BPF_NOEXIST && in_use) || (flags == BPF_EXIST && !in_use)) {
+		errno = in_use ? EEXIST : ENOENT;
+		return -1;
+	}
+	val = *entry;
+	val.flags |= PF_ENTRY_BUCKET;
+	return bpf_map_update_elem(eb->map_port_entries, slot_key(slot), &val, BPF_ANY);
+}
+
+static int table_delete(struct pf_ebpf *eb, const struct pf_ebpf_slot *slot)
+{
+	const struct pf_entry zero = { 0 };
+
+	if (is_port_slot(slot))
+		return bpf_map_update_elem(eb->map_port_entries, slot_key(slot), &zero, BPF_ANY);
+	return bpf_map_delete_elem(table_fd(eb, slot), slot_key(slot));
 }
 
 static int is_table_full(int ret)
@@ -417,12 +542,11 @@ static int entry_update_existing(struct pf_ebpf *eb, struct pf_ebpf_slot *slot, 
 				 struct pf_error *err)
 {
 	struct pf_entry old;
-	int fd = table_fd(eb, slot);
 
-	if (bpf_map_lookup_elem(fd, slot_key(slot), &old) || old.id >= eb->max_entries)
+	if (table_lookup(eb, slot, &old) || old.id >= eb->max_entries)
 		return pf_err(err, -EIO, "pipe %u: an entry with this key exists but cannot be read back", slot->pipe);
 	entry->id = old.id;
-	if (bpf_map_update_elem(fd, slot_key(slot), entry, BPF_EXIST))
+	if (table_update(eb, slot, entry, BPF_EXIST))
 		return pf_err(err, -errno, "pipe %u: cannot update entry %u: %s", slot->pipe, old.id, strerror(errno));
 	if (slot->kind == PF_EBPF_SLOT_HASH && eb->slots[old.id].kind == PF_EBPF_SLOT_HASH)
 		index_del(eb, old.id);
@@ -443,7 +567,7 @@ static int entry_commit(struct pf_ebpf *eb, struct pf_ebpf_slot *slot, struct pf
 	if (slot->kind == PF_EBPF_SLOT_HASH && (id = index_find(eb, &slot->flow_key)) != INDEX_END) {
 		/* the key exists: update in place, keeping its id */
 		entry->id = id;
-		if (bpf_map_update_elem(table_fd(eb, &eb->slots[id]), slot_key(&eb->slots[id]), entry, BPF_EXIST))
+		if (table_update(eb, &eb->slots[id], entry, BPF_EXIST))
 			return pf_err(err, -errno, "pipe %u: cannot update entry %u: %s", slot->pipe, id,
 				      strerror(errno));
 		eb->slots[id].entry = *entry;
@@ -455,7 +579,7 @@ static int entry_commit(struct pf_ebpf *eb, struct pf_ebpf_slot *slot, struct pf
 	entry_counters_reset(eb, id);
 	entry->id = id;
 	if (slot->kind == PF_EBPF_SLOT_HASH || slot->kind == PF_EBPF_SLOT_LPM) {
-		if (bpf_map_update_elem(table_fd(eb, slot), slot_key(slot), entry, BPF_NOEXIST)) {
+		if (table_update(eb, slot, entry, BPF_NOEXIST)) {
 			ret = -errno;
 			if (ret == -EEXIST)
 				return entry_update_existing(eb, slot, entry, err);
@@ -503,8 +627,8 @@ struct install_batch {
 	uint32_t req[INSTALL_BATCH_MAX];                /* index into the caller's array */
 	uint32_t id[INSTALL_BATCH_MAX];
 	struct pf_ebpf_slot slot[INSTALL_BATCH_MAX];
-	uint8_t compact;                                /* keys are pf_ckeys for entries_c */
-	uint8_t keys[INSTALL_BATCH_MAX * sizeof(struct pf_flow_key)];  /* packed at hash_key_size(compact) */
+	uint8_t mkind;                                  /* of every key: one table per batch */
+	uint8_t keys[INSTALL_BATCH_MAX * sizeof(struct pf_flow_key)];  /* packed at hash_key_size(mkind) */
 	struct pf_entry values[INSTALL_BATCH_MAX];
 };
 
@@ -548,8 +672,8 @@ static int batch_add(struct pf_ebpf *eb, struct install_batch *b, struct pf_entr
 	b->req[b->n] = index;
 	b->id[b->n] = id;
 	b->slot[b->n] = *slot;
-	b->compact = slot->compact;
-	memcpy(b->keys + b->n * hash_key_size(b->compact), slot_key(slot), hash_key_size(b->compact));
+	b->mkind = slot->mkind;
+	memcpy(b->keys + b->n * hash_key_size(b->mkind), slot_key(slot), hash_key_size(b->mkind));
 	b->values[b->n] = r->entry;
 	b->values[b->n].id = id;
 	b->n++;
@@ -568,8 +692,8 @@ static int batch_flush(struct pf_ebpf *eb, struct install_batch *b, struct pf_en
 		       uint32_t *failed, struct pf_error *err)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	int fd = b->compact ? eb->map_entries_c : eb->map_entries;
-	size_t ksize = hash_key_size(b->compact);
+	int fd = b->mkind == PF_MASK_PACKED ? eb->map_entries_c : eb->map_entries;
+	size_t ksize = hash_key_size(b->mkind);
 	uint32_t done = 0;
 	int ret = 0;
 
@@ -632,10 +756,11 @@ int pf_ebpf_entry_install_batch(struct pf_ebpf *eb, struct pf_entry_req *reqs, u
 		uint32_t id;
 
 		ret = entry_prepare(eb, r->pipe, r->mask_idx, r->prefixlen, &r->match, &r->entry, &slot, err);
-		if (!ret && slot.kind == PF_EBPF_SLOT_HASH &&
+		/* port_entries elements are written one by one, in order */
+		if (!ret && slot.kind == PF_EBPF_SLOT_HASH && slot.mkind != PF_MASK_PORT &&
 		    (id = index_find(eb, &slot.flow_key)) == INDEX_END) {
 			/* one batch writes one table */
-			if (b->n && b->compact != slot.compact && (ret = batch_flush(eb, b, reqs, &ok, &failed, err)))
+			if (b->n && b->mkind != slot.mkind && (ret = batch_flush(eb, b, reqs, &ok, &failed, err)))
 				break;
 			ret = batch_add(eb, b, r, i, &slot, err);
 			if (!ret) {
@@ -698,7 +823,7 @@ int pf_ebpf_entry_remove(struct pf_ebpf *eb, uint32_t entry_id, struct pf_error 
 	s = &eb->slots[entry_id];
 	switch (s->kind) {
 	case PF_EBPF_SLOT_HASH:
-		if (bpf_map_delete_elem(table_fd(eb, s), slot_key(s)) && errno != ENOENT)
+		if (table_delete(eb, s) && errno != ENOENT)
 			ret = -errno;
 		if (!ret)
 			index_del(eb, entry_id);
@@ -748,6 +873,21 @@ int pf_ebpf_entry_installed(struct pf_ebpf *eb, uint32_t pipe, const struct pf_f
 	return installed;
 }
 
+static void slot_adopt_hash(struct pf_ebpf *eb, const struct pf_entry *e, const struct pf_flow_key *fk, uint8_t mkind,
+			    const struct pf_ckey *ck)
+{
+	struct pf_ebpf_slot *s = &eb->slots[e->id];
+
+	s->kind = PF_EBPF_SLOT_HASH;
+	s->mkind = mkind;
+	s->pipe = fk->pipe;
+	s->flow_key = *fk;
+	if (ck)
+		s->ckey = *ck;
+	s->entry = *e;
+	index_add(eb, e->id);
+}
+
 /* Rebuild the id allocator from pinned maps after a restart. */
 void pf_ebpf_slots_adopt(struct pf_ebpf *eb)
 {
@@ -760,15 +900,24 @@ void pf_ebpf_slots_adopt(struct pf_ebpf *eb)
 	while (!bpf_map_get_next_key(eb->map_entries_c, prev_ck, &ck)) {
 		prev_ck = &ck;
 		if (bpf_map_lookup_elem(eb->map_entries_c, &ck, &e) || e.id >= eb->max_entries ||
-		    ckey_decode(eb, &ck, &fk))
+		    slot_key_decode(eb, ck.slot, ck.w, 0, &fk))
 			continue;
-		eb->slots[e.id].kind = PF_EBPF_SLOT_HASH;
-		eb->slots[e.id].compact = 1;
-		eb->slots[e.id].pipe = fk.pipe;
-		eb->slots[e.id].flow_key = fk;
-		eb->slots[e.id].ckey = ck;
-		eb->slots[e.id].entry = e;
-		index_add(eb, e.id);
+		slot_adopt_hash(eb, &e, &fk, PF_MASK_PACKED, &ck);
+		top = e.id > top ? e.id : top;
+		n++;
+	}
+	for (uint32_t i = 0; i < PF_PORT_BLOCKS * PF_MAX_PORTS; i++) {
+		uint32_t owner;
+
+		if (bpf_map_lookup_elem(eb->map_port_entries, &i, &e) || !(e.flags & PF_ENTRY_BUCKET) ||
+		    e.id >= eb->max_entries)
+			continue;
+		owner = port_block_owner(eb, i / PF_MAX_PORTS + 1);
+		if (owner == UINT32_MAX || slot_key_decode(eb, owner, NULL, i % PF_MAX_PORTS, &fk))
+			continue;
+		e.flags &= ~PF_ENTRY_BUCKET;
+		ck = (struct pf_ckey){ .slot = i };
+		slot_adopt_hash(eb, &e, &fk, PF_MASK_PORT, &ck);
 		top = e.id > top ? e.id : top;
 		n++;
 	}
@@ -776,12 +925,7 @@ void pf_ebpf_slots_adopt(struct pf_ebpf *eb)
 		prev_fk = &fk;
 		if (bpf_map_lookup_elem(eb->map_entries, &fk, &e) || e.id >= eb->max_entries)
 			continue;
-		eb->slots[e.id].kind = PF_EBPF_SLOT_HASH;
-		eb->slots[e.id].compact = 0;
-		eb->slots[e.id].pipe = fk.pipe;
-		eb->slots[e.id].flow_key = fk;
-		eb->slots[e.id].entry = e;
-		index_add(eb, e.id);
+		slot_adopt_hash(eb, &e, &fk, PF_MASK_WIDE, NULL);
 		top = e.id > top ? e.id : top;
 		n++;
 	}
@@ -855,18 +999,18 @@ int pf_ebpf_entry_replace(pf_instance *inst, uint32_t id, uint32_t pipe_id, uint
 		goto out;
 	entry->id = id;
 	if (slot.kind == PF_EBPF_SLOT_HASH)
-		same = slot.compact == cur->compact && !memcmp(&slot.flow_key, &cur->flow_key, sizeof(slot.flow_key));
+		same = slot.mkind == cur->mkind && !memcmp(&slot.flow_key, &cur->flow_key, sizeof(slot.flow_key));
 	else
 		same = !memcmp(&slot.lpm_key, &cur->lpm_key, sizeof(slot.lpm_key));
 	if (same) {
-		if (bpf_map_update_elem(table_fd(eb, &slot), slot_key(&slot), entry, BPF_EXIST))
+		if (table_update(eb, &slot, entry, BPF_EXIST))
 			ret = pf_err(err, -errno, "pipe %u: cannot update entry %u: %s", pipe_id, id, strerror(errno));
 		else
 			cur->entry = *entry;
 		goto out;
 	}
 	/* a new match: write the new key first, so the flow is never without an entry, then drop the old */
-	if (bpf_map_update_elem(table_fd(eb, &slot), slot_key(&slot), entry, BPF_NOEXIST)) {
+	if (table_update(eb, &slot, entry, BPF_NOEXIST)) {
 		ret = -errno;
 		if (ret == -EEXIST)
 			pf_err(err, ret, "entry %u: another entry already has this match in pipe %u", id, pipe_id);
@@ -875,7 +1019,7 @@ int pf_ebpf_entry_replace(pf_instance *inst, uint32_t id, uint32_t pipe_id, uint
 			       is_table_full(ret) ? "entry table full" : strerror(-ret));
 		goto out;
 	}
-	if (bpf_map_delete_elem(table_fd(eb, cur), slot_key(cur)) && errno != ENOENT)
+	if (table_delete(eb, cur) && errno != ENOENT)
 		pf_warn("pipe %u: entry %u: the old match stays until removed: %s", pipe_id, id, strerror(errno));
 	if (cur->kind == PF_EBPF_SLOT_HASH)
 		index_del(eb, id);
@@ -905,7 +1049,7 @@ int pf_ebpf_entry_list(pf_instance *inst, uint32_t pipe_id, struct pf_entry_info
 		info->pipe = s->pipe;
 		info->entry = s->entry;
 		if (s->kind == PF_EBPF_SLOT_HASH) {
-			if (bpf_map_lookup_elem(table_fd(eb, s), slot_key(s), &info->entry))
+			if (table_lookup(eb, s, &info->entry))
 				continue;
 			info->mask_idx = s->flow_key.mask_idx;
 			info->match = s->flow_key.f;
