@@ -103,6 +103,7 @@ struct pf_ckey {
 enum pf_mask_kind {
 	PF_MASK_WIDE = 0,       /* the full pf_flow_key in "entries" */
 	PF_MASK_PACKED = 1,     /* a pf_ckey in "entries_c" */
+	PF_MASK_PACKED1 = 3,    /* one word: the first 8 bytes of a pf_ckey (slot, w[0]) in "entries_c1" */
 	PF_MASK_PORT = 2,       /* meta.port alone: element port_base + port of "port_entries", no hash */
 };
 

@@ -102,7 +102,7 @@ static void ebpf_free(struct pf_ebpf *eb)
 	free(eb);
 }
 
-static const char *const sized_maps[] = { "entries", "entries_c", "lpm", "entry_counters", "entry_seen" };
+static const char *const sized_maps[] = { "entries", "entries_c", "entries_c1", "lpm", "entry_counters", "entry_seen" };
 
 /* The TC clone programs run on the XDP object's maps: hand every map fd over before loading. */
 static int replicate_load(struct pf_ebpf *eb, const char *obj_dir, struct pf_error *err)
@@ -239,6 +239,7 @@ static int ebpf_load(pf_instance *inst, const struct pf_instance_opts *opts, con
 	MAP_FD(map_pipe_masks, "pipe_masks");
 	MAP_FD(map_entries, "entries");
 	MAP_FD(map_entries_c, "entries_c");
+	MAP_FD(map_entries_c1, "entries_c1");
 	MAP_FD(map_mask_keys, "mask_keys");
 	MAP_FD(map_port_entries, "port_entries");
 	MAP_FD(map_lpm, "lpm");

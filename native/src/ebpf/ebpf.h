@@ -25,7 +25,8 @@ enum pf_ebpf_slot_kind {
 struct pf_ebpf_slot {
 	uint8_t kind;
 	uint8_t mkind;                  /* kind HASH: enum pf_mask_kind: entries (flow_key), entries_c
-					 * (ckey) or port_entries (element ckey.slot) */
+					 * (ckey), entries_c1 (its first 8 bytes) or port_entries
+					 * (element ckey.slot) */
 	uint8_t _pad[2];
 	uint32_t pipe;
 	struct pf_ckey ckey;
@@ -51,6 +52,7 @@ struct pf_ebpf {
 	int map_pipe_masks;             /* "pipe_masks": array of pf_fields, pipe*PF_MAX_MASKS+idx */
 	int map_entries;                /* "entries": hash pf_flow_key -> pf_entry */
 	int map_entries_c;              /* "entries_c": hash pf_ckey -> pf_entry (masks that pack) */
+	int map_entries_c1;             /* "entries_c1": hash 8-byte pf_ckey prefix -> pf_entry (one word) */
 	int map_mask_keys;              /* "mask_keys": array of pf_mask_key, like pipe_masks */
 	int map_port_entries;           /* "port_entries": array of pf_entry, masks on meta.port alone */
 	int map_lpm;                    /* "lpm": LPM trie pf_lpm_key -> pf_entry */

@@ -123,7 +123,8 @@ int pf_ebpf_mask_get(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx, st
 
 /* ---- exact/control keys: a pf_ckey when the mask packs, else the full pf_flow_key ---- */
 
-/* How mask packs into a pf_ckey: PF_MASK_PACKED, or PF_MASK_WIDE (all zero) when it touches more words. */
+/* How mask packs into a pf_ckey: PF_MASK_PACKED1 / PF_MASK_PACKED, or PF_MASK_WIDE (all zero) when it
+ * touches more words. */
 static void mask_key_build(const struct pf_fields *mask, struct pf_mask_key *mk)
 {
 	const uint32_t *m = (const uint32_t *)mask;
@@ -140,7 +141,7 @@ static void mask_key_build(const struct pf_fields *mask, struct pf_mask_key *mk)
 		mk->word[n] = (uint8_t)i;
 		mk->mask[n++] = m[i];
 	}
-	mk->kind = PF_MASK_PACKED;
+	mk->kind = n <= 1 ? PF_MASK_PACKED1 : PF_MASK_PACKED;
 	mk->nwords = (uint8_t)n;
 	mk->mpegts = mask->mpegts_frame != 0;
 }
@@ -192,6 +193,11 @@ void pf_ebpf_mask_keys_plan(struct pf_ebpf *eb, uint32_t pipe_id, const struct p
 	pthread_mutex_unlock(&eb->pipe_lock);
 }
 
+static int is_packed(uint8_t mkind)
+{
+	return mkind == PF_MASK_PACKED || mkind == PF_MASK_PACKED1;
+}
+
 /* slot->flow_key is set: give it the key the datapath looks up (mkey_cache as the map has it) */
 static int slot_key_encode(struct pf_ebpf *eb, struct pf_ebpf_slot *slot, struct pf_error *err)
 {
@@ -209,7 +215,7 @@ static int slot_key_encode(struct pf_ebpf *eb, struct pf_ebpf_slot *slot, struct
 			return pf_err(err, -ERANGE, "entry for pipe %u: meta.port %u out of range (max %u)",
 				      slot->flow_key.pipe, slot->flow_key.f.port, PF_MAX_PORTS - 1);
 		slot->ckey.slot = (mk.port_block - 1) * PF_MAX_PORTS + slot->flow_key.f.port;
-	} else if (mk.kind == PF_MASK_PACKED) {
+	} else if (is_packed(mk.kind)) {
 		slot->ckey.slot = id;
 		for (uint32_t j = 0; j < PF_CKEY_WORDS; j++)
 			slot->ckey.w[j] = f[mk.word[j]] & mk.mask[j];
@@ -218,8 +224,8 @@ static int slot_key_encode(struct pf_ebpf *eb, struct pf_ebpf_slot *slot, struct
 }
 
 /* The mask slot's key as pinned, back to a flow key; 0, or -ENOENT if the slot is not of that kind now. */
-static int slot_key_decode(struct pf_ebpf *eb, uint32_t mask_id, const uint32_t *words, uint32_t port,
-			   struct pf_flow_key *fk)
+static int slot_key_decode(struct pf_ebpf *eb, uint32_t mask_id, uint8_t mkind, const uint32_t *words,
+			   uint32_t port, struct pf_flow_key *fk)
 {
 	uint32_t pipe = mask_id / PF_MAX_MASKS, mask_idx = mask_id % PF_MAX_MASKS;
 	uint32_t *f = (uint32_t *)&fk->f;
@@ -231,14 +237,14 @@ static int slot_key_decode(struct pf_ebpf *eb, uint32_t mask_id, const uint32_t 
 	pthread_mutex_lock(&eb->pipe_lock);
 	mk = eb->mkey_cache[mask_id];
 	pthread_mutex_unlock(&eb->pipe_lock);
-	if (words ? mk.kind != PF_MASK_PACKED : mk.kind != PF_MASK_PORT)
+	if (mk.kind != mkind)
 		return -ENOENT;
 	memset(fk, 0, sizeof(*fk));
 	fk->pipe = pipe;
 	fk->mask_idx = mask_idx;
-	if (!words)
+	if (mkind == PF_MASK_PORT)
 		fk->f.port = port;
-	for (uint32_t j = 0; words && j < mk.nwords && j < PF_CKEY_WORDS; j++)
+	for (uint32_t j = 0; is_packed(mkind) && j < mk.nwords && j < PF_CKEY_WORDS; j++)
 		f[mk.word[j]] = words[j];
 	return 0;
 }
@@ -460,13 +466,25 @@ static int entry_prepare(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx
 	return 0;
 }
 
+static int hash_table_fd(struct pf_ebpf *eb, uint8_t mkind)
+{
+	switch (mkind) {
+	case PF_MASK_PORT:
+		return eb->map_port_entries;
+	case PF_MASK_PACKED:
+		return eb->map_entries_c;
+	case PF_MASK_PACKED1:
+		return eb->map_entries_c1;
+	default:
+		return eb->map_entries;
+	}
+}
+
 static int table_fd(struct pf_ebpf *eb, const struct pf_ebpf_slot *slot)
 {
 	if (slot->kind != PF_EBPF_SLOT_HASH)
 		return eb->map_lpm;
-	if (slot->mkind == PF_MASK_PORT)
-		return eb->map_port_entries;
-	return slot->mkind == PF_MASK_PACKED ? eb->map_entries_c : eb->map_entries;
+	return hash_table_fd(eb, slot->mkind);
 }
 
 static const void *slot_key(const struct pf_ebpf_slot *slot)
@@ -475,11 +493,13 @@ static const void *slot_key(const struct pf_ebpf_slot *slot)
 		return &slot->lpm_key;
 	if (slot->mkind == PF_MASK_PORT)
 		return &slot->ckey.slot;
-	return slot->mkind == PF_MASK_PACKED ? (const void *)&slot->ckey : (const void *)&slot->flow_key;
+	return is_packed(slot->mkind) ? (const void *)&slot->ckey : (const void *)&slot->flow_key;
 }
 
 static size_t hash_key_size(uint8_t mkind)
 {
+	if (mkind == PF_MASK_PACKED1)
+		return 2 * sizeof(uint32_t);
 	return mkind == PF_MASK_PACKED ? sizeof(struct pf_ckey) : sizeof(struct pf_flow_key);
 }
 
@@ -692,7 +712,7 @@ static int batch_flush(struct pf_ebpf *eb, struct install_batch *b, struct pf_en
 		       uint32_t *failed, struct pf_error *err)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	int fd = b->mkind == PF_MASK_PACKED ? eb->map_entries_c : eb->map_entries;
+	int fd = hash_table_fd(eb, b->mkind);
 	size_t ksize = hash_key_size(b->mkind);
 	uint32_t done = 0;
 	int ret = 0;
@@ -897,14 +917,23 @@ void pf_ebpf_slots_adopt(struct pf_ebpf *eb)
 	struct pf_entry e;
 	uint32_t n = 0, top = 0;
 
-	while (!bpf_map_get_next_key(eb->map_entries_c, prev_ck, &ck)) {
-		prev_ck = &ck;
-		if (bpf_map_lookup_elem(eb->map_entries_c, &ck, &e) || e.id >= eb->max_entries ||
-		    slot_key_decode(eb, ck.slot, ck.w, 0, &fk))
-			continue;
-		slot_adopt_hash(eb, &e, &fk, PF_MASK_PACKED, &ck);
-		top = e.id > top ? e.id : top;
-		n++;
+	for (uint32_t k = 0; k < 2; k++) {
+		uint8_t kind = k ? PF_MASK_PACKED1 : PF_MASK_PACKED;
+		int fd = hash_table_fd(eb, kind);
+
+		prev_ck = NULL;
+		memset(&ck, 0, sizeof(ck));
+		while (!bpf_map_get_next_key(fd, prev_ck, &ck)) {
+			struct pf_ckey cur = ck;        /* an 8-byte key leaves w[1..] as they were: zero */
+
+			prev_ck = &ck;
+			if (bpf_map_lookup_elem(fd, &cur, &e) || e.id >= eb->max_entries ||
+			    slot_key_decode(eb, cur.slot, kind, cur.w, 0, &fk))
+				continue;
+			slot_adopt_hash(eb, &e, &fk, kind, &cur);
+			top = e.id > top ? e.id : top;
+			n++;
+		}
 	}
 	for (uint32_t i = 0; i < PF_PORT_BLOCKS * PF_MAX_PORTS; i++) {
 		uint32_t owner;
@@ -913,7 +942,7 @@ void pf_ebpf_slots_adopt(struct pf_ebpf *eb)
 		    e.id >= eb->max_entries)
 			continue;
 		owner = port_block_owner(eb, i / PF_MAX_PORTS + 1);
-		if (owner == UINT32_MAX || slot_key_decode(eb, owner, NULL, i % PF_MAX_PORTS, &fk))
+		if (owner == UINT32_MAX || slot_key_decode(eb, owner, PF_MASK_PORT, NULL, i % PF_MAX_PORTS, &fk))
 			continue;
 		e.flags &= ~PF_ENTRY_BUCKET;
 		ck = (struct pf_ckey){ .slot = i };
