@@ -391,7 +391,11 @@ def _doca(cfg: Config, bindings: dict[str, str]) -> dict:
 EBPF_MAPS = [
     ("config", "array", "root pipe, flags"), ("pipes", "array", "struct pf_pipe per pipe id"),
     ("pipe_masks", "array", "pipe id * 8 + mask slot -> struct pf_fields"),
-    ("entries", "hash", "struct pf_flow_key -> struct pf_entry (basic, control)"),
+    ("mask_keys", "array", "pipe id * 8 + mask slot -> struct pf_mask_key (which table, which words)"),
+    ("port_entries", "array", "mask on meta.port alone: block * 64 + port -> struct pf_entry"),
+    ("entries_c1", "hash", "mask on one 32-bit word: pf_ckey slot + word -> struct pf_entry"),
+    ("entries_c", "hash", "mask on 2-4 32-bit words: struct pf_ckey -> struct pf_entry"),
+    ("entries", "hash", "wider masks: struct pf_flow_key -> struct pf_entry (basic, control)"),
     ("lpm", "lpm_trie", "struct pf_lpm_key -> struct pf_entry"),
     ("hash_buckets", "array", "hash slot * 128 + bucket -> struct pf_entry"),
     ("ports", "array", "port id -> struct pf_port"), ("ifindex_port", "hash", "ifindex -> port id"),
