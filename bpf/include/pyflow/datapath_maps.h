@@ -61,6 +61,7 @@ struct {
 	__type(value, struct pf_entry);
 } entries_c1 SEC(".maps");
 
+/* Which table and key each mask slot uses, by pipe * PF_MAX_MASKS + slot, written with the pipe. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, PF_MAX_PIPES * PF_MAX_MASKS);
@@ -68,7 +69,9 @@ struct {
 	__type(value, struct pf_mask_key);
 } mask_keys SEC(".maps");
 
-/* Entries of masks on meta.port alone, by (port_block - 1) * PF_MAX_PORTS + port. */
+/* Entries of masks on meta.port alone, by (port_block - 1) * PF_MAX_PORTS + port;
+ * PF_ENTRY_BUCKET marks an element in use. Like hash_buckets, an element is
+ * rewritten in place: a frame racing a replace may see parts of both. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, PF_PORT_BLOCKS * PF_MAX_PORTS);
@@ -285,8 +288,8 @@ _Static_assert(sizeof(struct pf_fields) == PF_FIELD_WORDS * 4, "PF_FIELD_WORDS")
 
 _Static_assert(sizeof(struct pf_ckey) <= sizeof(struct pf_flow_key), "a pf_ckey is built in the key buffer");
 
-/* The entry of one packed mask slot: hashes 20 bytes, not a pf_flow_key.
- * ck: the caller's key buffer (the TC program's stack has no room for another). */
+/* The entry of one packed mask slot: hashes 8 or 20 bytes, not a pf_flow_key.
+ * ck: the caller's key buffer (no second key on the stack). */
 static __always_inline const struct pf_entry *pf_lookup_compact(const struct pf_pkt *pkt, __u32 mask_id,
 								const struct pf_mask_key *mk, struct pf_ckey *ck)
 {
@@ -324,7 +327,7 @@ static __always_inline const struct pf_entry *pf_lookup_port(const struct pf_pkt
 
 /* Best entry of a basic/control pipe: lowest priority value over the mask
  * slots. Returns the map value itself (valid for the rest of this run: hash
- * elements are freed after an RCU grace period). key: room for the lookup
+ * elements are freed after an RCU grace period, array elements never). key: room for the lookup
  * key of a mask that does not pack (8-byte aligned), on the stack or in a
  * per-CPU map. */
 static __always_inline const struct pf_entry *pf_lookup_masked(void *ctx, struct pf_pkt *pkt, __u32 pipe_id,

@@ -121,7 +121,7 @@ int pf_ebpf_mask_get(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx, st
 	return 0;
 }
 
-/* ---- exact/control keys: a pf_ckey when the mask packs, else the full pf_flow_key ---- */
+/* ---- exact/control keys: an element of port_entries, a packed pf_ckey, or the full pf_flow_key ---- */
 
 /* How mask packs into a pf_ckey: PF_MASK_PACKED1 / PF_MASK_PACKED, or PF_MASK_WIDE (all zero) when it
  * touches more words. */
@@ -218,7 +218,7 @@ static int slot_key_encode(struct pf_ebpf *eb, struct pf_ebpf_slot *slot, struct
 	} else if (is_packed(mk.kind)) {
 		slot->ckey.slot = id;
 		for (uint32_t j = 0; j < PF_CKEY_WORDS; j++)
-			slot->ckey.w[j] = f[mk.word[j]] & mk.mask[j];
+			slot->ckey.w[j] = mk.word[j] < PF_FIELD_WORDS ? f[mk.word[j]] & mk.mask[j] : 0;
 	}
 	return 0;
 }
@@ -245,7 +245,8 @@ static int slot_key_decode(struct pf_ebpf *eb, uint32_t mask_id, uint8_t mkind, 
 	if (mkind == PF_MASK_PORT)
 		fk->f.port = port;
 	for (uint32_t j = 0; is_packed(mkind) && j < mk.nwords && j < PF_CKEY_WORDS; j++)
-		f[mk.word[j]] = words[j];
+		if (mk.word[j] < PF_FIELD_WORDS)
+			f[mk.word[j]] = words[j];
 	return 0;
 }
 
