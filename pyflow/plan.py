@@ -409,6 +409,26 @@ EBPF_MAPS = [
 ]
 
 
+def _exact_map(match: dict[str, MatchValue]) -> str:
+    """The table the ebpf backend keeps an exact/control entry in, by the 32-bit words of struct
+    pf_fields its mask touches (entries.c: mask_key_build); the first 16 mask slots on meta.port
+    alone take an array block, later ones are packed."""
+    from .native import ffi
+
+    if set(match) == {"meta.port"} and match["meta.port"].mask == FIELDS["meta.port"].full_mask:
+        return "port_entries"
+    words = set()
+    for name, mv in match.items():
+        f = FIELDS[name]
+        off = ffi.offsetof("struct pf_fields", f.attr)
+        for i, byte in enumerate(mv.mask.to_bytes(f.size, "big")):
+            if byte:
+                words.add((off + (i if f.size > 4 else 0)) // 4)
+    if len(words) <= 1:
+        return "entries_c1"
+    return "entries_c" if len(words) <= 4 else "entries"
+
+
 def _ebpf(cfg: Config, bindings: dict[str, str]) -> dict:
     ids = cfg.pipe_ids()
     instance = cfg.name or "pyflow"
@@ -440,7 +460,7 @@ def _ebpf(cfg: Config, bindings: dict[str, str]) -> dict:
                 mapname = "lpm"
             else:
                 key = {"pipe": ids[p.name], "fields": [match_text(k, v) for k, v in e.match.items()]}
-                mapname = "entries"
+                mapname = _exact_map(e.match)
             entries.append({"map": mapname, "pipe": p.name, "entry": e.name, "key": key,
                             "fwd": str(_entry_fwd(e, p)), "actions": actions_text(e.actions)})
     replicate = []
@@ -451,7 +471,8 @@ def _ebpf(cfg: Config, bindings: dict[str, str]) -> dict:
     if cfg.miss_policies:
         miss = {"path": "XDP redirect into an AF_XDP socket (xsks) with struct pf_xdp_meta in front",
                 "resubmit": "BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES, ingress_ifindex = the original port",
-                "policies": [{"name": mp.name, "pipe": mp.pipe, "install_map": "entries",
+                "policies": [{"name": mp.name, "pipe": mp.pipe,
+                              "install_map": _exact_map({f: MatchValue(0, FIELDS[f].full_mask) for f in mp.match}),
                               "install_pipe": ids[mp.install], "match": list(mp.match),
                               "set": {k: e.text for k, e in mp.sets.items()}, "entry_name": mp.entry_name}
                              for mp in cfg.miss_policies]}

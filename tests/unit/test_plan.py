@@ -94,9 +94,10 @@ def test_ebpf_plan(cfg):
     assert d["programs"][0]["hook"] == "xdp"
     assert [a["ifname"] for a in d["programs"][0]["attach"]] == ["pfc-up", "pfc-vf0"]
     assert [(e["map"], e["entry"], e["fwd"]) for e in d["entries"]] == [
-        ("entries", "root_net_to_host", "pipe:n2h"), ("entries", "root_host_to_net_vf0", "pipe:h2n"),
-        ("entries", "n2h_to_vf0", "port:vf0")]
+        ("port_entries", "root_net_to_host", "pipe:n2h"), ("port_entries", "root_host_to_net_vf0", "pipe:h2n"),
+        ("port_entries", "n2h_to_vf0", "port:vf0")]
     assert d["miss"]["policies"][0]["set"] == {"ipv4.dst": "ipv4.src + 1.1.1.1"}
+    assert d["miss"]["policies"][0]["install_map"] == "entries_c1"     # ipv4.src: one word
 
 
 @pytest.mark.parametrize("backend", ["dpdk", "doca", "ebpf"], ids=lambda b: f"on-{b}")  # a bare "doca" id would mark the test as doca tier
