@@ -61,15 +61,21 @@ __noinline int pf_tc_actions(struct __sk_buff *skb, struct pf_pkt *pkt, const st
 /* 1 = hit (entry copied to out), 0 = miss. pipe: the pipe's config, in use. */
 __noinline int pf_pipe_lookup(struct pf_pkt *pkt, __u32 pipe_id, const struct pf_pipe *pipe, struct pf_entry *out)
 {
-	struct pf_flow_key key __attribute__((aligned(8)));
+	struct pf_flow_key *key;
 	const struct pf_entry *e;
+	__u32 zero = 0;
 
 	if (!pkt || !pipe || !out)
 		return 0;
-	if (pipe->type == PF_PIPE_LPM || pipe->type == PF_PIPE_HASH)
+	if (pipe->type == PF_PIPE_LPM || pipe->type == PF_PIPE_HASH) {
 		e = pf_lookup_lpm_hash(pkt, pipe_id, pipe);
-	else
-		e = pf_lookup_masked(NULL, pkt, pipe_id, pipe, &key);
+	} else {
+		/* the key of the XDP program: its run on this CPU is over */
+		key = bpf_map_lookup_elem(&scratch_key, &zero);
+		if (!key)
+			return 0;
+		e = pf_lookup_masked(NULL, pkt, pipe_id, pipe, key);
+	}
 	if (!e)
 		return 0;
 	__builtin_memcpy(out, e, sizeof(*out));

@@ -286,8 +286,11 @@ def _ebpf_entry_text(e: dict) -> str:
         return f"pipes[{e['pipe']}] = pipe {e['pipe_name']} ({kind})"
     if e["map"] == "sessions":
         return f"sessions[{e['session']}] = {e['members']} members"
-    where = {"entries": lambda: f"pipe {e['pipe_name']} mask {e['mask_idx']}",
-             "lpm": lambda: f"pipe {e['pipe_name']} /{e['prefixlen']}",
-             "hash_buckets": lambda: f"pipe {e['pipe_name']} buckets {e['keys']}"}[e["map"]]()
+    if e["map"] == "lpm":
+        where = f"pipe {e['pipe_name']} /{e['prefixlen']}"
+    elif e["map"] == "hash_buckets":
+        where = f"pipe {e['pipe_name']} buckets {e['keys']}"
+    else:   # an exact/control table: port_entries, entries_c1, entries_c or entries
+        where = f"pipe {e['pipe_name']} mask {e['mask_idx']}"
     acts = f", actions {e['actions']}" if e["actions"] != "0x0" else ""
     return f"{e['map']}[{where}] = entry {e['entry'] or e['id']} (id {e['id']}) -> {e['fwd_name']}{acts}"

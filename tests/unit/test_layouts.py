@@ -7,7 +7,8 @@ import struct
 import pytest
 from elftools.elf.elffile import ELFFile
 
-SHARED = ["pf_fields", "pf_flow_key", "pf_lpm_key", "pf_fwd", "pf_actions", "pf_entry", "pf_pipe", "pf_port",
+SHARED = ["pf_fields", "pf_flow_key", "pf_ckey", "pf_mask_key", "pf_lpm_key", "pf_fwd", "pf_actions", "pf_entry",
+          "pf_pipe", "pf_port",
           "pf_config", "pf_xdp_meta", "pf_counter", "pf_pipe_counter", "pf_port_counter", "pf_verdict",
           "pf_session_member", "pf_session", "pf_dpi_counter", "pf_trace_hop", "pf_trace"]
 BTF_KIND_STRUCT = 4

@@ -125,12 +125,12 @@ def test_ebpf_plan(cfg):
                                "max_entries": lib.PF_DEFAULT_MAX_ENTRIES}
     assert maps["lpm"]["type"] == "lpm_trie" and maps["lpm"]["key_size"] == ffi.sizeof("struct pf_lpm_key")
     assert maps["pipes"]["value_size"] == ffi.sizeof("struct pf_pipe")
-    rows = [(e["map"], e["entry"], e["fwd"]) for e in d["entries"] if e["map"] == "entries"]
-    assert rows == [("entries", "root_net_to_host", "pipe:1"), ("entries", "root_host_to_net_vf0", "pipe:2"),
-                    ("entries", "n2h_to_vf0", "default")]
-    first = next(e for e in d["entries"] if e["map"] == "entries")
-    key = bytes.fromhex(first["key"])
-    assert len(key) == ffi.sizeof("struct pf_flow_key") and int.from_bytes(key[:4], "little") == 0
+    # exact entries on meta.port alone are elements of port_entries: one block of PF_MAX_PORTS per mask slot
+    rows = [(e["map"], e["entry"], e["fwd"]) for e in d["entries"] if e["map"] not in ("pipes", "sessions")]
+    assert rows == [("port_entries", "root_net_to_host", "pipe:1"), ("port_entries", "root_host_to_net_vf0", "pipe:2"),
+                    ("port_entries", "n2h_to_vf0", "default")]
+    keys = [int.from_bytes(bytes.fromhex(e["key"]), "little") for e in d["entries"] if e["map"] == "port_entries"]
+    assert keys == [0, 1, lib.PF_MAX_PORTS]
     assert [e["pipe_name"] for e in d["entries"] if e["map"] == "pipes"] == ["root", "n2h", "h2n"]
 
 

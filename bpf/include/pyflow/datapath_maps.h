@@ -43,6 +43,42 @@ struct {
 	__type(value, struct pf_entry);
 } entries SEC(".maps");
 
+/* Entries of masks that pack into a pf_ckey (struct pf_mask_key says which). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PF_DEFAULT_MAX_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pf_ckey);
+	__type(value, struct pf_entry);
+} entries_c SEC(".maps");
+
+/* Masks on one word (an address, a port number): an 8-byte key hashes faster still. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PF_DEFAULT_MAX_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);             /* pf_ckey.slot, pf_ckey.w[0] */
+	__type(value, struct pf_entry);
+} entries_c1 SEC(".maps");
+
+/* Which table and key each mask slot uses, by pipe * PF_MAX_MASKS + slot, written with the pipe. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PF_MAX_PIPES * PF_MAX_MASKS);
+	__type(key, __u32);
+	__type(value, struct pf_mask_key);
+} mask_keys SEC(".maps");
+
+/* Entries of masks on meta.port alone, by (port_block - 1) * PF_MAX_PORTS + port;
+ * PF_ENTRY_BUCKET marks an element in use. Like hash_buckets, an element is
+ * rewritten in place: a frame racing a replace may see parts of both. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PF_PORT_BLOCKS * PF_MAX_PORTS);
+	__type(key, __u32);
+	__type(value, struct pf_entry);
+} port_entries SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, PF_DEFAULT_MAX_ENTRIES);
@@ -248,10 +284,52 @@ static __always_inline void pf_flow_key_fill(struct pf_flow_key *key, const stru
 #define PF_RESOLVE_MPEGTS(ctx, pkt) do { } while (0)
 #endif
 
+_Static_assert(sizeof(struct pf_fields) == PF_FIELD_WORDS * 4, "PF_FIELD_WORDS");
+
+_Static_assert(sizeof(struct pf_ckey) <= sizeof(struct pf_flow_key), "a pf_ckey is built in the key buffer");
+
+/* The entry of one packed mask slot: hashes 8 or 20 bytes, not a pf_flow_key.
+ * ck: the caller's key buffer (no second key on the stack). */
+static __always_inline const struct pf_entry *pf_lookup_compact(const struct pf_pkt *pkt, __u32 mask_id,
+								const struct pf_mask_key *mk, struct pf_ckey *ck)
+{
+	const __u32 *f = (const __u32 *)&pkt->f;
+	__u32 j;
+
+	ck->slot = mask_id;
+	if (mk->kind == PF_MASK_PACKED1) {
+		__u32 w = mk->word[0];
+
+		ck->w[0] = (w < PF_FIELD_WORDS ? f[w] : 0) & mk->mask[0];
+		return bpf_map_lookup_elem(&entries_c1, ck);
+	}
+#pragma unroll
+	for (j = 0; j < PF_CKEY_WORDS; j++) {
+		__u32 w = mk->word[j];
+
+		ck->w[j] = (w < PF_FIELD_WORDS ? f[w] : 0) & mk->mask[j];
+	}
+	return bpf_map_lookup_elem(&entries_c, ck);
+}
+
+/* The entry of a mask slot on meta.port alone: an array element, no hash. */
+static __always_inline const struct pf_entry *pf_lookup_port(const struct pf_pkt *pkt, const struct pf_mask_key *mk)
+{
+	const struct pf_entry *e;
+	__u32 idx;
+
+	if (!mk->port_block || mk->port_block > PF_PORT_BLOCKS || pkt->f.port >= PF_MAX_PORTS)
+		return NULL;
+	idx = (mk->port_block - 1) * PF_MAX_PORTS + pkt->f.port;
+	e = bpf_map_lookup_elem(&port_entries, &idx);
+	return e && (e->flags & PF_ENTRY_BUCKET) ? e : NULL;
+}
+
 /* Best entry of a basic/control pipe: lowest priority value over the mask
  * slots. Returns the map value itself (valid for the rest of this run: hash
- * elements are freed after an RCU grace period). key: room for the lookup
- * key (8-byte aligned), on the stack or in a per-CPU map. */
+ * elements are freed after an RCU grace period, array elements never). key: room for the lookup
+ * key of a mask that does not pack (8-byte aligned), on the stack or in a
+ * per-CPU map. */
 static __always_inline const struct pf_entry *pf_lookup_masked(void *ctx, struct pf_pkt *pkt, __u32 pipe_id,
 							       const struct pf_pipe *pipe, struct pf_flow_key *key)
 {
@@ -259,22 +337,32 @@ static __always_inline const struct pf_entry *pf_lookup_masked(void *ctx, struct
 	__u32 nmasks = pipe->nmasks ? pipe->nmasks : 1;
 	__u32 i;
 
-	key->pipe = pipe_id;
 	for (i = 0; i < PF_MAX_MASKS; i++) {
 		__u32 mask_id = pipe_id * PF_MAX_MASKS + i;
+		const struct pf_mask_key *mk;
 		const struct pf_fields *mask;
 		const struct pf_entry *e;
 
 		if (i >= nmasks)
 			break;
-		mask = bpf_map_lookup_elem(&pipe_masks, &mask_id);
-		if (!mask)
-			break;
-		if (mask->mpegts_frame && pkt->mpegts_deferred)
-			PF_RESOLVE_MPEGTS(ctx, pkt);
-		key->mask_idx = i;
-		pf_flow_key_fill(key, &pkt->f, mask);
-		e = bpf_map_lookup_elem(&entries, key);
+		mk = bpf_map_lookup_elem(&mask_keys, &mask_id);
+		if (mk && mk->kind == PF_MASK_PORT) {
+			e = pf_lookup_port(pkt, mk);
+		} else if (mk && (mk->kind == PF_MASK_PACKED || mk->kind == PF_MASK_PACKED1)) {
+			if (mk->mpegts && pkt->mpegts_deferred)
+				PF_RESOLVE_MPEGTS(ctx, pkt);
+			e = pf_lookup_compact(pkt, mask_id, mk, (struct pf_ckey *)key);
+		} else {
+			mask = bpf_map_lookup_elem(&pipe_masks, &mask_id);
+			if (!mask)
+				break;
+			if (mask->mpegts_frame && pkt->mpegts_deferred)
+				PF_RESOLVE_MPEGTS(ctx, pkt);
+			key->pipe = pipe_id;
+			key->mask_idx = i;
+			pf_flow_key_fill(key, &pkt->f, mask);
+			e = bpf_map_lookup_elem(&entries, key);
+		}
 		if (e && (!best || e->priority < best->priority))
 			best = e;
 	}

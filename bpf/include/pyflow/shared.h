@@ -88,6 +88,39 @@ struct pf_flow_key {
 	struct pf_fields f;
 };
 
+/* Compact key of a mask that touches at most PF_CKEY_WORDS 32-bit words of
+ * pf_fields (most masks: a port, an address, a 5-tuple): the table hashes and
+ * compares 20 bytes instead of a whole pf_flow_key, and an element of a large
+ * table spans fewer cache lines. */
+#define PF_CKEY_WORDS 4
+#define PF_FIELD_WORDS 22      /* sizeof(struct pf_fields) / 4 */
+
+struct pf_ckey {
+	uint32_t slot;          /* pipe * PF_MAX_MASKS + mask slot */
+	uint32_t w[PF_CKEY_WORDS];      /* pf_fields word word[i] & mask[i], in order */
+};
+
+enum pf_mask_kind {
+	PF_MASK_WIDE = 0,       /* the full pf_flow_key in "entries" */
+	PF_MASK_PACKED = 1,     /* a pf_ckey in "entries_c" */
+	PF_MASK_PACKED1 = 3,    /* one word: the first 8 bytes of a pf_ckey (slot, w[0]) in "entries_c1" */
+	PF_MASK_PORT = 2,       /* meta.port alone: element port_base + port of "port_entries", no hash */
+};
+
+/* Mask slots that match meta.port alone and get a block of PF_MAX_PORTS in "port_entries". */
+#define PF_PORT_BLOCKS 16
+
+/* How one mask slot builds its key. All zero (a slot written before this
+ * existed, or a mask too wide to pack): PF_MASK_WIDE. */
+struct pf_mask_key {
+	uint8_t kind;           /* enum pf_mask_kind */
+	uint8_t mpegts;         /* the mask matches mpegts.frame */
+	uint8_t nwords;
+	uint8_t port_block;     /* block of "port_entries" this slot owns + 1 (0: none), kept across kinds */
+	uint8_t word[PF_CKEY_WORDS];    /* word indexes into pf_fields (unused: 0, with mask 0) */
+	uint32_t mask[PF_CKEY_WORDS];
+};
+
 /* Key of the LPM trie: prefixlen counts the 64 bits of pipe+pad, then address bits. */
 struct pf_lpm_key {
 	uint32_t prefixlen;
@@ -172,7 +205,7 @@ struct pf_entry {
 enum pf_entry_flag {
 	PF_ENTRY_LEARNED = 1u << 0,
 	PF_ENTRY_COUNTED = 1u << 1,
-	PF_ENTRY_BUCKET = 1u << 2,      /* a hash-pipe bucket in use: an all-zero bucket selects nothing */
+	PF_ENTRY_BUCKET = 1u << 2,      /* an array element in use (hash-pipe bucket, port_entries): an all-zero one selects nothing */
 };
 
 enum pf_pipe_type {

@@ -101,7 +101,7 @@ static void ebpf_free(struct pf_ebpf *eb)
 	free(eb);
 }
 
-static const char *const sized_maps[] = { "entries", "lpm", "entry_counters", "entry_seen" };
+static const char *const sized_maps[] = { "entries", "entries_c", "entries_c1", "lpm", "entry_counters", "entry_seen" };
 
 /* The TC clone programs run on the XDP object's maps: hand every map fd over before loading. */
 static int replicate_load(struct pf_ebpf *eb, const char *obj_dir, struct pf_error *err)
@@ -249,6 +249,10 @@ static int ebpf_load(pf_instance *inst, const struct pf_instance_opts *opts, con
 	MAP_FD(map_pipes, "pipes");
 	MAP_FD(map_pipe_masks, "pipe_masks");
 	MAP_FD(map_entries, "entries");
+	MAP_FD(map_entries_c, "entries_c");
+	MAP_FD(map_entries_c1, "entries_c1");
+	MAP_FD(map_mask_keys, "mask_keys");
+	MAP_FD(map_port_entries, "port_entries");
 	MAP_FD(map_lpm, "lpm");
 	MAP_FD(map_buckets, "hash_buckets");
 	MAP_FD(map_ports, "ports");
@@ -623,6 +627,7 @@ int pf_ebpf_pipe_value(struct pf_ebpf *eb, uint32_t pipe_id, const struct pf_pip
 		       struct pf_pipe *out, struct pf_error *err)
 {
 	struct pf_pipe val, old;
+	struct pf_mask_key mkeys[PF_MAX_MASKS];
 	int ret, had = !pf_ebpf_pipe_get(eb, pipe_id, &old);
 
 	if (!pipe)
@@ -682,22 +687,25 @@ static int ebpf_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pi
 			 const struct pf_fields *masks, uint32_t nmasks, struct pf_error *err)
 {
 	struct pf_ebpf *eb = pf_ebpf_of(inst);
+	struct pf_mask_key mkeys[PF_MAX_MASKS];
 	struct pf_pipe val;
 	int ret = pf_ebpf_pipe_value(eb, pipe_id, pipe, nmasks, &val, err);
 
 	if (ret)
 		return ret;
 	/* masks before the pipe, so a lookup never sees a pipe without them */
+	pf_ebpf_mask_keys_plan(eb, pipe_id, masks, nmasks, mkeys);
 	for (uint32_t i = 0; i < PF_MAX_MASKS; i++) {
 		struct pf_fields zero = { 0 };
 		uint32_t key = pipe_id * PF_MAX_MASKS + i;
 
-		if (bpf_map_update_elem(eb->map_pipe_masks, &key, i < nmasks ? &masks[i] : &zero, BPF_ANY))
+		if (bpf_map_update_elem(eb->map_pipe_masks, &key, i < nmasks ? &masks[i] : &zero, BPF_ANY) ||
+		    bpf_map_update_elem(eb->map_mask_keys, &key, &mkeys[i], BPF_ANY))
 			return pf_err(err, -errno, "pipe %u: mask %u: %s", pipe_id, i, strerror(errno));
 	}
 	if (bpf_map_update_elem(eb->map_pipes, &pipe_id, &val, BPF_ANY))
 		return pf_err(err, -errno, "pipe %u: %s", pipe_id, strerror(errno));
-	pf_ebpf_pipe_cache_store(eb, pipe_id, &val, masks, nmasks);
+	pf_ebpf_pipe_cache_store(eb, pipe_id, &val, masks, mkeys, nmasks);
 	return 0;
 }
 

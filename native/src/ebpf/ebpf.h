@@ -20,7 +20,7 @@ struct pf_ebpf_port {
 /* Where an entry id lives, so it can be removed or listed by id alone. */
 enum pf_ebpf_slot_kind {
 	PF_EBPF_SLOT_FREE = 0,
-	PF_EBPF_SLOT_HASH = 1,          /* entries hash, key = flow_key */
+	PF_EBPF_SLOT_HASH = 1,          /* exact/control: the table and key its mask slot's kind says (mkind) */
 	PF_EBPF_SLOT_LPM = 2,           /* lpm trie, key = lpm_key */
 	PF_EBPF_SLOT_BUCKET = 3,        /* hash-pipe member: owns buckets [first, first + count) */
 	PF_EBPF_SLOT_RESERVED = 4,      /* id handed to a batched write in progress (under lock) */
@@ -28,8 +28,12 @@ enum pf_ebpf_slot_kind {
 
 struct pf_ebpf_slot {
 	uint8_t kind;
-	uint8_t _pad[3];
+	uint8_t mkind;                  /* kind HASH: enum pf_mask_kind: entries (flow_key), entries_c
+					 * (ckey), entries_c1 (its first 8 bytes) or port_entries
+					 * (element ckey.slot) */
+	uint8_t _pad[2];
 	uint32_t pipe;
+	struct pf_ckey ckey;
 	union {
 		struct pf_flow_key flow_key;
 		struct pf_lpm_key lpm_key;
@@ -51,6 +55,10 @@ struct pf_ebpf {
 	int map_pipes;                  /* "pipes": array[PF_MAX_PIPES] of pf_pipe */
 	int map_pipe_masks;             /* "pipe_masks": array of pf_fields, pipe*PF_MAX_MASKS+idx */
 	int map_entries;                /* "entries": hash pf_flow_key -> pf_entry */
+	int map_entries_c;              /* "entries_c": hash pf_ckey -> pf_entry (masks that pack) */
+	int map_entries_c1;             /* "entries_c1": hash 8-byte pf_ckey prefix -> pf_entry (one word) */
+	int map_mask_keys;              /* "mask_keys": array of pf_mask_key, like pipe_masks */
+	int map_port_entries;           /* "port_entries": array of pf_entry, masks on meta.port alone */
 	int map_lpm;                    /* "lpm": LPM trie pf_lpm_key -> pf_entry */
 	int map_buckets;                /* "hash_buckets": array of pf_entry, slot*PF_HASH_BUCKETS+bucket */
 	int map_ports;                  /* "ports": array[PF_MAX_PORTS] of pf_port */
@@ -101,6 +109,7 @@ struct pf_ebpf {
 	uint8_t pipe_cached[PF_MAX_PIPES];
 	struct pf_pipe pipe_cache[PF_MAX_PIPES];
 	struct pf_fields mask_cache[PF_MAX_PIPES * PF_MAX_MASKS];
+	struct pf_mask_key mkey_cache[PF_MAX_PIPES * PF_MAX_MASKS];    /* as in "mask_keys" */
 
 	void *miss;                     /* owned by miss/ebpf_miss.c */
 	void *capture;                  /* owned by capture.c */
@@ -188,7 +197,11 @@ int pf_ebpf_test_run(pf_instance *inst, uint32_t in_port, const void *frame, uin
 int pf_ebpf_index_alloc(struct pf_ebpf *eb);
 void pf_ebpf_slots_adopt(struct pf_ebpf *eb);
 void pf_ebpf_pipe_cache_store(struct pf_ebpf *eb, uint32_t pipe_id, const struct pf_pipe *pipe,
-			      const struct pf_fields *masks, uint32_t nmasks);
+			      const struct pf_fields *masks, const struct pf_mask_key *mkeys, uint32_t nmasks);
+/* The key of each of pipe_id's PF_MAX_MASKS mask slots (past nmasks: an empty mask), for
+ * "mask_keys" and then pf_ebpf_pipe_cache_store. */
+void pf_ebpf_mask_keys_plan(struct pf_ebpf *eb, uint32_t pipe_id, const struct pf_fields *masks, uint32_t nmasks,
+			    struct pf_mask_key *mkeys);
 int pf_ebpf_fwd_check(const struct pf_fwd *fwd, const char *what, struct pf_error *err);
 int pf_ebpf_entry_replace(pf_instance *inst, uint32_t id, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen,
 			  const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
@@ -202,6 +215,10 @@ int pf_ebpf_pipe_value(struct pf_ebpf *eb, uint32_t pipe_id, const struct pf_pip
 int pf_ebpf_entry_encode(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx, uint32_t prefixlen,
 			 const struct pf_fields *match, const struct pf_entry *entry, struct pf_ebpf_slot *slot,
 			 struct pf_error *err);
+/* The map an exact/control entry of mask kind mkind lives in, its key size there, and a slot's key. */
+int pf_ebpf_table_fd(struct pf_ebpf *eb, uint8_t mkind);
+size_t pf_ebpf_table_key_size(uint8_t mkind);
+const void *pf_ebpf_slot_key(const struct pf_ebpf_slot *slot);
 /* plan.c: pf_instance_describe (programs and attach points, maps, their entries) of a loaded instance,
  * and the ops of a dry one */
 int pf_ebpf_describe(pf_instance *inst, char *buf, uint32_t len, uint32_t *needed, struct pf_error *err);

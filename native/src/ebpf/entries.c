@@ -55,6 +55,9 @@ static int pipe_cache_fill(struct pf_ebpf *eb, uint32_t pipe_id)
 
 		if (bpf_map_lookup_elem(eb->map_pipe_masks, &key, &eb->mask_cache[key]))
 			return -ENOENT;
+		/* a pin of a build before mask_keys: zeros, its entries are in "entries" */
+		if (bpf_map_lookup_elem(eb->map_mask_keys, &key, &eb->mkey_cache[key]))
+			memset(&eb->mkey_cache[key], 0, sizeof(eb->mkey_cache[key]));
 	}
 	eb->pipe_cache[pipe_id] = pipe;
 	eb->pipe_cached[pipe_id] = 1;
@@ -64,7 +67,7 @@ static int pipe_cache_fill(struct pf_ebpf *eb, uint32_t pipe_id)
 /* After a pipe's definition was written to the maps: keep the cache in step.
  * masks == NULL: only the definition changed (hash buckets). */
 void pf_ebpf_pipe_cache_store(struct pf_ebpf *eb, uint32_t pipe_id, const struct pf_pipe *pipe,
-			     const struct pf_fields *masks, uint32_t nmasks)
+			     const struct pf_fields *masks, const struct pf_mask_key *mkeys, uint32_t nmasks)
 {
 	pthread_mutex_lock(&eb->pipe_lock);
 	if (masks) {
@@ -75,6 +78,7 @@ void pf_ebpf_pipe_cache_store(struct pf_ebpf *eb, uint32_t pipe_id, const struct
 				*slot = masks[i];
 			else
 				memset(slot, 0, sizeof(*slot));
+			eb->mkey_cache[pipe_id * PF_MAX_MASKS + i] = mkeys[i];
 		}
 		eb->pipe_cached[pipe_id] = 1;
 	} else if (!eb->pipe_cached[pipe_id]) {
@@ -115,6 +119,149 @@ int pf_ebpf_mask_get(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx, st
 	*mask = eb->mask_cache[pipe_id * PF_MAX_MASKS + mask_idx];
 	pthread_mutex_unlock(&eb->pipe_lock);
 	return 0;
+}
+
+/* ---- exact/control keys: an element of port_entries, a packed pf_ckey, or the full pf_flow_key ---- */
+
+/* How mask packs into a pf_ckey: PF_MASK_PACKED1 / PF_MASK_PACKED, or PF_MASK_WIDE (all zero) when it
+ * touches more words. */
+static void mask_key_build(const struct pf_fields *mask, struct pf_mask_key *mk)
+{
+	const uint32_t *m = (const uint32_t *)mask;
+	uint32_t n = 0;
+
+	memset(mk, 0, sizeof(*mk));
+	for (uint32_t i = 0; i < PF_FIELD_WORDS; i++) {
+		if (!m[i])
+			continue;
+		if (n == PF_CKEY_WORDS) {
+			memset(mk, 0, sizeof(*mk));
+			return;
+		}
+		mk->word[n] = (uint8_t)i;
+		mk->mask[n++] = m[i];
+	}
+	mk->kind = n <= 1 ? PF_MASK_PACKED1 : PF_MASK_PACKED;
+	mk->nwords = (uint8_t)n;
+	mk->mpegts = mask->mpegts_frame != 0;
+}
+
+static int mask_is_port_only(const struct pf_fields *mask)
+{
+	const struct pf_fields port_only = { .port = UINT32_MAX };
+
+	return !memcmp(mask, &port_only, sizeof(*mask));
+}
+
+/* After a re-adopt the pipes are read back on first use; block owners are known once all are. */
+static void pipe_cache_all(struct pf_ebpf *eb)
+{
+	struct pf_pipe unused;
+
+	for (uint32_t p = 0; p < PF_MAX_PIPES; p++)
+		if (!eb->pipe_cached[p])
+			pf_ebpf_pipe_get(eb, p, &unused);
+}
+
+/* A slot on meta.port alone is looked up in its own block of port_entries. A block stays
+ * with the slot that took it (even while the slot's mask is another), so entries left in it
+ * are never seen by another pipe; once all are taken, such slots are packed like any other. */
+void pf_ebpf_mask_keys_plan(struct pf_ebpf *eb, uint32_t pipe_id, const struct pf_fields *masks, uint32_t nmasks,
+			    struct pf_mask_key *mkeys)
+{
+	const struct pf_fields zero = { 0 };
+	uint8_t taken[PF_PORT_BLOCKS + 1] = { 0 };
+
+	pipe_cache_all(eb);
+	pthread_mutex_lock(&eb->pipe_lock);
+	for (uint32_t id = 0; id < PF_MAX_PIPES * PF_MAX_MASKS; id++)
+		if (eb->mkey_cache[id].port_block <= PF_PORT_BLOCKS)
+			taken[eb->mkey_cache[id].port_block] = 1;
+	for (uint32_t i = 0; i < PF_MAX_MASKS; i++) {
+		const struct pf_fields *mask = i < nmasks ? &masks[i] : &zero;
+		uint8_t block = eb->mkey_cache[pipe_id * PF_MAX_MASKS + i].port_block;
+
+		mask_key_build(mask, &mkeys[i]);
+		if (mask_is_port_only(mask) && !block)
+			for (uint8_t b = 1; b <= PF_PORT_BLOCKS && !block; b++)
+				if (!taken[b])
+					taken[block = b] = 1;
+		mkeys[i].port_block = block;
+		if (mask_is_port_only(mask) && block)
+			mkeys[i].kind = PF_MASK_PORT;
+	}
+	pthread_mutex_unlock(&eb->pipe_lock);
+}
+
+static int is_packed(uint8_t mkind)
+{
+	return mkind == PF_MASK_PACKED || mkind == PF_MASK_PACKED1;
+}
+
+/* slot->flow_key is set: give it the key the datapath looks up (mkey_cache as the map has it) */
+static int slot_key_encode(struct pf_ebpf *eb, struct pf_ebpf_slot *slot, struct pf_error *err)
+{
+	uint32_t id = slot->flow_key.pipe * PF_MAX_MASKS + slot->flow_key.mask_idx;
+	const uint32_t *f = (const uint32_t *)&slot->flow_key.f;
+	struct pf_mask_key mk;
+
+	pthread_mutex_lock(&eb->pipe_lock);
+	mk = eb->mkey_cache[id];
+	pthread_mutex_unlock(&eb->pipe_lock);
+	slot->mkind = mk.kind;
+	memset(&slot->ckey, 0, sizeof(slot->ckey));
+	if (mk.kind == PF_MASK_PORT) {
+		if (slot->flow_key.f.port >= PF_MAX_PORTS || !mk.port_block || mk.port_block > PF_PORT_BLOCKS)
+			return pf_err(err, -ERANGE, "entry for pipe %u: meta.port %u out of range (max %u)",
+				      slot->flow_key.pipe, slot->flow_key.f.port, PF_MAX_PORTS - 1);
+		slot->ckey.slot = (mk.port_block - 1) * PF_MAX_PORTS + slot->flow_key.f.port;
+	} else if (is_packed(mk.kind)) {
+		slot->ckey.slot = id;
+		for (uint32_t j = 0; j < PF_CKEY_WORDS; j++)
+			slot->ckey.w[j] = mk.word[j] < PF_FIELD_WORDS ? f[mk.word[j]] & mk.mask[j] : 0;
+	}
+	return 0;
+}
+
+/* The mask slot's key as pinned, back to a flow key; 0, or -ENOENT if the slot is not of that kind now. */
+static int slot_key_decode(struct pf_ebpf *eb, uint32_t mask_id, uint8_t mkind, const uint32_t *words,
+			   uint32_t port, struct pf_flow_key *fk)
+{
+	uint32_t pipe = mask_id / PF_MAX_MASKS, mask_idx = mask_id % PF_MAX_MASKS;
+	uint32_t *f = (uint32_t *)&fk->f;
+	struct pf_fields mask;
+	struct pf_mask_key mk;
+
+	if (pipe >= PF_MAX_PIPES || pf_ebpf_mask_get(eb, pipe, mask_idx, &mask))
+		return -ENOENT;
+	pthread_mutex_lock(&eb->pipe_lock);
+	mk = eb->mkey_cache[mask_id];
+	pthread_mutex_unlock(&eb->pipe_lock);
+	if (mk.kind != mkind)
+		return -ENOENT;
+	memset(fk, 0, sizeof(*fk));
+	fk->pipe = pipe;
+	fk->mask_idx = mask_idx;
+	if (mkind == PF_MASK_PORT)
+		fk->f.port = port;
+	for (uint32_t j = 0; is_packed(mkind) && j < mk.nwords && j < PF_CKEY_WORDS; j++)
+		if (mk.word[j] < PF_FIELD_WORDS)
+			f[mk.word[j]] = words[j];
+	return 0;
+}
+
+/* The mask slot that owns block (1-based) of port_entries, or UINT32_MAX. */
+static uint32_t port_block_owner(struct pf_ebpf *eb, uint32_t block)
+{
+	uint32_t owner = UINT32_MAX;
+
+	pipe_cache_all(eb);
+	pthread_mutex_lock(&eb->pipe_lock);
+	for (uint32_t id = 0; id < PF_MAX_PIPES * PF_MAX_MASKS && owner == UINT32_MAX; id++)
+		if (eb->mkey_cache[id].port_block == block)
+			owner = id;
+	pthread_mutex_unlock(&eb->pipe_lock);
+	return owner;
 }
 
 /* A hash-pipe member owns the buckets [first, first + count) the compiler gave it, sized by its
@@ -295,6 +442,9 @@ static int entry_prepare(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx
 		slot->flow_key.pipe = pipe_id;
 		slot->flow_key.mask_idx = mask_idx;
 		pf_fields_and(match, &mask, &slot->flow_key.f);
+		ret = slot_key_encode(eb, slot, err);
+		if (ret)
+			return ret;
 		break;
 	}
 	case PF_PIPE_LPM: {
@@ -324,14 +474,89 @@ static int entry_prepare(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_idx
 	return 0;
 }
 
+static int hash_table_fd(struct pf_ebpf *eb, uint8_t mkind)
+{
+	switch (mkind) {
+	case PF_MASK_PORT:
+		return eb->map_port_entries;
+	case PF_MASK_PACKED:
+		return eb->map_entries_c;
+	case PF_MASK_PACKED1:
+		return eb->map_entries_c1;
+	default:
+		return eb->map_entries;
+	}
+}
+
 static int table_fd(struct pf_ebpf *eb, const struct pf_ebpf_slot *slot)
 {
-	return slot->kind == PF_EBPF_SLOT_HASH ? eb->map_entries : eb->map_lpm;
+	if (slot->kind != PF_EBPF_SLOT_HASH)
+		return eb->map_lpm;
+	return hash_table_fd(eb, slot->mkind);
 }
 
 static const void *slot_key(const struct pf_ebpf_slot *slot)
 {
-	return slot->kind == PF_EBPF_SLOT_HASH ? (const void *)&slot->flow_key : (const void *)&slot->lpm_key;
+	if (slot->kind != PF_EBPF_SLOT_HASH)
+		return &slot->lpm_key;
+	if (slot->mkind == PF_MASK_PORT)
+		return &slot->ckey.slot;
+	return is_packed(slot->mkind) ? (const void *)&slot->ckey : (const void *)&slot->flow_key;
+}
+
+static size_t hash_key_size(uint8_t mkind)
+{
+	if (mkind == PF_MASK_PACKED1)
+		return 2 * sizeof(uint32_t);
+	return mkind == PF_MASK_PACKED ? sizeof(struct pf_ckey) : sizeof(struct pf_flow_key);
+}
+
+static int is_port_slot(const struct pf_ebpf_slot *slot)
+{
+	return slot->kind == PF_EBPF_SLOT_HASH && slot->mkind == PF_MASK_PORT;
+}
+
+/* The slot's entry as in its table; port_entries elements not in use are ENOENT, like a hash. */
+static int table_lookup(struct pf_ebpf *eb, const struct pf_ebpf_slot *slot, struct pf_entry *out)
+{
+	if (bpf_map_lookup_elem(table_fd(eb, slot), slot_key(slot), out))
+		return -1;
+	if (!is_port_slot(slot))
+		return 0;
+	if (!(out->flags & PF_ENTRY_BUCKET)) {
+		errno = ENOENT;
+		return -1;
+	}
+	out->flags &= ~PF_ENTRY_BUCKET;
+	return 0;
+}
+
+/* bpf_map_update_elem on the slot's table, with BPF_NOEXIST / BPF_EXIST meaning the same for an array element */
+static int table_update(struct pf_ebpf *eb, const struct pf_ebpf_slot *slot, const struct pf_entry *entry,
+			uint64_t flags)
+{
+	struct pf_entry val, cur;
+	int in_use;
+
+	if (!is_port_slot(slot))
+		return bpf_map_update_elem(table_fd(eb, slot), slot_key(slot), entry, flags);
+	in_use = !table_lookup(eb, slot, &cur);
+	if ((flags == BPF_NOEXIST && in_use) || (flags == BPF_EXIST && !in_use)) {
+		errno = in_use ? EEXIST : ENOENT;
+		return -1;
+	}
+	val = *entry;
+	val.flags |= PF_ENTRY_BUCKET;
+	return bpf_map_update_elem(eb->map_port_entries, slot_key(slot), &val, BPF_ANY);
+}
+
+static int table_delete(struct pf_ebpf *eb, const struct pf_ebpf_slot *slot)
+{
+	const struct pf_entry zero = { 0 };
+
+	if (is_port_slot(slot))
+		return bpf_map_update_elem(eb->map_port_entries, slot_key(slot), &zero, BPF_ANY);
+	return bpf_map_delete_elem(table_fd(eb, slot), slot_key(slot));
 }
 
 static int is_table_full(int ret)
@@ -345,12 +570,11 @@ static int entry_update_existing(struct pf_ebpf *eb, struct pf_ebpf_slot *slot, 
 				 struct pf_error *err)
 {
 	struct pf_entry old;
-	int fd = table_fd(eb, slot);
 
-	if (bpf_map_lookup_elem(fd, slot_key(slot), &old) || old.id >= eb->max_entries)
+	if (table_lookup(eb, slot, &old) || old.id >= eb->max_entries)
 		return pf_err(err, -EIO, "pipe %u: an entry with this key exists but cannot be read back", slot->pipe);
 	entry->id = old.id;
-	if (bpf_map_update_elem(fd, slot_key(slot), entry, BPF_EXIST))
+	if (table_update(eb, slot, entry, BPF_EXIST))
 		return pf_err(err, -errno, "pipe %u: cannot update entry %u: %s", slot->pipe, old.id, strerror(errno));
 	if (slot->kind == PF_EBPF_SLOT_HASH && eb->slots[old.id].kind == PF_EBPF_SLOT_HASH)
 		index_del(eb, old.id);
@@ -371,7 +595,7 @@ static int entry_commit(struct pf_ebpf *eb, struct pf_ebpf_slot *slot, struct pf
 	if (slot->kind == PF_EBPF_SLOT_HASH && (id = index_find(eb, &slot->flow_key)) != INDEX_END) {
 		/* the key exists: update in place, keeping its id */
 		entry->id = id;
-		if (bpf_map_update_elem(eb->map_entries, &slot->flow_key, entry, BPF_EXIST))
+		if (table_update(eb, &eb->slots[id], entry, BPF_EXIST))
 			return pf_err(err, -errno, "pipe %u: cannot update entry %u: %s", slot->pipe, id,
 				      strerror(errno));
 		eb->slots[id].entry = *entry;
@@ -383,7 +607,7 @@ static int entry_commit(struct pf_ebpf *eb, struct pf_ebpf_slot *slot, struct pf
 	entry_counters_reset(eb, id);
 	entry->id = id;
 	if (slot->kind == PF_EBPF_SLOT_HASH || slot->kind == PF_EBPF_SLOT_LPM) {
-		if (bpf_map_update_elem(table_fd(eb, slot), slot_key(slot), entry, BPF_NOEXIST)) {
+		if (table_update(eb, slot, entry, BPF_NOEXIST)) {
 			ret = -errno;
 			if (ret == -EEXIST)
 				return entry_update_existing(eb, slot, entry, err);
@@ -424,15 +648,17 @@ int pf_ebpf_entry_install(struct pf_ebpf *eb, uint32_t pipe_id, uint32_t mask_id
 #define RESET_CHUNK 256
 #define INSTALL_BATCH_MAX 65536         /* entries per map write: bounds the scratch (~16 MB) */
 
-/* Exact/control entries waiting for one bpf_map_update_batch, in request order. A new key has
- * its id reserved and its key indexed as soon as it joins; an existing key is marked reserved
- * too, so a second request for either within the batch is seen (and waits for the write). */
+/* Exact/control entries waiting for one bpf_map_update_batch, in request order, all for one
+ * table (mkind). A new key has its id reserved and its key indexed as soon as it joins; an
+ * existing key is marked reserved too, so a second request for either within the batch is
+ * seen (and waits for the write). */
 struct install_batch {
 	uint32_t n, cap;
+	uint8_t mkind;                  /* the table of every key in the batch */
 	uint32_t *req;                  /* index into the caller's array */
 	uint32_t *id;
 	uint8_t *existed;               /* the key was installed before: an update in place */
-	struct pf_flow_key *keys;
+	uint8_t *keys;                  /* packed at hash_key_size(mkind) */
 	struct pf_entry *values;
 };
 
@@ -447,9 +673,9 @@ static int batch_init(struct install_batch *b, uint32_t cap)
 	if (!mem)
 		return -ENOMEM;
 	/* the arrays of structs first, so each stays aligned */
-	b->keys = (struct pf_flow_key *)mem;
-	b->values = (struct pf_entry *)(b->keys + cap);
-	b->req = (uint32_t *)(b->values + cap);
+	b->values = (struct pf_entry *)mem;
+	b->keys = (uint8_t *)(b->values + cap);
+	b->req = (uint32_t *)(b->keys + (size_t)cap * sizeof(struct pf_flow_key));
 	b->id = b->req + cap;
 	b->existed = (uint8_t *)(b->id + cap);
 	b->cap = cap;
@@ -458,7 +684,7 @@ static int batch_init(struct install_batch *b, uint32_t cap)
 
 static void batch_free(struct install_batch *b)
 {
-	free(b->keys);
+	free(b->values);
 }
 
 /* Reset the counters of the dirty ids among ids[] in batched writes (eb->lock held). */
@@ -491,11 +717,12 @@ static void counters_reset_batch(struct pf_ebpf *eb, const uint32_t *ids, const 
 	free(zeros);
 }
 
-/* Queue a prepared exact/control entry whose key is not pending yet (eb->lock held). */
+/* Queue a prepared exact/control entry whose key is not pending yet, for the batch's table (eb->lock held). */
 static int batch_add(struct pf_ebpf *eb, struct install_batch *b, const struct pf_entry_req *r, uint32_t index,
 		     const struct pf_ebpf_slot *slot, uint32_t id, struct pf_error *err)
 {
 	uint32_t k = b->n;
+	size_t ksize = hash_key_size(slot->mkind);
 
 	b->existed[k] = id != INDEX_END;
 	if (id == INDEX_END) {
@@ -506,9 +733,10 @@ static int batch_add(struct pf_ebpf *eb, struct install_batch *b, const struct p
 		index_add(eb, id);
 	}
 	eb->slots[id].kind = PF_EBPF_SLOT_RESERVED;
+	b->mkind = slot->mkind;
 	b->req[k] = index;
 	b->id[k] = id;
-	b->keys[k] = slot->flow_key;
+	memcpy(b->keys + (size_t)k * ksize, slot_key(slot), ksize);
 	b->values[k] = r->entry;
 	b->values[k].id = id;
 	b->n++;
@@ -532,6 +760,8 @@ static int batch_flush(struct pf_ebpf *eb, struct install_batch *b, struct pf_en
 		       uint32_t *failed, struct pf_error *err)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	int fd = hash_table_fd(eb, b->mkind);
+	size_t ksize = hash_key_size(b->mkind);
 	uint32_t done = 0;
 	int ret = 0;
 
@@ -540,11 +770,11 @@ static int batch_flush(struct pf_ebpf *eb, struct install_batch *b, struct pf_en
 	counters_reset_batch(eb, b->id, b->existed, b->n);
 	while (done < b->n) {
 		uint32_t count = b->n - done, i;
-		int r = bpf_map_update_batch(eb->map_entries, &b->keys[done], &b->values[done], &count, &opts);
+		int r = bpf_map_update_batch(fd, b->keys + done * ksize, &b->values[done], &count, &opts);
 
 		if (r && (errno == EINVAL || errno == EOPNOTSUPP || errno == 524 /* ENOTSUPP */)) {
 			/* refused as a whole (count not written back): this element on its own */
-			r = bpf_map_update_elem(eb->map_entries, &b->keys[done], &b->values[done], BPF_ANY);
+			r = bpf_map_update_elem(fd, b->keys + done * ksize, &b->values[done], BPF_ANY);
 			count = r ? 0 : 1;
 		} else if (count > 1) {
 			__atomic_fetch_add(&eb->install_batches, 1, __ATOMIC_RELAXED);
@@ -566,7 +796,7 @@ static int batch_flush(struct pf_ebpf *eb, struct install_batch *b, struct pf_en
 		i = done++;
 		batch_release(eb, b, i);
 		*failed = b->req[i];
-		ret = pf_err(err, r, "pipe %u: cannot install entry: %s", b->keys[i].pipe,
+		ret = pf_err(err, r, "pipe %u: cannot install entry: %s", eb->slots[b->id[i]].pipe,
 			     is_table_full(r) ? "entry table full" : strerror(-r));
 		break;
 	}
@@ -577,8 +807,9 @@ static int batch_flush(struct pf_ebpf *eb, struct install_batch *b, struct pf_en
 }
 
 /* One pass: prepare each entry and queue the exact/control ones, written by one batched map update
- * at the end (or before an entry that must go in order after them: LPM, hash-pipe member, a key
- * already queued). Same outcome as one pf_ebpf_entry_install per entry, stopping at the first failure. */
+ * per table (or before an entry that must go in order after them: a port_entries element, LPM,
+ * hash-pipe member, a key already queued, an entry for another table). Same outcome as one
+ * pf_ebpf_entry_install per entry, stopping at the first failure. */
 int pf_ebpf_entry_install_batch(struct pf_ebpf *eb, struct pf_entry_req *reqs, uint32_t n, uint32_t *added,
 				struct pf_error *err)
 {
@@ -613,9 +844,13 @@ int pf_ebpf_entry_install_batch(struct pf_ebpf *eb, struct pf_entry_req *reqs, u
 			}
 			break;
 		}
-		if (slot.kind == PF_EBPF_SLOT_HASH) {
+		/* port_entries elements are written one by one, in order */
+		if (slot.kind == PF_EBPF_SLOT_HASH && slot.mkind != PF_MASK_PORT) {
 			id = index_find(eb, &slot.flow_key);
 			if (id == INDEX_END || eb->slots[id].kind == PF_EBPF_SLOT_HASH) {
+				/* one batch writes one table */
+				if (b.n && b.mkind != slot.mkind && (ret = batch_flush(eb, &b, reqs, &ok, &failed, err)))
+					break;
 				ret = batch_add(eb, &b, r, i, &slot, id, err);
 				if (ret) {
 					int fret = batch_flush(eb, &b, reqs, &ok, &failed, err);
@@ -631,7 +866,7 @@ int pf_ebpf_entry_install_batch(struct pf_ebpf *eb, struct pf_entry_req *reqs, u
 				continue;
 			}
 		}
-		/* a key queued earlier in this batch, LPM or hash-pipe member: in order */
+		/* a key queued earlier in this batch, a port element, LPM or hash-pipe member: in order */
 		ret = batch_flush(eb, &b, reqs, &ok, &failed, err);
 		if (ret)
 			break;
@@ -667,7 +902,7 @@ int pf_ebpf_entry_remove(struct pf_ebpf *eb, uint32_t entry_id, struct pf_error 
 	s = &eb->slots[entry_id];
 	switch (s->kind) {
 	case PF_EBPF_SLOT_HASH:
-		if (bpf_map_delete_elem(eb->map_entries, &s->flow_key) && errno != ENOENT)
+		if (table_delete(eb, s) && errno != ENOENT)
 			ret = -errno;
 		if (!ret)
 			index_del(eb, entry_id);
@@ -717,23 +952,68 @@ int pf_ebpf_entry_installed(struct pf_ebpf *eb, uint32_t pipe, const struct pf_f
 	return installed;
 }
 
+static void slot_adopt_hash(struct pf_ebpf *eb, const struct pf_entry *e, const struct pf_flow_key *fk, uint8_t mkind,
+			    const struct pf_ckey *ck)
+{
+	struct pf_ebpf_slot *s = &eb->slots[e->id];
+
+	s->kind = PF_EBPF_SLOT_HASH;
+	s->mkind = mkind;
+	s->pipe = fk->pipe;
+	s->flow_key = *fk;
+	if (ck)
+		s->ckey = *ck;
+	s->entry = *e;
+	index_add(eb, e->id);
+}
+
 /* Rebuild the id allocator from pinned maps after a restart. */
 void pf_ebpf_slots_adopt(struct pf_ebpf *eb)
 {
 	struct pf_flow_key fk, *prev_fk = NULL;
+	struct pf_ckey ck, *prev_ck = NULL;
 	struct pf_lpm_key lk, *prev_lk = NULL;
 	struct pf_entry e;
 	uint32_t n = 0, top = 0;
 
+	for (uint32_t k = 0; k < 2; k++) {
+		uint8_t kind = k ? PF_MASK_PACKED1 : PF_MASK_PACKED;
+		int fd = hash_table_fd(eb, kind);
+
+		prev_ck = NULL;
+		memset(&ck, 0, sizeof(ck));
+		while (!bpf_map_get_next_key(fd, prev_ck, &ck)) {
+			struct pf_ckey cur = ck;        /* an 8-byte key leaves w[1..] as they were: zero */
+
+			prev_ck = &ck;
+			if (bpf_map_lookup_elem(fd, &cur, &e) || e.id >= eb->max_entries ||
+			    slot_key_decode(eb, cur.slot, kind, cur.w, 0, &fk))
+				continue;
+			slot_adopt_hash(eb, &e, &fk, kind, &cur);
+			top = e.id > top ? e.id : top;
+			n++;
+		}
+	}
+	for (uint32_t i = 0; i < PF_PORT_BLOCKS * PF_MAX_PORTS; i++) {
+		uint32_t owner;
+
+		if (bpf_map_lookup_elem(eb->map_port_entries, &i, &e) || !(e.flags & PF_ENTRY_BUCKET) ||
+		    e.id >= eb->max_entries)
+			continue;
+		owner = port_block_owner(eb, i / PF_MAX_PORTS + 1);
+		if (owner == UINT32_MAX || slot_key_decode(eb, owner, PF_MASK_PORT, NULL, i % PF_MAX_PORTS, &fk))
+			continue;
+		e.flags &= ~PF_ENTRY_BUCKET;
+		ck = (struct pf_ckey){ .slot = i };
+		slot_adopt_hash(eb, &e, &fk, PF_MASK_PORT, &ck);
+		top = e.id > top ? e.id : top;
+		n++;
+	}
 	while (!bpf_map_get_next_key(eb->map_entries, prev_fk, &fk)) {
 		prev_fk = &fk;
 		if (bpf_map_lookup_elem(eb->map_entries, &fk, &e) || e.id >= eb->max_entries)
 			continue;
-		eb->slots[e.id].kind = PF_EBPF_SLOT_HASH;
-		eb->slots[e.id].pipe = fk.pipe;
-		eb->slots[e.id].flow_key = fk;
-		eb->slots[e.id].entry = e;
-		index_add(eb, e.id);
+		slot_adopt_hash(eb, &e, &fk, PF_MASK_WIDE, NULL);
 		top = e.id > top ? e.id : top;
 		n++;
 	}
@@ -788,8 +1068,7 @@ int pf_ebpf_entry_replace(pf_instance *inst, uint32_t id, uint32_t pipe_id, uint
 {
 	struct pf_ebpf *eb = pf_ebpf_of(inst);
 	struct pf_ebpf_slot slot, *cur;
-	size_t key_size;
-	int ret = entry_prepare(eb, pipe_id, mask_idx, prefixlen, match, entry, &slot, err);
+	int same, ret = entry_prepare(eb, pipe_id, mask_idx, prefixlen, match, entry, &slot, err);
 
 	if (ret)
 		return ret;
@@ -807,16 +1086,19 @@ int pf_ebpf_entry_replace(pf_instance *inst, uint32_t id, uint32_t pipe_id, uint
 	if (ret)
 		goto out;
 	entry->id = id;
-	key_size = slot.kind == PF_EBPF_SLOT_HASH ? sizeof(slot.flow_key) : sizeof(slot.lpm_key);
-	if (!memcmp(slot_key(&slot), slot_key(cur), key_size)) {
-		if (bpf_map_update_elem(table_fd(eb, &slot), slot_key(&slot), entry, BPF_EXIST))
+	if (slot.kind == PF_EBPF_SLOT_HASH)
+		same = slot.mkind == cur->mkind && !memcmp(&slot.flow_key, &cur->flow_key, sizeof(slot.flow_key));
+	else
+		same = !memcmp(&slot.lpm_key, &cur->lpm_key, sizeof(slot.lpm_key));
+	if (same) {
+		if (table_update(eb, &slot, entry, BPF_EXIST))
 			ret = pf_err(err, -errno, "pipe %u: cannot update entry %u: %s", pipe_id, id, strerror(errno));
 		else
 			cur->entry = *entry;
 		goto out;
 	}
 	/* a new match: write the new key first, so the flow is never without an entry, then drop the old */
-	if (bpf_map_update_elem(table_fd(eb, &slot), slot_key(&slot), entry, BPF_NOEXIST)) {
+	if (table_update(eb, &slot, entry, BPF_NOEXIST)) {
 		ret = -errno;
 		if (ret == -EEXIST)
 			pf_err(err, ret, "entry %u: another entry already has this match in pipe %u", id, pipe_id);
@@ -825,7 +1107,7 @@ int pf_ebpf_entry_replace(pf_instance *inst, uint32_t id, uint32_t pipe_id, uint
 			       is_table_full(ret) ? "entry table full" : strerror(-ret));
 		goto out;
 	}
-	if (bpf_map_delete_elem(table_fd(eb, cur), slot_key(cur)) && errno != ENOENT)
+	if (table_delete(eb, cur) && errno != ENOENT)
 		pf_warn("pipe %u: entry %u: the old match stays until removed: %s", pipe_id, id, strerror(errno));
 	if (cur->kind == PF_EBPF_SLOT_HASH)
 		index_del(eb, id);
@@ -855,7 +1137,7 @@ int pf_ebpf_entry_list(pf_instance *inst, uint32_t pipe_id, struct pf_entry_info
 		info->pipe = s->pipe;
 		info->entry = s->entry;
 		if (s->kind == PF_EBPF_SLOT_HASH) {
-			if (bpf_map_lookup_elem(eb->map_entries, &s->flow_key, &info->entry))
+			if (table_lookup(eb, s, &info->entry))
 				continue;
 			info->mask_idx = s->flow_key.mask_idx;
 			info->match = s->flow_key.f;
@@ -877,6 +1159,22 @@ int pf_ebpf_entry_list(pf_instance *inst, uint32_t pipe_id, struct pf_entry_info
 	pthread_mutex_unlock(&eb->lock);
 	*count = n;
 	return 0;
+}
+
+/* The table of an exact/control entry and its key there, for the plan (plan.c) */
+int pf_ebpf_table_fd(struct pf_ebpf *eb, uint8_t mkind)
+{
+	return hash_table_fd(eb, mkind);
+}
+
+size_t pf_ebpf_table_key_size(uint8_t mkind)
+{
+	return mkind == PF_MASK_PORT ? sizeof(uint32_t) : hash_key_size(mkind);
+}
+
+const void *pf_ebpf_slot_key(const struct pf_ebpf_slot *slot)
+{
+	return slot_key(slot);
 }
 
 /* entry_prepare for the plan (plan.c): the same checks and key, no map touched */

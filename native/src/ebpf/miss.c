@@ -490,19 +490,20 @@ static uint32_t port_queues(struct pf_ebpf *eb, uint32_t port)
 /* Entries learned before a restart are pinned: count them and age them again. */
 static void adopt_pinned(struct ebpf_miss *m)
 {
-	struct pf_flow_key key, next;
-	struct pf_entry entry;
-	void *prev = NULL;
+	struct pf_ebpf *eb = m->eb;
 	uint32_t n = 0;
 
-	while (!bpf_map_get_next_key(m->eb->map_entries, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(m->eb->map_entries, &key, &entry) || !(entry.flags & PF_ENTRY_LEARNED))
+	/* the slots were rebuilt from both exact tables at load */
+	pthread_mutex_lock(&eb->lock);
+	for (uint32_t id = 0; id < eb->max_entries; id++) {
+		const struct pf_ebpf_slot *s = &eb->slots[id];
+
+		if (s->kind != PF_EBPF_SLOT_HASH || !(s->entry.flags & PF_ENTRY_LEARNED))
 			continue;
-		pf_learner_adopt(m->learner, key.pipe, &key.f, entry.id);
+		pf_learner_adopt(m->learner, s->pipe, &s->flow_key.f, id);
 		n++;
 	}
+	pthread_mutex_unlock(&eb->lock);
 	if (n)
 		pf_info("miss handler: adopted %u learned entries", n);
 }

@@ -208,14 +208,29 @@ static void put_entry_row(struct pf_jbuf *b, bool *first, const char *map, const
 	*first = false;
 }
 
-/* rows of "entries" or "lpm": the dry slots, or the kernel map's contents; by entry id */
-static void put_table(struct pf_ebpf *eb, struct pf_jbuf *b, bool *first, bool lpm)
+/* The tables of exact/control entries by mask kind (ebpf.h: pf_ebpf_table_fd), then "lpm". */
+static const struct {
+	const char *name;
+	uint8_t mkind;
+} entry_tables[] = { { "port_entries", PF_MASK_PORT }, { "entries_c1", PF_MASK_PACKED1 },
+		     { "entries_c", PF_MASK_PACKED }, { "entries", PF_MASK_WIDE } };
+
+static bool slot_in_table(const struct pf_ebpf_slot *s, bool lpm, uint8_t mkind)
 {
-	uint8_t kind = lpm ? PF_EBPF_SLOT_LPM : PF_EBPF_SLOT_HASH;
-	size_t key_size = lpm ? sizeof(struct pf_lpm_key) : sizeof(struct pf_flow_key);
-	int fd = lpm ? eb->map_lpm : eb->map_entries;
+	if (lpm)
+		return s->kind == PF_EBPF_SLOT_LPM;
+	return s->kind == PF_EBPF_SLOT_HASH && s->mkind == mkind;
+}
+
+/* Rows of one entry table: the dry slots, or the kernel map's contents; by entry id. A
+ * port_entries element in use carries PF_ENTRY_BUCKET, as entries.c writes it. */
+static void put_table(struct pf_ebpf *eb, struct pf_jbuf *b, bool *first, bool lpm, uint8_t mkind, const char *name)
+{
+	size_t key_size = lpm ? sizeof(struct pf_lpm_key) : pf_ebpf_table_key_size(mkind);
+	int fd = lpm ? eb->map_lpm : pf_ebpf_table_fd(eb, mkind);
+	bool array = !lpm && mkind == PF_MASK_PORT;
 	struct kv *rows = calloc(eb->max_entries ? eb->max_entries : 1, sizeof(*rows)), k;
-	uint32_t n = 0;
+	uint32_t n = 0, index = 0;
 	void *prev = NULL;
 
 	if (!rows) {
@@ -224,13 +239,23 @@ static void put_table(struct pf_ebpf *eb, struct pf_jbuf *b, bool *first, bool l
 	}
 	if (is_dry(eb)) {
 		for (uint32_t id = 0; id < eb->max_entries; id++)
-			if (eb->slots[id].kind == kind) {
+			if (slot_in_table(&eb->slots[id], lpm, mkind)) {
 				rows[n].order = id;
-				rows[n].pipe = eb->slots[id].pipe;
-				memcpy(&rows[n].key, lpm ? (void *)&eb->slots[id].lpm_key : (void *)&eb->slots[id].flow_key,
-				       key_size);
-				rows[n++].value.entry = eb->slots[id].entry;
+				memcpy(&rows[n].key, pf_ebpf_slot_key(&eb->slots[id]), key_size);
+				rows[n].value.entry = eb->slots[id].entry;
+				if (array)
+					rows[n].value.entry.flags |= PF_ENTRY_BUCKET;
+				n++;
 			}
+	} else if (array) {
+		for (index = 0; index < PF_PORT_BLOCKS * PF_MAX_PORTS && n < eb->max_entries; index++) {
+			if (bpf_map_lookup_elem(fd, &index, &rows[n].value.entry) ||
+			    !(rows[n].value.entry.flags & PF_ENTRY_BUCKET))
+				continue;
+			rows[n].key.index = index;
+			rows[n].order = rows[n].value.entry.id;
+			n++;
+		}
 	} else {
 		while (n < eb->max_entries && !bpf_map_get_next_key(fd, prev, &k.key)) {
 			rows[n].key = k.key;
@@ -238,18 +263,21 @@ static void put_table(struct pf_ebpf *eb, struct pf_jbuf *b, bool *first, bool l
 			if (bpf_map_lookup_elem(fd, &rows[n].key, &rows[n].value.entry))
 				continue;
 			rows[n].order = rows[n].value.entry.id;
-			rows[n].pipe = lpm ? __builtin_bswap32(rows[n].key.lk.pipe) : rows[n].key.fk.pipe;
 			n++;
 		}
 	}
 	qsort(rows, n, sizeof(*rows), kv_cmp);
 	for (uint32_t i = 0; i < n; i++) {
-		put_entry_row(b, first, lpm ? "lpm" : "entries", &rows[i].key, key_size, &rows[i].value.entry);
-		pf_jb_put(b, ", \"pipe\": %u", rows[i].pipe);
-		if (lpm)
-			pf_jb_put(b, ", \"prefixlen\": %u", rows[i].key.lk.prefixlen - PF_LPM_PREFIX_BASE);
-		else
-			pf_jb_put(b, ", \"mask_idx\": %u", rows[i].key.fk.mask_idx);
+		const struct pf_ebpf_slot *s = rows[i].order < eb->max_entries ? &eb->slots[rows[i].order] : NULL;
+
+		put_entry_row(b, first, name, &rows[i].key, key_size, &rows[i].value.entry);
+		if (lpm) {
+			pf_jb_put(b, ", \"pipe\": %u, \"prefixlen\": %u", __builtin_bswap32(rows[i].key.lk.pipe),
+				  rows[i].key.lk.prefixlen - PF_LPM_PREFIX_BASE);
+		} else if (s) {
+			/* packed keys hold the mask slot, not the pipe: the slot table says which */
+			pf_jb_put(b, ", \"pipe\": %u, \"mask_idx\": %u", s->flow_key.pipe, s->flow_key.mask_idx);
+		}
 		pf_jb_put(b, "}");
 	}
 	free(rows);
@@ -326,8 +354,9 @@ static void put_entries(struct pf_ebpf *eb, struct pf_jbuf *b)
 		pf_jb_put(b, "}");
 		first = false;
 	}
-	put_table(eb, b, &first, false);
-	put_table(eb, b, &first, true);
+	for (size_t t = 0; t < sizeof(entry_tables) / sizeof(entry_tables[0]); t++)
+		put_table(eb, b, &first, false, entry_tables[t].mkind, entry_tables[t].name);
+	put_table(eb, b, &first, true, 0, "lpm");
 	put_buckets(eb, b, &first);
 	for (uint32_t id = 0; id < PF_MAX_SESSIONS; id++) {
 		struct pf_session s = { 0 };
@@ -380,6 +409,7 @@ static int dry_open(pf_instance *inst, const struct pf_instance_opts *opts, stru
 	eb = pf_ebpf_of(inst);
 	/* no map exists: a stray lookup must fail, never reach fd 0 */
 	eb->map_config = eb->map_pipes = eb->map_pipe_masks = eb->map_entries = eb->map_lpm = eb->map_buckets = -1;
+	eb->map_mask_keys = eb->map_port_entries = eb->map_entries_c = eb->map_entries_c1 = -1;
 	eb->map_ports = eb->map_ifindex = eb->map_tx = eb->map_xsks = eb->map_entry_counters = -1;
 	eb->map_entry_seen = eb->map_pipe_counters = eb->map_port_counters = eb->map_verdict = -1;
 	eb->map_sessions = eb->map_miss_limits = eb->map_miss_buckets = eb->map_group_ports = -1;
@@ -446,15 +476,18 @@ static int dry_pipe_set(pf_instance *inst, uint32_t pipe_id, const struct pf_pip
 			uint32_t nmasks, struct pf_error *err)
 {
 	struct pf_ebpf *eb = pf_ebpf_of(inst);
+	struct pf_mask_key mkeys[PF_MAX_MASKS];
 	struct pf_pipe val;
 	int ret;
 
 	if (!pipe)
 		return pf_err(err, -EINVAL, "pipe %u: no definition given", pipe_id);
 	ret = pf_ebpf_pipe_value(eb, pipe_id, pipe, nmasks, &val, err);
-	if (!ret)
-		pf_ebpf_pipe_cache_store(eb, pipe_id, &val, masks, nmasks);
-	return ret;
+	if (ret)
+		return ret;
+	pf_ebpf_mask_keys_plan(eb, pipe_id, masks, nmasks, mkeys);
+	pf_ebpf_pipe_cache_store(eb, pipe_id, &val, masks, mkeys, nmasks);
+	return 0;
 }
 
 static int dry_root_set(pf_instance *inst, uint32_t pipe_id, struct pf_error *err)
