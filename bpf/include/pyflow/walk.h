@@ -230,7 +230,7 @@ PF_INLINE int pf_walk_step(PF_WALK_CTX *c, struct pf_walk *w)
 		/* an egress pipe without its own forward lets the frame go where ingress sent it */
 		if (w->egress_done)
 			return pf_walk_leave(w, w->out_port);
-		/* fall through: no forward is a drop, but clones still leave (PSA) */
+		/* fall through - no forward is a drop, but clones still leave (PSA) */
 	case PF_FWD_DROP:
 		if (w->clone_i2e || w->clone_e2e) {
 			w->out_port = PF_NO_PORT;
