@@ -138,65 +138,20 @@ __noinline int pf_xdp_mpegts(struct xdp_md *ctx, struct pf_pkt *pkt)
 	return 0;
 }
 
-__noinline int pf_xdp_actions(struct xdp_md *ctx, struct pf_pkt *pkt, const struct pf_actions *act)
-{
-	if (!pkt || !act)
-		return PF_ACT_ERR_NO_HEADER;
-	return pf_apply_actions(ctx, pkt, act);
-}
-
 /* ---- the walk (pyflow/walk.h) on XDP ---- */
 
 struct pf_walk;
-__noinline int pf_xdp_hop(struct xdp_md *ctx, struct pf_pkt *pkt, struct pf_walk *w);
 __noinline int pf_trace_hop(struct pf_pkt *pkt, struct pf_walk *w, __u32 hop, int ret);
 
 #define PF_WALK_CTX struct xdp_md
-#define PF_WALK_HOP(c, pkt, w) pf_xdp_hop((c), (pkt), (w))
+#define PF_WALK_LEN(ctx) ((ctx)->data_end - (ctx)->data)
+#define PF_WALK_HOP_FN pf_xdp_hop
+#define PF_WALK_ACTIONS_FN pf_xdp_actions
 #define PF_WALK_TRACE_HOP(c, pkt, w, hop, ret) pf_trace_hop((pkt), (w), (hop), (ret))
-
-static __always_inline const struct pf_pipe *pf_walk_pipe_cfg(struct xdp_md *ctx, __u32 pipe)
-{
-	return bpf_map_lookup_elem(&pipes, &pipe);
-}
-
-static __always_inline const struct pf_entry *pf_walk_lookup(struct xdp_md *ctx, struct pf_pkt *pkt, __u32 pipe,
-							     const struct pf_pipe *cfg)
-{
-	struct pf_flow_key *key;
-	__u32 zero = 0;
-
-	if (cfg->type == PF_PIPE_LPM || cfg->type == PF_PIPE_HASH)
-		return pf_lookup_lpm_hash(pkt, pipe, cfg);
-	key = bpf_map_lookup_elem(&scratch_key, &zero);
-	if (!key)
-		return NULL;
-	return pf_lookup_masked(ctx, pkt, pipe, cfg, key);
-}
-
-static __always_inline void pf_walk_count_pipe(struct xdp_md *ctx, __u32 pipe, int hit)
-{
-	pf_count_pipe(pipe, hit);
-}
-
-static __always_inline void pf_walk_count_entry(struct xdp_md *ctx, const struct pf_entry *e)
-{
-	pf_count_entry(pf_memo(), e->id, ctx->data_end - ctx->data);
-}
 
 static __always_inline void pf_walk_count_dpi(struct xdp_md *ctx, __u32 cls, int dropped)
 {
 	pf_count_dpi(cls, dropped);
-}
-
-static __always_inline int pf_walk_actions(struct xdp_md *ctx, struct pf_pkt *pkt, const struct pf_actions *act)
-{
-	return pf_xdp_actions(ctx, pkt, act);
-}
-
-static __always_inline const struct pf_port *pf_walk_port_cfg(struct xdp_md *ctx, __u32 port)
-{
-	return bpf_map_lookup_elem(&ports, &port);
 }
 
 static __always_inline void pf_walk_observe(struct xdp_md *ctx, struct pf_pkt *pkt, __u32 pipe,
@@ -206,15 +161,7 @@ static __always_inline void pf_walk_observe(struct xdp_md *ctx, struct pf_pkt *p
 		pf_capture_frame(ctx, e ? PF_CAP_HIT : PF_CAP_MISS, pkt->f.port, pipe, e ? e->id : PF_NO_ENTRY);
 }
 
-#include "pyflow/walk.h"
-
-/* One pipe per global function keeps the verifier's work linear in the pipe depth. */
-__noinline int pf_xdp_hop(struct xdp_md *ctx, struct pf_pkt *pkt, struct pf_walk *w)
-{
-	if (!pkt || !w)
-		return PF_HOP_BAD_PIPE;
-	return pf_walk_hop(ctx, pkt, w);
-}
+#include "pyflow/walk_bpf.h"
 
 /* Metadata must not follow a frame out of this program (a peer's XDP would see it). */
 static __always_inline void pf_strip_meta(struct xdp_md *ctx)

@@ -51,64 +51,17 @@ __noinline int pf_tc_parse(struct __sk_buff *skb, struct pf_pkt *pkt)
 	return pf_parse(data, data_end, pkt);
 }
 
-__noinline int pf_tc_actions(struct __sk_buff *skb, struct pf_pkt *pkt, const struct pf_actions *act)
-{
-	if (!pkt || !act)
-		return PF_ACT_ERR_NO_HEADER;
-	return pf_apply_actions(skb, pkt, act);
-}
-
 /* ---- the walk (pyflow/walk.h) on TC ---- */
 
-struct pf_walk;
-__noinline int pf_tc_hop(struct __sk_buff *skb, struct pf_pkt *pkt, struct pf_walk *w);
-
 #define PF_WALK_CTX struct __sk_buff
-#define PF_WALK_HOP(c, pkt, w) pf_tc_hop((c), (pkt), (w))
+#define PF_WALK_LEN(skb) ((skb)->len)
+#define PF_WALK_HOP_FN pf_tc_hop
+#define PF_WALK_ACTIONS_FN pf_tc_actions
 #define PF_WALK_TRACE_HOP(c, pkt, w, hop, ret) do { } while (0)   /* replicated frames are never traced */
-
-static __always_inline const struct pf_pipe *pf_walk_pipe_cfg(struct __sk_buff *skb, __u32 pipe)
-{
-	return bpf_map_lookup_elem(&pipes, &pipe);
-}
-
-static __always_inline const struct pf_entry *pf_walk_lookup(struct __sk_buff *skb, struct pf_pkt *pkt, __u32 pipe,
-							     const struct pf_pipe *cfg)
-{
-	struct pf_flow_key *key;
-	__u32 zero = 0;
-
-	if (cfg->type == PF_PIPE_LPM || cfg->type == PF_PIPE_HASH)
-		return pf_lookup_lpm_hash(pkt, pipe, cfg);
-	key = bpf_map_lookup_elem(&scratch_key, &zero);
-	if (!key)
-		return NULL;
-	return pf_lookup_masked(NULL, pkt, pipe, cfg, key);
-}
-
-static __always_inline void pf_walk_count_pipe(struct __sk_buff *skb, __u32 pipe, int hit)
-{
-	pf_count_pipe(pipe, hit);
-}
-
-static __always_inline void pf_walk_count_entry(struct __sk_buff *skb, const struct pf_entry *e)
-{
-	pf_count_entry(pf_memo(), e->id, skb->len);
-}
 
 /* the class of a replicated frame is not counted again (the walk's dpi is off) */
 static __always_inline void pf_walk_count_dpi(struct __sk_buff *skb, __u32 cls, int dropped)
 {
-}
-
-static __always_inline int pf_walk_actions(struct __sk_buff *skb, struct pf_pkt *pkt, const struct pf_actions *act)
-{
-	return pf_tc_actions(skb, pkt, act);
-}
-
-static __always_inline const struct pf_port *pf_walk_port_cfg(struct __sk_buff *skb, __u32 port)
-{
-	return bpf_map_lookup_elem(&ports, &port);
 }
 
 static __always_inline void pf_walk_observe(struct __sk_buff *skb, struct pf_pkt *pkt, __u32 pipe,
@@ -116,14 +69,7 @@ static __always_inline void pf_walk_observe(struct __sk_buff *skb, struct pf_pkt
 {
 }
 
-#include "pyflow/walk.h"
-
-__noinline int pf_tc_hop(struct __sk_buff *skb, struct pf_pkt *pkt, struct pf_walk *w)
-{
-	if (!pkt || !w)
-		return PF_HOP_BAD_PIPE;
-	return pf_walk_hop(skb, pkt, w);
-}
+#include "pyflow/walk_bpf.h"
 
 static __always_inline __u32 pf_port_ifindex(__u32 port)
 {

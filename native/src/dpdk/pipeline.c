@@ -180,36 +180,13 @@ static void tx(struct walk *w, struct rte_mbuf *m, uint32_t out_port, uint32_t p
 	emit(w, out_port, m);
 }
 
-/* A group (fwd session:N): one copy to every member but the ingress port, as XDP's broadcast; the members'
- * egress pipes do not run on them. m itself is left alone. */
-static void flood(struct walk *w, const struct rte_mbuf *m, uint32_t session)
-{
-	const struct pf_session *s;
-
-	if (session >= PF_MAX_SESSIONS)
-		return;
-	s = &w->d->sessions[session];
-	for (uint32_t i = 0; i < s->nmembers && i < PF_MAX_SESSION_MEMBERS; i++) {
-		const struct pf_session_member *mb = &s->members[i];
-		struct rte_mbuf *copy;
-
-		if (!mb->in_use || mb->port >= PF_MAX_PORTS || mb->port == w->in_port)
-			continue;
-		copy = rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
-		if (!copy) {
-			w->c->ports[w->in_port].drops[PF_DROP_TX_FAIL]++;
-			continue;
-		}
-		emit(w, mb->port, copy);
-	}
-}
-
 static void egress_walk(struct walk *parent, struct rte_mbuf *m, uint32_t port, uint8_t path, uint32_t depth,
 			uint32_t truncate, bool egress_done);
 
-/* Clone session copies of m (left alone), each through its member port's egress pipe, as TC makes them
- * on ebpf (tc_replicate.bpf.c). */
-static void clone_to_session(struct walk *w, const struct rte_mbuf *m, uint32_t session, uint8_t path, uint32_t depth)
+/* Copies of m (left alone) to the members of a session. A group's (path NORMAL: fwd session:N) go to
+ * every member but the ingress port, straight out as XDP's broadcast; a clone session's (path CLONE_*)
+ * each run their member port's egress pipe, as TC makes them on ebpf (tc_replicate.bpf.c). */
+static void replicate(struct walk *w, const struct rte_mbuf *m, uint32_t session, uint8_t path, uint32_t depth)
 {
 	const struct pf_session *s;
 
@@ -220,19 +197,15 @@ static void clone_to_session(struct walk *w, const struct rte_mbuf *m, uint32_t 
 		const struct pf_session_member *mb = &s->members[i];
 		struct rte_mbuf *copy;
 
-		if (!mb->in_use)
+		if (!mb->in_use || mb->port >= PF_MAX_PORTS || (path == PF_PATH_NORMAL && mb->port == w->in_port))
 			continue;
-		if (mb->port >= PF_MAX_PORTS || !w->d->ports[mb->port].in_use) {
-			if (mb->port < PF_MAX_PORTS)
-				w->c->ports[mb->port].drops[PF_DROP_TX_FAIL]++;
-			continue;
-		}
-		copy = rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
-		if (!copy) {
+		copy = w->d->ports[mb->port].in_use ? rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX) : NULL;
+		if (!copy)
 			w->c->ports[mb->port].drops[PF_DROP_TX_FAIL]++;
-			continue;
-		}
-		egress_walk(w, copy, mb->port, path, depth, mb->truncate, false);
+		else if (path == PF_PATH_NORMAL)
+			emit(w, mb->port, copy);
+		else
+			egress_walk(w, copy, mb->port, path, depth, mb->truncate, false);
 	}
 }
 
@@ -270,7 +243,7 @@ static void egress_walk(struct walk *parent, struct rte_mbuf *m, uint32_t port, 
 		switch (pf_walk_run(&c, &pkt, &w)) {
 		case PF_WALK_CLONES:
 			if (depth < PF_MAX_CLONE_DEPTH)
-				clone_to_session(&c, m, w.clone_e2e - 1u, PF_PATH_CLONE_E2E, depth + 1);
+				replicate(&c, m, w.clone_e2e - 1u, PF_PATH_CLONE_E2E, depth + 1);
 			if (w.clone_flags & (PF_WALK_DROP_ORIGINAL | PF_WALK_TO_KERNEL)) {
 				rte_pktmbuf_free(m);
 				return;
@@ -283,7 +256,7 @@ static void egress_walk(struct walk *parent, struct rte_mbuf *m, uint32_t port, 
 			rte_pktmbuf_free(m);            /* there is no host stack behind a DPDK port */
 			return;
 		case PF_WALK_FLOOD:
-			flood(&c, m, w.fwd.target);
+			replicate(&c, m, w.fwd.target, PF_PATH_NORMAL, 0);
 			rte_pktmbuf_free(m);
 			return;
 		case PF_WALK_MISS:
@@ -397,7 +370,7 @@ static void pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t p
 		return;
 	case PF_WALK_FLOOD:
 		if (!trace)
-			flood(&c, m, w.fwd.target);
+			replicate(&c, m, w.fwd.target, PF_PATH_NORMAL, 0);
 		set_verdict(verdict, PF_VERDICT_REPLICATE, w.fwd.target, 0, w.pipe, w.entry_id, w.hops);
 		rte_pktmbuf_free(m);
 		return;
@@ -405,8 +378,8 @@ static void pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t p
 		set_verdict(verdict, PF_VERDICT_REPLICATE, w.out_port, 0, w.pipe, w.entry_id, w.hops);
 		/* a trace reports the hand-off only, as on XDP */
 		if (!trace)
-			clone_to_session(&c, m, w.clone_i2e ? w.clone_i2e - 1u : w.clone_e2e - 1u,
-					 w.clone_i2e ? PF_PATH_CLONE_I2E : PF_PATH_CLONE_E2E, 1);
+			replicate(&c, m, w.clone_i2e ? w.clone_i2e - 1u : w.clone_e2e - 1u,
+				  w.clone_i2e ? PF_PATH_CLONE_I2E : PF_PATH_CLONE_E2E, 1);
 		if (trace || (w.clone_flags & (PF_WALK_DROP_ORIGINAL | PF_WALK_TO_KERNEL)))
 			rte_pktmbuf_free(m);
 		else
