@@ -318,6 +318,8 @@ static __always_inline int pf_flood(struct xdp_md *ctx, __u32 in_port, __u32 ses
 		return pf_drop(quiet ? PF_NO_PORT : in_port, PF_DROP_ACTION_FAIL, pipe, entry_id, hops);
 	pf_strip_meta(ctx);
 	len = (long)ctx->data_end - (long)ctx->data;
+	/* computed here, not after the redirect: clang would spill data_end in 32 bits, which the verifier refuses */
+	asm volatile("" : "+r"(len));
 	ret = bpf_redirect_map(group, 0, BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS);
 	if (ret != XDP_REDIRECT)
 		return pf_drop(quiet ? PF_NO_PORT : in_port, PF_DROP_TX_FAIL, pipe, entry_id, hops);
