@@ -225,7 +225,7 @@ def compare(label: str, config: dict, frames: list[tuple[int, bytes]], ebpf: dic
 
 # Clone sessions are replicated by TC on ebpf (one sk_buff per copy, sent on the wire), which a
 # BPF_PROG_RUN of the XDP program cannot show; their copies are compared on real traffic in
-# tests/netns/test_clone.py instead.
+# tests/dpdk/test_clone_differential.py (both backends) and tests/netns/test_clone.py instead.
 REPLICATED_ON_THE_WIRE = {"psa-clone-e2e.json"}
 
 
