@@ -28,9 +28,17 @@ __u8 pf_dscp_tc[64];
 	(pf_dscp_tc[(dscp) & 63] ? (__u32)pf_dscp_tc[(dscp) & 63] - 1 : ((__u32)(dscp) >> 3) & 0x7)
 #include "pyflow/packet.h"
 
-/* the frame class is looked at only when a lookup's mask needs it */
-#define PF_RESOLVE_MPEGTS(ctx, pkt) pf_xdp_mpegts((struct xdp_md *)(ctx), (pkt))
-__noinline int pf_xdp_mpegts(struct xdp_md *ctx, struct pf_pkt *pkt);
+/* The frame class is looked at only when a lookup's mask needs it; the masked
+ * lookup gets the frame and the walk (pf_xdp_lookup), so the classification
+ * counts the class for the walk. */
+struct pf_walk;
+struct pf_xdp_lookup {
+	struct xdp_md *xdp;
+	struct pf_walk *w;
+};
+#define PF_RESOLVE_MPEGTS(lctx, pkt) \
+	pf_xdp_mpegts(((struct pf_xdp_lookup *)(lctx))->xdp, (pkt), ((struct pf_xdp_lookup *)(lctx))->w)
+__noinline int pf_xdp_mpegts(struct xdp_md *ctx, struct pf_pkt *pkt, struct pf_walk *w);
 
 #include "pyflow/datapath_maps.h"
 
@@ -129,21 +137,13 @@ static __always_inline void pf_count_dpi(__u32 cls, int dropped)
 		c->frames[cls & 3]++;
 }
 
-/* Classification only: the walk counts the class (pf_walk_hop), once per frame. */
-__noinline int pf_xdp_mpegts(struct xdp_md *ctx, struct pf_pkt *pkt)
-{
-	if (!pkt || !pkt->mpegts_deferred)
-		return 0;
-	pf_pkt_mpegts((void *)(long)ctx->data, (void *)(long)ctx->data_end, pkt);
-	return 0;
-}
-
 /* ---- the walk (pyflow/walk.h) on XDP ---- */
 
 struct pf_walk;
 __noinline int pf_trace_hop(struct pf_pkt *pkt, struct pf_walk *w, __u32 hop, int ret);
 
 #define PF_WALK_CTX struct xdp_md
+#define PF_WALK_LOOKUP_CTX(ctx, w) (&(struct pf_xdp_lookup){ .xdp = (ctx), .w = (w) })
 #define PF_WALK_LEN(ctx) ((ctx)->data_end - (ctx)->data)
 #define PF_WALK_HOP_FN pf_xdp_hop
 #define PF_WALK_ACTIONS_FN pf_xdp_actions
@@ -162,6 +162,15 @@ static __always_inline void pf_walk_observe(struct xdp_md *ctx, struct pf_pkt *p
 }
 
 #include "pyflow/walk_bpf.h"
+
+__noinline int pf_xdp_mpegts(struct xdp_md *ctx, struct pf_pkt *pkt, struct pf_walk *w)
+{
+	if (!pkt || !w || !pkt->mpegts_deferred)
+		return 0;
+	pf_pkt_mpegts((void *)(long)ctx->data, (void *)(long)ctx->data_end, pkt);
+	pf_walk_classified(ctx, pkt, w);
+	return 0;
+}
 
 /* Metadata must not follow a frame out of this program (a peer's XDP would see it). */
 static __always_inline void pf_strip_meta(struct xdp_md *ctx)

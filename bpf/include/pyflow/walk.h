@@ -11,9 +11,10 @@
  * context type and these defined (static, inlined):
  *
  *   const struct pf_pipe *pf_walk_pipe_cfg(PF_WALK_CTX *c, uint32_t pipe)      NULL: no such pipe
- *   const struct pf_entry *pf_walk_lookup(PF_WALK_CTX *c, struct pf_pkt *pkt, uint32_t pipe,
- *                                         const struct pf_pipe *cfg)           the entry hit or NULL;
- *        classifies a deferred MPEG-TS payload when the pipe's masks use it
+ *   const struct pf_entry *pf_walk_lookup(PF_WALK_CTX *c, struct pf_pkt *pkt, struct pf_walk *w,
+ *                                         uint32_t pipe, const struct pf_pipe *cfg)   the entry hit or NULL;
+ *        classifies a deferred MPEG-TS payload when the pipe's masks use it, then calls
+ *        pf_walk_classified (so the fast path, which needs no class, pays nothing for DPI)
  *   void pf_walk_count_pipe(PF_WALK_CTX *c, uint32_t pipe, int hit)
  *   void pf_walk_count_entry(PF_WALK_CTX *c, const struct pf_entry *e)
  *   void pf_walk_count_dpi(PF_WALK_CTX *c, uint32_t cls, int dropped)
@@ -119,6 +120,15 @@ PF_INLINE void pf_walk_init_egress(struct pf_walk *w, uint32_t port, uint32_t eg
 	w->out_port = port;
 }
 
+/* A lookup just classified the frame's deferred MPEG-TS payload: the class is counted once per frame. */
+PF_INLINE void pf_walk_classified(PF_WALK_CTX *c, const struct pf_pkt *pkt, struct pf_walk *w)
+{
+	if (w->dpi == PF_WALK_DPI_ON) {
+		pf_walk_count_dpi(c, pkt->f.mpegts_frame, 0);
+		w->dpi = PF_WALK_DPI_COUNTED;
+	}
+}
+
 /* Run pipe w->pipe on the frame: look up, count, note the clone, apply the entry's actions, decide the
  * forward. The hit entry is used in place (on BPF a map value stays valid for the whole run). */
 PF_INLINE int pf_walk_hop(PF_WALK_CTX *c, struct pf_pkt *pkt, struct pf_walk *w)
@@ -126,7 +136,6 @@ PF_INLINE int pf_walk_hop(PF_WALK_CTX *c, struct pf_pkt *pkt, struct pf_walk *w)
 	const struct pf_pipe *pipe_cfg;
 	const struct pf_entry *ent;
 	uint32_t pipe = w->pipe;
-	uint8_t deferred;
 	int ret;
 
 	w->hop_flags = 0;
@@ -138,13 +147,7 @@ PF_INLINE int pf_walk_hop(PF_WALK_CTX *c, struct pf_pkt *pkt, struct pf_walk *w)
 	if (!w->counting && (pipe == w->resubmit_pipe ||
 			     (w->resubmit_pipe == PF_RESUBMIT_PIPE_UNKNOWN && pipe_cfg->fwd_miss.type == PF_FWD_MISS)))
 		w->counting = 1;
-	deferred = pkt->mpegts_deferred;
-	ent = pf_walk_lookup(c, pkt, pipe, pipe_cfg);
-	/* the class is counted once per frame, by the lookup that classified it */
-	if (deferred && !pkt->mpegts_deferred && w->dpi == PF_WALK_DPI_ON) {
-		pf_walk_count_dpi(c, pkt->f.mpegts_frame, 0);
-		w->dpi = PF_WALK_DPI_COUNTED;
-	}
+	ent = pf_walk_lookup(c, pkt, w, pipe, pipe_cfg);
 	if (w->counting && !w->trace)
 		pf_walk_count_pipe(c, pipe, ent != NULL);
 	if (!w->trace)

@@ -7,6 +7,7 @@
  *   PF_WALK_LEN(ctx)      the frame's length, as the entry counters count it
  *   PF_WALK_HOP_FN        the name of the program's hop (a global function)
  *   PF_WALK_ACTIONS_FN    the name of the program's actions (a global function)
+ *   PF_WALK_LOOKUP_CTX(ctx, w)   what pf_lookup_masked hands to PF_RESOLVE_MPEGTS (default: ctx)
  */
 #ifndef PYFLOW_WALK_BPF_H
 #define PYFLOW_WALK_BPF_H
@@ -34,8 +35,12 @@ static __always_inline const struct pf_pipe *pf_walk_pipe_cfg(PF_WALK_CTX *ctx, 
 	return bpf_map_lookup_elem(&pipes, &pipe);
 }
 
-static __always_inline const struct pf_entry *pf_walk_lookup(PF_WALK_CTX *ctx, struct pf_pkt *pkt, __u32 pipe,
-							     const struct pf_pipe *cfg)
+#ifndef PF_WALK_LOOKUP_CTX
+#define PF_WALK_LOOKUP_CTX(ctx, w) (ctx)
+#endif
+
+static __always_inline const struct pf_entry *pf_walk_lookup(PF_WALK_CTX *ctx, struct pf_pkt *pkt, struct pf_walk *w,
+							     __u32 pipe, const struct pf_pipe *cfg)
 {
 	struct pf_flow_key *key;
 	__u32 zero = 0;
@@ -46,7 +51,7 @@ static __always_inline const struct pf_entry *pf_walk_lookup(PF_WALK_CTX *ctx, s
 	key = bpf_map_lookup_elem(&scratch_key, &zero);
 	if (!key)
 		return NULL;
-	return pf_lookup_masked(ctx, pkt, pipe, cfg, key);
+	return pf_lookup_masked(PF_WALK_LOOKUP_CTX(ctx, w), pkt, pipe, cfg, key);
 }
 
 static __always_inline void pf_walk_count_pipe(PF_WALK_CTX *ctx, __u32 pipe, int hit)

@@ -68,8 +68,10 @@ static inline const struct pf_pipe *pf_walk_pipe_cfg(struct walk *c, uint32_t pi
 }
 
 /* As the XDP lookup: a deferred MPEG-TS payload is classified when the pipe's masks use the class. */
-static inline const struct pf_entry *pf_walk_lookup(struct walk *c, struct pf_pkt *pkt, uint32_t pipe,
-						    const struct pf_pipe *cfg)
+static inline void pf_walk_classified(struct walk *c, const struct pf_pkt *pkt, struct pf_walk *w);
+
+static inline const struct pf_entry *pf_walk_lookup(struct walk *c, struct pf_pkt *pkt, struct pf_walk *w,
+						    uint32_t pipe, const struct pf_pipe *cfg)
 {
 	const struct pfd_pipe *pp = &c->d->pipes[pipe];
 	uint32_t id;
@@ -78,6 +80,7 @@ static inline const struct pf_entry *pf_walk_lookup(struct walk *c, struct pf_pk
 		for (uint32_t k = 0; k < pp->nmasks && k < PF_MAX_MASKS; k++) {
 			if (pp->masks[k].mpegts_frame) {
 				pf_pkt_mpegts(PF_PKT_DATA(c->m), PF_PKT_DATA_END(c->m), pkt);
+				pf_walk_classified(c, pkt, w);
 				break;
 			}
 		}
