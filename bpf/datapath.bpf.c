@@ -154,10 +154,14 @@ static __always_inline void pf_walk_count_dpi(struct xdp_md *ctx, __u32 cls, int
 	pf_count_dpi(cls, dropped);
 }
 
-static __always_inline void pf_walk_observe(struct xdp_md *ctx, struct pf_pkt *pkt, __u32 pipe,
-					    const struct pf_entry *e)
+struct pf_walk;
+static __always_inline int pf_walk_is_trace(const struct pf_walk *w);
+
+/* the capture flag first: a datapath that is not capturing pays one load */
+static __always_inline void pf_walk_observe(struct xdp_md *ctx, struct pf_pkt *pkt, const struct pf_walk *w,
+					    __u32 pipe, const struct pf_entry *e)
 {
-	if (pf_capture.points & (PF_CAP_HIT | PF_CAP_MISS))
+	if ((pf_capture.points & (PF_CAP_HIT | PF_CAP_MISS)) && !pf_walk_is_trace(w))
 		pf_capture_frame(ctx, e ? PF_CAP_HIT : PF_CAP_MISS, pkt->f.port, pipe, e ? e->id : PF_NO_ENTRY);
 }
 

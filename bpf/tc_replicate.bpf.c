@@ -64,8 +64,9 @@ static __always_inline void pf_walk_count_dpi(struct __sk_buff *skb, __u32 cls, 
 {
 }
 
-static __always_inline void pf_walk_observe(struct __sk_buff *skb, struct pf_pkt *pkt, __u32 pipe,
-					    const struct pf_entry *e)
+struct pf_walk;
+static __always_inline void pf_walk_observe(struct __sk_buff *skb, struct pf_pkt *pkt, const struct pf_walk *w,
+					    __u32 pipe, const struct pf_entry *e)
 {
 }
 

@@ -20,8 +20,8 @@
  *   void pf_walk_count_dpi(PF_WALK_CTX *c, uint32_t cls, int dropped)
  *   int pf_walk_actions(PF_WALK_CTX *c, struct pf_pkt *pkt, const struct pf_actions *act)
  *   const struct pf_port *pf_walk_port_cfg(PF_WALK_CTX *c, uint32_t port)     NULL: no such port
- *   void pf_walk_observe(PF_WALK_CTX *c, struct pf_pkt *pkt, uint32_t pipe, const struct pf_entry *e)
- *        after each lookup of a walk that is not a trace (capture points)
+ *   void pf_walk_observe(PF_WALK_CTX *c, struct pf_pkt *pkt, const struct pf_walk *w, uint32_t pipe,
+ *                        const struct pf_entry *e)   after each lookup (capture points; not of a trace)
  *   PF_WALK_HOP(c, pkt, w)              one hop: pf_walk_hop, behind a global function on BPF
  *   PF_WALK_TRACE_HOP(c, pkt, w, hop, ret)   record a traced hop (pf_walk_trace_hop into the record)
  */
@@ -120,6 +120,11 @@ PF_INLINE void pf_walk_init_egress(struct pf_walk *w, uint32_t port, uint32_t eg
 	w->out_port = port;
 }
 
+PF_INLINE int pf_walk_is_trace(const struct pf_walk *w)
+{
+	return w->trace;
+}
+
 /* A lookup just classified the frame's deferred MPEG-TS payload: the class is counted once per frame. */
 PF_INLINE void pf_walk_classified(PF_WALK_CTX *c, const struct pf_pkt *pkt, struct pf_walk *w)
 {
@@ -150,8 +155,7 @@ PF_INLINE int pf_walk_hop(PF_WALK_CTX *c, struct pf_pkt *pkt, struct pf_walk *w)
 	ent = pf_walk_lookup(c, pkt, w, pipe, pipe_cfg);
 	if (w->counting && !w->trace)
 		pf_walk_count_pipe(c, pipe, ent != NULL);
-	if (!w->trace)
-		pf_walk_observe(c, pkt, pipe, ent);
+	pf_walk_observe(c, pkt, w, pipe, ent);
 	if (!ent) {
 		w->fwd = pipe_cfg->fwd_miss;
 		return PF_HOP_FWD;
@@ -270,17 +274,18 @@ PF_INLINE int pf_walk_run(PF_WALK_CTX *c, struct pf_pkt *pkt, struct pf_walk *w)
 		ret = PF_WALK_HOP(c, pkt, w);
 		if (w->trace)
 			PF_WALK_TRACE_HOP(c, pkt, w, hop, ret);
-		if (ret == PF_HOP_BAD_PIPE) {
-			w->hops = hop;
-			w->drop_reason = PF_DROP_ACTION_FAIL;
+		if (ret != PF_HOP_FWD) {
+			/* a pipe not in use is not counted in the hops */
+			w->hops = ret == PF_HOP_BAD_PIPE ? hop : hop + 1;
+			if (ret == PF_HOP_BAD_PIPE)
+				w->drop_reason = PF_DROP_ACTION_FAIL;
 			return PF_WALK_DROP;
 		}
-		w->hops = hop + 1;
-		if (ret == PF_HOP_DROP)
-			return PF_WALK_DROP;
 		ret = pf_walk_step(c, w);
-		if (ret != PF_WALK_CONTINUE)
+		if (ret != PF_WALK_CONTINUE) {
+			w->hops = hop + 1;
 			return ret;
+		}
 	}
 	w->hops = hop;
 	w->drop_reason = PF_DROP_DEPTH;

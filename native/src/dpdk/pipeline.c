@@ -129,9 +129,10 @@ static inline const struct pf_port *pf_walk_port_cfg(struct walk *c, uint32_t po
 	return port < PF_MAX_PORTS ? &c->d->ports[port].cfg : NULL;
 }
 
-static inline void pf_walk_observe(struct walk *c, struct pf_pkt *pkt, uint32_t pipe, const struct pf_entry *e)
+static inline void pf_walk_observe(struct walk *c, struct pf_pkt *pkt, const struct pf_walk *w, uint32_t pipe,
+				   const struct pf_entry *e)
 {
-	(void)c, (void)pkt, (void)pipe, (void)e;
+	(void)c, (void)pkt, (void)w, (void)pipe, (void)e;
 }
 
 #include "pyflow/walk.h"
