@@ -28,9 +28,17 @@ __u8 pf_dscp_tc[64];
 	(pf_dscp_tc[(dscp) & 63] ? (__u32)pf_dscp_tc[(dscp) & 63] - 1 : ((__u32)(dscp) >> 3) & 0x7)
 #include "pyflow/packet.h"
 
-/* the frame class is looked at only when a lookup's mask needs it */
-#define PF_RESOLVE_MPEGTS(ctx, pkt) pf_xdp_mpegts((struct xdp_md *)(ctx), (pkt))
-__noinline int pf_xdp_mpegts(struct xdp_md *ctx, struct pf_pkt *pkt);
+/* The frame class is looked at only when a lookup's mask needs it; the masked
+ * lookup gets the frame and the walk (pf_xdp_lookup), so the classification
+ * counts the class for the walk. */
+struct pf_walk;
+struct pf_xdp_lookup {
+	struct xdp_md *xdp;
+	struct pf_walk *w;
+};
+#define PF_RESOLVE_MPEGTS(lctx, pkt) \
+	pf_xdp_mpegts(((struct pf_xdp_lookup *)(lctx))->xdp, (pkt), ((struct pf_xdp_lookup *)(lctx))->w)
+__noinline int pf_xdp_mpegts(struct xdp_md *ctx, struct pf_pkt *pkt, struct pf_walk *w);
 
 #include "pyflow/datapath_maps.h"
 
@@ -129,131 +137,43 @@ static __always_inline void pf_count_dpi(__u32 cls, int dropped)
 		c->frames[cls & 3]++;
 }
 
-/* Classified once per frame, so counted here; a traced or resubmitted frame
- * (our metadata in front) was counted already or must not be. */
-__noinline int pf_xdp_mpegts(struct xdp_md *ctx, struct pf_pkt *pkt)
-{
-	const struct pf_xdp_meta *meta;
+/* ---- the walk (pyflow/walk.h) on XDP ---- */
 
-	if (!pkt || !pkt->mpegts_deferred)
+struct pf_walk;
+__noinline int pf_trace_hop(struct pf_pkt *pkt, struct pf_walk *w, __u32 hop, int ret);
+
+#define PF_WALK_CTX struct xdp_md
+#define PF_WALK_LOOKUP_CTX(ctx, w) (&(struct pf_xdp_lookup){ .xdp = (ctx), .w = (w) })
+#define PF_WALK_LEN(ctx) ((ctx)->data_end - (ctx)->data)
+#define PF_WALK_HOP_FN pf_xdp_hop
+#define PF_WALK_ACTIONS_FN pf_xdp_actions
+#define PF_WALK_TRACE_HOP(c, pkt, w, hop, ret) pf_trace_hop((pkt), (w), (hop), (ret))
+
+static __always_inline void pf_walk_count_dpi(struct xdp_md *ctx, __u32 cls, int dropped)
+{
+	pf_count_dpi(cls, dropped);
+}
+
+struct pf_walk;
+static __always_inline int pf_walk_is_trace(const struct pf_walk *w);
+
+/* the capture flag first: a datapath that is not capturing pays one load */
+static __always_inline void pf_walk_observe(struct xdp_md *ctx, struct pf_pkt *pkt, const struct pf_walk *w,
+					    __u32 pipe, const struct pf_entry *e)
+{
+	if ((pf_capture.points & (PF_CAP_HIT | PF_CAP_MISS)) && !pf_walk_is_trace(w))
+		pf_capture_frame(ctx, e ? PF_CAP_HIT : PF_CAP_MISS, pkt->f.port, pipe, e ? e->id : PF_NO_ENTRY);
+}
+
+#include "pyflow/walk_bpf.h"
+
+__noinline int pf_xdp_mpegts(struct xdp_md *ctx, struct pf_pkt *pkt, struct pf_walk *w)
+{
+	if (!pkt || !w || !pkt->mpegts_deferred)
 		return 0;
 	pf_pkt_mpegts((void *)(long)ctx->data, (void *)(long)ctx->data_end, pkt);
-	meta = (void *)(long)ctx->data_meta;
-	if ((void *)(meta + 1) <= (void *)(long)ctx->data && meta->magic == PF_XDP_META_MAGIC)
-		return 0;
-	pf_count_dpi(pkt->f.mpegts_frame, 0);
+	pf_walk_classified(ctx, pkt, w);
 	return 0;
-}
-
-__noinline int pf_xdp_actions(struct xdp_md *ctx, struct pf_pkt *pkt, const struct pf_actions *act)
-{
-	if (!pkt || !act)
-		return PF_ACT_ERR_NO_HEADER;
-	return pf_apply_actions(ctx, pkt, act);
-}
-
-#define PF_RESUBMIT_PIPE_UNKNOWN 0xffff
-
-
-/* State of one frame's walk through the pipes, kept by pf_xdp_root and
- * advanced one pipe at a time by pf_xdp_hop. */
-struct pf_walk {
-	__u32 pipe;             /* the pipe to run next */
-	__u32 entry_id;         /* last entry hit, PF_NO_ENTRY if none */
-	/* a resubmitted frame was already counted up to the pipe that missed, and
-	 * already carries the actions of the pipes before it: it replays the walk
-	 * silently until that pipe and counts (and acts) from there on */
-	__u8 counting;
-	__u8 egress_done;       /* the chosen port's egress pipe is running / ran */
-	__u8 trace;             /* PF_META_TRACE: count nothing, record the walk */
-	__u8 hop_flags;         /* out: enum pf_trace_flag of this hop (bytes: the stack is near 512) */
-	__u32 resubmit_pipe;
-	__u32 pending_port;     /* the port ingress chose, while its egress pipe runs */
-	/* clone session + 1 (0 = none) asked by an ingress / egress pipe's clone action */
-	__u32 clone_i2e;
-	__u32 clone_e2e;
-	struct pf_fwd fwd;      /* out: where the pipe sends the frame */
-	__u32 drop_reason;      /* out: with PF_HOP_DROP */
-};
-
-enum pf_hop_result {
-	PF_HOP_FWD = 0,         /* w->fwd says where to */
-	PF_HOP_DROP = 1,        /* drop for w->drop_reason, this pipe included */
-	PF_HOP_BAD_PIPE = 2,    /* the pipe is not in use: PF_DROP_ACTION_FAIL, this pipe not included */
-	PF_HOP_NO_PIPE = 3,     /* the pipe id is out of range: end of the walk */
-};
-
-/* Run pipe w->pipe on the frame: look up, count, apply the entry's actions,
- * decide the forward. One global function per hop keeps the verifier's work
- * linear in the pipe depth, and lets the hit entry be used in place (map
- * values stay valid for the whole run) instead of copied out per hop. */
-__noinline int pf_xdp_hop(struct xdp_md *ctx, struct pf_pkt *pkt, struct pf_walk *w)
-{
-	const struct pf_pipe *pipe_cfg;
-	const struct pf_entry *ent;
-	struct pf_flow_key *key;
-	__u32 pipe, zero = 0;
-	int ret;
-
-	if (!pkt || !w)
-		return PF_HOP_NO_PIPE;
-	w->hop_flags = 0;
-	pipe = w->pipe;
-	pipe_cfg = bpf_map_lookup_elem(&pipes, &pipe);
-	if (!pipe_cfg)
-		return PF_HOP_NO_PIPE;
-	if (!(pipe_cfg->flags & PF_PIPE_IN_USE))
-		return PF_HOP_BAD_PIPE;
-	/* the handler does not always say which pipe missed: then it is the
-	 * first pipe on the way whose misses go to the handler */
-	if (!w->counting && (pipe == w->resubmit_pipe ||
-			     (w->resubmit_pipe == PF_RESUBMIT_PIPE_UNKNOWN && pipe_cfg->fwd_miss.type == PF_FWD_MISS)))
-		w->counting = 1;
-	if (pipe_cfg->type == PF_PIPE_LPM || pipe_cfg->type == PF_PIPE_HASH) {
-		ent = pf_lookup_lpm_hash(pkt, pipe, pipe_cfg);
-	} else {
-		key = bpf_map_lookup_elem(&scratch_key, &zero);
-		if (!key)
-			return PF_HOP_NO_PIPE;
-		ent = pf_lookup_masked(ctx, pkt, pipe, pipe_cfg, key);
-	}
-	if (w->counting && !w->trace)
-		pf_count_pipe(pipe, ent != NULL);
-	if ((pf_capture.points & (PF_CAP_HIT | PF_CAP_MISS)) && !w->trace)
-		pf_capture_frame(ctx, ent ? PF_CAP_HIT : PF_CAP_MISS, pkt->f.port, pipe, ent ? ent->id : PF_NO_ENTRY);
-	if (!ent) {
-		w->fwd = pipe_cfg->fwd_miss;
-		return PF_HOP_FWD;
-	}
-	w->entry_id = ent->id;
-	w->hop_flags = PF_TRACE_HIT;
-	w->fwd = ent->fwd.type == PF_FWD_DEFAULT ? pipe_cfg->fwd : ent->fwd;
-	if ((ent->act.flags & PF_ACT_CLONE) && ent->act.session < PF_MAX_SESSIONS) {
-		if (pipe_cfg->domain == PF_DOMAIN_EGRESS || w->egress_done)
-			w->clone_e2e = ent->act.session + 1;
-		else
-			w->clone_i2e = ent->act.session + 1;
-	}
-	if (!w->counting)
-		return PF_HOP_FWD;
-	if (!w->trace)
-		pf_count_entry(pf_memo(), ent->id, ctx->data_end - ctx->data);
-	if (!(ent->act.flags & ~(__u32)PF_ACT_CLONE))
-		return PF_HOP_FWD;
-	ret = pf_xdp_actions(ctx, pkt, &ent->act);
-	if (!ret)
-		return PF_HOP_FWD;
-	if (ret == PF_ACT_SAMPLED_DROP) {
-		/* a trace shows the frame that is kept, and says it may be dropped */
-		if (w->trace) {
-			w->hop_flags |= PF_TRACE_SAMPLED;
-			return PF_HOP_FWD;
-		}
-		if (!pkt->mpegts_deferred)
-			pf_count_dpi(pkt->f.mpegts_frame, 1);
-	}
-	w->drop_reason = ret == PF_ACT_SAMPLED_DROP ? PF_DROP_SAMPLED : PF_DROP_ACTION_FAIL;
-	return PF_HOP_DROP;
 }
 
 /* Metadata must not follow a frame out of this program (a peer's XDP would see it). */
@@ -411,6 +331,8 @@ static __always_inline int pf_flood(struct xdp_md *ctx, __u32 in_port, __u32 ses
 		return pf_drop(quiet ? PF_NO_PORT : in_port, PF_DROP_ACTION_FAIL, pipe, entry_id, hops);
 	pf_strip_meta(ctx);
 	len = (long)ctx->data_end - (long)ctx->data;
+	/* computed here, not after the redirect: clang would spill data_end in 32 bits, which the verifier refuses */
+	asm volatile("" : "+r"(len));
 	ret = bpf_redirect_map(group, 0, BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS);
 	if (ret != XDP_REDIRECT)
 		return pf_drop(quiet ? PF_NO_PORT : in_port, PF_DROP_TX_FAIL, pipe, entry_id, hops);
@@ -423,18 +345,20 @@ static __always_inline int pf_flood(struct xdp_md *ctx, __u32 in_port, __u32 ses
 /* Clone sessions need an sk_buff: pass the frame up with a pf_handoff in the
  * metadata area; the clsact ingress program of this port (tc_replicate.bpf.c)
  * clones it to the members of the walk's pending session (an I2E clone before
- * an E2E one) and sends the original to out_port, as flags say. */
-static __always_inline int pf_handoff(struct xdp_md *ctx, const struct pf_walk *w, __u32 in_port, __u32 out_port,
-				      __u32 flags, __u32 hops)
+ * an E2E one) and sends the original to w->out_port, as w->clone_flags say. */
+_Static_assert(PF_WALK_EGRESS_DONE == PF_HANDOFF_EGRESS_DONE && PF_WALK_DROP_ORIGINAL == PF_HANDOFF_DROP_ORIGINAL &&
+	       PF_WALK_TO_KERNEL == PF_HANDOFF_TO_KERNEL, "the walk's clone flags are the hand-off's");
+
+static __always_inline int pf_handoff(struct xdp_md *ctx, const struct pf_walk *w, __u32 in_port)
 {
 	struct pf_handoff *h;
 
 	pf_strip_meta(ctx);
 	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct pf_handoff)))
-		return pf_drop(w->trace ? PF_NO_PORT : in_port, PF_DROP_ACTION_FAIL, w->pipe, w->entry_id, hops);
+		return pf_drop(w->trace ? PF_NO_PORT : in_port, PF_DROP_ACTION_FAIL, w->pipe, w->entry_id, w->hops);
 	h = (void *)(long)ctx->data_meta;
 	if ((void *)(h + 1) > (void *)(long)ctx->data)
-		return pf_drop(w->trace ? PF_NO_PORT : in_port, PF_DROP_ACTION_FAIL, w->pipe, w->entry_id, hops);
+		return pf_drop(w->trace ? PF_NO_PORT : in_port, PF_DROP_ACTION_FAIL, w->pipe, w->entry_id, w->hops);
 	h->magic = PF_HANDOFF_MAGIC;
 	if (w->clone_i2e) {
 		h->session = w->clone_i2e - 1;
@@ -443,10 +367,10 @@ static __always_inline int pf_handoff(struct xdp_md *ctx, const struct pf_walk *
 		h->session = w->clone_e2e - 1;
 		h->clone_path = PF_PATH_CLONE_E2E;
 	}
-	h->flags = flags;
-	h->out_port = out_port;
+	h->flags = w->clone_flags;
+	h->out_port = w->out_port;
 	h->in_port = in_port;
-	pf_set_verdict(PF_VERDICT_REPLICATE, out_port, 0, w->pipe, w->entry_id, hops);
+	pf_set_verdict(PF_VERDICT_REPLICATE, w->out_port, 0, w->pipe, w->entry_id, w->hops);
 	return XDP_PASS;
 }
 
@@ -470,19 +394,10 @@ __noinline int pf_trace_hop(struct pf_pkt *pkt, struct pf_walk *w, __u32 hop, in
 {
 	__u32 zero = 0;
 	struct pf_trace *t = bpf_map_lookup_elem(&trace_rec, &zero);
-	struct pf_trace_hop *h;
 
 	if (!t || !pkt || !w || hop >= PF_MAX_PIPE_DEPTH)
 		return 0;
-	h = &t->hops[hop];
-	h->pipe = w->pipe;
-	h->entry_id = (w->hop_flags & PF_TRACE_HIT) ? w->entry_id : PF_NO_ENTRY;
-	h->result = ret;
-	h->flags = w->hop_flags | (w->egress_done ? PF_TRACE_EGRESS : 0);
-	h->fwd = w->fwd;
-	h->drop_reason = ret == PF_HOP_DROP ? w->drop_reason : 0;
-	h->_pad = 0;
-	__builtin_memcpy(&h->after, &pkt->f, sizeof(h->after));
+	pf_walk_trace_hop(&t->hops[hop], pkt, w, ret);
 	t->nhops = hop + 1;
 	return 0;
 }
@@ -493,27 +408,21 @@ int pf_xdp_root(struct xdp_md *ctx)
 	struct pf_pkt pkt __attribute__((aligned(8)));
 	struct pf_walk w;
 	const struct pf_config *cfg;
-	const struct pf_port *port_cfg;
 	struct pf_port_counter *pc;
 	struct pf_xdp_meta *meta;
-	__u32 zero = 0, port, cport, packet_path = PF_PATH_NORMAL, hop;
+	__u32 zero = 0, port, cport, packet_path = PF_PATH_NORMAL, trace = 0, resubmit_pipe = 0;
 	int ret;
 
-	__builtin_memset(&w, 0, sizeof(w));
-	w.entry_id = PF_NO_ENTRY;
-	w.counting = 1;
-	w.resubmit_pipe = PF_RESUBMIT_PIPE_UNKNOWN;
 	meta = (void *)(long)ctx->data_meta;
 	if ((void *)(meta + 1) <= (void *)(long)ctx->data && meta->magic == PF_XDP_META_MAGIC) {
 		/* only test runs and resubmits carry metadata: live frames pay nothing here */
-		if (meta->flags & PF_META_TRACE)
-			w.trace = 1;
+		trace = meta->flags & PF_META_TRACE;
 		if (meta->packet_path == PF_PATH_RESUBMIT) {
 			packet_path = PF_PATH_RESUBMIT;
-			w.resubmit_pipe = meta->pipe;
-			w.counting = 0;
+			resubmit_pipe = meta->pipe;
 		}
 	}
+	pf_walk_init(&w, 0, trace, packet_path == PF_PATH_RESUBMIT, resubmit_pipe);
 
 	port = pf_port_of(pf_memo(), ctx->ingress_ifindex);
 	if (port == PF_NO_PORT)
@@ -541,67 +450,22 @@ int pf_xdp_root(struct xdp_md *ctx)
 		return pf_drop(cport, PF_DROP_MALFORMED, cfg->root_pipe, PF_NO_ENTRY, 0);
 
 	w.pipe = cfg->root_pipe;
-	for (hop = 0; hop < PF_MAX_PIPE_DEPTH; hop++) {
-		ret = pf_xdp_hop(ctx, &pkt, &w);
-		if (ret == PF_HOP_NO_PIPE)
-			break;
-		if (w.trace)
-			pf_trace_hop(&pkt, &w, hop, ret);
-		if (ret == PF_HOP_BAD_PIPE)
-			return pf_drop(cport, PF_DROP_ACTION_FAIL, w.pipe, w.entry_id, hop);
-		if (ret == PF_HOP_DROP)
-			return pf_drop(cport, w.drop_reason, w.pipe, w.entry_id, hop + 1);
-
-		switch (w.fwd.type) {
-		case PF_FWD_PIPE:
-			w.pipe = w.fwd.target;
-			continue;
-		case PF_FWD_PORT:
-			/* an I2E clone: the copies and the original all run their egress pipes in TC */
-			if (w.clone_i2e)
-				return pf_handoff(ctx, &w, port, w.fwd.target, 0, hop + 1);
-			if (!w.egress_done && w.fwd.target < PF_MAX_PORTS) {
-				__u32 out = w.fwd.target;
-
-				port_cfg = bpf_map_lookup_elem(&ports, &out);
-				if (port_cfg && (port_cfg->flags & PF_PORT_EGRESS_PIPE)) {
-					/* the chosen port's egress pipe runs before the frame leaves */
-					w.egress_done = 1;
-					w.pending_port = out;
-					w.pipe = port_cfg->egress_pipe;
-					continue;
-				}
-			}
-			if (w.clone_e2e)
-				return pf_handoff(ctx, &w, port, w.fwd.target, PF_HANDOFF_EGRESS_DONE, hop + 1);
-			return pf_tx(ctx, cport, w.fwd.target, w.pipe, w.entry_id, hop + 1, w.trace);
-		case PF_FWD_DEFAULT:
-			/* an egress pipe without its own forward lets the frame go where ingress sent it */
-			if (w.egress_done) {
-				if (w.clone_e2e)
-					return pf_handoff(ctx, &w, port, w.pending_port, PF_HANDOFF_EGRESS_DONE, hop + 1);
-				return pf_tx(ctx, cport, w.pending_port, w.pipe, w.entry_id, hop + 1, w.trace);
-			}
-			/* fall through: no forward is a drop, but clones still leave (PSA) */
-		case PF_FWD_DROP:
-			if (w.clone_i2e || w.clone_e2e)
-				return pf_handoff(ctx, &w, port, PF_NO_PORT, PF_HANDOFF_DROP_ORIGINAL, hop + 1);
-			return pf_drop(cport, PF_DROP_ACTION, w.pipe, w.entry_id, hop + 1);
-		case PF_FWD_MISS:
-			return pf_miss(ctx, port, w.pipe, packet_path, hop + 1, w.trace);
-		case PF_FWD_KERNEL:
-			if (w.clone_i2e || w.clone_e2e)
-				return pf_handoff(ctx, &w, port, PF_NO_PORT, PF_HANDOFF_TO_KERNEL, hop + 1);
-			pf_strip_meta(ctx);
-			pf_set_verdict(PF_VERDICT_PASS, 0, 0, w.pipe, w.entry_id, hop + 1);
-			return XDP_PASS;
-		case PF_FWD_SESSION:
-			return pf_flood(ctx, port, w.fwd.target, w.pipe, w.entry_id, hop + 1, w.trace);
-		default:
-			return pf_drop(cport, PF_DROP_ACTION, w.pipe, w.entry_id, hop + 1);
-		}
+	switch (pf_walk_run(ctx, &pkt, &w)) {
+	case PF_WALK_TX:
+		return pf_tx(ctx, cport, w.out_port, w.pipe, w.entry_id, w.hops, w.trace);
+	case PF_WALK_MISS:
+		return pf_miss(ctx, port, w.pipe, packet_path, w.hops, w.trace);
+	case PF_WALK_KERNEL:
+		pf_strip_meta(ctx);
+		pf_set_verdict(PF_VERDICT_PASS, 0, 0, w.pipe, w.entry_id, w.hops);
+		return XDP_PASS;
+	case PF_WALK_FLOOD:
+		return pf_flood(ctx, port, w.fwd.target, w.pipe, w.entry_id, w.hops, w.trace);
+	case PF_WALK_CLONES:
+		return pf_handoff(ctx, &w, port);
+	default:
+		return pf_drop(cport, w.drop_reason, w.pipe, w.entry_id, w.hops);
 	}
-	return pf_drop(cport, PF_DROP_DEPTH, w.pipe, w.entry_id, hop);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -51,36 +51,26 @@ __noinline int pf_tc_parse(struct __sk_buff *skb, struct pf_pkt *pkt)
 	return pf_parse(data, data_end, pkt);
 }
 
-__noinline int pf_tc_actions(struct __sk_buff *skb, struct pf_pkt *pkt, const struct pf_actions *act)
+/* ---- the walk (pyflow/walk.h) on TC ---- */
+
+#define PF_WALK_CTX struct __sk_buff
+#define PF_WALK_LEN(skb) ((skb)->len)
+#define PF_WALK_HOP_FN pf_tc_hop
+#define PF_WALK_ACTIONS_FN pf_tc_actions
+#define PF_WALK_TRACE_HOP(c, pkt, w, hop, ret) do { } while (0)   /* replicated frames are never traced */
+
+/* the class of a replicated frame is not counted again (the walk's dpi is off) */
+static __always_inline void pf_walk_count_dpi(struct __sk_buff *skb, __u32 cls, int dropped)
 {
-	if (!pkt || !act)
-		return PF_ACT_ERR_NO_HEADER;
-	return pf_apply_actions(skb, pkt, act);
 }
 
-/* 1 = hit (entry copied to out), 0 = miss. pipe: the pipe's config, in use. */
-__noinline int pf_pipe_lookup(struct pf_pkt *pkt, __u32 pipe_id, const struct pf_pipe *pipe, struct pf_entry *out)
+struct pf_walk;
+static __always_inline void pf_walk_observe(struct __sk_buff *skb, struct pf_pkt *pkt, const struct pf_walk *w,
+					    __u32 pipe, const struct pf_entry *e)
 {
-	struct pf_flow_key *key;
-	const struct pf_entry *e;
-	__u32 zero = 0;
-
-	if (!pkt || !pipe || !out)
-		return 0;
-	if (pipe->type == PF_PIPE_LPM || pipe->type == PF_PIPE_HASH) {
-		e = pf_lookup_lpm_hash(pkt, pipe_id, pipe);
-	} else {
-		/* the key of the XDP program: its run on this CPU is over */
-		key = bpf_map_lookup_elem(&scratch_key, &zero);
-		if (!key)
-			return 0;
-		e = pf_lookup_masked(NULL, pkt, pipe_id, pipe, key);
-	}
-	if (!e)
-		return 0;
-	__builtin_memcpy(out, e, sizeof(*out));
-	return 1;
 }
+
+#include "pyflow/walk_bpf.h"
 
 static __always_inline __u32 pf_port_ifindex(__u32 port)
 {
@@ -158,69 +148,77 @@ int pf_tc_ingress(struct __sk_buff *skb)
 	return bpf_redirect(ifindex, 0);
 }
 
-/* A marked frame through the egress pipe of its port, pipe, and the pipes that
- * one leads to. TC_ACT_OK: the frame leaves; anything else is the verdict. */
+/* A flood from an egress pipe: one copy to every member of the session but the ingress port, as XDP
+ * floods (the members' egress pipes do not run on them). */
+static __always_inline void pf_tc_flood(struct __sk_buff *skb, __u32 session, __u32 in_port)
+{
+	const struct pf_session *s = bpf_map_lookup_elem(&sessions, &session);
+	__u32 i;
+
+	if (!s)
+		return;
+	for (i = 0; i < PF_MAX_SESSION_MEMBERS; i++) {
+		__u32 out = s->members[i].port, ifindex;
+		struct pf_port_counter *pc;
+
+		if (i >= s->nmembers)
+			break;
+		if (!s->members[i].in_use || out == in_port)
+			continue;
+		ifindex = pf_port_ifindex(out);
+		if (!ifindex || bpf_clone_redirect(skb, ifindex, 0)) {
+			pf_count_port_drop(out, PF_DROP_TX_FAIL);
+			continue;
+		}
+		pc = bpf_map_lookup_elem(&port_counters, &out);
+		if (pc) {
+			pc->tx_packets++;
+			pc->tx_bytes += skb->len;
+		}
+	}
+}
+
+/* A marked frame through the egress pipe of its port, pipe, and the pipes that one leads to (the walk).
+ * Returns TC_ACT_OK with *out_port where the frame leaves, or the verdict. */
 static __always_inline int pf_tc_egress_pipes(struct __sk_buff *skb, __u32 port, __u32 pipe, __u32 path, __u32 depth,
-					      __u32 in_port)
+					      __u32 in_port, __u32 *out_port)
 {
 	struct pf_pkt pkt;
-	struct pf_entry *ent;
-	const struct pf_pipe *pipe_cfg;
-	struct pf_fwd fwd;
-	__u32 zero = 0, hop, entry_id = PF_NO_ENTRY, clone_e2e = 0;
-	int ret;
+	struct pf_walk w;
 
-	ent = bpf_map_lookup_elem(&scratch_entry, &zero);
-	if (!ent)
-		return TC_ACT_SHOT;
 	if (pf_tc_parse(skb, &pkt)) {
 		pf_count_port_drop(port, PF_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
 	pkt.f.port = in_port;
 	pkt.f.packet_path = path;
-	for (hop = 0; hop < PF_MAX_PIPE_DEPTH; hop++) {
-		pipe_cfg = bpf_map_lookup_elem(&pipes, &pipe);
-		if (!pipe_cfg)
-			return TC_ACT_OK;
-		if (!(pipe_cfg->flags & PF_PIPE_IN_USE)) {
-			pf_drop(port, PF_DROP_ACTION_FAIL, pipe, entry_id, hop);
+	pf_walk_init_egress(&w, port, pipe);
+	switch (pf_walk_run(skb, &pkt, &w)) {
+	case PF_WALK_CLONES:
+		if (depth < PF_MAX_CLONE_DEPTH)
+			pf_clone_to_session(skb, w.clone_e2e - 1, PF_PATH_CLONE_E2E, depth + 1, in_port);
+		if (w.clone_flags & PF_WALK_DROP_ORIGINAL)
 			return TC_ACT_SHOT;
-		}
-		ret = pf_pipe_lookup(&pkt, pipe, pipe_cfg, ent);
-		pf_count_pipe(pipe, ret);
-		if (ret) {
-			entry_id = ent->id;
-			pf_count_entry(pf_memo(), ent->id, skb->len);
-			fwd = ent->fwd.type == PF_FWD_DEFAULT ? pipe_cfg->fwd : ent->fwd;
-			if ((ent->act.flags & PF_ACT_CLONE) && ent->act.session < PF_MAX_SESSIONS)
-				clone_e2e = ent->act.session + 1;
-			if (ent->act.flags & ~(__u32)PF_ACT_CLONE) {
-				ret = pf_tc_actions(skb, &pkt, &ent->act);
-				if (ret) {
-					pf_drop(port, ret == PF_ACT_SAMPLED_DROP ? PF_DROP_SAMPLED : PF_DROP_ACTION_FAIL, pipe,
-						entry_id, hop + 1);
-					return TC_ACT_SHOT;
-				}
-			}
-		} else {
-			fwd = pipe_cfg->fwd_miss;
-		}
-		if (fwd.type == PF_FWD_PIPE) {
-			pipe = fwd.target;
-			continue;
-		}
-		/* PSA: an egress pipe cannot choose another port; it drops or lets the frame go */
-		if (clone_e2e && depth < PF_MAX_CLONE_DEPTH)
-			pf_clone_to_session(skb, clone_e2e - 1, PF_PATH_CLONE_E2E, depth + 1, in_port);
-		if (fwd.type == PF_FWD_DROP || fwd.type == PF_FWD_MISS) {
-			pf_drop(port, fwd.type == PF_FWD_DROP ? PF_DROP_ACTION : PF_DROP_NO_MISS, pipe, entry_id, hop + 1);
-			return TC_ACT_SHOT;
-		}
+		if (w.clone_flags & PF_WALK_TO_KERNEL)
+			return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
+		/* fall through */
+	case PF_WALK_TX:
+		*out_port = w.out_port;
 		return TC_ACT_OK;
+	case PF_WALK_KERNEL:
+		/* to the host stack, as if the frame had come in on this port */
+		return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
+	case PF_WALK_FLOOD:
+		pf_tc_flood(skb, w.fwd.target, in_port);
+		return TC_ACT_SHOT;
+	case PF_WALK_MISS:
+		/* no miss handler listens in TC */
+		w.drop_reason = PF_DROP_NO_MISS;
+		/* fall through */
+	default:
+		pf_drop(port, w.drop_reason, w.pipe, w.entry_id, w.hops);
+		return TC_ACT_SHOT;
 	}
-	pf_drop(port, PF_DROP_DEPTH, pipe, entry_id, hop);
-	return TC_ACT_SHOT;
 }
 
 SEC("tc")
@@ -228,7 +226,7 @@ int pf_tc_egress(struct __sk_buff *skb)
 {
 	const struct pf_port *port_cfg;
 	struct pf_port_counter *pc;
-	__u32 ifindex = skb->ifindex, port, *portp, path, flags, depth, truncate, in_port;
+	__u32 ifindex = skb->ifindex, port, *portp, path, flags, depth, truncate, in_port, out;
 	int ret;
 
 	if (skb->cb[PF_CB_MAGIC_IDX] != PF_CB_MAGIC)
@@ -244,10 +242,11 @@ int pf_tc_egress(struct __sk_buff *skb)
 	if (!portp)
 		return TC_ACT_OK;
 	port = *portp;
+	out = port;
 
 	port_cfg = bpf_map_lookup_elem(&ports, &port);
 	if (port_cfg && (port_cfg->flags & PF_PORT_EGRESS_PIPE) && !(flags & PF_HANDOFF_EGRESS_DONE)) {
-		ret = pf_tc_egress_pipes(skb, port, port_cfg->egress_pipe, path, depth, in_port);
+		ret = pf_tc_egress_pipes(skb, port, port_cfg->egress_pipe, path, depth, in_port, &out);
 		if (ret != TC_ACT_OK)
 			return ret;
 	}
@@ -256,12 +255,20 @@ int pf_tc_egress(struct __sk_buff *skb)
 		pf_count_port_drop(port, PF_DROP_ACTION_FAIL);
 		return TC_ACT_SHOT;
 	}
-	pc = bpf_map_lookup_elem(&port_counters, &port);
+	if (out != port) {
+		/* the egress pipe sent it to another port, as an XDP egress pipe does */
+		ifindex = pf_port_ifindex(out);
+		if (!ifindex) {
+			pf_count_port_drop(port, PF_DROP_TX_FAIL);
+			return TC_ACT_SHOT;
+		}
+	}
+	pc = bpf_map_lookup_elem(&port_counters, &out);
 	if (pc) {
 		pc->tx_packets++;
 		pc->tx_bytes += skb->len;
 	}
-	return TC_ACT_OK;
+	return out != port ? bpf_redirect(ifindex, 0) : TC_ACT_OK;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

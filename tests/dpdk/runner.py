@@ -46,6 +46,7 @@ def counters(inst, program) -> dict:
         "entries": entries,
         "pipes": {p.name: inst.counters_pipe(p.id) for p in program.pipes},
         "ports": {p.name: inst.counters_port(p.id) for p in program.ports},
+        "dpi": inst.counters_dpi(),
         "miss": inst.miss_stats(),
     }
 

@@ -187,7 +187,8 @@ def through_ebpf(config: dict, frames: list[tuple[int, bytes]], prefix: str) -> 
                     "entries": {names[i]: list(counts[i]) for i in ids},
                     "pipes": {p.name: inst.counters_pipe(p.id) for p in program.pipes},
                     "ports": {p.name: {k: v for k, v in inst.counters_port(p.id).items()}
-                              for p in program.ports}}
+                              for p in program.ports},
+                    "dpi": inst.counters_dpi()}
     finally:
         for a in links[::2]:
             subprocess.run(["ip", "link", "del", a], capture_output=True)
@@ -205,7 +206,7 @@ def through_dpdk(config: dict, frames: list[tuple[int, bytes]], prefix: str, tmp
                          "drop_reason": r["drop_reason"], "entry": r["entry"],
                          "out": r["out"] if r["kind"] == "tx" else ""} for r in res["results"]],
             "entries": {n: [e["packets"], e["bytes"]] for n, e in c["entries"].items()},
-            "pipes": c["pipes"], "ports": c["ports"]}
+            "pipes": c["pipes"], "ports": c["ports"], "dpi": c["dpi"]}
 
 
 def compare(label: str, config: dict, frames: list[tuple[int, bytes]], ebpf: dict, dpdk: dict) -> list[str]:
@@ -213,7 +214,7 @@ def compare(label: str, config: dict, frames: list[tuple[int, bytes]], ebpf: dic
     for i, ((port, frame), a, b) in enumerate(zip(frames, ebpf["results"], dpdk["results"])):
         if a != b:
             problems.append(f"{label} frame {i} (in port {port}) {frame.hex()}:\n  ebpf {a}\n  dpdk {b}")
-    for key in ("entries", "pipes", "ports"):
+    for key in ("entries", "pipes", "ports", "dpi"):
         if ebpf[key] != dpdk[key]:
             diff = {k: (ebpf[key].get(k), dpdk[key].get(k)) for k in set(ebpf[key]) | set(dpdk[key])
                     if ebpf[key].get(k) != dpdk[key].get(k)}
@@ -225,7 +226,7 @@ def compare(label: str, config: dict, frames: list[tuple[int, bytes]], ebpf: dic
 
 # Clone sessions are replicated by TC on ebpf (one sk_buff per copy, sent on the wire), which a
 # BPF_PROG_RUN of the XDP program cannot show; their copies are compared on real traffic in
-# tests/netns/test_clone.py instead.
+# tests/dpdk/test_clone_differential.py (both backends) and tests/netns/test_clone.py instead.
 REPLICATED_ON_THE_WIRE = {"psa-clone-e2e.json"}
 
 

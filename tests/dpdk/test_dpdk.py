@@ -439,18 +439,25 @@ def _resubmit_first_packets(backend: str, config: str) -> dict:
         shutil.rmtree(f"/sys/fs/bpf/pyflow/{prefix}", ignore_errors=True)
 
 
-@pytest.mark.parametrize("root_action", ["none", "dec_ttl"])
+@pytest.mark.parametrize("root_action", ["none", "dec_ttl", "clone"])
 def test_differential_resubmit_against_ebpf(tmp_path, root_action):
     """The packet-resubmit scenario's first packets on both backends: the same learned entries, and a resubmitted frame
     counted the same way (from the pipe that missed on), so every counter agrees with the resubmit example's.
-    With a TTL decrement on the root entry, the resubmitted frame must not get it twice."""
+    With a TTL decrement on the root entry, the resubmitted frame must not get it twice; with a clone action there,
+    it is cloned once, where its replayed walk ends (after the learned entry's rewrite)."""
     config = str(ROOT / "conf" / "resubmit.json")
-    if root_action == "dec_ttl":
+    if root_action != "none":
         cfg = json.loads(pathlib.Path(config).read_text())
         root = next(p for p in cfg["pipes"] if p.get("root"))
-        root["actions"] = ["dec_ttl"]
-        next(e for e in root["entries"] if e["name"] == "root_host_to_net_vf0")["actions"] = {"dec_ttl": True}
-        config = str(tmp_path / "resubmit-dec-ttl.json")
+        root["actions"] = [root_action]
+        entry = next(e for e in root["entries"] if e["name"] == "root_host_to_net_vf0")
+        if root_action == "clone":
+            cfg["sessions"] = [{"id": 1, "name": "copy_to_uplink",
+                                "members": [{"port": "uplink", "instance": 1, "class_of_service": 0, "truncate": 0}]}]
+            entry["actions"] = {"clone": 1}
+        else:
+            entry["actions"] = {"dec_ttl": True}
+        config = str(tmp_path / f"resubmit-{root_action}.json")
         pathlib.Path(config).write_text(json.dumps(cfg))
     runs = {backend: _resubmit_first_packets(backend, config) for backend in ("ebpf", "dpdk")}
 
@@ -479,8 +486,12 @@ def test_differential_resubmit_against_ebpf(tmp_path, root_action):
     assert list(ebpf["pipe_misses"].values()) == [n]
     assert ebpf["pipes"] == {"root": {"hits": n, "misses": 0}, "n2h": {"hits": 0, "misses": 0},
                              "h2n": {"hits": n, "misses": n}}
-    assert (ebpf["ports"]["vf0"]["rx_packets"], ebpf["ports"]["uplink"]["tx_packets"]) == (n, n)
-    assert (ebpf["installed"], ebpf["resubmitted"], len(ebpf["frames"])) == (n, n, n)
+    copies = 2 if root_action == "clone" else 1
+    assert (ebpf["ports"]["vf0"]["rx_packets"], ebpf["ports"]["uplink"]["tx_packets"]) == (n, copies * n)
+    assert (ebpf["installed"], ebpf["resubmitted"], len(ebpf["frames"])) == (n, n, copies * n)
+    if root_action == "clone":
+        # the copy is the frame as the walk leaves ingress: rewritten by the learned entry, as the original
+        assert ebpf["frames"][::2] == ebpf["frames"][1::2]
     # IPv4 TTL (the frames start at the ethertype): decremented once on the root entry, or not at all
     assert {f[2 + 8] for f in ebpf["frames"]} == {63 if root_action == "dec_ttl" else 64}
 

@@ -42,14 +42,110 @@ int pfd_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err)
 	return 0;
 }
 
+/* The walk's context on the software pipes (PF_WALK_CTX of pyflow/walk.h). */
 struct walk {
 	struct pfd *d;
 	struct pfd_slot_counters *c;
 	struct pfd_outputs *out;
 	struct pf_verdict *v;
-	uint32_t in_port;
+	struct rte_mbuf *m;             /* the frame being walked */
+	uint32_t in_port;               /* where it came in */
+	uint32_t cport;                 /* the port its drops are counted on: in_port, or the port a copy leaves */
+	uint64_t now;
 	struct pf_trace *trace;         /* pyflow trace: count nothing, record the walk */
 };
+
+struct pf_walk;
+static void pfd_trace_hop(struct walk *c, const struct pf_pkt *pkt, const struct pf_walk *w, uint32_t hop, int ret);
+
+#define PF_WALK_CTX struct walk
+#define PF_WALK_HOP(c, pkt, w) pf_walk_hop((c), (pkt), (w))
+#define PF_WALK_TRACE_HOP(c, pkt, w, hop, ret) pfd_trace_hop((c), (pkt), (w), (hop), (ret))
+
+static inline const struct pf_pipe *pf_walk_pipe_cfg(struct walk *c, uint32_t pipe)
+{
+	return pipe < PF_MAX_PIPES ? &c->d->pipes[pipe].cfg : NULL;
+}
+
+/* As the XDP lookup: a deferred MPEG-TS payload is classified when the pipe's masks use the class. */
+static inline void pf_walk_classified(struct walk *c, const struct pf_pkt *pkt, struct pf_walk *w);
+
+static inline const struct pf_entry *pf_walk_lookup(struct walk *c, struct pf_pkt *pkt, struct pf_walk *w,
+						    uint32_t pipe, const struct pf_pipe *cfg)
+{
+	const struct pfd_pipe *pp = &c->d->pipes[pipe];
+	uint32_t id;
+
+	if (pkt->mpegts_deferred && (cfg->type == PF_PIPE_BASIC || cfg->type == PF_PIPE_CONTROL)) {
+		for (uint32_t k = 0; k < pp->nmasks && k < PF_MAX_MASKS; k++) {
+			if (pp->masks[k].mpegts_frame) {
+				pf_pkt_mpegts(PF_PKT_DATA(c->m), PF_PKT_DATA_END(c->m), pkt);
+				pf_walk_classified(c, pkt, w);
+				break;
+			}
+		}
+	}
+	id = pfd_lookup(c->d, pipe, &pkt->f, cfg->type == PF_PIPE_HASH ? pf_flow_hash(&pkt->f) : 0);
+	return id == PFD_NO_ENTRY ? NULL : &c->d->entries[id].e;
+}
+
+static inline void pf_walk_count_pipe(struct walk *c, uint32_t pipe, int hit)
+{
+	if (hit)
+		c->c->pipes[pipe].hits++;
+	else
+		c->c->pipes[pipe].misses++;
+}
+
+static inline void pf_walk_count_entry(struct walk *c, const struct pf_entry *e)
+{
+	struct pfd_entry *pe = &c->d->entries[e->id];
+
+	c->c->entries[e->id].packets++;
+	c->c->entries[e->id].bytes += rte_pktmbuf_pkt_len(c->m);
+	if (!c->now)
+		c->now = pf_now_ns();
+	/* a shared line: write at most once per millisecond, and only forward (another lcore's burst may be
+	 * stamped later than this one) */
+	if ((int64_t)(c->now - pe->last_seen_ns) > 1000000)
+		pe->last_seen_ns = c->now;
+}
+
+static inline void pf_walk_count_dpi(struct walk *c, uint32_t cls, int dropped)
+{
+	if (dropped)
+		c->c->dpi.dropped[cls & 3]++;
+	else
+		c->c->dpi.frames[cls & 3]++;
+}
+
+static inline int pf_walk_actions(struct walk *c, struct pf_pkt *pkt, const struct pf_actions *act)
+{
+	return pf_apply_actions(c->m, pkt, act);
+}
+
+static inline const struct pf_port *pf_walk_port_cfg(struct walk *c, uint32_t port)
+{
+	return port < PF_MAX_PORTS ? &c->d->ports[port].cfg : NULL;
+}
+
+static inline void pf_walk_observe(struct walk *c, struct pf_pkt *pkt, const struct pf_walk *w, uint32_t pipe,
+				   const struct pf_entry *e)
+{
+	(void)c, (void)pkt, (void)w, (void)pipe, (void)e;
+}
+
+#include "pyflow/walk.h"
+
+static void pfd_trace_hop(struct walk *c, const struct pf_pkt *pkt, const struct pf_walk *w, uint32_t hop, int ret)
+{
+	if (!c->trace || hop >= PF_MAX_PIPE_DEPTH)
+		return;
+	pf_walk_trace_hop(&c->trace->hops[hop], pkt, w, ret);
+	c->trace->nhops = hop + 1;
+}
+
+/* ---- what the verdicts do with an mbuf ---- */
 
 static void emit(struct walk *w, uint32_t port, struct rte_mbuf *m)
 {
@@ -58,39 +154,9 @@ static void emit(struct walk *w, uint32_t port, struct rte_mbuf *m)
 		w->out->mbufs[w->out->n++] = m;
 	} else {
 		if (!w->trace)
-			w->c->ports[w->in_port].drops[PF_DROP_TX_FAIL]++;
+			w->c->ports[w->cport].drops[PF_DROP_TX_FAIL]++;
 		rte_pktmbuf_free(m);
 	}
-}
-
-/* Copies of m to every member of a session (truncated where asked); m itself is left alone. */
-static uint32_t replicate(struct walk *w, const struct rte_mbuf *m, uint32_t session, uint32_t exclude_port)
-{
-	const struct pf_session *s;
-	uint32_t copies = 0;
-
-	if (session >= PF_MAX_SESSIONS)
-		return 0;
-	s = &w->d->sessions[session];
-	for (uint32_t i = 0; i < s->nmembers && i < PF_MAX_SESSION_MEMBERS; i++) {
-		const struct pf_session_member *mb = &s->members[i];
-		uint32_t len = rte_pktmbuf_pkt_len(m);
-		struct rte_mbuf *copy;
-
-		if (!mb->in_use || mb->port >= PF_MAX_PORTS || mb->port == exclude_port)
-			continue;
-		if (mb->truncate && mb->truncate < len)
-			len = mb->truncate;
-		copy = rte_pktmbuf_copy(m, m->pool, 0, len);
-		if (!copy) {
-			if (!w->trace)
-				w->c->ports[w->in_port].drops[PF_DROP_TX_FAIL]++;
-			continue;
-		}
-		emit(w, mb->port, copy);
-		copies++;
-	}
-	return copies;
 }
 
 static void set_verdict(struct pf_verdict *v, uint32_t kind, uint32_t out_port, uint32_t reason, uint32_t pipe,
@@ -104,7 +170,7 @@ static void drop(struct walk *w, struct rte_mbuf *m, uint32_t reason, uint32_t p
 {
 	set_verdict(w->v, PF_VERDICT_DROP, 0, reason, pipe, entry_id, hops);
 	if (!w->trace)
-		w->c->ports[w->in_port].drops[reason]++;
+		w->c->ports[w->cport].drops[reason]++;
 	rte_pktmbuf_free(m);
 }
 
@@ -118,37 +184,107 @@ static void tx(struct walk *w, struct rte_mbuf *m, uint32_t out_port, uint32_t p
 	emit(w, out_port, m);
 }
 
+static void egress_walk(struct walk *parent, struct rte_mbuf *m, uint32_t port, uint8_t path, uint32_t depth,
+			uint32_t truncate, bool egress_done);
+
+/* Copies of m (left alone) to the members of a session. A group's (path NORMAL: fwd session:N) go to
+ * every member but the ingress port, straight out as XDP's broadcast; a clone session's (path CLONE_*)
+ * each run their member port's egress pipe, as TC makes them on ebpf (tc_replicate.bpf.c). */
+static void replicate(struct walk *w, const struct rte_mbuf *m, uint32_t session, uint8_t path, uint32_t depth)
+{
+	const struct pf_session *s;
+
+	if (session >= PF_MAX_SESSIONS)
+		return;
+	s = &w->d->sessions[session];
+	for (uint32_t i = 0; i < s->nmembers && i < PF_MAX_SESSION_MEMBERS; i++) {
+		const struct pf_session_member *mb = &s->members[i];
+		struct rte_mbuf *copy;
+
+		if (!mb->in_use || mb->port >= PF_MAX_PORTS || (path == PF_PATH_NORMAL && mb->port == w->in_port))
+			continue;
+		copy = w->d->ports[mb->port].in_use ? rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX) : NULL;
+		if (!copy)
+			w->c->ports[mb->port].drops[PF_DROP_TX_FAIL]++;
+		else if (path == PF_PATH_NORMAL)
+			emit(w, mb->port, copy);
+		else
+			egress_walk(w, copy, mb->port, path, depth, mb->truncate, false);
+	}
+}
+
+static int parse_mbuf(struct rte_mbuf *m, struct pf_pkt *pkt)
+{
+	pf_pkt_clear(pkt);
+	if (!rte_pktmbuf_is_contiguous(m) && rte_pktmbuf_linearize(m))
+		return PF_PARSE_ERR_ETH;
+	return pf_parse_ex(PF_PKT_DATA(m), PF_PKT_DATA_END(m), pkt, PF_PARSE_DEFER_MPEGTS);
+}
+
+/* A replicated frame (a copy, or the original once its copies are taken) through the egress pipe of the
+ * port it leaves by, as pf_tc_egress does on ebpf: counted, not traced, its drops counted on that port;
+ * a copy is truncated as it leaves (the egress pipe saw it whole). */
+static void egress_walk(struct walk *parent, struct rte_mbuf *m, uint32_t port, uint8_t path, uint32_t depth,
+			uint32_t truncate, bool egress_done)
+{
+	struct pf_verdict v;
+	struct walk c = { .d = parent->d, .c = parent->c, .out = parent->out, .v = &v, .m = m,
+			  .in_port = parent->in_port, .cport = port, .now = parent->now };
+	const struct pfd_port *pp = &c.d->ports[port];
+	uint32_t out = port;
+
+	if (!egress_done && (pp->cfg.flags & PF_PORT_EGRESS_PIPE)) {
+		struct pf_walk w;
+		struct pf_pkt pkt;
+
+		if (parse_mbuf(m, &pkt)) {
+			drop(&c, m, PF_DROP_MALFORMED, pp->cfg.egress_pipe, PFD_NO_ENTRY, 0);
+			return;
+		}
+		pkt.f.port = c.in_port;
+		pkt.f.packet_path = path;
+		pf_walk_init_egress(&w, port, pp->cfg.egress_pipe);
+		switch (pf_walk_run(&c, &pkt, &w)) {
+		case PF_WALK_CLONES:
+			if (depth < PF_MAX_CLONE_DEPTH)
+				replicate(&c, m, w.clone_e2e - 1u, PF_PATH_CLONE_E2E, depth + 1);
+			if (w.clone_flags & (PF_WALK_DROP_ORIGINAL | PF_WALK_TO_KERNEL)) {
+				rte_pktmbuf_free(m);
+				return;
+			}
+			/* fall through */
+		case PF_WALK_TX:
+			out = w.out_port;
+			break;
+		case PF_WALK_KERNEL:
+			rte_pktmbuf_free(m);            /* there is no host stack behind a DPDK port */
+			return;
+		case PF_WALK_FLOOD:
+			replicate(&c, m, w.fwd.target, PF_PATH_NORMAL, 0);
+			rte_pktmbuf_free(m);
+			return;
+		case PF_WALK_MISS:
+			w.drop_reason = PF_DROP_NO_MISS;        /* as in TC: no miss handler behind an egress walk */
+			/* fall through */
+		default:
+			drop(&c, m, w.drop_reason, w.pipe, w.entry_id, w.hops);
+			return;
+		}
+	}
+	if (truncate && rte_pktmbuf_pkt_len(m) > truncate)
+		rte_pktmbuf_trim(m, rte_pktmbuf_pkt_len(m) - truncate);
+	tx(&c, m, out, 0, PFD_NO_ENTRY, 0);
+}
+
 /* resubmit_pipe only matters for packet_path RESUBMIT */
-#define PFD_RESUBMIT_PIPE_UNKNOWN 0xffffffffu
 static void pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
 			  uint32_t resubmit_pipe, uint64_t now_ns, struct rte_mbuf *m, struct pfd_outputs *out,
 			  struct pf_verdict *verdict, bool to_miss_ring, struct pf_trace *trace);
 
-/* One hop of a traced walk, as the XDP datapath records it (pf_trace_hop). */
-static void trace_hop(struct walk *w, uint32_t hop, uint32_t pipe, uint32_t entry_id, const struct pf_fwd *fwd,
-		      uint32_t flags, uint32_t result, uint32_t reason, const struct pf_pkt *pkt)
-{
-	struct pf_trace_hop *h;
-
-	if (!w->trace || hop >= PF_MAX_PIPE_DEPTH)
-		return;
-	h = &w->trace->hops[hop];
-	memset(h, 0, sizeof(*h));
-	h->pipe = pipe;
-	h->entry_id = entry_id;
-	h->flags = flags | (entry_id != PFD_NO_ENTRY ? PF_TRACE_HIT : 0);
-	h->result = result;
-	h->drop_reason = reason;
-	if (fwd)
-		h->fwd = *fwd;
-	h->after = pkt->f;
-	w->trace->nhops = hop + 1;
-}
-
 void pfd_pipeline_trace(struct pfd *d, uint32_t slot, uint32_t port, struct rte_mbuf *m, struct pfd_outputs *out,
 			struct pf_verdict *verdict, struct pf_trace *trace)
 {
-	pipeline_walk(d, slot, port, PF_PATH_NORMAL, d->root_pipe, PFD_RESUBMIT_PIPE_UNKNOWN, 0, m, out, verdict,
+	pipeline_walk(d, slot, port, PF_PATH_NORMAL, d->root_pipe, PF_RESUBMIT_PIPE_UNKNOWN, 0, m, out, verdict,
 		      false, trace);
 }
 
@@ -162,7 +298,7 @@ void pfd_pipeline_run_from(struct pfd *d, uint32_t slot, uint32_t port, uint8_t 
 			   uint64_t now_ns, struct rte_mbuf *m, struct pfd_outputs *out, struct pf_verdict *verdict,
 			   bool to_miss_ring)
 {
-	pipeline_walk(d, slot, port, packet_path, start_pipe, PFD_RESUBMIT_PIPE_UNKNOWN, now_ns, m, out, verdict,
+	pipeline_walk(d, slot, port, packet_path, start_pipe, PF_RESUBMIT_PIPE_UNKNOWN, now_ns, m, out, verdict,
 		      to_miss_ring, NULL);
 }
 
@@ -170,48 +306,34 @@ void pfd_pipeline_resubmit(struct pfd *d, uint32_t slot, uint32_t port, uint32_t
 			   struct pfd_outputs *out, struct pf_verdict *verdict)
 {
 	pipeline_walk(d, slot, port, PF_PATH_RESUBMIT, d->root_pipe,
-		      missed_pipe < PF_MAX_PIPES ? missed_pipe : PFD_RESUBMIT_PIPE_UNKNOWN, 0, m, out, verdict, false, NULL);
+		      missed_pipe < PF_MAX_PIPES ? missed_pipe : PF_RESUBMIT_PIPE_UNKNOWN, 0, m, out, verdict, false, NULL);
 }
 
-/* Mirrors pf_xdp_root in bpf/datapath.bpf.c hop for hop: same counters, same verdicts.
- * Beyond XDP: PF_FWD_SESSION and PF_ACT_CLONE replicate (mbuf copies).
- *
- * A resubmitted frame (packet_path RESUBMIT) was counted up to the pipe that
- * missed when it first arrived, and the frame the handler got already carries
- * the actions of the pipes before that one: it replays the walk from the root
- * silently (no port rx, no pipe or entry counters, no actions, no clones) and
- * counts and acts from the pipe that missed on. When that pipe is not known,
- * counting starts at the first pipe on the way whose misses go to the handler. */
+/* The walk itself is pyflow/walk.h, as on XDP; this carries out its verdict on an mbuf. */
 static void pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t packet_path, uint32_t start_pipe,
 			  uint32_t resubmit_pipe, uint64_t now_ns, struct rte_mbuf *m, struct pfd_outputs *out,
 			  struct pf_verdict *verdict, bool to_miss_ring, struct pf_trace *trace)
 {
-	struct walk w = { .d = d, .c = &d->counters[slot], .out = out, .v = verdict, .in_port = port,
-			  .trace = trace };
-	int parse_ret;
+	struct walk c = { .d = d, .c = &d->counters[slot], .out = out, .v = verdict, .m = m, .in_port = port,
+			  .cport = port, .now = now_ns, .trace = trace };
+	struct pf_walk w;
 	struct pf_pkt pkt;
-	uint32_t pipe, hop, entry_id = PFD_NO_ENTRY, pending_port = 0;
-	uint64_t now = now_ns;
-	bool egress_done = false;
-	bool counting = packet_path != PF_PATH_RESUBMIT;
-	/* DPI counters as on XDP: a UDP frame's class counts once, at the first pipe that matches on it;
-	 * a resubmitted or traced frame does not count */
-	bool dpi_pending = !trace && packet_path != PF_PATH_RESUBMIT, dpi_counted = false;
+	int parse_ret;
 
 	set_verdict(verdict, PF_VERDICT_DROP, 0, 0, d->root_pipe, PFD_NO_ENTRY, 0);
-	if (counting && !trace) {
-		w.c->ports[port].rx_packets++;
-		w.c->ports[port].rx_bytes += rte_pktmbuf_pkt_len(m);
-	}
 	if (!d->root_set) {
-		drop(&w, m, PF_DROP_NO_MISS, 0, PFD_NO_ENTRY, 0);
+		/* nothing programmed: as XDP, the frame goes to the host stack uncounted, and there is none
+		 * behind a DPDK port */
+		set_verdict(verdict, PF_VERDICT_PASS, 0, 0, 0, PFD_NO_ENTRY, 0);
+		rte_pktmbuf_free(m);
 		return;
 	}
-	pf_pkt_clear(&pkt);
-	if (!rte_pktmbuf_is_contiguous(m) && rte_pktmbuf_linearize(m))
-		parse_ret = PF_PARSE_ERR_ETH;
-	else
-		parse_ret = pf_parse(PF_PKT_DATA(m), PF_PKT_DATA_END(m), &pkt);
+	pf_walk_init(&w, start_pipe, trace != NULL, packet_path == PF_PATH_RESUBMIT, resubmit_pipe);
+	if (w.counting && !trace) {
+		c.c->ports[port].rx_packets++;
+		c.c->ports[port].rx_bytes += rte_pktmbuf_pkt_len(m);
+	}
+	parse_ret = parse_mbuf(m, &pkt);
 	pkt.f.port = port;
 	pkt.f.packet_path = packet_path;
 	if (trace) {
@@ -221,140 +343,55 @@ static void pipeline_walk(struct pfd *d, uint32_t slot, uint32_t port, uint8_t p
 		trace->before = pkt.f;
 	}
 	if (parse_ret != PF_PARSE_OK) {
-		drop(&w, m, PF_DROP_MALFORMED, d->root_pipe, PFD_NO_ENTRY, 0);
+		drop(&c, m, PF_DROP_MALFORMED, d->root_pipe, PFD_NO_ENTRY, 0);
 		return;
 	}
 
-	pipe = start_pipe;
-	for (hop = 0; hop < PF_MAX_PIPE_DEPTH; hop++) {
-		const struct pfd_pipe *pp;
-		const struct pf_fwd *fwd;
-		uint32_t id, tflags = egress_done ? PF_TRACE_EGRESS : 0;
-
-		if (pipe >= PF_MAX_PIPES || !(d->pipes[pipe].cfg.flags & PF_PIPE_IN_USE)) {
-			if (pipe < PF_MAX_PIPES)
-				trace_hop(&w, hop, pipe, PFD_NO_ENTRY, NULL, tflags, 2, PF_DROP_ACTION_FAIL, &pkt);
-			drop(&w, m, PF_DROP_ACTION_FAIL, pipe, entry_id, hop);
+	switch (pf_walk_run(&c, &pkt, &w)) {
+	case PF_WALK_TX:
+		tx(&c, m, w.out_port, w.pipe, w.entry_id, w.hops);
+		return;
+	case PF_WALK_MISS:
+		/* a resubmitted frame that misses again would loop through the handler; before start no handler
+		 * listens (as on ebpf, where no AF_XDP socket is bound yet) */
+		if (packet_path == PF_PATH_RESUBMIT || !d->have_policy || !d->started) {
+			drop(&c, m, PF_DROP_NO_MISS, w.pipe, PFD_NO_ENTRY, w.hops);
 			return;
 		}
-		pp = &d->pipes[pipe];
-		if (!counting && (pipe == resubmit_pipe ||
-				  (resubmit_pipe == PFD_RESUBMIT_PIPE_UNKNOWN && pp->cfg.fwd_miss.type == PF_FWD_MISS)))
-			counting = true;
-		id = pfd_lookup(d, pipe, &pkt.f, pp->cfg.type == PF_PIPE_HASH ? pf_flow_hash(&pkt.f) : 0);
-		if (dpi_pending && pkt.l4 == PF_IPPROTO_UDP &&
-		    (pp->cfg.type == PF_PIPE_BASIC || pp->cfg.type == PF_PIPE_CONTROL)) {
-			for (uint32_t k = 0; k < pp->nmasks && k < PF_MAX_MASKS; k++) {
-				if (pp->masks[k].mpegts_frame) {
-					w.c->dpi.frames[pkt.f.mpegts_frame & 3]++;
-					dpi_pending = false;
-					dpi_counted = true;
-					break;
-				}
-			}
+		set_verdict(verdict, PF_VERDICT_MISS, port, 0, w.pipe, PFD_NO_ENTRY, w.hops);
+		if (!to_miss_ring) {
+			rte_pktmbuf_free(m);    /* a test run or a trace reports the miss only */
+			return;
 		}
-		if (id != PFD_NO_ENTRY) {
-			struct pfd_entry *e = &d->entries[id];
-
-			entry_id = id;
-			fwd = e->e.fwd.type == PF_FWD_DEFAULT ? &pp->cfg.fwd : &e->e.fwd;
-			/* replaying: the first pass counted this hit, applied its actions and made its copies */
-			if (!counting)
-				goto forward;
-			if (!trace) {
-				w.c->pipes[pipe].hits++;
-				w.c->entries[id].packets++;
-				w.c->entries[id].bytes += rte_pktmbuf_pkt_len(m);
-				if (!now)
-					now = pf_now_ns();
-				/* a shared line: write at most once per millisecond, and only forward (another
-				 * lcore's burst may be stamped later than this one) */
-				if ((int64_t)(now - e->last_seen_ns) > 1000000)
-					e->last_seen_ns = now;
-			}
-			if (e->e.act.flags) {
-				int ret = pf_apply_actions(m, &pkt, &e->e.act);
-
-				/* a trace shows the frame that is kept, and says it may be dropped */
-				if (ret == PF_ACT_SAMPLED_DROP && trace) {
-					tflags |= PF_TRACE_SAMPLED;
-					ret = PF_ACT_OK;
-				}
-				if (ret == PF_ACT_SAMPLED_DROP) {
-					if (dpi_counted)
-						w.c->dpi.dropped[pkt.f.mpegts_frame & 3]++;
-					drop(&w, m, PF_DROP_SAMPLED, pipe, entry_id, hop + 1);
-					return;
-				}
-				if (ret) {
-					trace_hop(&w, hop, pipe, id, fwd, tflags, 1, PF_DROP_ACTION_FAIL, &pkt);
-					drop(&w, m, PF_DROP_ACTION_FAIL, pipe, entry_id, hop + 1);
-					return;
-				}
-				if (e->e.act.flags & PF_ACT_CLONE)
-					replicate(&w, m, e->e.act.session, PF_MAX_PORTS);
-			}
-		} else {
-			if (counting && !trace)
-				w.c->pipes[pipe].misses++;
-			fwd = &pp->cfg.fwd_miss;
-		}
-
-forward:
-		trace_hop(&w, hop, pipe, id, fwd, tflags, 0, 0, &pkt);
-		switch (fwd->type) {
-		case PF_FWD_PIPE:
-			pipe = fwd->target;
-			continue;
-		case PF_FWD_PORT:
-			if (!egress_done && fwd->target < PF_MAX_PORTS &&
-			    (d->ports[fwd->target].cfg.flags & PF_PORT_EGRESS_PIPE)) {
-				/* the chosen port's egress pipe runs before the frame leaves */
-				egress_done = true;
-				pending_port = fwd->target;
-				pipe = d->ports[fwd->target].cfg.egress_pipe;
-				continue;
-			}
-			tx(&w, m, fwd->target, pipe, entry_id, hop + 1);
-			return;
-		case PF_FWD_DEFAULT:
-			/* an egress pipe without its own forward lets the frame go where ingress sent it */
-			if (egress_done)
-				tx(&w, m, pending_port, pipe, entry_id, hop + 1);
-			else
-				drop(&w, m, PF_DROP_ACTION, pipe, entry_id, hop + 1);
-			return;
-		case PF_FWD_MISS:
-			/* a resubmitted frame that misses again would loop through the handler; before start
-			 * no handler listens (as on ebpf, where no AF_XDP socket is bound yet) */
-			if (packet_path == PF_PATH_RESUBMIT || !d->have_policy || !d->started) {
-				drop(&w, m, PF_DROP_NO_MISS, pipe, PFD_NO_ENTRY, hop + 1);
-				return;
-			}
-			set_verdict(verdict, PF_VERDICT_MISS, port, 0, pipe, PFD_NO_ENTRY, hop + 1);
-			if (!to_miss_ring) {
-				rte_pktmbuf_free(m);    /* a test run reports the miss only */
-				return;
-			}
-			*pfd_meta(m) = (struct pfd_mbuf_meta){ .port = port, .pipe = pipe, .packet_path = packet_path };
-			if (rte_ring_enqueue(d->miss_ring, m))
-				drop(&w, m, PF_DROP_RATE_LIMIT, pipe, PFD_NO_ENTRY, hop + 1);
-			return;
-		case PF_FWD_KERNEL:
-			/* there is no host stack behind a DPDK port */
-			set_verdict(verdict, PF_VERDICT_PASS, 0, 0, pipe, entry_id, hop + 1);
+		*pfd_meta(m) = (struct pfd_mbuf_meta){ .port = port, .pipe = w.pipe, .packet_path = packet_path };
+		if (rte_ring_enqueue(d->miss_ring, m))
+			drop(&c, m, PF_DROP_RATE_LIMIT, w.pipe, PFD_NO_ENTRY, w.hops);
+		return;
+	case PF_WALK_KERNEL:
+		/* there is no host stack behind a DPDK port */
+		set_verdict(verdict, PF_VERDICT_PASS, 0, 0, w.pipe, w.entry_id, w.hops);
+		rte_pktmbuf_free(m);
+		return;
+	case PF_WALK_FLOOD:
+		if (!trace)
+			replicate(&c, m, w.fwd.target, PF_PATH_NORMAL, 0);
+		set_verdict(verdict, PF_VERDICT_REPLICATE, w.fwd.target, 0, w.pipe, w.entry_id, w.hops);
+		rte_pktmbuf_free(m);
+		return;
+	case PF_WALK_CLONES:
+		set_verdict(verdict, PF_VERDICT_REPLICATE, w.out_port, 0, w.pipe, w.entry_id, w.hops);
+		/* a trace reports the hand-off only, as on XDP */
+		if (!trace)
+			replicate(&c, m, w.clone_i2e ? w.clone_i2e - 1u : w.clone_e2e - 1u,
+				  w.clone_i2e ? PF_PATH_CLONE_I2E : PF_PATH_CLONE_E2E, 1);
+		if (trace || (w.clone_flags & (PF_WALK_DROP_ORIGINAL | PF_WALK_TO_KERNEL)))
 			rte_pktmbuf_free(m);
-			return;
-		case PF_FWD_SESSION:
-			replicate(&w, m, fwd->target, port);
-			set_verdict(verdict, PF_VERDICT_REPLICATE, 0, 0, pipe, entry_id, hop + 1);
-			rte_pktmbuf_free(m);
-			return;
-		default:
-			drop(&w, m, PF_DROP_ACTION, pipe, entry_id, hop + 1);
-			return;
-		}
+		else
+			egress_walk(&c, m, w.out_port, PF_PATH_NORMAL, 0, 0, w.clone_flags & PF_WALK_EGRESS_DONE);
+		return;
+	default:
+		drop(&c, m, w.drop_reason, w.pipe, w.entry_id, w.hops);
+		return;
 	}
-	drop(&w, m, PF_DROP_DEPTH, pipe, entry_id, hop);
 }
 #endif
