@@ -67,10 +67,15 @@ struct pfd_port {
 	bool flow_async;                /* rules go through template tables and the async queue */
 };
 
+#define PFD_FIELD_WORDS (sizeof(struct pf_fields) / sizeof(uint64_t))
+
 struct pfd_pipe {
 	struct pf_pipe cfg;
 	struct pf_fields masks[PF_MAX_MASKS];
 	uint32_t nmasks;
+	/* per mask: the words of pf_fields it keeps any bit of; only those make an exact key */
+	uint8_t nkey_words[PF_MAX_MASKS];
+	uint8_t key_words[PF_MAX_MASKS][PFD_FIELD_WORDS];
 	struct rte_lpm *lpm;            /* IPv4 lpm pipes */
 	uint32_t lpm4_default;          /* IPv4 lpm pipes: id of the /0 entry (rte_lpm takes depths 1..32), or
 					 * PFD_NO_ENTRY */
@@ -86,6 +91,19 @@ struct pfd_entry {
 	struct pf_fields match;
 	struct pf_entry e;
 	uint64_t last_seen_ns;
+};
+
+/* Exact-match index of the basic and control pipes: open addressing with linear probing, one
+ * 8-byte slot per key (hash << 32 | entry id); the entry itself holds the key. Slots only go
+ * empty -> used -> removed -> used, so a reader never misses a key that stays installed. */
+#define PFD_XSLOT_EMPTY 0xffffffffu
+#define PFD_XSLOT_REMOVED 0xfffffffeu
+struct pfd_xindex {
+	uint32_t mask;                  /* slots - 1 */
+	uint32_t probe_limit;           /* no key sits further than this from its home slot */
+	uint32_t used;
+	uint32_t removed;
+	uint64_t slots[];
 };
 
 struct pfd_slot_counters {
@@ -114,7 +132,8 @@ struct pfd {
 	enum pfd_rte_flow_mode rte_flow_mode;
 	bool rte_flow_all;              /* every pipe validated on every port */
 	struct pfd_hw *hw;              /* rte_flow rules; NULL: software pipes only */
-	struct rte_hash *table;         /* key struct pf_flow_key -> entry id */
+	struct rte_hash *table;         /* IPv6 lpm prefixes: key struct pf_flow_key -> entry id */
+	struct pfd_xindex *xindex;      /* basic/control pipes; replaced whole (under RCU) to shed removed slots */
 	struct rte_rcu_qsbr *rcu;
 	pthread_mutex_t write_lock;     /* one writer at a time on tables and entries */
 	struct pfd_entry *entries;      /* [max_entries], by id */
@@ -145,7 +164,7 @@ struct pfd {
 	bool have_policy;
 };
 
-/* software pipes (swpipe.c) */
+/* software pipes (swtable.c) */
 int pfd_tables_init(struct pfd *d, struct pf_error *err);
 void pfd_tables_free(struct pfd *d);
 int pfd_pipe_set(struct pfd *d, uint32_t pipe_id, const struct pf_pipe *pipe, const struct pf_fields *masks,

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * Tables of the software pipes: one rte_hash (lock-free readers) keyed by
- * struct pf_flow_key for every exact/control pipe and IPv6 lpm prefix, rte_lpm
- * per IPv4 lpm pipe, buckets for hash pipes, and the entry array by id.
+ * Tables of the software pipes: an open-addressing index of compact keys for
+ * every exact/control pipe, one rte_hash (lock-free readers) keyed by struct
+ * pf_flow_key for IPv6 lpm prefixes, rte_lpm per IPv4 lpm pipe, buckets for
+ * hash pipes, and the entry array by id.
  * Writers serialise on write_lock; readers never lock. A removed entry's key
  * slot and id are reused only after an RCU grace period of every reader.
  */
@@ -28,12 +29,9 @@ void pfd_rcu_reader_leave(struct pfd *d, uint32_t slot)
 }
 
 /*
- * Hash of the entry table's key. The key is 13 words, most of them zero under
- * any mask; jhash over its 104 bytes was a third of a frame's cost. CRC32C
- * (one instruction per word where the CPU has it) runs in two independent
- * lanes so the chains overlap, and the lanes are folded at the end. It is a
- * function of the key bytes only: rte_hash calls it on add and delete, the
- * lookups below compute the same value while they build the key.
+ * Hash of the IPv6 prefix table's key (13 words). CRC32C (one instruction per
+ * word where the CPU has it) runs in two independent lanes so the chains
+ * overlap, and the lanes are folded at the end.
  */
 #define PFD_KEY_WORDS (sizeof(struct pf_flow_key) / sizeof(uint64_t))
 _Static_assert(sizeof(struct pf_flow_key) % sizeof(uint64_t) == 0, "flow key is whole words");
@@ -63,42 +61,181 @@ static uint32_t flow_key_hash(const void *key, uint32_t key_len, uint32_t init_v
 	return key_hash_fold(even, odd);
 }
 
-/* key = (pipe, mask_idx, f & mask) and its flow_key_hash, in one pass over the words. */
-static inline uint32_t flow_key_build(struct pf_flow_key *key, uint32_t pipe, uint32_t mask_idx,
-				      const struct pf_fields *f, const struct pf_fields *mask)
-{
-	const uint8_t *a = (const uint8_t *)f, *m = (const uint8_t *)mask;
-	uint8_t *o = (uint8_t *)&key->f;
-	uint32_t even, odd = ~0u;
-
-	uint64_t head;
-
-	key->pipe = pipe;
-	key->mask_idx = mask_idx;
-	memcpy(&head, key, sizeof(head));   /* word 0 as flow_key_hash reads it, whatever the byte order */
-	even = rte_hash_crc_8byte(head, 0);
-#pragma GCC unroll 12
-	for (size_t i = 0; i < PFD_KEY_WORDS - 1; i++) {
-		uint64_t fw, mw, w;
-
-		memcpy(&fw, a + i * sizeof(w), sizeof(w));
-		memcpy(&mw, m + i * sizeof(w), sizeof(w));
-		w = fw & mw;
-		memcpy(o + i * sizeof(w), &w, sizeof(w));
-		/* word i of the fields is word i + 1 of the key */
-		if (i & 1)
-			even = rte_hash_crc_8byte(w, even);
-		else
-			odd = rte_hash_crc_8byte(w, odd);
-	}
-	return key_hash_fold(even, odd);
-}
-
 static inline uint32_t table_lookup(const struct rte_hash *h, const struct pf_flow_key *key, uint32_t sig)
 {
 	void *data;
 
 	return rte_hash_lookup_with_hash_data(h, key, sig, &data) >= 0 ? (uint32_t)(uintptr_t)data : PFD_NO_ENTRY;
+}
+
+/*
+ * The exact-match index. A key is (pipe, mask slot, the fields' words under that mask that the
+ * mask keeps any bit of): the same equality as the full pf_flow_key, since every other word of
+ * it is zero, at a fraction of the hashing and comparing. Readers take no lock; writers hold
+ * write_lock.
+ */
+static inline uint64_t field_word(const struct pf_fields *f, uint32_t i)
+{
+	uint64_t w;
+
+	memcpy(&w, (const uint8_t *)f + i * sizeof(w), sizeof(w));
+	return w;
+}
+
+static inline uint32_t xkey_hash(uint32_t pipe, uint32_t mask_idx, const uint64_t *w, uint32_t n)
+{
+	uint32_t h = rte_hash_crc_8byte((uint64_t)pipe << 32 | mask_idx, 0);
+
+	for (uint32_t j = 0; j < n; j++)
+		h = rte_hash_crc_8byte(w[j], h);
+	return h;
+}
+
+/* The key words of f under a pipe's mask slot; returns their hash. */
+static inline uint32_t xkey_build(const struct pfd_pipe *pp, uint32_t pipe, uint32_t mask_idx,
+				  const struct pf_fields *f, uint64_t *w)
+{
+	const uint8_t *kw = pp->key_words[mask_idx];
+	const struct pf_fields *m = &pp->masks[mask_idx];
+	uint32_t n = pp->nkey_words[mask_idx];
+
+	for (uint32_t j = 0; j < n; j++)
+		w[j] = field_word(f, kw[j]) & field_word(m, kw[j]);
+	return xkey_hash(pipe, mask_idx, w, n);
+}
+
+static inline bool xkey_is(const struct pfd *d, uint32_t id, const struct pfd_pipe *pp, uint32_t pipe,
+			   uint32_t mask_idx, const uint64_t *w)
+{
+	const struct pfd_entry *e = &d->entries[id];
+	const uint8_t *kw = pp->key_words[mask_idx];
+	const struct pf_fields *m = &pp->masks[mask_idx];
+	uint64_t diff = (uint64_t)(e->pipe ^ pipe) | (e->mask_idx ^ mask_idx);
+
+	for (uint32_t j = 0; j < pp->nkey_words[mask_idx]; j++)
+		diff |= (field_word(&e->match, kw[j]) & field_word(m, kw[j])) ^ w[j];
+	return diff == 0;
+}
+
+static inline uint32_t xindex_find(const struct pfd *d, const struct pfd_pipe *pp, uint32_t pipe, uint32_t mask_idx,
+				   const uint64_t *w, uint32_t h)
+{
+	const struct pfd_xindex *x = __atomic_load_n(&d->xindex, __ATOMIC_ACQUIRE);
+	uint32_t limit = __atomic_load_n(&x->probe_limit, __ATOMIC_RELAXED);
+
+	for (uint32_t p = 0; p <= limit; p++) {
+		uint64_t s = __atomic_load_n(&x->slots[(h + p) & x->mask], __ATOMIC_ACQUIRE);
+		uint32_t id = (uint32_t)s;
+
+		if (id == PFD_XSLOT_EMPTY)
+			break;
+		if ((uint32_t)(s >> 32) == h && id != PFD_XSLOT_REMOVED && xkey_is(d, id, pp, pipe, mask_idx, w))
+			return id;
+	}
+	return PFD_NO_ENTRY;
+}
+
+static uint32_t xindex_lookup(const struct pfd *d, uint32_t pipe, uint32_t mask_idx, const struct pf_fields *f)
+{
+	const struct pfd_pipe *pp = &d->pipes[pipe];
+	uint64_t w[PFD_FIELD_WORDS];
+
+	return xindex_find(d, pp, pipe, mask_idx, w, xkey_build(pp, pipe, mask_idx, f, w));
+}
+
+static struct pfd_xindex *xindex_alloc(uint32_t max_entries)
+{
+	uint32_t n = 64;
+	struct pfd_xindex *x;
+
+	/* at most half full with every entry installed */
+	while (n < 2 * (uint64_t)max_entries)
+		n <<= 1;
+	x = rte_malloc("pfd_xindex", sizeof(*x) + n * sizeof(uint64_t), RTE_CACHE_LINE_SIZE);
+	if (!x)
+		return NULL;
+	*x = (struct pfd_xindex){ .mask = n - 1 };
+	memset(x->slots, 0xff, n * sizeof(uint64_t));
+	return x;
+}
+
+/* Place (h, id) in the first free or removed slot from h's home (the key is known to be absent). */
+static void xindex_place(struct pfd_xindex *x, uint32_t h, uint32_t id)
+{
+	for (uint32_t p = 0;; p++) {
+		uint64_t *s = &x->slots[(h + p) & x->mask];
+		uint32_t cur = (uint32_t)*s;
+
+		if (cur != PFD_XSLOT_EMPTY && cur != PFD_XSLOT_REMOVED)
+			continue;
+		if (p > x->probe_limit)
+			__atomic_store_n(&x->probe_limit, p, __ATOMIC_RELEASE);
+		x->removed -= cur == PFD_XSLOT_REMOVED;
+		x->used++;
+		__atomic_store_n(s, (uint64_t)h << 32 | id, __ATOMIC_RELEASE);
+		return;
+	}
+}
+
+static uint32_t xindex_entry_hash(const struct pfd *d, const struct pfd_entry *e)
+{
+	uint64_t w[PFD_FIELD_WORDS];
+
+	return xkey_build(&d->pipes[e->pipe], e->pipe, e->mask_idx, &e->match, w);
+}
+
+static void xindex_unlink(struct pfd *d, const struct pfd_entry *e, uint32_t id)
+{
+	struct pfd_xindex *x = d->xindex;
+	uint32_t h = xindex_entry_hash(d, e);
+
+	for (uint32_t p = 0; p <= x->probe_limit; p++) {
+		uint64_t *s = &x->slots[(h + p) & x->mask];
+
+		if ((uint32_t)*s == PFD_XSLOT_EMPTY)
+			return;
+		if (*s == ((uint64_t)h << 32 | id)) {
+			__atomic_store_n(s, (uint64_t)h << 32 | PFD_XSLOT_REMOVED, __ATOMIC_RELEASE);
+			x->used--;
+			x->removed++;
+			return;
+		}
+	}
+}
+
+/* Once removed slots fill a quarter of the index, misses probe far: rebuild it without them.
+ * The caller is no RCU reader (it has just waited for a grace period itself). */
+static void xindex_compact(struct pfd *d)
+{
+	struct pfd_xindex *old = d->xindex, *x;
+
+	if (old->removed <= (old->mask + 1) / 4)
+		return;
+	x = xindex_alloc(d->max_entries);
+	if (!x)
+		return;     /* still correct, only slower */
+	for (uint32_t i = 0; i <= old->mask; i++) {
+		uint32_t id = (uint32_t)old->slots[i];
+
+		if (id != PFD_XSLOT_EMPTY && id != PFD_XSLOT_REMOVED)
+			xindex_place(x, (uint32_t)(old->slots[i] >> 32), id);
+	}
+	__atomic_store_n(&d->xindex, x, __ATOMIC_RELEASE);
+	rte_rcu_qsbr_synchronize(d->rcu, RTE_QSBR_THRID_INVALID);
+	rte_free(old);
+}
+
+/* The words of pf_fields a mask keeps any bit of. */
+static void pipe_key_words(struct pfd_pipe *pp)
+{
+	for (uint32_t i = 0; i < pp->nmasks; i++) {
+		uint8_t n = 0;
+
+		for (uint32_t j = 0; j < PFD_FIELD_WORDS; j++)
+			if (field_word(&pp->masks[i], j))
+				pp->key_words[i][n++] = (uint8_t)j;
+		pp->nkey_words[i] = n;
+	}
 }
 
 int pfd_tables_init(struct pfd *d, struct pf_error *err)
@@ -109,7 +246,7 @@ int pfd_tables_init(struct pfd *d, struct pf_error *err)
 		.entries = d->max_entries * 2,  /* cuckoo tables fill best below ~50% */
 		.key_len = sizeof(struct pf_flow_key),
 		.hash_func = flow_key_hash,
-		.hash_func_init_val = 0,        /* flow_key_build seeds with the same value */
+		.hash_func_init_val = 0,
 		.socket_id = (int)rte_socket_id(),
 		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_NO_FREE_ON_DEL |
 			      RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
@@ -122,6 +259,10 @@ int pfd_tables_init(struct pfd *d, struct pf_error *err)
 		return pf_err(err, -rte_errno ? -rte_errno : -ENOMEM,
 			      "backend dpdk: cannot create the entry table (%u entries): %s; give EAL more memory (-m)",
 			      hp.entries, rte_strerror(rte_errno));
+	d->xindex = xindex_alloc(d->max_entries);
+	if (!d->xindex)
+		return pf_err(err, -ENOMEM, "backend dpdk: cannot allocate the exact-match index (%u entries)",
+			      d->max_entries);
 	d->entries = calloc(d->max_entries, sizeof(*d->entries));
 	d->counters = rte_zmalloc("pfd_counters", sizeof(*d->counters) * PFD_NSLOTS, RTE_CACHE_LINE_SIZE);
 	if (!d->entries || !d->counters)
@@ -150,6 +291,8 @@ void pfd_tables_free(struct pfd *d)
 	}
 	rte_hash_free(d->table);
 	d->table = NULL;
+	rte_free(d->xindex);
+	d->xindex = NULL;
 	if (d->counters)
 		for (int s = 0; s < PFD_NSLOTS; s++)
 			free(d->counters[s].entries);
@@ -206,6 +349,7 @@ int pfd_pipe_set(struct pfd *d, uint32_t pipe_id, const struct pf_pipe *pipe, co
 	}
 	memcpy(pp->masks, masks, nmasks * sizeof(*masks));
 	pp->nmasks = nmasks;
+	pipe_key_words(pp);
 	pp->cfg = *pipe;
 	pp->cfg.flags |= PF_PIPE_IN_USE;
 	pp->cfg.nmasks = (uint8_t)nmasks;
@@ -306,12 +450,14 @@ static bool find_existing(struct pfd *d, const struct pfd_pipe *pp, const struct
 		if (!lpm_is_v6(&pp->cfg))
 			return rte_lpm_is_rule_present(pp->lpm, lpm4_addr(&pp->cfg, match), (uint8_t)prefixlen, id) == 1;
 		/* fall through: IPv6 prefixes live in the hash */
-	case PF_PIPE_BASIC:
-	case PF_PIPE_CONTROL:
 		if (rte_hash_lookup_data(d->table, key, &data) < 0)
 			return false;
 		*id = (uint32_t)(uintptr_t)data;
 		return true;
+	case PF_PIPE_BASIC:
+	case PF_PIPE_CONTROL:
+		*id = xindex_lookup(d, (uint32_t)(pp - d->pipes), mask_idx, match);
+		return *id != PFD_NO_ENTRY;
 	case PF_PIPE_HASH:
 		if (mask_idx >= PF_HASH_BUCKETS || d->buckets[pp->cfg.hash_slot][mask_idx] == PFD_NO_ENTRY)
 			return false;
@@ -328,7 +474,8 @@ static int table_link(struct pfd *d, struct pfd_pipe *pp, const struct pf_flow_k
 	switch (pp->cfg.type) {
 	case PF_PIPE_BASIC:
 	case PF_PIPE_CONTROL:
-		return rte_hash_add_key_data(d->table, key, (void *)(uintptr_t)id);
+		xindex_place(d->xindex, xindex_entry_hash(d, &d->entries[id]), id);
+		return 0;
 	case PF_PIPE_LPM:
 		if (lpm_is_v6(&pp->cfg)) {
 			int ret = rte_hash_add_key_data(d->table, key, (void *)(uintptr_t)id);
@@ -370,7 +517,7 @@ static int32_t table_unlink(struct pfd *d, struct pfd_entry *slot, uint32_t id)
 	switch (pp->cfg.type) {
 	case PF_PIPE_BASIC:
 	case PF_PIPE_CONTROL:
-		pos = rte_hash_del_key(d->table, &key);
+		xindex_unlink(d, slot, id);
 		break;
 	case PF_PIPE_LPM:
 		if (lpm_is_v6(&pp->cfg))
@@ -493,6 +640,7 @@ int pfd_entry_replace(struct pfd *d, uint32_t id, uint32_t pipe, uint32_t mask_i
 		rte_rcu_qsbr_synchronize(d->rcu, RTE_QSBR_THRID_INVALID);
 		if (pos >= 0)
 			rte_hash_free_key_with_position(d->table, pos);
+		xindex_compact(d);
 		slot->mask_idx = mask_idx;
 		slot->prefixlen = prefixlen;
 		slot->match = *match;
@@ -535,6 +683,7 @@ int pfd_entry_remove(struct pfd *d, uint32_t id, struct pf_error *err)
 	if (pos >= 0)
 		rte_hash_free_key_with_position(d->table, pos);
 	slot->in_use = 0;
+	xindex_compact(d);
 out:
 	pthread_mutex_unlock(&d->write_lock);
 	return ret;
@@ -599,12 +748,12 @@ uint32_t pfd_lookup(struct pfd *d, uint32_t pipe, const struct pf_fields *f, uin
 
 	switch (pp->cfg.type) {
 	case PF_PIPE_BASIC:
-		return table_lookup(d->table, &key, flow_key_build(&key, pipe, 0, f, &pp->masks[0]));
+		return xindex_lookup(d, pipe, 0, f);
 	case PF_PIPE_CONTROL: {
 		uint32_t best = PFD_NO_ENTRY, best_prio = UINT32_MAX;
 
 		for (uint32_t i = 0; i < pp->nmasks; i++) {
-			uint32_t id = table_lookup(d->table, &key, flow_key_build(&key, pipe, i, f, &pp->masks[i]));
+			uint32_t id = xindex_lookup(d, pipe, i, f);
 
 			/* lower value wins; on a tie the earlier mask slot */
 			if (id != PFD_NO_ENTRY && d->entries[id].e.priority < best_prio) {
