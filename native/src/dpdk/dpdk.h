@@ -67,15 +67,22 @@ struct pfd_port {
 	bool flow_async;                /* rules go through template tables and the async queue */
 };
 
-#define PFD_FIELD_WORDS (sizeof(struct pf_fields) / sizeof(uint64_t))
+/* A pipe mask's exact key: loads of at most 8 bytes, each inside one field of struct pf_fields
+ * (a load spanning fields the parser stored separately would wait for the stores to retire). */
+#define PFD_KEY_PIECES 32
+struct pfd_key_layout {
+	uint32_t n;
+	uint8_t off[PFD_KEY_PIECES];
+	uint8_t width[PFD_KEY_PIECES];
+	uint64_t mask[PFD_KEY_PIECES];
+};
 
 struct pfd_pipe {
 	struct pf_pipe cfg;
 	struct pf_fields masks[PF_MAX_MASKS];
 	uint32_t nmasks;
-	/* per mask: the words of pf_fields it keeps any bit of; only those make an exact key */
-	uint8_t nkey_words[PF_MAX_MASKS];
-	uint8_t key_words[PF_MAX_MASKS][PFD_FIELD_WORDS];
+	/* per mask: the pieces of the fields it keeps any bit of; only those make an exact key */
+	struct pfd_key_layout keys[PF_MAX_MASKS];
 	struct rte_lpm *lpm;            /* IPv4 lpm pipes */
 	uint32_t lpm4_default;          /* IPv4 lpm pipes: id of the /0 entry (rte_lpm takes depths 1..32), or
 					 * PFD_NO_ENTRY */
@@ -98,6 +105,8 @@ struct pfd_entry {
  * empty -> used -> removed -> used, so a reader never misses a key that stays installed. */
 #define PFD_XSLOT_EMPTY 0xffffffffu
 #define PFD_XSLOT_REMOVED 0xfffffffeu
+#define PFD_XINDEX_MIN_SLOTS 64u
+#define PFD_XINDEX_START_SLOTS 1024u
 struct pfd_xindex {
 	uint32_t mask;                  /* slots - 1 */
 	uint32_t probe_limit;           /* no key sits further than this from its home slot */
@@ -133,7 +142,9 @@ struct pfd {
 	bool rte_flow_all;              /* every pipe validated on every port */
 	struct pfd_hw *hw;              /* rte_flow rules; NULL: software pipes only */
 	struct rte_hash *table;         /* IPv6 lpm prefixes: key struct pf_flow_key -> entry id */
-	struct pfd_xindex *xindex;      /* basic/control pipes; replaced whole (under RCU) to shed removed slots */
+	struct pfd_xindex *xindex;      /* basic/control pipes; replaced whole (under RCU) to grow or shed removed slots */
+	struct pfd_xindex *xindex_retired[64];  /* replaced, freed after the next grace period */
+	uint32_t nretired;
 	struct rte_rcu_qsbr *rcu;
 	pthread_mutex_t write_lock;     /* one writer at a time on tables and entries */
 	struct pfd_entry *entries;      /* [max_entries], by id */

@@ -10,6 +10,7 @@
 #ifdef PF_HAVE_DPDK
 #define ALLOW_EXPERIMENTAL_API 1   /* rte_lpm_rcu_qsbr_add: RCU-safe LPM deletes */
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <rte_hash_crc.h>
@@ -74,46 +75,44 @@ static inline uint32_t table_lookup(const struct rte_hash *h, const struct pf_fl
  * it is zero, at a fraction of the hashing and comparing. Readers take no lock; writers hold
  * write_lock.
  */
-static inline uint64_t field_word(const struct pf_fields *f, uint32_t i)
+static inline uint64_t piece_load(const void *base, uint32_t off, uint32_t width)
 {
-	uint64_t w;
+	const uint8_t *p = (const uint8_t *)base + off;
+	uint64_t v8;
+	uint32_t v4;
+	uint16_t v2;
 
-	memcpy(&w, (const uint8_t *)f + i * sizeof(w), sizeof(w));
-	return w;
+	switch (width) {
+	case 8: memcpy(&v8, p, 8); return v8;
+	case 4: memcpy(&v4, p, 4); return v4;
+	case 2: memcpy(&v2, p, 2); return v2;
+	default: return *p;
+	}
 }
 
-static inline uint32_t xkey_hash(uint32_t pipe, uint32_t mask_idx, const uint64_t *w, uint32_t n)
-{
-	uint32_t h = rte_hash_crc_8byte((uint64_t)pipe << 32 | mask_idx, 0);
-
-	for (uint32_t j = 0; j < n; j++)
-		h = rte_hash_crc_8byte(w[j], h);
-	return h;
-}
-
-/* The key words of f under a pipe's mask slot; returns their hash. */
+/* The key pieces of f under a pipe's mask slot; returns their hash. */
 static inline uint32_t xkey_build(const struct pfd_pipe *pp, uint32_t pipe, uint32_t mask_idx,
 				  const struct pf_fields *f, uint64_t *w)
 {
-	const uint8_t *kw = pp->key_words[mask_idx];
-	const struct pf_fields *m = &pp->masks[mask_idx];
-	uint32_t n = pp->nkey_words[mask_idx];
+	const struct pfd_key_layout *k = &pp->keys[mask_idx];
+	uint32_t h = rte_hash_crc_8byte((uint64_t)pipe << 32 | mask_idx, 0);
 
-	for (uint32_t j = 0; j < n; j++)
-		w[j] = field_word(f, kw[j]) & field_word(m, kw[j]);
-	return xkey_hash(pipe, mask_idx, w, n);
+	for (uint32_t j = 0; j < k->n; j++) {
+		w[j] = piece_load(f, k->off[j], k->width[j]) & k->mask[j];
+		h = rte_hash_crc_8byte(w[j], h);
+	}
+	return h;
 }
 
 static inline bool xkey_is(const struct pfd *d, uint32_t id, const struct pfd_pipe *pp, uint32_t pipe,
 			   uint32_t mask_idx, const uint64_t *w)
 {
 	const struct pfd_entry *e = &d->entries[id];
-	const uint8_t *kw = pp->key_words[mask_idx];
-	const struct pf_fields *m = &pp->masks[mask_idx];
+	const struct pfd_key_layout *k = &pp->keys[mask_idx];
 	uint64_t diff = (uint64_t)(e->pipe ^ pipe) | (e->mask_idx ^ mask_idx);
 
-	for (uint32_t j = 0; j < pp->nkey_words[mask_idx]; j++)
-		diff |= (field_word(&e->match, kw[j]) & field_word(m, kw[j])) ^ w[j];
+	for (uint32_t j = 0; j < k->n; j++)
+		diff |= (piece_load(&e->match, k->off[j], k->width[j]) & k->mask[j]) ^ w[j];
 	return diff == 0;
 }
 
@@ -138,25 +137,31 @@ static inline uint32_t xindex_find(const struct pfd *d, const struct pfd_pipe *p
 static uint32_t xindex_lookup(const struct pfd *d, uint32_t pipe, uint32_t mask_idx, const struct pf_fields *f)
 {
 	const struct pfd_pipe *pp = &d->pipes[pipe];
-	uint64_t w[PFD_FIELD_WORDS];
+	uint64_t w[PFD_KEY_PIECES];
 
 	return xindex_find(d, pp, pipe, mask_idx, w, xkey_build(pp, pipe, mask_idx, f, w));
 }
 
-static struct pfd_xindex *xindex_alloc(uint32_t max_entries)
+/* An index of n slots (a power of two), all empty. */
+static struct pfd_xindex *xindex_alloc(uint32_t n)
 {
-	uint32_t n = 64;
-	struct pfd_xindex *x;
+	struct pfd_xindex *x = rte_malloc("pfd_xindex", sizeof(*x) + n * sizeof(uint64_t), RTE_CACHE_LINE_SIZE);
 
-	/* at most half full with every entry installed */
-	while (n < 2 * (uint64_t)max_entries)
-		n <<= 1;
-	x = rte_malloc("pfd_xindex", sizeof(*x) + n * sizeof(uint64_t), RTE_CACHE_LINE_SIZE);
 	if (!x)
 		return NULL;
 	*x = (struct pfd_xindex){ .mask = n - 1 };
 	memset(x->slots, 0xff, n * sizeof(uint64_t));
 	return x;
+}
+
+/* Slots for every entry at most half full: the index never grows past this. */
+static uint32_t xindex_max_slots(const struct pfd *d)
+{
+	uint32_t n = PFD_XINDEX_MIN_SLOTS;
+
+	while (n < 2 * (uint64_t)d->max_entries)
+		n <<= 1;
+	return n;
 }
 
 /* Place (h, id) in the first free or removed slot from h's home (the key is known to be absent). */
@@ -177,9 +182,47 @@ static void xindex_place(struct pfd_xindex *x, uint32_t h, uint32_t id)
 	}
 }
 
+/* A copy of the index with n slots and no removed ones takes its place; readers may still be on the
+ * old one, which is freed by xindex_reclaim after a grace period. Returns -ENOMEM (the old one stays). */
+static int xindex_rebuild(struct pfd *d, uint32_t n)
+{
+	struct pfd_xindex *old = d->xindex, *x;
+
+	if (d->nretired == RTE_DIM(d->xindex_retired) || !(x = xindex_alloc(n)))
+		return -ENOMEM;
+	for (uint32_t i = 0; i <= old->mask; i++) {
+		uint32_t id = (uint32_t)old->slots[i];
+
+		if (id != PFD_XSLOT_EMPTY && id != PFD_XSLOT_REMOVED)
+			xindex_place(x, (uint32_t)(old->slots[i] >> 32), id);
+	}
+	d->xindex_retired[d->nretired++] = old;
+	__atomic_store_n(&d->xindex, x, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Free the indexes replaced before the caller's last grace period. */
+static void xindex_reclaim(struct pfd *d)
+{
+	while (d->nretired)
+		rte_free(d->xindex_retired[--d->nretired]);
+}
+
+/* Before an insert: a small index for a few entries (fewer pages per lookup), doubled as it fills,
+ * rebuilt in place of removed slots. A failed rebuild leaves a fuller index, still correct. */
+static void xindex_reserve(struct pfd *d)
+{
+	const struct pfd_xindex *x = d->xindex;
+	uint32_t n = x->mask + 1;
+
+	if ((x->used + x->removed + 1) * 2 <= n || n >= xindex_max_slots(d))
+		return;
+	xindex_rebuild(d, (x->used + 1) * 4 > n ? n * 2 : n);
+}
+
 static uint32_t xindex_entry_hash(const struct pfd *d, const struct pfd_entry *e)
 {
-	uint64_t w[PFD_FIELD_WORDS];
+	uint64_t w[PFD_KEY_PIECES];
 
 	return xkey_build(&d->pipes[e->pipe], e->pipe, e->mask_idx, &e->match, w);
 }
@@ -203,38 +246,49 @@ static void xindex_unlink(struct pfd *d, const struct pfd_entry *e, uint32_t id)
 	}
 }
 
-/* Once removed slots fill a quarter of the index, misses probe far: rebuild it without them.
- * The caller is no RCU reader (it has just waited for a grace period itself). */
+/* After a removal's grace period: free replaced indexes, and once removed slots fill a quarter of the
+ * index (misses probe far), rebuild it without them. The caller is no RCU reader. */
 static void xindex_compact(struct pfd *d)
 {
-	struct pfd_xindex *old = d->xindex, *x;
-
-	if (old->removed <= (old->mask + 1) / 4)
-		return;
-	x = xindex_alloc(d->max_entries);
-	if (!x)
-		return;     /* still correct, only slower */
-	for (uint32_t i = 0; i <= old->mask; i++) {
-		uint32_t id = (uint32_t)old->slots[i];
-
-		if (id != PFD_XSLOT_EMPTY && id != PFD_XSLOT_REMOVED)
-			xindex_place(x, (uint32_t)(old->slots[i] >> 32), id);
+	xindex_reclaim(d);
+	if (d->xindex->removed > (d->xindex->mask + 1) / 4 && !xindex_rebuild(d, d->xindex->mask + 1)) {
+		rte_rcu_qsbr_synchronize(d->rcu, RTE_QSBR_THRID_INVALID);
+		xindex_reclaim(d);
 	}
-	__atomic_store_n(&d->xindex, x, __ATOMIC_RELEASE);
-	rte_rcu_qsbr_synchronize(d->rcu, RTE_QSBR_THRID_INVALID);
-	rte_free(old);
 }
 
-/* The words of pf_fields a mask keeps any bit of. */
-static void pipe_key_words(struct pfd_pipe *pp)
-{
-	for (uint32_t i = 0; i < pp->nmasks; i++) {
-		uint8_t n = 0;
+/* struct pf_fields member by member: a key piece never straddles two of them. */
+#define PFD_FIELD(m) { offsetof(struct pf_fields, m), sizeof(((struct pf_fields *)0)->m) }
+static const struct { uint8_t off, len; } pfd_field_layout[] = {
+	PFD_FIELD(port), PFD_FIELD(mark), PFD_FIELD(packet_path), PFD_FIELD(mpegts_frame), PFD_FIELD(ip_proto),
+	PFD_FIELD(ip_ttl), PFD_FIELD(ip_dscp), PFD_FIELD(tcp_flags), PFD_FIELD(eth_type), PFD_FIELD(eth_dst),
+	PFD_FIELD(eth_src), PFD_FIELD(vlan_id), PFD_FIELD(vlan_inner), PFD_FIELD(mpls_label), PFD_FIELD(ipv4_src),
+	PFD_FIELD(ipv4_dst), PFD_FIELD(ipv6_src), PFD_FIELD(ipv6_dst), PFD_FIELD(l4_sport), PFD_FIELD(l4_dport),
+	PFD_FIELD(_pad),
+};
+_Static_assert(sizeof(struct pf_fields) == 88, "pfd_field_layout lists every member of struct pf_fields");
 
-		for (uint32_t j = 0; j < PFD_FIELD_WORDS; j++)
-			if (field_word(&pp->masks[i], j))
-				pp->key_words[i][n++] = (uint8_t)j;
-		pp->nkey_words[i] = n;
+/* The pieces of the fields a mask keeps any bit of, each the widest aligned load inside its field. */
+static void key_layout(const struct pf_fields *mask, struct pfd_key_layout *k)
+{
+	const uint8_t *m = (const uint8_t *)mask;
+
+	k->n = 0;
+	for (size_t i = 0; i < RTE_DIM(pfd_field_layout); i++) {
+		uint32_t off = pfd_field_layout[i].off, end = off + pfd_field_layout[i].len;
+
+		while (off < end) {
+			uint32_t w = 8;
+
+			while (w > 1 && (off % w || off + w > end))
+				w >>= 1;
+			if (piece_load(m, off, w)) {
+				k->off[k->n] = (uint8_t)off;
+				k->width[k->n] = (uint8_t)w;
+				k->mask[k->n++] = piece_load(m, off, w);
+			}
+			off += w;
+		}
 	}
 }
 
@@ -259,7 +313,7 @@ int pfd_tables_init(struct pfd *d, struct pf_error *err)
 		return pf_err(err, -rte_errno ? -rte_errno : -ENOMEM,
 			      "backend dpdk: cannot create the entry table (%u entries): %s; give EAL more memory (-m)",
 			      hp.entries, rte_strerror(rte_errno));
-	d->xindex = xindex_alloc(d->max_entries);
+	d->xindex = xindex_alloc(RTE_MIN(xindex_max_slots(d), PFD_XINDEX_START_SLOTS));
 	if (!d->xindex)
 		return pf_err(err, -ENOMEM, "backend dpdk: cannot allocate the exact-match index (%u entries)",
 			      d->max_entries);
@@ -291,6 +345,7 @@ void pfd_tables_free(struct pfd *d)
 	}
 	rte_hash_free(d->table);
 	d->table = NULL;
+	xindex_reclaim(d);
 	rte_free(d->xindex);
 	d->xindex = NULL;
 	if (d->counters)
@@ -349,7 +404,8 @@ int pfd_pipe_set(struct pfd *d, uint32_t pipe_id, const struct pf_pipe *pipe, co
 	}
 	memcpy(pp->masks, masks, nmasks * sizeof(*masks));
 	pp->nmasks = nmasks;
-	pipe_key_words(pp);
+	for (uint32_t i = 0; i < nmasks; i++)
+		key_layout(&pp->masks[i], &pp->keys[i]);
 	pp->cfg = *pipe;
 	pp->cfg.flags |= PF_PIPE_IN_USE;
 	pp->cfg.nmasks = (uint8_t)nmasks;
@@ -474,6 +530,7 @@ static int table_link(struct pfd *d, struct pfd_pipe *pp, const struct pf_flow_k
 	switch (pp->cfg.type) {
 	case PF_PIPE_BASIC:
 	case PF_PIPE_CONTROL:
+		xindex_reserve(d);
 		xindex_place(d->xindex, xindex_entry_hash(d, &d->entries[id]), id);
 		return 0;
 	case PF_PIPE_LPM:
