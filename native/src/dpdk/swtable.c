@@ -209,15 +209,15 @@ static void xindex_reclaim(struct pfd *d)
 }
 
 /* Before an insert: a small index for a few entries (fewer pages per lookup), doubled as it fills,
- * rebuilt in place of removed slots. A failed rebuild leaves a fuller index, still correct. */
-static void xindex_reserve(struct pfd *d)
+ * rebuilt in place of removed slots. A failed rebuild leaves a fuller index, still correct, until
+ * no slot is left for the key (-ENOSPC). */
+static int xindex_reserve(struct pfd *d)
 {
-	const struct pfd_xindex *x = d->xindex;
-	uint32_t n = x->mask + 1;
+	uint32_t n = d->xindex->mask + 1;
 
-	if ((x->used + x->removed + 1) * 2 <= n || n >= xindex_max_slots(d))
-		return;
-	xindex_rebuild(d, (x->used + 1) * 4 > n ? n * 2 : n);
+	if ((d->xindex->used + d->xindex->removed + 1) * 2 > n && n < xindex_max_slots(d))
+		xindex_rebuild(d, (d->xindex->used + 1) * 4 > n ? n * 2 : n);
+	return d->xindex->used + 1 < d->xindex->mask + 1 ? 0 : -ENOSPC;
 }
 
 static uint32_t xindex_entry_hash(const struct pfd *d, const struct pfd_entry *e)
@@ -530,7 +530,8 @@ static int table_link(struct pfd *d, struct pfd_pipe *pp, const struct pf_flow_k
 	switch (pp->cfg.type) {
 	case PF_PIPE_BASIC:
 	case PF_PIPE_CONTROL:
-		xindex_reserve(d);
+		if (xindex_reserve(d))
+			return -ENOSPC;
 		xindex_place(d->xindex, xindex_entry_hash(d, &d->entries[id]), id);
 		return 0;
 	case PF_PIPE_LPM:
