@@ -19,6 +19,9 @@
 #include "internal.h"
 #include "miss/miss.h"
 
+/* Private to the backend's objects: calls between them are direct, not through the PLT. */
+#pragma GCC visibility push(hidden)
+
 #define PFD_BURST 32
 #define PFD_RX_DESC 1024
 #define PFD_TX_DESC 1024
@@ -72,6 +75,7 @@ struct pfd_port {
 #define PFD_KEY_PIECES 32
 struct pfd_key_layout {
 	uint32_t n;
+	uint32_t seed;                  /* hash of (pipe, mask slot), where the pieces' hash starts */
 	uint8_t off[PFD_KEY_PIECES];
 	uint8_t width[PFD_KEY_PIECES];
 	uint64_t mask[PFD_KEY_PIECES];
@@ -251,5 +255,7 @@ void pfd_telemetry_unregister(struct pfd *d);
 void pfd_rcu_reader_enter(struct pfd *d, uint32_t slot);
 void pfd_rcu_reader_leave(struct pfd *d, uint32_t slot);
 extern __thread int pfd_thread_slot;
+
+#pragma GCC visibility pop
 
 #endif

@@ -91,11 +91,11 @@ static inline uint64_t piece_load(const void *base, uint32_t off, uint32_t width
 }
 
 /* The key pieces of f under a pipe's mask slot; returns their hash. */
-static inline uint32_t xkey_build(const struct pfd_pipe *pp, uint32_t pipe, uint32_t mask_idx,
+static inline uint32_t xkey_build(const struct pfd_pipe *pp, uint32_t mask_idx,
 				  const struct pf_fields *f, uint64_t *w)
 {
 	const struct pfd_key_layout *k = &pp->keys[mask_idx];
-	uint32_t h = rte_hash_crc_8byte((uint64_t)pipe << 32 | mask_idx, 0);
+	uint32_t h = k->seed;
 
 	for (uint32_t j = 0; j < k->n; j++) {
 		w[j] = piece_load(f, k->off[j], k->width[j]) & k->mask[j];
@@ -139,7 +139,7 @@ static uint32_t xindex_lookup(const struct pfd *d, uint32_t pipe, uint32_t mask_
 	const struct pfd_pipe *pp = &d->pipes[pipe];
 	uint64_t w[PFD_KEY_PIECES];
 
-	return xindex_find(d, pp, pipe, mask_idx, w, xkey_build(pp, pipe, mask_idx, f, w));
+	return xindex_find(d, pp, pipe, mask_idx, w, xkey_build(pp, mask_idx, f, w));
 }
 
 /* An index of n slots (a power of two), all empty. */
@@ -224,7 +224,7 @@ static uint32_t xindex_entry_hash(const struct pfd *d, const struct pfd_entry *e
 {
 	uint64_t w[PFD_KEY_PIECES];
 
-	return xkey_build(&d->pipes[e->pipe], e->pipe, e->mask_idx, &e->match, w);
+	return xkey_build(&d->pipes[e->pipe], e->mask_idx, &e->match, w);
 }
 
 static void xindex_unlink(struct pfd *d, const struct pfd_entry *e, uint32_t id)
@@ -269,11 +269,12 @@ static const struct { uint8_t off, len; } pfd_field_layout[] = {
 _Static_assert(sizeof(struct pf_fields) == 88, "pfd_field_layout lists every member of struct pf_fields");
 
 /* The pieces of the fields a mask keeps any bit of, each the widest aligned load inside its field. */
-static void key_layout(const struct pf_fields *mask, struct pfd_key_layout *k)
+static void key_layout(uint32_t pipe, uint32_t mask_idx, const struct pf_fields *mask, struct pfd_key_layout *k)
 {
 	const uint8_t *m = (const uint8_t *)mask;
 
 	k->n = 0;
+	k->seed = rte_hash_crc_8byte((uint64_t)pipe << 32 | mask_idx, 0);
 	for (size_t i = 0; i < RTE_DIM(pfd_field_layout); i++) {
 		uint32_t off = pfd_field_layout[i].off, end = off + pfd_field_layout[i].len;
 
@@ -405,7 +406,7 @@ int pfd_pipe_set(struct pfd *d, uint32_t pipe_id, const struct pf_pipe *pipe, co
 	memcpy(pp->masks, masks, nmasks * sizeof(*masks));
 	pp->nmasks = nmasks;
 	for (uint32_t i = 0; i < nmasks; i++)
-		key_layout(&pp->masks[i], &pp->keys[i]);
+		key_layout(pipe_id, i, &pp->masks[i], &pp->keys[i]);
 	pp->cfg = *pipe;
 	pp->cfg.flags |= PF_PIPE_IN_USE;
 	pp->cfg.nmasks = (uint8_t)nmasks;
