@@ -70,10 +70,9 @@ static inline uint32_t table_lookup(const struct rte_hash *h, const struct pf_fl
 }
 
 /*
- * The exact-match index. A key is (pipe, mask slot, the fields' words under that mask that the
- * mask keeps any bit of): the same equality as the full pf_flow_key, since every other word of
- * it is zero, at a fraction of the hashing and comparing. Readers take no lock; writers hold
- * write_lock.
+ * The exact-match index. A key is (pipe, mask slot, the pieces of the fields that mask keeps any
+ * bit of, masked): the same equality as the full pf_flow_key, since every other byte of it is
+ * zero, at a fraction of the hashing and comparing. Readers take no lock; writers hold write_lock.
  */
 static inline uint64_t piece_load(const void *base, uint32_t off, uint32_t width)
 {
