@@ -19,6 +19,9 @@
 #include "internal.h"
 #include "miss/miss.h"
 
+/* Private to the backend's objects: calls between them are direct, not through the PLT. */
+#pragma GCC visibility push(hidden)
+
 #define PFD_BURST 32
 #define PFD_RX_DESC 1024
 #define PFD_TX_DESC 1024
@@ -67,10 +70,23 @@ struct pfd_port {
 	bool flow_async;                /* rules go through template tables and the async queue */
 };
 
+/* A pipe mask's exact key: loads of at most 8 bytes, each inside one field of struct pf_fields
+ * (a load spanning fields the parser stored separately would wait for the stores to retire). */
+#define PFD_KEY_PIECES 32
+struct pfd_key_layout {
+	uint32_t n;
+	uint32_t seed;                  /* hash of (pipe, mask slot), where the pieces' hash starts */
+	uint8_t off[PFD_KEY_PIECES];
+	uint8_t width[PFD_KEY_PIECES];
+	uint64_t mask[PFD_KEY_PIECES];
+};
+
 struct pfd_pipe {
 	struct pf_pipe cfg;
 	struct pf_fields masks[PF_MAX_MASKS];
 	uint32_t nmasks;
+	/* per mask: the pieces of the fields it keeps any bit of; only those make an exact key */
+	struct pfd_key_layout keys[PF_MAX_MASKS];
 	struct rte_lpm *lpm;            /* IPv4 lpm pipes */
 	uint32_t lpm4_default;          /* IPv4 lpm pipes: id of the /0 entry (rte_lpm takes depths 1..32), or
 					 * PFD_NO_ENTRY */
@@ -86,6 +102,21 @@ struct pfd_entry {
 	struct pf_fields match;
 	struct pf_entry e;
 	uint64_t last_seen_ns;
+};
+
+/* Exact-match index of the basic and control pipes: open addressing with linear probing, one
+ * 8-byte slot per key (hash << 32 | entry id); the entry itself holds the key. Slots only go
+ * empty -> used -> removed -> used, so a reader never misses a key that stays installed. */
+#define PFD_XSLOT_EMPTY 0xffffffffu
+#define PFD_XSLOT_REMOVED 0xfffffffeu
+#define PFD_XINDEX_MIN_SLOTS 64u
+#define PFD_XINDEX_START_SLOTS 1024u
+struct pfd_xindex {
+	uint32_t mask;                  /* slots - 1 */
+	uint32_t probe_limit;           /* no key sits further than this from its home slot */
+	uint32_t used;
+	uint32_t removed;
+	uint64_t slots[];
 };
 
 struct pfd_slot_counters {
@@ -114,7 +145,10 @@ struct pfd {
 	enum pfd_rte_flow_mode rte_flow_mode;
 	bool rte_flow_all;              /* every pipe validated on every port */
 	struct pfd_hw *hw;              /* rte_flow rules; NULL: software pipes only */
-	struct rte_hash *table;         /* key struct pf_flow_key -> entry id */
+	struct rte_hash *table;         /* IPv6 lpm prefixes: key struct pf_flow_key -> entry id */
+	struct pfd_xindex *xindex;      /* basic/control pipes; replaced whole (under RCU) to grow or shed removed slots */
+	struct pfd_xindex *xindex_retired[64];  /* replaced, freed after the next grace period */
+	uint32_t nretired;
 	struct rte_rcu_qsbr *rcu;
 	pthread_mutex_t write_lock;     /* one writer at a time on tables and entries */
 	struct pfd_entry *entries;      /* [max_entries], by id */
@@ -145,7 +179,7 @@ struct pfd {
 	bool have_policy;
 };
 
-/* software pipes (swpipe.c) */
+/* software pipes (swtable.c) */
 int pfd_tables_init(struct pfd *d, struct pf_error *err);
 void pfd_tables_free(struct pfd *d);
 int pfd_pipe_set(struct pfd *d, uint32_t pipe_id, const struct pf_pipe *pipe, const struct pf_fields *masks,
@@ -229,5 +263,7 @@ void pfd_telemetry_unregister(struct pfd *d);
 void pfd_rcu_reader_enter(struct pfd *d, uint32_t slot);
 void pfd_rcu_reader_leave(struct pfd *d, uint32_t slot);
 extern __thread int pfd_thread_slot;
+
+#pragma GCC visibility pop
 
 #endif

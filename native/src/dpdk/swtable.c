@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * Tables of the software pipes: one rte_hash (lock-free readers) keyed by
- * struct pf_flow_key for every exact/control pipe and IPv6 lpm prefix, rte_lpm
- * per IPv4 lpm pipe, buckets for hash pipes, and the entry array by id.
+ * Tables of the software pipes: an open-addressing index of compact keys for
+ * every exact/control pipe, one rte_hash (lock-free readers) keyed by struct
+ * pf_flow_key for IPv6 lpm prefixes, rte_lpm per IPv4 lpm pipe, buckets for
+ * hash pipes, and the entry array by id.
  * Writers serialise on write_lock; readers never lock. A removed entry's key
  * slot and id are reused only after an RCU grace period of every reader.
  */
 #ifdef PF_HAVE_DPDK
 #define ALLOW_EXPERIMENTAL_API 1   /* rte_lpm_rcu_qsbr_add: RCU-safe LPM deletes */
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <rte_hash_crc.h>
@@ -28,12 +30,9 @@ void pfd_rcu_reader_leave(struct pfd *d, uint32_t slot)
 }
 
 /*
- * Hash of the entry table's key. The key is 13 words, most of them zero under
- * any mask; jhash over its 104 bytes was a third of a frame's cost. CRC32C
- * (one instruction per word where the CPU has it) runs in two independent
- * lanes so the chains overlap, and the lanes are folded at the end. It is a
- * function of the key bytes only: rte_hash calls it on add and delete, the
- * lookups below compute the same value while they build the key.
+ * Hash of the IPv6 prefix table's key (13 words). CRC32C (one instruction per
+ * word where the CPU has it) runs in two independent lanes so the chains
+ * overlap, and the lanes are folded at the end.
  */
 #define PFD_KEY_WORDS (sizeof(struct pf_flow_key) / sizeof(uint64_t))
 _Static_assert(sizeof(struct pf_flow_key) % sizeof(uint64_t) == 0, "flow key is whole words");
@@ -63,42 +62,234 @@ static uint32_t flow_key_hash(const void *key, uint32_t key_len, uint32_t init_v
 	return key_hash_fold(even, odd);
 }
 
-/* key = (pipe, mask_idx, f & mask) and its flow_key_hash, in one pass over the words. */
-static inline uint32_t flow_key_build(struct pf_flow_key *key, uint32_t pipe, uint32_t mask_idx,
-				      const struct pf_fields *f, const struct pf_fields *mask)
-{
-	const uint8_t *a = (const uint8_t *)f, *m = (const uint8_t *)mask;
-	uint8_t *o = (uint8_t *)&key->f;
-	uint32_t even, odd = ~0u;
-
-	uint64_t head;
-
-	key->pipe = pipe;
-	key->mask_idx = mask_idx;
-	memcpy(&head, key, sizeof(head));   /* word 0 as flow_key_hash reads it, whatever the byte order */
-	even = rte_hash_crc_8byte(head, 0);
-#pragma GCC unroll 12
-	for (size_t i = 0; i < PFD_KEY_WORDS - 1; i++) {
-		uint64_t fw, mw, w;
-
-		memcpy(&fw, a + i * sizeof(w), sizeof(w));
-		memcpy(&mw, m + i * sizeof(w), sizeof(w));
-		w = fw & mw;
-		memcpy(o + i * sizeof(w), &w, sizeof(w));
-		/* word i of the fields is word i + 1 of the key */
-		if (i & 1)
-			even = rte_hash_crc_8byte(w, even);
-		else
-			odd = rte_hash_crc_8byte(w, odd);
-	}
-	return key_hash_fold(even, odd);
-}
-
 static inline uint32_t table_lookup(const struct rte_hash *h, const struct pf_flow_key *key, uint32_t sig)
 {
 	void *data;
 
 	return rte_hash_lookup_with_hash_data(h, key, sig, &data) >= 0 ? (uint32_t)(uintptr_t)data : PFD_NO_ENTRY;
+}
+
+/*
+ * The exact-match index. A key is (pipe, mask slot, the pieces of the fields that mask keeps any
+ * bit of, masked): the same equality as the full pf_flow_key, since every other byte of it is
+ * zero, at a fraction of the hashing and comparing. Readers take no lock; writers hold write_lock.
+ */
+static inline uint64_t piece_load(const void *base, uint32_t off, uint32_t width)
+{
+	const uint8_t *p = (const uint8_t *)base + off;
+	uint64_t v8;
+	uint32_t v4;
+	uint16_t v2;
+
+	switch (width) {
+	case 8: memcpy(&v8, p, 8); return v8;
+	case 4: memcpy(&v4, p, 4); return v4;
+	case 2: memcpy(&v2, p, 2); return v2;
+	default: return *p;
+	}
+}
+
+/* The key pieces of f under a pipe's mask slot; returns their hash. */
+static inline uint32_t xkey_build(const struct pfd_pipe *pp, uint32_t mask_idx,
+				  const struct pf_fields *f, uint64_t *w)
+{
+	const struct pfd_key_layout *k = &pp->keys[mask_idx];
+	uint32_t h = k->seed;
+
+	for (uint32_t j = 0; j < k->n; j++) {
+		w[j] = piece_load(f, k->off[j], k->width[j]) & k->mask[j];
+		h = rte_hash_crc_8byte(w[j], h);
+	}
+	return h;
+}
+
+static inline bool xkey_is(const struct pfd *d, uint32_t id, const struct pfd_pipe *pp, uint32_t pipe,
+			   uint32_t mask_idx, const uint64_t *w)
+{
+	const struct pfd_entry *e = &d->entries[id];
+	const struct pfd_key_layout *k = &pp->keys[mask_idx];
+	uint64_t diff = (uint64_t)(e->pipe ^ pipe) | (e->mask_idx ^ mask_idx);
+
+	for (uint32_t j = 0; j < k->n; j++)
+		diff |= (piece_load(&e->match, k->off[j], k->width[j]) & k->mask[j]) ^ w[j];
+	return diff == 0;
+}
+
+static inline uint32_t xindex_find(const struct pfd *d, const struct pfd_pipe *pp, uint32_t pipe, uint32_t mask_idx,
+				   const uint64_t *w, uint32_t h)
+{
+	const struct pfd_xindex *x = __atomic_load_n(&d->xindex, __ATOMIC_ACQUIRE);
+	uint32_t limit = __atomic_load_n(&x->probe_limit, __ATOMIC_RELAXED);
+
+	for (uint32_t p = 0; p <= limit; p++) {
+		uint64_t s = __atomic_load_n(&x->slots[(h + p) & x->mask], __ATOMIC_ACQUIRE);
+		uint32_t id = (uint32_t)s;
+
+		if (id == PFD_XSLOT_EMPTY)
+			break;
+		if ((uint32_t)(s >> 32) == h && id != PFD_XSLOT_REMOVED && xkey_is(d, id, pp, pipe, mask_idx, w))
+			return id;
+	}
+	return PFD_NO_ENTRY;
+}
+
+static uint32_t xindex_lookup(const struct pfd *d, uint32_t pipe, uint32_t mask_idx, const struct pf_fields *f)
+{
+	const struct pfd_pipe *pp = &d->pipes[pipe];
+	uint64_t w[PFD_KEY_PIECES];
+
+	return xindex_find(d, pp, pipe, mask_idx, w, xkey_build(pp, mask_idx, f, w));
+}
+
+/* An index of n slots (a power of two), all empty. */
+static struct pfd_xindex *xindex_alloc(uint32_t n)
+{
+	struct pfd_xindex *x = rte_malloc("pfd_xindex", sizeof(*x) + n * sizeof(uint64_t), RTE_CACHE_LINE_SIZE);
+
+	if (!x)
+		return NULL;
+	*x = (struct pfd_xindex){ .mask = n - 1 };
+	memset(x->slots, 0xff, n * sizeof(uint64_t));
+	return x;
+}
+
+/* Slots for every entry at most half full: the index never grows past this. */
+static uint32_t xindex_max_slots(const struct pfd *d)
+{
+	uint32_t n = PFD_XINDEX_MIN_SLOTS;
+
+	while (n < 2 * (uint64_t)d->max_entries)
+		n <<= 1;
+	return n;
+}
+
+/* Place (h, id) in the first free or removed slot from h's home (the key is known to be absent). */
+static void xindex_place(struct pfd_xindex *x, uint32_t h, uint32_t id)
+{
+	for (uint32_t p = 0;; p++) {
+		uint64_t *s = &x->slots[(h + p) & x->mask];
+		uint32_t cur = (uint32_t)*s;
+
+		if (cur != PFD_XSLOT_EMPTY && cur != PFD_XSLOT_REMOVED)
+			continue;
+		if (p > x->probe_limit)
+			__atomic_store_n(&x->probe_limit, p, __ATOMIC_RELEASE);
+		x->removed -= cur == PFD_XSLOT_REMOVED;
+		x->used++;
+		__atomic_store_n(s, (uint64_t)h << 32 | id, __ATOMIC_RELEASE);
+		return;
+	}
+}
+
+/* A copy of the index with n slots and no removed ones takes its place; readers may still be on the
+ * old one, which is freed by xindex_reclaim after a grace period. Returns -ENOMEM (the old one stays). */
+static int xindex_rebuild(struct pfd *d, uint32_t n)
+{
+	struct pfd_xindex *old = d->xindex, *x;
+
+	if (d->nretired == RTE_DIM(d->xindex_retired) || !(x = xindex_alloc(n)))
+		return -ENOMEM;
+	for (uint32_t i = 0; i <= old->mask; i++) {
+		uint32_t id = (uint32_t)old->slots[i];
+
+		if (id != PFD_XSLOT_EMPTY && id != PFD_XSLOT_REMOVED)
+			xindex_place(x, (uint32_t)(old->slots[i] >> 32), id);
+	}
+	d->xindex_retired[d->nretired++] = old;
+	__atomic_store_n(&d->xindex, x, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Free the indexes replaced before the caller's last grace period. */
+static void xindex_reclaim(struct pfd *d)
+{
+	while (d->nretired)
+		rte_free(d->xindex_retired[--d->nretired]);
+}
+
+/* Before an insert: a small index for a few entries (fewer pages per lookup), doubled as it fills,
+ * rebuilt in place of removed slots. A failed rebuild leaves a fuller index, still correct, until
+ * no slot is left for the key (-ENOSPC). */
+static int xindex_reserve(struct pfd *d)
+{
+	uint32_t n = d->xindex->mask + 1;
+
+	if ((d->xindex->used + d->xindex->removed + 1) * 2 > n && n < xindex_max_slots(d))
+		xindex_rebuild(d, (d->xindex->used + 1) * 4 > n ? n * 2 : n);
+	return d->xindex->used + 1 < d->xindex->mask + 1 ? 0 : -ENOSPC;
+}
+
+static uint32_t xindex_entry_hash(const struct pfd *d, const struct pfd_entry *e)
+{
+	uint64_t w[PFD_KEY_PIECES];
+
+	return xkey_build(&d->pipes[e->pipe], e->mask_idx, &e->match, w);
+}
+
+static void xindex_unlink(struct pfd *d, const struct pfd_entry *e, uint32_t id)
+{
+	struct pfd_xindex *x = d->xindex;
+	uint32_t h = xindex_entry_hash(d, e);
+
+	for (uint32_t p = 0; p <= x->probe_limit; p++) {
+		uint64_t *s = &x->slots[(h + p) & x->mask];
+
+		if ((uint32_t)*s == PFD_XSLOT_EMPTY)
+			return;
+		if (*s == ((uint64_t)h << 32 | id)) {
+			__atomic_store_n(s, (uint64_t)h << 32 | PFD_XSLOT_REMOVED, __ATOMIC_RELEASE);
+			x->used--;
+			x->removed++;
+			return;
+		}
+	}
+}
+
+/* After a removal's grace period: free replaced indexes, and once removed slots fill a quarter of the
+ * index (misses probe far), rebuild it without them. The caller is no RCU reader. */
+static void xindex_compact(struct pfd *d)
+{
+	xindex_reclaim(d);
+	if (d->xindex->removed > (d->xindex->mask + 1) / 4 && !xindex_rebuild(d, d->xindex->mask + 1)) {
+		rte_rcu_qsbr_synchronize(d->rcu, RTE_QSBR_THRID_INVALID);
+		xindex_reclaim(d);
+	}
+}
+
+/* struct pf_fields member by member: a key piece never straddles two of them. */
+#define PFD_FIELD(m) { offsetof(struct pf_fields, m), sizeof(((struct pf_fields *)0)->m) }
+static const struct { uint8_t off, len; } pfd_field_layout[] = {
+	PFD_FIELD(port), PFD_FIELD(mark), PFD_FIELD(packet_path), PFD_FIELD(mpegts_frame), PFD_FIELD(ip_proto),
+	PFD_FIELD(ip_ttl), PFD_FIELD(ip_dscp), PFD_FIELD(tcp_flags), PFD_FIELD(eth_type), PFD_FIELD(eth_dst),
+	PFD_FIELD(eth_src), PFD_FIELD(vlan_id), PFD_FIELD(vlan_inner), PFD_FIELD(mpls_label), PFD_FIELD(ipv4_src),
+	PFD_FIELD(ipv4_dst), PFD_FIELD(ipv6_src), PFD_FIELD(ipv6_dst), PFD_FIELD(l4_sport), PFD_FIELD(l4_dport),
+	PFD_FIELD(_pad),
+};
+_Static_assert(sizeof(struct pf_fields) == 88, "pfd_field_layout lists every member of struct pf_fields");
+
+/* The pieces of the fields a mask keeps any bit of, each the widest aligned load inside its field. */
+static void key_layout(uint32_t pipe, uint32_t mask_idx, const struct pf_fields *mask, struct pfd_key_layout *k)
+{
+	const uint8_t *m = (const uint8_t *)mask;
+
+	k->n = 0;
+	k->seed = rte_hash_crc_8byte((uint64_t)pipe << 32 | mask_idx, 0);
+	for (size_t i = 0; i < RTE_DIM(pfd_field_layout); i++) {
+		uint32_t off = pfd_field_layout[i].off, end = off + pfd_field_layout[i].len;
+
+		while (off < end) {
+			uint32_t w = 8;
+
+			while (w > 1 && (off % w || off + w > end))
+				w >>= 1;
+			if (piece_load(m, off, w)) {
+				k->off[k->n] = (uint8_t)off;
+				k->width[k->n] = (uint8_t)w;
+				k->mask[k->n++] = piece_load(m, off, w);
+			}
+			off += w;
+		}
+	}
 }
 
 int pfd_tables_init(struct pfd *d, struct pf_error *err)
@@ -109,7 +300,7 @@ int pfd_tables_init(struct pfd *d, struct pf_error *err)
 		.entries = d->max_entries * 2,  /* cuckoo tables fill best below ~50% */
 		.key_len = sizeof(struct pf_flow_key),
 		.hash_func = flow_key_hash,
-		.hash_func_init_val = 0,        /* flow_key_build seeds with the same value */
+		.hash_func_init_val = 0,
 		.socket_id = (int)rte_socket_id(),
 		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_NO_FREE_ON_DEL |
 			      RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
@@ -122,6 +313,10 @@ int pfd_tables_init(struct pfd *d, struct pf_error *err)
 		return pf_err(err, -rte_errno ? -rte_errno : -ENOMEM,
 			      "backend dpdk: cannot create the entry table (%u entries): %s; give EAL more memory (-m)",
 			      hp.entries, rte_strerror(rte_errno));
+	d->xindex = xindex_alloc(RTE_MIN(xindex_max_slots(d), PFD_XINDEX_START_SLOTS));
+	if (!d->xindex)
+		return pf_err(err, -ENOMEM, "backend dpdk: cannot allocate the exact-match index (%u entries)",
+			      d->max_entries);
 	d->entries = calloc(d->max_entries, sizeof(*d->entries));
 	d->counters = rte_zmalloc("pfd_counters", sizeof(*d->counters) * PFD_NSLOTS, RTE_CACHE_LINE_SIZE);
 	if (!d->entries || !d->counters)
@@ -150,6 +345,9 @@ void pfd_tables_free(struct pfd *d)
 	}
 	rte_hash_free(d->table);
 	d->table = NULL;
+	xindex_reclaim(d);
+	rte_free(d->xindex);
+	d->xindex = NULL;
 	if (d->counters)
 		for (int s = 0; s < PFD_NSLOTS; s++)
 			free(d->counters[s].entries);
@@ -206,6 +404,8 @@ int pfd_pipe_set(struct pfd *d, uint32_t pipe_id, const struct pf_pipe *pipe, co
 	}
 	memcpy(pp->masks, masks, nmasks * sizeof(*masks));
 	pp->nmasks = nmasks;
+	for (uint32_t i = 0; i < nmasks; i++)
+		key_layout(pipe_id, i, &pp->masks[i], &pp->keys[i]);
 	pp->cfg = *pipe;
 	pp->cfg.flags |= PF_PIPE_IN_USE;
 	pp->cfg.nmasks = (uint8_t)nmasks;
@@ -306,12 +506,14 @@ static bool find_existing(struct pfd *d, const struct pfd_pipe *pp, const struct
 		if (!lpm_is_v6(&pp->cfg))
 			return rte_lpm_is_rule_present(pp->lpm, lpm4_addr(&pp->cfg, match), (uint8_t)prefixlen, id) == 1;
 		/* fall through: IPv6 prefixes live in the hash */
-	case PF_PIPE_BASIC:
-	case PF_PIPE_CONTROL:
 		if (rte_hash_lookup_data(d->table, key, &data) < 0)
 			return false;
 		*id = (uint32_t)(uintptr_t)data;
 		return true;
+	case PF_PIPE_BASIC:
+	case PF_PIPE_CONTROL:
+		*id = xindex_lookup(d, (uint32_t)(pp - d->pipes), mask_idx, match);
+		return *id != PFD_NO_ENTRY;
 	case PF_PIPE_HASH:
 		if (mask_idx >= PF_HASH_BUCKETS || d->buckets[pp->cfg.hash_slot][mask_idx] == PFD_NO_ENTRY)
 			return false;
@@ -328,7 +530,10 @@ static int table_link(struct pfd *d, struct pfd_pipe *pp, const struct pf_flow_k
 	switch (pp->cfg.type) {
 	case PF_PIPE_BASIC:
 	case PF_PIPE_CONTROL:
-		return rte_hash_add_key_data(d->table, key, (void *)(uintptr_t)id);
+		if (xindex_reserve(d))
+			return -ENOSPC;
+		xindex_place(d->xindex, xindex_entry_hash(d, &d->entries[id]), id);
+		return 0;
 	case PF_PIPE_LPM:
 		if (lpm_is_v6(&pp->cfg)) {
 			int ret = rte_hash_add_key_data(d->table, key, (void *)(uintptr_t)id);
@@ -370,7 +575,7 @@ static int32_t table_unlink(struct pfd *d, struct pfd_entry *slot, uint32_t id)
 	switch (pp->cfg.type) {
 	case PF_PIPE_BASIC:
 	case PF_PIPE_CONTROL:
-		pos = rte_hash_del_key(d->table, &key);
+		xindex_unlink(d, slot, id);
 		break;
 	case PF_PIPE_LPM:
 		if (lpm_is_v6(&pp->cfg))
@@ -525,6 +730,7 @@ int pfd_entry_replace(struct pfd *d, uint32_t id, uint32_t pipe, uint32_t mask_i
 		rte_rcu_qsbr_synchronize(d->rcu, RTE_QSBR_THRID_INVALID);
 		if (pos >= 0)
 			rte_hash_free_key_with_position(d->table, pos);
+		xindex_compact(d);
 		slot->mask_idx = mask_idx;
 		slot->prefixlen = prefixlen;
 		slot->match = *match;
@@ -567,6 +773,7 @@ int pfd_entry_remove(struct pfd *d, uint32_t id, struct pf_error *err)
 	if (pos >= 0)
 		rte_hash_free_key_with_position(d->table, pos);
 	slot->in_use = 0;
+	xindex_compact(d);
 out:
 	pthread_mutex_unlock(&d->write_lock);
 	return ret;
@@ -631,12 +838,12 @@ uint32_t pfd_lookup(struct pfd *d, uint32_t pipe, const struct pf_fields *f, uin
 
 	switch (pp->cfg.type) {
 	case PF_PIPE_BASIC:
-		return table_lookup(d->table, &key, flow_key_build(&key, pipe, 0, f, &pp->masks[0]));
+		return xindex_lookup(d, pipe, 0, f);
 	case PF_PIPE_CONTROL: {
 		uint32_t best = PFD_NO_ENTRY, best_prio = UINT32_MAX;
 
 		for (uint32_t i = 0; i < pp->nmasks; i++) {
-			uint32_t id = table_lookup(d->table, &key, flow_key_build(&key, pipe, i, f, &pp->masks[i]));
+			uint32_t id = xindex_lookup(d, pipe, i, f);
 
 			/* lower value wins; on a tie the earlier mask slot */
 			if (id != PFD_NO_ENTRY && d->entries[id].e.priority < best_prio) {
