@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -676,7 +677,7 @@ def test_learned_entries_resubmit_and_age_out(sim, doca_mode):
         # a second frame of a learned flow hits its entry in the simulated pipes, no miss
         _inject(sim, 1, bytes(Ether() / IP(src=srcs[0], dst="20.1.1.100") / UDP(dport=4000) / Raw(b"y" * 16)))
         assert inst.counters_pipe(h2n.id) == {"hits": 4, "misses": 3}
-        time.sleep(0.1)                                          # the handler polls aging every 10 ms
+        time.sleep(0.1)  # gives a wrong aging (the handler polls every 10 ms) the chance to show; cannot fail late
         assert inst.miss_stats()["aged_out"] == 0 and len(inst.entry_list(h2n.id)) == 3
         sim.advance(1.0)
         # 2.2 s idle: aged by DOCA, removed with doca_flow_pipe_remove_entry; the one hit 1 s ago stays
