@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 import uuid
 
 import pytest
@@ -103,8 +102,8 @@ def frames() -> list[bytes]:
 
 def exchange(lab) -> dict[str, list[str]]:
     """The frames from A; per port, what its host received (hex, sorted)."""
+    # capture() returns once its socket is bound; the window is what a datapath gets to deliver every copy
     caps = {s: capture(lab["ns"][s], f"{lab['prefix']}{s}0", 3) for s in PORTS}
-    time.sleep(0.2)
     send(lab["ns"]["a"], f"{lab['prefix']}a0", frames(), gap=0.01)
     got = {}
     for s, cap in caps.items():
