@@ -9,7 +9,9 @@
  * learner, which installs the entry and resubmits the frame through
  * BPF_PROG_RUN with live frames. The first thread also sweeps idle entries.
  */
-#define _GNU_SOURCE             /* pthread_setname_np */
+#define _GNU_SOURCE             /* pthread_setname_np, unshare */
+#include <fcntl.h>
+#include <sched.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -196,7 +198,7 @@ struct feed_cursor {
 };
 
 struct ebpf_feed {
-	int cursor_fd, slots_fd, progs_fd, prog_fd;
+	int cursor_fd, slots_fd, progs_fd, prog_fd, netns_fd, link_fd;
 	struct feed_cursor *cursor;
 	struct feed_slot *slots;
 	size_t cursor_len, slots_len;
@@ -217,11 +219,21 @@ struct ebpf_feed {
 /* jumps to the program's two exits, patched once their places are known */
 #define TO_FAIL 0x7ff0
 #define TO_DROP 0x7ff1
+#define TO_PASS 0x7ff2
+#define FEED_MAGIC 0x70667264           /* in the seed frame's metadata */
 
 static int feed_prog_load(struct ebpf_feed *f)
 {
 	struct bpf_insn insns[] = {
 		I_ALU_REG(BPF_MOV, BPF_REG_6, BPF_REG_1),
+		/* only the handler's own runs carry FEED_MAGIC ahead of the frame: anything else passes */
+		I_LDX(BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct xdp_md, data_meta)),
+		I_LDX(BPF_W, BPF_REG_3, BPF_REG_6, offsetof(struct xdp_md, data)),
+		I_ALU_REG(BPF_MOV, BPF_REG_4, BPF_REG_2),
+		I_ALU_IMM(BPF_ADD, BPF_REG_4, 4),
+		I_JMP_REG(BPF_JGT, BPF_REG_4, BPF_REG_3, TO_PASS),
+		I_LDX(BPF_W, BPF_REG_4, BPF_REG_2, 0),
+		I_JMP_IMM(BPF_JNE, BPF_REG_4, FEED_MAGIC, TO_PASS),
 		/* r9 = the cursor; r7 = its slot; cursor.next++ */
 		I_ST(BPF_W, BPF_REG_10, -4, 0),
 		I_ALU_REG(BPF_MOV, BPF_REG_2, BPF_REG_10),
@@ -283,9 +295,13 @@ static int feed_prog_load(struct ebpf_feed *f)
 		/* drop */
 		I_ALU_IMM(BPF_MOV, BPF_REG_0, XDP_DROP),
 		I_EXIT(),
+		/* pass */
+		I_ALU_IMM(BPF_MOV, BPF_REG_0, XDP_PASS),
+		I_EXIT(),
 	};
-	int n = (int)(sizeof(insns) / sizeof(insns[0])), fail = n - 4, drop = n - 2;
-	LIBBPF_OPTS(bpf_prog_load_opts, opts);
+	int n = (int)(sizeof(insns) / sizeof(insns[0])), fail = n - 6, drop = n - 4, pass = n - 2;
+	/* a program array takes programs of its owner's (this program's) attach type only */
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_XDP);
 
 	for (int i = 0; i < n; i++) {
 		if (BPF_CLASS(insns[i].code) != BPF_JMP || BPF_OP(insns[i].code) == BPF_CALL)
@@ -294,6 +310,8 @@ static int feed_prog_load(struct ebpf_feed *f)
 			insns[i].off = (int16_t)(fail - i - 1);
 		else if (insns[i].off == TO_DROP)
 			insns[i].off = (int16_t)(drop - i - 1);
+		else if (insns[i].off == TO_PASS)
+			insns[i].off = (int16_t)(pass - i - 1);
 	}
 	return bpf_prog_load(BPF_PROG_TYPE_XDP, "pf_resubmit", "Dual BSD/GPL", insns, (size_t)n, &opts);
 }
@@ -306,7 +324,7 @@ static void feed_free(struct ebpf_feed *f)
 		munmap(f->cursor, f->cursor_len);
 	if (f->slots)
 		munmap(f->slots, f->slots_len);
-	for (int *fd = &f->cursor_fd; fd <= &f->prog_fd; fd++)
+	for (int *fd = &f->cursor_fd; fd <= &f->link_fd; fd++)
 		if (*fd >= 0)
 			close(*fd);
 	pthread_mutex_destroy(&f->lock);
@@ -327,6 +345,34 @@ static size_t page_round(size_t len)
 	return (len + pg - 1) / pg * pg;
 }
 
+/* A BPF_PROG_RUN of more than one frame enters its program into the kernel's XDP dispatcher
+ * and takes it out again afterwards, and each change waits for an RCU grace period (ms on a
+ * busy host: measured 15-50 ms per call). A program attached to a device stays in the
+ * dispatcher, so the loader is attached to the loopback of a network namespace of its own,
+ * where no frame ever flows (and FEED_MAGIC lets anything there pass untouched anyway). */
+static void *anchor_thread(void *arg)
+{
+	struct ebpf_feed *f = arg;
+	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_SKB_MODE);
+
+	if (unshare(CLONE_NEWNET))
+		return NULL;
+	f->netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (f->netns_fd >= 0)
+		f->link_fd = bpf_link_create(f->prog_fd, 1 /* lo */, BPF_XDP, &opts);
+	return NULL;
+}
+
+static int feed_anchor(struct ebpf_feed *f)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, anchor_thread, f))
+		return -1;
+	pthread_join(t, NULL);
+	return f->link_fd >= 0 ? 0 : -1;
+}
+
 /* NULL when the kernel cannot (then every frame takes one BPF_PROG_RUN of its own) */
 static struct ebpf_feed *feed_new(struct pf_ebpf *eb)
 {
@@ -337,7 +383,7 @@ static struct ebpf_feed *feed_new(struct pf_ebpf *eb)
 
 	if (!f)
 		return NULL;
-	f->cursor_fd = f->slots_fd = f->progs_fd = f->prog_fd = -1;
+	f->cursor_fd = f->slots_fd = f->progs_fd = f->prog_fd = f->netns_fd = f->link_fd = -1;
 	pthread_mutex_init(&f->lock, NULL);
 	f->cursor_len = page_round(sizeof(struct feed_cursor));
 	f->slots_len = page_round(sizeof(struct feed_slot) * FEED_SLOTS);
@@ -364,9 +410,13 @@ static struct ebpf_feed *feed_new(struct pf_ebpf *eb)
 		why = "cannot chain it to the datapath program";
 		goto fail;
 	}
+	if (feed_anchor(f)) {
+		why = "cannot keep it in the XDP dispatcher";
+		goto fail;
+	}
 	return f;
 fail:
-	pf_debug("miss handler: batched resubmit unavailable (%s: %s); one BPF_PROG_RUN per frame", why,
+	pf_warn("miss handler: batched resubmit unavailable (%s: %s); one BPF_PROG_RUN per frame", why,
 		 strerror(errno));
 	feed_free(f);
 	return NULL;
@@ -377,12 +427,14 @@ static uint32_t feed_run(struct pf_ebpf *eb, struct ebpf_feed *f, const struct p
 			 uint32_t *failed)
 {
 	uint8_t seed[sizeof(struct pf_xdp_meta) + 64] = { 0 };
+	uint32_t magic = FEED_MAGIC;
 	struct xdp_md ctx = { .data = sizeof(struct pf_xdp_meta), .data_end = sizeof(seed),
 			      .ingress_ifindex = eb->ports[frames[0].port].ifindex };
 	uint64_t start = f->cursor->next, failed0 = f->cursor->failed, ran;
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = seed, .data_size_in = sizeof(seed), .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx), .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .repeat = n);
 
+	memcpy(seed, &magic, sizeof(magic));
 	for (uint32_t i = 0; i < n; i++) {
 		struct feed_slot *s = &f->slots[(start + i) % FEED_SLOTS];
 		uint32_t pipe = frames[i].pipe;

@@ -46,6 +46,7 @@ struct pf_learner {
 	int prof;
 	uint64_t stage_ns[PF_STAGE_COUNT];
 	uint64_t prof_batches, prof_frames;
+	uint64_t prof_batched, prof_single;     /* frames resubmitted by resubmit_batch / one by one */
 };
 
 #define STAT_INC(l, field) __atomic_fetch_add(&(l)->stats.field, 1, __ATOMIC_RELAXED)
@@ -423,10 +424,11 @@ void pf_learner_stages_dump(struct pf_learner *l, const char *backend)
 		(unsigned long long)l->stats.installed);
 	for (int i = 0; i < PF_STAGE_COUNT; i++)
 		fprintf(f, ", \"%s_ns\": %llu", names[i], (unsigned long long)l->stage_ns[i]);
-	fprintf(f, "}\n");
+	fprintf(f, ", \"resubmit_batched\": %llu, \"resubmit_single\": %llu}\n", (unsigned long long)l->prof_batched,
+		(unsigned long long)l->prof_single);
 	fclose(f);
 	memset(l->stage_ns, 0, sizeof(l->stage_ns));
-	l->prof_batches = l->prof_frames = 0;
+	l->prof_batches = l->prof_frames = l->prof_batched = l->prof_single = 0;
 }
 
 void pf_learner_free(struct pf_learner *l)
@@ -640,11 +642,15 @@ static int resubmit_planned(struct pf_learner *l, const struct pf_miss_frame *fr
 		if (failed > done)
 			failed = done;
 		__atomic_fetch_add(&l->stats.resubmitted, done - failed, __ATOMIC_RELAXED);
+		if (l->prof)
+			__atomic_fetch_add(&l->prof_batched, done, __ATOMIC_RELAXED);
 		if (failed) {
 			__atomic_fetch_add(&l->stats.resubmit_errors, failed, __ATOMIC_RELAXED);
 			ret = ret ? ret : -EIO;
 		}
 	}
+	if (l->prof)
+		__atomic_fetch_add(&l->prof_single, ngo - done, __ATOMIC_RELAXED);
 	for (uint32_t i = done; i < ngo; i++) {
 		int r = resubmit(l, go[i].port, go[i].pipe, go[i].data, go[i].len);
 
