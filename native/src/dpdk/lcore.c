@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <rte_cycles.h>
 #include <rte_lcore.h>
 #include <rte_launch.h>
@@ -330,12 +331,58 @@ static int learn_resubmit(void *backend, uint32_t port, uint32_t pipe, const voi
 	return 0;
 }
 
+/* tx staging of the handler thread's resubmits */
+static __thread struct tx_stage *resubmit_stage;
+
+/* A burst of resubmits: each frame's own mbuf (the handler's, taken from the miss ring; cookie
+ * points at its slot there, set to NULL once the pipeline owns it) replays the pipeline, and the
+ * outputs leave as one tx burst per port instead of one per frame. */
+static uint32_t learn_resubmit_batch(void *backend, const struct pf_miss_frame *frames, uint32_t n, uint32_t *failed)
+{
+	struct pfd *d = backend;
+	struct pf_learner *l = d->learner;
+	uint32_t slot = pfd_thread_slot >= 0 ? (uint32_t)pfd_thread_slot : PFD_SLOT_HANDLER, done;
+	struct tx_stage *st = resubmit_stage;
+	uint64_t t = 0;
+
+	*failed = 0;
+	if (!st)
+		return 0;
+	for (done = 0; done < n; done++) {
+		const struct pf_miss_frame *fr = &frames[done];
+		struct rte_mbuf **ref = fr->cookie, *m = ref ? *ref : NULL;
+		struct pfd_outputs out;
+		struct pf_verdict v;
+
+		/* only a frame still in its own mbuf, on a bound port; the rest go one by one */
+		if (!m || fr->port >= PF_MAX_PORTS || !d->ports[fr->port].in_use ||
+		    rte_pktmbuf_mtod(m, const void *) != fr->data || rte_pktmbuf_data_len(m) != fr->len)
+			break;
+		*ref = NULL;
+		/* as the copy a single resubmit makes: the frame's bytes, none of the rx offload state */
+		m->ol_flags = 0;
+		m->packet_type = 0;
+		m->vlan_tci = 0;
+		out.n = 0;
+		pfd_pipeline_resubmit(d, slot, fr->port, fr->pipe, m, &out, &v);
+		for (uint32_t i = 0; i < out.n; i++)
+			stage_add(d, slot, st, out.ports[i], out.mbufs[i]);
+	}
+	if (l && pf_learner_profiling(l))
+		t = pf_now_ns();
+	stage_flush(d, slot, st);
+	if (t)
+		pf_learner_stage_add(l, PF_STAGE_TX, pf_now_ns() - t);
+	return done;
+}
+
 const struct pf_learn_ops pfd_learn_ops = {
 	.install = learn_install,
 	.remove = learn_remove,
 	.last_seen = learn_last_seen,
 	.installed = learn_installed,
 	.resubmit = learn_resubmit,
+	.resubmit_batch = learn_resubmit_batch,
 };
 
 static int handler_main(void *arg)
@@ -345,11 +392,16 @@ static int handler_main(void *arg)
 	struct pf_miss_frame frames[PFD_BURST];
 	uint64_t next_sweep = 0;
 	bool on_lcore = rte_lcore_id() != LCORE_ID_ANY;
+	struct tx_stage *st = rte_zmalloc("pfd_resubmit_stage", sizeof(*st), RTE_CACHE_LINE_SIZE);
 
+	resubmit_stage = st;
+	/* a sleeping control thread wakes within a few us, not the default 50 us of timer slack */
+	if (!on_lcore)
+		prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	pfd_thread_slot = PFD_SLOT_HANDLER;
 	pfd_rcu_reader_enter(d, PFD_SLOT_HANDLER);
 	while (d->running) {
-		unsigned int n = rte_ring_dequeue_burst(d->miss_ring, (void **)ms, PFD_BURST, NULL), nf = 0;
+		unsigned int n = rte_ring_dequeue_burst(d->miss_ring, (void **)ms, PFD_BURST, NULL), nf = 0, nleft = 0;
 		uint64_t rx_ns = n ? pf_now_ns() : 0;
 
 		/* the burst is one learner batch: one lock, one install round, then the resubmits */
@@ -361,11 +413,20 @@ static int handler_main(void *arg)
 								       .len = rte_pktmbuf_data_len(ms[i]),
 								       .port = meta->port, .pipe = meta->pipe,
 								       .packet_path = meta->packet_path,
-								       .rx_ns = rx_ns };
+								       .rx_ns = rx_ns, .cookie = &ms[i] };
 		}
-		if (nf)
+		if (nf) {
+			if (pf_learner_profiling(d->learner)) {
+				pf_learner_stage_batch(d->learner, nf);
+				pf_learner_stage_add(d->learner, PF_STAGE_RX, pf_now_ns() - rx_ns);
+			}
 			pf_learner_handle_batch(d->learner, frames, nf);
-		rte_pktmbuf_free_bulk(ms, n);
+		}
+		/* the frames the pipeline did not take over (shed, refused, resubmitted by copy) */
+		for (unsigned int i = 0; i < n; i++)
+			if (ms[i])
+				ms[nleft++] = ms[i];
+		rte_pktmbuf_free_bulk(ms, nleft);
 		rte_rcu_qsbr_quiescent(d->rcu, PFD_SLOT_HANDLER);
 		if (n)
 			continue;
@@ -391,6 +452,10 @@ static int handler_main(void *arg)
 	}
 	pfd_rcu_reader_leave(d, PFD_SLOT_HANDLER);
 	pfd_thread_slot = -1;
+	resubmit_stage = NULL;
+	if (d->learner)
+		pf_learner_stages_dump(d->learner, "dpdk");
+	rte_free(st);
 	return 0;
 }
 
