@@ -433,6 +433,7 @@ static int handler_main(void *arg)
 		if (d->learner) {
 			uint64_t now = pf_now_ns();
 
+			pf_learner_stages_idle(d->learner, "dpdk", now);
 			if (now >= next_sweep) {
 				uint64_t every = pf_learner_sweep_interval_ns(d->learner);
 

@@ -426,6 +426,7 @@ fail:
 static uint32_t feed_run(struct pf_ebpf *eb, struct ebpf_feed *f, const struct pf_miss_frame *frames, uint32_t n,
 			 uint32_t *failed)
 {
+	struct ebpf_miss *m = eb->miss;
 	uint8_t seed[sizeof(struct pf_xdp_meta) + 64] = { 0 };
 	uint32_t magic = FEED_MAGIC;
 	struct xdp_md ctx = { .data = sizeof(struct pf_xdp_meta), .data_end = sizeof(seed),
@@ -450,6 +451,9 @@ static uint32_t feed_run(struct pf_ebpf *eb, struct ebpf_feed *f, const struct p
 	ran = __atomic_load_n(&f->cursor->next, __ATOMIC_ACQUIRE) - start;
 	if (ran > n)
 		ran = n;
+	/* duration: the mean per run, truncated to whole ns */
+	if (m && pf_learner_profiling(m->learner))
+		pf_learner_stage_add(m->learner, PF_STAGE_DATAPATH, (uint64_t)opts.duration * ran);
 	*failed += (uint32_t)(__atomic_load_n(&f->cursor->failed, __ATOMIC_RELAXED) - failed0);
 	return (uint32_t)ran;
 }
@@ -769,6 +773,8 @@ static void *miss_thread(void *arg)
 		if (w->index != 0)
 			continue;
 		now = pf_now_ns();
+		if (!got)
+			pf_learner_stages_idle(m->learner, "ebpf", now);
 		if (now < next_sweep)
 			continue;
 		every = pf_learner_sweep_interval_ns(m->learner);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "pyflow/packet.h"
 #include "miss/miss.h"
 
@@ -47,6 +48,7 @@ struct pf_learner {
 	uint64_t stage_ns[PF_STAGE_COUNT];
 	uint64_t prof_batches, prof_frames;
 	uint64_t prof_batched, prof_single;     /* frames resubmitted by resubmit_batch / one by one */
+	uint64_t prof_last_ns;                  /* the last batch handled */
 };
 
 #define STAT_INC(l, field) __atomic_fetch_add(&(l)->stats.field, 1, __ATOMIC_RELAXED)
@@ -389,6 +391,14 @@ struct pf_learner *pf_learner_new(const struct pf_learn_ops *ops, void *backend)
 	return l;
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 int pf_learner_profiling(const struct pf_learner *l)
 {
 	return l->prof;
@@ -406,11 +416,24 @@ void pf_learner_stage_batch(struct pf_learner *l, uint32_t frames)
 		return;
 	__atomic_fetch_add(&l->prof_batches, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&l->prof_frames, frames, __ATOMIC_RELAXED);
+	__atomic_store_n(&l->prof_last_ns, pf_now_ns(), __ATOMIC_RELAXED);
+}
+
+void pf_learner_stages_idle(struct pf_learner *l, const char *backend, uint64_t now_ns)
+{
+	uint64_t last;
+
+	if (!l->prof || !__atomic_load_n(&l->prof_frames, __ATOMIC_RELAXED))
+		return;
+	last = __atomic_load_n(&l->prof_last_ns, __ATOMIC_RELAXED);
+	if (now_ns > last && now_ns - last > PF_STAGES_IDLE_NS)
+		pf_learner_stages_dump(l, backend);
 }
 
 void pf_learner_stages_dump(struct pf_learner *l, const char *backend)
 {
-	static const char *const names[PF_STAGE_COUNT] = { "rx", "decide", "install", "resubmit", "tx" };
+	static const char *const names[PF_STAGE_COUNT] = { "rx", "decide", "install", "resubmit", "tx",
+							    "resubmit_cpu", "datapath" };
 	const char *path = getenv("PYFLOW_MISS_STAGES");
 	FILE *f;
 
@@ -666,7 +689,7 @@ int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *fr
 	struct pf_entry_req reqs[PF_LEARN_BATCH_MAX];
 	struct learn_flow *pending[PF_LEARN_BATCH_MAX];     /* flow of each request */
 	uint32_t nreqs = 0;
-	uint64_t now, t_install = 0, t_resubmit = 0;
+	uint64_t now, t_install = 0, t_resubmit = 0, c_resubmit = 0;
 	int ret = 0, r;
 
 	if (n > PF_LEARN_BATCH_MAX) {
@@ -779,6 +802,7 @@ int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *fr
 		t_resubmit = pf_now_ns();
 		pf_learner_stage_add(l, PF_STAGE_DECIDE, t_install - now);
 		pf_learner_stage_add(l, PF_STAGE_INSTALL, t_resubmit - t_install);
+		c_resubmit = thread_cpu_ns();
 	}
 	for (uint32_t q = 0; q < nreqs; q++) {
 		pending[q]->pending_req = LEARN_NOT_PENDING;
@@ -796,8 +820,10 @@ int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *fr
 	r = resubmit_planned(l, frames, plan, reqs, n);
 	if (r && !ret)
 		ret = r;
-	if (l->prof)
+	if (l->prof) {
 		pf_learner_stage_add(l, PF_STAGE_RESUBMIT, pf_now_ns() - t_resubmit);
+		pf_learner_stage_add(l, PF_STAGE_RESUBMIT_CPU, thread_cpu_ns() - c_resubmit);
+	}
 	/* the log lines may wait for a slow log handler: the frames went first */
 	for (uint32_t i = 0; i < n; i++)
 		if (plan[i].fate == FATE_INSTALL && !reqs[plan[i].req].result)

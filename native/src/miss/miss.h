@@ -97,6 +97,8 @@ enum pf_miss_stage {
 	PF_STAGE_INSTALL,       /* the batched map/table write */
 	PF_STAGE_RESUBMIT,      /* frames back through the datapath */
 	PF_STAGE_TX,            /* buffers given back / frames sent */
+	PF_STAGE_RESUBMIT_CPU,  /* of PF_STAGE_RESUBMIT: the handler thread's CPU time (not waiting for a core) */
+	PF_STAGE_DATAPATH,      /* of PF_STAGE_RESUBMIT: the kernel's own timing of the frames' runs (ebpf batches) */
 	PF_STAGE_COUNT
 };
 
@@ -105,5 +107,8 @@ void pf_learner_stage_add(struct pf_learner *l, enum pf_miss_stage stage, uint64
 /* wakeups of a handler that found frames, and frames handled by them */
 void pf_learner_stage_batch(struct pf_learner *l, uint32_t frames);
 void pf_learner_stages_dump(struct pf_learner *l, const char *backend);
+/* dump once the handler has had nothing for PF_STAGES_IDLE_NS: one line per burst of activity */
+void pf_learner_stages_idle(struct pf_learner *l, const char *backend, uint64_t now_ns);
+#define PF_STAGES_IDLE_NS 100000000ull
 
 #endif
