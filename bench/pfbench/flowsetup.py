@@ -81,7 +81,7 @@ def _one(ctx, system, nflows: int, src_base: str, interval_us: int) -> dict:
     return out
 
 
-STAGES = ("rx", "decide", "install", "resubmit", "tx", "resubmit_cpu", "datapath")
+STAGES = ("rx", "decide", "install", "resubmit", "tx", "resubmit_cpu", "datapath", "learn_cpu")
 
 
 def _read_stages(path: str) -> list[dict]:

@@ -433,7 +433,7 @@ void pf_learner_stages_idle(struct pf_learner *l, const char *backend, uint64_t 
 void pf_learner_stages_dump(struct pf_learner *l, const char *backend)
 {
 	static const char *const names[PF_STAGE_COUNT] = { "rx", "decide", "install", "resubmit", "tx",
-							    "resubmit_cpu", "datapath" };
+							    "resubmit_cpu", "datapath", "learn_cpu" };
 	const char *path = getenv("PYFLOW_MISS_STAGES");
 	FILE *f;
 
@@ -689,7 +689,7 @@ int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *fr
 	struct pf_entry_req reqs[PF_LEARN_BATCH_MAX];
 	struct learn_flow *pending[PF_LEARN_BATCH_MAX];     /* flow of each request */
 	uint32_t nreqs = 0;
-	uint64_t now, t_install = 0, t_resubmit = 0, c_resubmit = 0;
+	uint64_t now, t_install = 0, t_resubmit = 0, c_resubmit = 0, c_begin = 0;
 	int ret = 0, r;
 
 	if (n > PF_LEARN_BATCH_MAX) {
@@ -702,6 +702,8 @@ int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *fr
 		}
 		return ret;
 	}
+	if (l->prof)
+		c_begin = thread_cpu_ns();
 	pthread_mutex_lock(&l->lock);
 	/* one clock read per batch (its frames arrived together), under the lock so that
 	 * the token buckets and flow ages only ever see the clock move forward */
@@ -822,7 +824,10 @@ int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *fr
 		ret = r;
 	if (l->prof) {
 		pf_learner_stage_add(l, PF_STAGE_RESUBMIT, pf_now_ns() - t_resubmit);
-		pf_learner_stage_add(l, PF_STAGE_RESUBMIT_CPU, thread_cpu_ns() - c_resubmit);
+		uint64_t c_end = thread_cpu_ns();
+
+		pf_learner_stage_add(l, PF_STAGE_RESUBMIT_CPU, c_end - c_resubmit);
+		pf_learner_stage_add(l, PF_STAGE_LEARN_CPU, c_end - c_begin);
 	}
 	/* the log lines may wait for a slow log handler: the frames went first */
 	for (uint32_t i = 0; i < n; i++)

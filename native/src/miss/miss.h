@@ -99,6 +99,7 @@ enum pf_miss_stage {
 	PF_STAGE_TX,            /* buffers given back / frames sent */
 	PF_STAGE_RESUBMIT_CPU,  /* of PF_STAGE_RESUBMIT: the handler thread's CPU time (not waiting for a core) */
 	PF_STAGE_DATAPATH,      /* of PF_STAGE_RESUBMIT: the kernel's own timing of the frames' runs (ebpf batches) */
+	PF_STAGE_LEARN_CPU,     /* decide + install + resubmit: the handler thread's CPU time */
 	PF_STAGE_COUNT
 };
 
