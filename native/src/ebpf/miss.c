@@ -7,7 +7,8 @@
  * verified on veth, native and generic XDP, kernel 6.18). Handler threads
  * (opts.miss_threads, default one) poll the sockets and hand frames to the
  * learner, which installs the entry and resubmits the frame through
- * BPF_PROG_RUN with live frames. The first thread also sweeps idle entries.
+ * BPF_PROG_RUN with live frames (the frames of a batch in one call, see
+ * "batched resubmit"). The first thread also sweeps idle entries.
  */
 #define _GNU_SOURCE             /* pthread_setname_np, unshare */
 #include <fcntl.h>
@@ -216,7 +217,7 @@ struct ebpf_feed {
 #define I_EXIT() ((struct bpf_insn){ .code = BPF_JMP | BPF_EXIT })
 #define I_LD_MAP(dst, fd) ((struct bpf_insn){ .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = (dst), \
 					     .src_reg = BPF_PSEUDO_MAP_FD, .imm = (fd) }), ((struct bpf_insn){ 0 })
-/* jumps to the program's two exits, patched once their places are known */
+/* jumps to the program's exits (fail, drop, pass), patched once their places are known */
 #define TO_FAIL 0x7ff0
 #define TO_DROP 0x7ff1
 #define TO_PASS 0x7ff2

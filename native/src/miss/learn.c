@@ -823,9 +823,9 @@ int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *fr
 	if (r && !ret)
 		ret = r;
 	if (l->prof) {
-		pf_learner_stage_add(l, PF_STAGE_RESUBMIT, pf_now_ns() - t_resubmit);
 		uint64_t c_end = thread_cpu_ns();
 
+		pf_learner_stage_add(l, PF_STAGE_RESUBMIT, pf_now_ns() - t_resubmit);
 		pf_learner_stage_add(l, PF_STAGE_RESUBMIT_CPU, c_end - c_resubmit);
 		pf_learner_stage_add(l, PF_STAGE_LEARN_CPU, c_end - c_begin);
 	}
