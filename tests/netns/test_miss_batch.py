@@ -61,12 +61,12 @@ def test_burst_is_resubmitted_in_batches_each_frame_once(lab, far, pipeline, tmp
     assert st["wakeups"] < sent, st
 
 
-def test_batch_with_each_flow_twice_keeps_order_and_counts(lab, far, pipeline, tmp_path, monkeypatch):
+def test_batch_with_each_flow_twice_counts_each_frame_once(lab, far, pipeline, tmp_path, monkeypatch):
     prof = tmp_path / "stages.jsonl"
     monkeypatch.setenv("PYFLOW_MISS_STAGES", str(prof))
-    flows = sources(600, base=90)
+    flows = sources(800, base=90)
     inst, program = pipeline(max_flows=4096)
-    sent = burst(lab, inst, program, flows, copies=3)
+    sent = burst(lab, inst, program, flows, copies=2)
     got = collect(far, sent, timeout=10.0)
     wait_until(lambda: inst.miss_stats()["resubmitted"] >= inst.miss_stats()["received"], timeout=2.0, interval=0.02)
     stats = inst.miss_stats()
@@ -76,11 +76,13 @@ def test_batch_with_each_flow_twice_keeps_order_and_counts(lab, far, pipeline, t
     seqs = {}
     for src, _, seq, *_ in got:
         seqs.setdefault(src, []).append(seq)
-    # a flow's frames resubmitted in one run leave in the order they came
-    assert all(v == sorted(v) and len(v) == 3 for v in seqs.values())
+    # both copies of every flow left, once each (their order is test_miss_burst's: here a copy that
+    # arrived after its flow's install may rightly overtake the first one's resubmit)
+    bad = {s: v for s, v in seqs.items() if sorted(v) != [2 * flows.index(s), 2 * flows.index(s) + 1]}
+    assert not bad and len(seqs) == len(flows), (len(bad), list(bad.items())[:5], stats)
     h2n = program.pipe("h2n").id
     learned = sorted(info.entry.id for info in inst.entry_list(h2n, max_entries=4096) if info.entry.flags & 1)
-    assert all(c[0] == 3 for c in inst.counters_entries(learned).values())
+    assert all(c[0] == 2 for c in inst.counters_entries(learned).values())
     inst.stop()
     st = stage_totals(prof)
     assert st["resubmit_batched"] > 0 and st["resubmit_batched"] + st["resubmit_single"] == stats["resubmitted"], st

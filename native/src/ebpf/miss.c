@@ -171,6 +171,13 @@ static int op_resubmit(void *backend, uint32_t port, uint32_t pipe, const void *
 static int op_install_batch(void *backend, struct pf_entry_req *reqs, uint32_t n, uint32_t *added,
 			    struct pf_error *err)
 {
+	/* a batch of one (a paced new flow) takes the single path: the batch path's setup costs more */
+	if (n == 1) {
+		reqs[0].result = pf_ebpf_entry_install(backend, reqs[0].pipe, reqs[0].mask_idx, reqs[0].prefixlen,
+						       &reqs[0].match, &reqs[0].entry, err);
+		*added = !reqs[0].result;
+		return reqs[0].result;
+	}
 	return pf_ebpf_entry_install_batch(backend, reqs, n, added, err);
 }
 
