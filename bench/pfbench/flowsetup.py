@@ -5,9 +5,12 @@ sink its first arrival (both bpf_ktime_get_ns, so one clock): latency = arrival 
 packet, which has to survive the miss, the install and the resubmit to arrive at all.
   burst: setup_flows new flows as fast as the generator goes -> flows/s delivered and the share delivered
   paced: 1 new flow per ms -> the latency distribution of an unloaded miss path
+pyflow's miss handlers run with PYFLOW_MISS_STAGES set: each repeat records where the handler's time went
+(rx batch, decide, install, resubmit, tx; clock deltas summed over the burst and the paced flows of the repeat).
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -78,6 +81,28 @@ def _one(ctx, system, nflows: int, src_base: str, interval_us: int) -> dict:
     return out
 
 
+STAGES = ("rx", "decide", "install", "resubmit", "tx", "resubmit_cpu", "datapath", "learn_cpu")
+
+
+def _read_stages(path: str) -> list[dict]:
+    """The stage lines the miss handlers appended to path (one per handler stop), with per-frame means in us."""
+    if not os.path.exists(path):
+        return []
+    out = []
+    with open(path) as fh:
+        for line in fh:
+            try:
+                st = json.loads(line)
+            except ValueError:
+                continue
+            frames = st.get("frames") or 0
+            if frames:
+                st["per_frame_us"] = {k: st.get(f"{k}_ns", 0) / frames / 1e3 for k in STAGES}
+            out.append(st)
+    os.unlink(path)
+    return out
+
+
 def run_setup(ctx) -> dict:
     res = {"burst_flows": ctx.args.setup_flows, "paced_flows": min(1000, ctx.args.setup_flows),
            "paced_interval_us": PACED_INTERVAL_US, "systems": {}}
@@ -89,6 +114,9 @@ def run_setup(ctx) -> dict:
             e["skipped"] = why
             log(f"setup {system.name}: skipped: {why}")
             continue
+        stages_path = os.path.join(ctx.workdir, f"stages-{system.name}.jsonl")
+        e["stages"] = []
+        os.environ["PYFLOW_MISS_STAGES"] = stages_path
         for rep in range(ctx.args.repeats):
             try:
                 if hasattr(system, "entries_via"):
@@ -111,6 +139,12 @@ def run_setup(ctx) -> dict:
                     system.teardown(ctx.lab)
                 except Exception as exc:
                     log(f"setup {system.name}: teardown: {exc}")
+                for st in _read_stages(stages_path):
+                    e["stages"].append(st)
+                    us = st.get("per_frame_us", {})
+                    log(f"setup rep {rep + 1} {system.name:18s} handler: {st.get('frames')} frames in "
+                        f"{st.get('wakeups')} wakeups; us/frame " + " ".join(f"{k} {us.get(k, 0):.2f}" for k in STAGES))
+        os.environ.pop("PYFLOW_MISS_STAGES", None)
         e["rate"] = summary([b.get("flows_per_s") for b in e["bursts"]])
         sent = sum(b["sent"] for b in e["bursts"])
         e["delivered_frac"] = sum(b["delivered"] for b in e["bursts"]) / sent if sent else None

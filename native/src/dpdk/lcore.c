@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <rte_cycles.h>
 #include <rte_lcore.h>
 #include <rte_launch.h>
@@ -217,15 +218,30 @@ static void run_and_stage(struct pfd *d, uint32_t slot, struct tx_stage *st, uin
 		stage_add(d, slot, st, out.ports[i], out.mbufs[i]);
 }
 
+/* tx staging of the resubmits of the thread that handles misses */
+static __thread struct tx_stage *resubmit_stage;
+static bool misses_inline(const struct pfd *d);
+static unsigned int handle_misses(struct pfd *d);
+
 static int worker_main(void *arg)
 {
 	struct pfd_worker *w = arg;
 	struct pfd *d = w->inst_state;
 	struct tx_stage *st = rte_zmalloc("pfd_stage", sizeof(*st), RTE_CACHE_LINE_SIZE);
+	struct tx_stage *rst = NULL;
 	struct rte_mbuf *rx[PFD_BURST];
+	bool learns = misses_inline(d) && w->slot == 0;
 
 	if (!st)
 		return -ENOMEM;
+	if (learns) {
+		rst = rte_zmalloc("pfd_resubmit_stage", sizeof(*rst), RTE_CACHE_LINE_SIZE);
+		if (!rst) {
+			rte_free(st);
+			return -ENOMEM;
+		}
+		resubmit_stage = rst;
+	}
 	pfd_thread_slot = (int)w->slot;
 	pfd_rcu_reader_enter(d, w->slot);
 	while (d->running) {
@@ -249,10 +265,14 @@ static int worker_main(void *arg)
 			}
 			stage_flush(d, w->slot, st);
 		}
+		if (learns)
+			handle_misses(d);
 		rte_rcu_qsbr_quiescent(d->rcu, w->slot);
 	}
 	pfd_rcu_reader_leave(d, w->slot);
 	pfd_thread_slot = -1;
+	resubmit_stage = NULL;
+	rte_free(rst);
 	rte_free(st);
 	return 0;
 }
@@ -330,48 +350,125 @@ static int learn_resubmit(void *backend, uint32_t port, uint32_t pipe, const voi
 	return 0;
 }
 
+/* A burst of resubmits: each frame's own mbuf (the handler's, taken from the miss ring; cookie
+ * points at its slot there, set to NULL once the pipeline owns it) replays the pipeline, and the
+ * outputs leave as one tx burst per port instead of one per frame. */
+static uint32_t learn_resubmit_batch(void *backend, const struct pf_miss_frame *frames, uint32_t n, uint32_t *failed)
+{
+	struct pfd *d = backend;
+	struct pf_learner *l = d->learner;
+	uint32_t slot = pfd_thread_slot >= 0 ? (uint32_t)pfd_thread_slot : PFD_SLOT_HANDLER, done;
+	struct tx_stage *st = resubmit_stage;
+	uint64_t t = 0;
+
+	*failed = 0;
+	if (!st)
+		return 0;
+	for (done = 0; done < n; done++) {
+		const struct pf_miss_frame *fr = &frames[done];
+		struct rte_mbuf **ref = fr->cookie, *m = ref ? *ref : NULL;
+		struct pfd_outputs out;
+		struct pf_verdict v;
+
+		/* only a frame still in its own mbuf, on a bound port; the rest go one by one */
+		if (!m || fr->port >= PF_MAX_PORTS || !d->ports[fr->port].in_use ||
+		    rte_pktmbuf_mtod(m, const void *) != fr->data || rte_pktmbuf_data_len(m) != fr->len)
+			break;
+		*ref = NULL;
+		/* as the copy a single resubmit makes: the frame's bytes, none of the rx offload state */
+		m->ol_flags = 0;
+		m->packet_type = 0;
+		m->vlan_tci = 0;
+		out.n = 0;
+		pfd_pipeline_resubmit(d, slot, fr->port, fr->pipe, m, &out, &v);
+		for (uint32_t i = 0; i < out.n; i++)
+			stage_add(d, slot, st, out.ports[i], out.mbufs[i]);
+	}
+	if (l && pf_learner_profiling(l))
+		t = pf_now_ns();
+	stage_flush(d, slot, st);
+	if (t)
+		pf_learner_stage_add(l, PF_STAGE_TX, pf_now_ns() - t);
+	return done;
+}
+
 const struct pf_learn_ops pfd_learn_ops = {
 	.install = learn_install,
 	.remove = learn_remove,
 	.last_seen = learn_last_seen,
 	.installed = learn_installed,
 	.resubmit = learn_resubmit,
+	.resubmit_batch = learn_resubmit_batch,
 };
+
+/* Without a spare lcore the one worker takes its own misses between rx bursts: a control thread
+ * on a shared core wakes from its sleep only when the scheduler lets it (measured: a miss then
+ * waited ~7 ms at p50 on a loaded 2-core host), while the worker polls anyway. */
+static bool misses_inline(const struct pfd *d)
+{
+	return d->handler_lcore == RTE_MAX_LCORE;
+}
+
+/* One burst off the miss ring through the learner: one lock, one install round, then the
+ * resubmits (in the frames' own mbufs where they can). Returns the frames taken. */
+static unsigned int handle_misses(struct pfd *d)
+{
+	struct rte_mbuf *ms[PFD_BURST];
+	struct pf_miss_frame frames[PFD_BURST];
+	unsigned int n = rte_ring_dequeue_burst(d->miss_ring, (void **)ms, PFD_BURST, NULL), nf = 0, nleft = 0;
+	uint64_t rx_ns;
+
+	if (!n)
+		return 0;
+	rx_ns = pf_now_ns();
+	for (unsigned int i = 0; i < n && d->learner; i++) {
+		const struct pfd_mbuf_meta *meta = pfd_meta(ms[i]);
+
+		if (rte_pktmbuf_is_contiguous(ms[i]))
+			frames[nf++] = (struct pf_miss_frame){ .data = rte_pktmbuf_mtod(ms[i], void *),
+							       .len = rte_pktmbuf_data_len(ms[i]),
+							       .port = meta->port, .pipe = meta->pipe,
+							       .packet_path = meta->packet_path,
+							       .rx_ns = rx_ns, .cookie = &ms[i] };
+	}
+	if (nf) {
+		if (pf_learner_profiling(d->learner)) {
+			pf_learner_stage_batch(d->learner, nf);
+			pf_learner_stage_add(d->learner, PF_STAGE_RX, pf_now_ns() - rx_ns);
+		}
+		pf_learner_handle_batch(d->learner, frames, nf);
+	}
+	/* the frames the pipeline did not take over (shed, refused, resubmitted by copy) */
+	for (unsigned int i = 0; i < n; i++)
+		if (ms[i])
+			ms[nleft++] = ms[i];
+	rte_pktmbuf_free_bulk(ms, nleft);
+	return n;
+}
 
 static int handler_main(void *arg)
 {
 	struct pfd *d = arg;
-	struct rte_mbuf *ms[PFD_BURST];
-	struct pf_miss_frame frames[PFD_BURST];
 	uint64_t next_sweep = 0;
-	bool on_lcore = rte_lcore_id() != LCORE_ID_ANY;
+	bool on_lcore = rte_lcore_id() != LCORE_ID_ANY, sweep_only = !on_lcore && misses_inline(d);
+	struct tx_stage *st = rte_zmalloc("pfd_resubmit_stage", sizeof(*st), RTE_CACHE_LINE_SIZE);
 
+	resubmit_stage = st;
+	/* a sleeping control thread wakes within a few us, not the default 50 us of timer slack */
+	if (!on_lcore)
+		prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	pfd_thread_slot = PFD_SLOT_HANDLER;
 	pfd_rcu_reader_enter(d, PFD_SLOT_HANDLER);
 	while (d->running) {
-		unsigned int n = rte_ring_dequeue_burst(d->miss_ring, (void **)ms, PFD_BURST, NULL), nf = 0;
-		uint64_t rx_ns = n ? pf_now_ns() : 0;
+		unsigned int n = sweep_only ? 0 : handle_misses(d);
 
-		/* the burst is one learner batch: one lock, one install round, then the resubmits */
-		for (unsigned int i = 0; i < n && d->learner; i++) {
-			const struct pfd_mbuf_meta *meta = pfd_meta(ms[i]);
-
-			if (rte_pktmbuf_is_contiguous(ms[i]))
-				frames[nf++] = (struct pf_miss_frame){ .data = rte_pktmbuf_mtod(ms[i], void *),
-								       .len = rte_pktmbuf_data_len(ms[i]),
-								       .port = meta->port, .pipe = meta->pipe,
-								       .packet_path = meta->packet_path,
-								       .rx_ns = rx_ns };
-		}
-		if (nf)
-			pf_learner_handle_batch(d->learner, frames, nf);
-		rte_pktmbuf_free_bulk(ms, n);
 		rte_rcu_qsbr_quiescent(d->rcu, PFD_SLOT_HANDLER);
 		if (n)
 			continue;
 		if (d->learner) {
 			uint64_t now = pf_now_ns();
 
+			pf_learner_stages_idle(d->learner, "dpdk", now);
 			if (now >= next_sweep) {
 				uint64_t every = pf_learner_sweep_interval_ns(d->learner);
 
@@ -383,14 +480,18 @@ static int handler_main(void *arg)
 				next_sweep = now + (every ? every : PF_LEARN_SWEEP_RECHECK_NS);
 			}
 		}
-		/* a control thread shares a core with others: do not spin it hot */
+		/* a control thread shares a core with others: do not spin it hot (sweeping only: 1 ms) */
 		if (on_lcore)
 			rte_pause();
 		else
-			usleep(50);
+			usleep(sweep_only ? 1000 : 50);
 	}
 	pfd_rcu_reader_leave(d, PFD_SLOT_HANDLER);
 	pfd_thread_slot = -1;
+	resubmit_stage = NULL;
+	if (d->learner)
+		pf_learner_stages_dump(d->learner, "dpdk");
+	rte_free(st);
 	return 0;
 }
 
@@ -462,7 +563,7 @@ int pfd_lcores_start(struct pfd *d, struct pf_error *err)
 			return pf_err(err, -ret, "backend dpdk: cannot start the miss handler thread: %s", strerror(ret));
 		}
 		d->handler_thread_running = true;
-		pf_info("miss handler on a control thread (no spare lcore)");
+		pf_info("misses handled on the worker lcore between rx bursts (no spare lcore); sweeps on a control thread");
 	}
 	return 0;
 }

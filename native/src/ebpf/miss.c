@@ -7,18 +7,23 @@
  * verified on veth, native and generic XDP, kernel 6.18). Handler threads
  * (opts.miss_threads, default one) poll the sockets and hand frames to the
  * learner, which installs the entry and resubmits the frame through
- * BPF_PROG_RUN with live frames. The first thread also sweeps idle entries.
+ * BPF_PROG_RUN with live frames (the frames of a batch in one call, see
+ * "batched resubmit"). The first thread also sweeps idle entries.
  */
-#define _GNU_SOURCE             /* pthread_setname_np */
+#define _GNU_SOURCE             /* pthread_setname_np, unshare */
+#include <fcntl.h>
+#include <sched.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
+#include <linux/bpf.h>
 #include <bpf/bpf.h>
 #include <xdp/xsk.h>
 #include "ebpf/ebpf.h"
@@ -89,6 +94,7 @@ struct ebpf_miss {
 	 * set the limit (pinned buckets outlive a restart; the learner's counts do not) */
 	uint8_t limited[PF_MAX_PIPES];
 	uint64_t shed_base[PF_MAX_PIPES];
+	struct ebpf_feed *feed;         /* batched resubmit, NULL: one BPF_PROG_RUN per frame */
 };
 
 /* ---- learner ops on the ebpf tables ------------------------------------ */
@@ -165,7 +171,329 @@ static int op_resubmit(void *backend, uint32_t port, uint32_t pipe, const void *
 static int op_install_batch(void *backend, struct pf_entry_req *reqs, uint32_t n, uint32_t *added,
 			    struct pf_error *err)
 {
+	/* a batch of one (a paced new flow) takes the single path: the batch path's setup costs more */
+	if (n == 1) {
+		reqs[0].result = pf_ebpf_entry_install(backend, reqs[0].pipe, reqs[0].mask_idx, reqs[0].prefixlen,
+						       &reqs[0].match, &reqs[0].entry, err);
+		*added = !reqs[0].result;
+		return reqs[0].result;
+	}
 	return pf_ebpf_entry_install_batch(backend, reqs, n, added, err);
+}
+
+/* ---- batched resubmit ---------------------------------------------------- */
+
+/* BPF_PROG_RUN with live frames runs one frame `repeat` times, and the kernel does not
+ * restore a frame's bytes between runs. So a batch of different frames goes through a
+ * small XDP loader: each run takes the next slot of a ring the handler filled (mmapped,
+ * no syscall to fill it), writes the slot's metadata and bytes into its frame and
+ * tail-calls the datapath's root program, which then sees exactly what a single
+ * resubmit hands it. One syscall per run of frames from one port; the ring's cursor
+ * says afterwards how many runs took place, so no frame is resubmitted twice. */
+#define FEED_SLOTS PF_LEARN_BATCH_MAX           /* a power of two */
+#define FEED_MAX_LEN 2048
+
+struct feed_slot {
+	struct pf_xdp_meta meta;
+	uint32_t len;
+	uint32_t _pad;
+	uint8_t data[FEED_MAX_LEN];
+};
+
+struct feed_cursor {
+	uint64_t next;          /* runs so far: slot = next % FEED_SLOTS */
+	uint64_t failed;        /* runs that did not reach the datapath */
+};
+
+struct ebpf_feed {
+	int cursor_fd, slots_fd, progs_fd, prog_fd, netns_fd, link_fd;
+	struct feed_cursor *cursor;
+	struct feed_slot *slots;
+	size_t cursor_len, slots_len;
+	pthread_mutex_t lock;
+};
+
+#define I_ALU_IMM(op, dst, k) ((struct bpf_insn){ .code = BPF_ALU64 | BPF_K | (op), .dst_reg = (dst), .imm = (k) })
+#define I_ALU_REG(op, dst, src) ((struct bpf_insn){ .code = BPF_ALU64 | BPF_X | (op), .dst_reg = (dst), .src_reg = (src) })
+#define I_LDX(sz, dst, src, o) ((struct bpf_insn){ .code = BPF_LDX | BPF_MEM | (sz), .dst_reg = (dst), .src_reg = (src), .off = (o) })
+#define I_STX(sz, dst, src, o) ((struct bpf_insn){ .code = BPF_STX | BPF_MEM | (sz), .dst_reg = (dst), .src_reg = (src), .off = (o) })
+#define I_ST(sz, dst, o, k) ((struct bpf_insn){ .code = BPF_ST | BPF_MEM | (sz), .dst_reg = (dst), .off = (o), .imm = (k) })
+#define I_JMP_IMM(op, dst, k, o) ((struct bpf_insn){ .code = BPF_JMP | BPF_K | (op), .dst_reg = (dst), .off = (o), .imm = (k) })
+#define I_JMP_REG(op, dst, src, o) ((struct bpf_insn){ .code = BPF_JMP | BPF_X | (op), .dst_reg = (dst), .src_reg = (src), .off = (o) })
+#define I_CALL(fn) ((struct bpf_insn){ .code = BPF_JMP | BPF_CALL, .imm = (fn) })
+#define I_EXIT() ((struct bpf_insn){ .code = BPF_JMP | BPF_EXIT })
+#define I_LD_MAP(dst, fd) ((struct bpf_insn){ .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = (dst), \
+					     .src_reg = BPF_PSEUDO_MAP_FD, .imm = (fd) }), ((struct bpf_insn){ 0 })
+/* jumps to the program's exits (fail, drop, pass), patched once their places are known */
+#define TO_FAIL 0x7ff0
+#define TO_DROP 0x7ff1
+#define TO_PASS 0x7ff2
+#define FEED_MAGIC 0x70667264           /* in the seed frame's metadata */
+
+static int feed_prog_load(struct ebpf_feed *f)
+{
+	struct bpf_insn insns[] = {
+		I_ALU_REG(BPF_MOV, BPF_REG_6, BPF_REG_1),
+		/* only the handler's own runs carry FEED_MAGIC ahead of the frame: anything else passes */
+		I_LDX(BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct xdp_md, data_meta)),
+		I_LDX(BPF_W, BPF_REG_3, BPF_REG_6, offsetof(struct xdp_md, data)),
+		I_ALU_REG(BPF_MOV, BPF_REG_4, BPF_REG_2),
+		I_ALU_IMM(BPF_ADD, BPF_REG_4, 4),
+		I_JMP_REG(BPF_JGT, BPF_REG_4, BPF_REG_3, TO_PASS),
+		I_LDX(BPF_W, BPF_REG_4, BPF_REG_2, 0),
+		I_JMP_IMM(BPF_JNE, BPF_REG_4, FEED_MAGIC, TO_PASS),
+		/* r9 = the cursor; r7 = its slot; cursor.next++ */
+		I_ST(BPF_W, BPF_REG_10, -4, 0),
+		I_ALU_REG(BPF_MOV, BPF_REG_2, BPF_REG_10),
+		I_ALU_IMM(BPF_ADD, BPF_REG_2, -4),
+		I_LD_MAP(BPF_REG_1, f->cursor_fd),
+		I_CALL(BPF_FUNC_map_lookup_elem),
+		I_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, TO_DROP),
+		I_ALU_REG(BPF_MOV, BPF_REG_9, BPF_REG_0),
+		I_LDX(BPF_DW, BPF_REG_7, BPF_REG_9, 0),
+		I_ALU_REG(BPF_MOV, BPF_REG_8, BPF_REG_7),
+		I_ALU_IMM(BPF_ADD, BPF_REG_8, 1),
+		I_STX(BPF_DW, BPF_REG_9, BPF_REG_8, 0),
+		I_ALU_IMM(BPF_AND, BPF_REG_7, FEED_SLOTS - 1),
+		I_STX(BPF_W, BPF_REG_10, BPF_REG_7, -4),
+		I_ALU_REG(BPF_MOV, BPF_REG_2, BPF_REG_10),
+		I_ALU_IMM(BPF_ADD, BPF_REG_2, -4),
+		I_LD_MAP(BPF_REG_1, f->slots_fd),
+		I_CALL(BPF_FUNC_map_lookup_elem),
+		I_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, TO_FAIL),
+		I_ALU_REG(BPF_MOV, BPF_REG_7, BPF_REG_0),
+		/* r8 = slot.len in [1, FEED_MAX_LEN] */
+		I_LDX(BPF_W, BPF_REG_8, BPF_REG_7, offsetof(struct feed_slot, len)),
+		I_ALU_IMM(BPF_ADD, BPF_REG_8, -1),
+		I_JMP_IMM(BPF_JGT, BPF_REG_8, FEED_MAX_LEN - 1, TO_FAIL),
+		I_ALU_IMM(BPF_ADD, BPF_REG_8, 1),
+		/* the frame to slot.len bytes, then its bytes */
+		I_ALU_REG(BPF_MOV, BPF_REG_1, BPF_REG_6),
+		I_CALL(BPF_FUNC_xdp_get_buff_len),
+		I_ALU_REG(BPF_MOV, BPF_REG_2, BPF_REG_8),
+		I_ALU_REG(BPF_SUB, BPF_REG_2, BPF_REG_0),
+		I_ALU_REG(BPF_MOV, BPF_REG_1, BPF_REG_6),
+		I_CALL(BPF_FUNC_xdp_adjust_tail),
+		I_JMP_IMM(BPF_JNE, BPF_REG_0, 0, TO_FAIL),
+		I_ALU_REG(BPF_MOV, BPF_REG_1, BPF_REG_6),
+		I_ALU_IMM(BPF_MOV, BPF_REG_2, 0),
+		I_ALU_REG(BPF_MOV, BPF_REG_3, BPF_REG_7),
+		I_ALU_IMM(BPF_ADD, BPF_REG_3, offsetof(struct feed_slot, data)),
+		I_ALU_REG(BPF_MOV, BPF_REG_4, BPF_REG_8),
+		I_CALL(BPF_FUNC_xdp_store_bytes),
+		I_JMP_IMM(BPF_JNE, BPF_REG_0, 0, TO_FAIL),
+		/* the metadata, right before the frame */
+		I_LDX(BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct xdp_md, data_meta)),
+		I_LDX(BPF_W, BPF_REG_3, BPF_REG_6, offsetof(struct xdp_md, data)),
+		I_ALU_REG(BPF_MOV, BPF_REG_4, BPF_REG_2),
+		I_ALU_IMM(BPF_ADD, BPF_REG_4, sizeof(struct pf_xdp_meta)),
+		I_JMP_REG(BPF_JGT, BPF_REG_4, BPF_REG_3, TO_FAIL),
+		I_LDX(BPF_DW, BPF_REG_5, BPF_REG_7, 0),
+		I_STX(BPF_DW, BPF_REG_2, BPF_REG_5, 0),
+		I_LDX(BPF_DW, BPF_REG_5, BPF_REG_7, 8),
+		I_STX(BPF_DW, BPF_REG_2, BPF_REG_5, 8),
+		I_ALU_REG(BPF_MOV, BPF_REG_1, BPF_REG_6),
+		I_LD_MAP(BPF_REG_2, f->progs_fd),
+		I_ALU_IMM(BPF_MOV, BPF_REG_3, 0),
+		I_CALL(BPF_FUNC_tail_call),
+		/* fail: cursor.failed++ */
+		I_ALU_IMM(BPF_MOV, BPF_REG_1, 1),
+		((struct bpf_insn){ .code = BPF_STX | BPF_ATOMIC | BPF_DW, .dst_reg = BPF_REG_9, .src_reg = BPF_REG_1,
+				    .off = offsetof(struct feed_cursor, failed), .imm = BPF_ADD }),
+		/* drop */
+		I_ALU_IMM(BPF_MOV, BPF_REG_0, XDP_DROP),
+		I_EXIT(),
+		/* pass */
+		I_ALU_IMM(BPF_MOV, BPF_REG_0, XDP_PASS),
+		I_EXIT(),
+	};
+	int n = (int)(sizeof(insns) / sizeof(insns[0])), fail = n - 6, drop = n - 4, pass = n - 2;
+	/* a program array takes programs of its owner's (this program's) attach type only */
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_XDP);
+
+	for (int i = 0; i < n; i++) {
+		if (BPF_CLASS(insns[i].code) != BPF_JMP || BPF_OP(insns[i].code) == BPF_CALL)
+			continue;
+		if (insns[i].off == TO_FAIL)
+			insns[i].off = (int16_t)(fail - i - 1);
+		else if (insns[i].off == TO_DROP)
+			insns[i].off = (int16_t)(drop - i - 1);
+		else if (insns[i].off == TO_PASS)
+			insns[i].off = (int16_t)(pass - i - 1);
+	}
+	return bpf_prog_load(BPF_PROG_TYPE_XDP, "pf_resubmit", "Dual BSD/GPL", insns, (size_t)n, &opts);
+}
+
+static void feed_free(struct ebpf_feed *f)
+{
+	if (!f)
+		return;
+	if (f->cursor)
+		munmap(f->cursor, f->cursor_len);
+	if (f->slots)
+		munmap(f->slots, f->slots_len);
+	for (int *fd = &f->cursor_fd; fd <= &f->link_fd; fd++)
+		if (*fd >= 0)
+			close(*fd);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+static void *feed_map(int fd, size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static size_t page_round(size_t len)
+{
+	size_t pg = (size_t)getpagesize();
+
+	return (len + pg - 1) / pg * pg;
+}
+
+/* A BPF_PROG_RUN of more than one frame enters its program into the kernel's XDP dispatcher
+ * and takes it out again afterwards, and each change waits for an RCU grace period (ms on a
+ * busy host: measured 15-50 ms per call). A program attached to a device stays in the
+ * dispatcher, so the loader is attached to the loopback of a network namespace of its own,
+ * where no frame ever flows (and FEED_MAGIC lets anything there pass untouched anyway). */
+static void *anchor_thread(void *arg)
+{
+	struct ebpf_feed *f = arg;
+	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_SKB_MODE);
+
+	if (unshare(CLONE_NEWNET))
+		return NULL;
+	f->netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (f->netns_fd >= 0)
+		f->link_fd = bpf_link_create(f->prog_fd, 1 /* lo */, BPF_XDP, &opts);
+	return NULL;
+}
+
+static int feed_anchor(struct ebpf_feed *f)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, anchor_thread, f))
+		return -1;
+	pthread_join(t, NULL);
+	return f->link_fd >= 0 ? 0 : -1;
+}
+
+/* NULL when the kernel cannot (then every frame takes one BPF_PROG_RUN of its own) */
+static struct ebpf_feed *feed_new(struct pf_ebpf *eb)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mopts, .map_flags = BPF_F_MMAPABLE);
+	struct ebpf_feed *f = calloc(1, sizeof(*f));
+	uint32_t zero = 0;
+	const char *why = "out of memory";
+
+	if (!f)
+		return NULL;
+	f->cursor_fd = f->slots_fd = f->progs_fd = f->prog_fd = f->netns_fd = f->link_fd = -1;
+	pthread_mutex_init(&f->lock, NULL);
+	f->cursor_len = page_round(sizeof(struct feed_cursor));
+	f->slots_len = page_round(sizeof(struct feed_slot) * FEED_SLOTS);
+	f->cursor_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "pf_feed_cursor", 4, sizeof(struct feed_cursor), 1, &mopts);
+	f->slots_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "pf_feed_slots", 4, sizeof(struct feed_slot), FEED_SLOTS,
+				     &mopts);
+	f->progs_fd = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "pf_feed_progs", 4, 4, 1, NULL);
+	if (f->cursor_fd < 0 || f->slots_fd < 0 || f->progs_fd < 0) {
+		why = "cannot create its maps";
+		goto fail;
+	}
+	f->cursor = feed_map(f->cursor_fd, f->cursor_len);
+	f->slots = feed_map(f->slots_fd, f->slots_len);
+	if (!f->cursor || !f->slots) {
+		why = "cannot map its ring";
+		goto fail;
+	}
+	f->prog_fd = feed_prog_load(f);
+	if (f->prog_fd < 0) {
+		why = "cannot load its program";
+		goto fail;
+	}
+	if (bpf_map_update_elem(f->progs_fd, &zero, &eb->prog_fd, BPF_ANY)) {
+		why = "cannot chain it to the datapath program";
+		goto fail;
+	}
+	if (feed_anchor(f)) {
+		why = "cannot keep it in the XDP dispatcher";
+		goto fail;
+	}
+	return f;
+fail:
+	pf_warn("miss handler: batched resubmit unavailable (%s: %s); one BPF_PROG_RUN per frame", why,
+		 strerror(errno));
+	feed_free(f);
+	return NULL;
+}
+
+/* Frames [0, n) of one port through the ring with one BPF_PROG_RUN; returns how many ran. */
+static uint32_t feed_run(struct pf_ebpf *eb, struct ebpf_feed *f, const struct pf_miss_frame *frames, uint32_t n,
+			 uint32_t *failed)
+{
+	struct ebpf_miss *m = eb->miss;
+	uint8_t seed[sizeof(struct pf_xdp_meta) + 64] = { 0 };
+	uint32_t magic = FEED_MAGIC;
+	struct xdp_md ctx = { .data = sizeof(struct pf_xdp_meta), .data_end = sizeof(seed),
+			      .ingress_ifindex = eb->ports[frames[0].port].ifindex };
+	uint64_t start = f->cursor->next, failed0 = f->cursor->failed, ran;
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = seed, .data_size_in = sizeof(seed), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .repeat = n);
+
+	memcpy(seed, &magic, sizeof(magic));
+	for (uint32_t i = 0; i < n; i++) {
+		struct feed_slot *s = &f->slots[(start + i) % FEED_SLOTS];
+		uint32_t pipe = frames[i].pipe;
+
+		s->meta = (struct pf_xdp_meta){ .magic = PF_XDP_META_MAGIC, .packet_path = PF_PATH_RESUBMIT,
+						.port = frames[i].port,
+						.pipe = pipe < PF_MAX_PIPES ? (uint16_t)pipe : 0xffff };
+		s->len = frames[i].len;
+		memcpy(s->data, frames[i].data, frames[i].len);
+	}
+	if (bpf_prog_test_run_opts(f->prog_fd, &opts))
+		pf_debug("miss handler: batched resubmit of %u frames: %s", n, strerror(errno));
+	ran = __atomic_load_n(&f->cursor->next, __ATOMIC_ACQUIRE) - start;
+	if (ran > n)
+		ran = n;
+	/* duration: the mean per run, truncated to whole ns */
+	if (m && pf_learner_profiling(m->learner))
+		pf_learner_stage_add(m->learner, PF_STAGE_DATAPATH, (uint64_t)opts.duration * ran);
+	*failed += (uint32_t)(__atomic_load_n(&f->cursor->failed, __ATOMIC_RELAXED) - failed0);
+	return (uint32_t)ran;
+}
+
+static uint32_t op_resubmit_batch(void *backend, const struct pf_miss_frame *frames, uint32_t n, uint32_t *failed)
+{
+	struct pf_ebpf *eb = backend;
+	struct ebpf_miss *m = eb->miss;
+	struct ebpf_feed *f = m ? m->feed : NULL;
+	uint32_t done = 0;
+
+	*failed = 0;
+	if (!f)
+		return 0;
+	pthread_mutex_lock(&f->lock);
+	while (done < n) {
+		uint32_t k = 0, ran;
+
+		/* one run: consecutive frames of one port (one ingress device per call) that fit a slot */
+		while (done + k < n && k < FEED_SLOTS && frames[done + k].port == frames[done].port &&
+		       frames[done + k].port < PF_MAX_PORTS && eb->ports[frames[done + k].port].in_use &&
+		       frames[done + k].len >= 14 && frames[done + k].len <= FEED_MAX_LEN)
+			k++;
+		if (!k)
+			break;
+		ran = feed_run(eb, f, frames + done, k, failed);
+		done += ran;
+		if (ran < k)
+			break;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return done;
 }
 
 static const struct pf_learn_ops ebpf_learn_ops = {
@@ -175,6 +503,7 @@ static const struct pf_learn_ops ebpf_learn_ops = {
 	.installed = op_installed,
 	.resubmit = op_resubmit,
 	.install_batch = op_install_batch,
+	.resubmit_batch = op_resubmit_batch,
 };
 
 static struct ebpf_miss *miss_state(struct pf_ebpf *eb, struct pf_error *err)
@@ -391,13 +720,16 @@ static uint32_t drain_socket(struct ebpf_miss *m, struct miss_socket *s)
 	n = xsk_ring_cons__peek(&s->rx, MISS_BATCH, &idx_rx);
 	if (!n)
 		return 0;
-	uint64_t rx_ns = pf_now_ns();
+	uint64_t rx_ns = pf_now_ns(), t;
 
 	for (uint32_t i = 0; i < n; i++) {
 		frame_origin(m, s, xsk_ring_cons__rx_desc(&s->rx, idx_rx + i), &frames[i]);
 		frames[i].rx_ns = rx_ns;
 	}
+	if (pf_learner_profiling(m->learner))
+		pf_learner_stage_add(m->learner, PF_STAGE_RX, pf_now_ns() - rx_ns);
 	pf_learner_handle_batch(m->learner, frames, n);
+	t = pf_learner_profiling(m->learner) ? pf_now_ns() : 0;
 	/* give the frames back; the fill ring can always take what rx returned */
 	while (xsk_ring_prod__reserve(&s->fill, n, &idx_fill) != n)
 		;
@@ -408,6 +740,8 @@ static uint32_t drain_socket(struct ebpf_miss *m, struct miss_socket *s)
 	}
 	xsk_ring_prod__submit(&s->fill, n);
 	xsk_ring_cons__release(&s->rx, n);
+	if (t)
+		pf_learner_stage_add(m->learner, PF_STAGE_TX, pf_now_ns() - t);
 	return n;
 }
 
@@ -440,11 +774,15 @@ static void *miss_thread(void *arg)
 
 		for (uint32_t i = 0; i < n; i++)
 			got += drain_socket(m, mine[i]);
+		if (got)
+			pf_learner_stage_batch(m->learner, got);
 		if (!got)
 			poll(pfds, n, MISS_POLL_MS);
 		if (w->index != 0)
 			continue;
 		now = pf_now_ns();
+		if (!got)
+			pf_learner_stages_idle(m->learner, "ebpf", now);
 		if (now < next_sweep)
 			continue;
 		every = pf_learner_sweep_interval_ns(m->learner);
@@ -557,6 +895,8 @@ int pf_ebpf_miss_start(struct pf_ebpf *eb, struct pf_error *err)
 		}
 	}
 	adopt_pinned(m);
+	if (!m->feed)
+		m->feed = feed_new(eb);
 	m->stop = 0;
 	m->nthreads = eb->miss_threads ? eb->miss_threads : 1;
 	if (m->nthreads > MISS_MAX_THREADS)
@@ -601,7 +941,10 @@ void pf_ebpf_miss_stop(struct pf_ebpf *eb)
 		for (uint32_t t = 0; t < m->nthreads; t++)
 			pthread_join(m->workers[t].thread, NULL);
 		m->running = 0;
+		pf_learner_stages_dump(m->learner, "ebpf");
 	}
+	feed_free(m->feed);
+	m->feed = NULL;
 	for (uint32_t i = 0; i < m->nsocks; i++)
 		socket_close(eb, &m->socks[i]);
 	free(m->socks);

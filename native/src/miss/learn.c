@@ -2,8 +2,10 @@
 /* Miss policy engine: from a missed frame to an installed entry and a resubmit. */
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "pyflow/packet.h"
 #include "miss/miss.h"
 
@@ -41,6 +43,12 @@ struct pf_learner {
 	struct learn_flow **buckets;
 	uint32_t nflows;
 	struct pf_miss_stats stats;                     /* updated with atomics */
+	/* stage profile (PYFLOW_MISS_STAGES): summed with atomics, several handler threads add */
+	int prof;
+	uint64_t stage_ns[PF_STAGE_COUNT];
+	uint64_t prof_batches, prof_frames;
+	uint64_t prof_batched, prof_single;     /* frames resubmitted by resubmit_batch / one by one */
+	uint64_t prof_last_ns;                  /* the last batch handled */
 };
 
 #define STAT_INC(l, field) __atomic_fetch_add(&(l)->stats.field, 1, __ATOMIC_RELAXED)
@@ -378,8 +386,72 @@ struct pf_learner *pf_learner_new(const struct pf_learn_ops *ops, void *backend)
 	}
 	l->ops = ops;
 	l->backend = backend;
+	l->prof = getenv("PYFLOW_MISS_STAGES") != NULL;
 	pthread_mutex_init(&l->lock, NULL);
 	return l;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int pf_learner_profiling(const struct pf_learner *l)
+{
+	return l->prof;
+}
+
+void pf_learner_stage_add(struct pf_learner *l, enum pf_miss_stage stage, uint64_t ns)
+{
+	if (l->prof && stage < PF_STAGE_COUNT)
+		__atomic_fetch_add(&l->stage_ns[stage], ns, __ATOMIC_RELAXED);
+}
+
+void pf_learner_stage_batch(struct pf_learner *l, uint32_t frames)
+{
+	if (!l->prof)
+		return;
+	__atomic_fetch_add(&l->prof_batches, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&l->prof_frames, frames, __ATOMIC_RELAXED);
+	__atomic_store_n(&l->prof_last_ns, pf_now_ns(), __ATOMIC_RELAXED);
+}
+
+void pf_learner_stages_idle(struct pf_learner *l, const char *backend, uint64_t now_ns)
+{
+	uint64_t last;
+
+	if (!l->prof || !__atomic_load_n(&l->prof_frames, __ATOMIC_RELAXED))
+		return;
+	last = __atomic_load_n(&l->prof_last_ns, __ATOMIC_RELAXED);
+	if (now_ns > last && now_ns - last > PF_STAGES_IDLE_NS)
+		pf_learner_stages_dump(l, backend);
+}
+
+void pf_learner_stages_dump(struct pf_learner *l, const char *backend)
+{
+	static const char *const names[PF_STAGE_COUNT] = { "rx", "decide", "install", "resubmit", "tx",
+							    "resubmit_cpu", "datapath", "learn_cpu" };
+	const char *path = getenv("PYFLOW_MISS_STAGES");
+	FILE *f;
+
+	if (!l->prof || !path || !l->prof_frames)
+		return;
+	f = fopen(path, "a");
+	if (!f)
+		return;
+	fprintf(f, "{\"backend\": \"%s\", \"wakeups\": %llu, \"frames\": %llu, \"installed\": %llu", backend,
+		(unsigned long long)l->prof_batches, (unsigned long long)l->prof_frames,
+		(unsigned long long)l->stats.installed);
+	for (int i = 0; i < PF_STAGE_COUNT; i++)
+		fprintf(f, ", \"%s_ns\": %llu", names[i], (unsigned long long)l->stage_ns[i]);
+	fprintf(f, ", \"resubmit_batched\": %llu, \"resubmit_single\": %llu}\n", (unsigned long long)l->prof_batched,
+		(unsigned long long)l->prof_single);
+	fclose(f);
+	memset(l->stage_ns, 0, sizeof(l->stage_ns));
+	l->prof_batches = l->prof_frames = l->prof_batched = l->prof_single = 0;
 }
 
 void pf_learner_free(struct pf_learner *l)
@@ -563,14 +635,62 @@ static void record_latency(struct pf_learner *l, const struct pf_miss_frame *fra
 	}
 }
 
+/* Resubmit the frames whose install went through, in arrival order: one backend call for
+ * all of them when it can batch, the rest (or all, without resubmit_batch) one by one. */
+static int resubmit_planned(struct pf_learner *l, const struct pf_miss_frame *frames, const struct frame_plan *plan,
+			    const struct pf_entry_req *reqs, uint32_t n)
+{
+	struct pf_miss_frame go[PF_LEARN_BATCH_MAX];
+	uint32_t ngo = 0, done = 0, failed = 0;
+	int ret = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct frame_plan *pl = &plan[i];
+
+		if (pl->fate == FATE_DONE)
+			continue;
+		if (pl->req != UINT32_MAX && reqs[pl->req].result) {
+			STAT_INC(l, install_errors);
+			ret = ret ? ret : reqs[pl->req].result;
+			continue;
+		}
+		if (pl->fate == FATE_INSTALL)
+			STAT_INC(l, installed);
+		go[ngo++] = frames[i];
+	}
+	if (ngo > 1 && l->ops->resubmit_batch) {
+		done = l->ops->resubmit_batch(l->backend, go, ngo, &failed);
+		if (done > ngo)
+			done = ngo;
+		if (failed > done)
+			failed = done;
+		__atomic_fetch_add(&l->stats.resubmitted, done - failed, __ATOMIC_RELAXED);
+		if (l->prof)
+			__atomic_fetch_add(&l->prof_batched, done, __ATOMIC_RELAXED);
+		if (failed) {
+			__atomic_fetch_add(&l->stats.resubmit_errors, failed, __ATOMIC_RELAXED);
+			ret = ret ? ret : -EIO;
+		}
+	}
+	if (l->prof)
+		__atomic_fetch_add(&l->prof_single, ngo - done, __ATOMIC_RELAXED);
+	for (uint32_t i = done; i < ngo; i++) {
+		int r = resubmit(l, go[i].port, go[i].pipe, go[i].data, go[i].len);
+
+		if (r && !ret)
+			ret = r;
+	}
+	return ret;
+}
+
 int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *frames, uint32_t n)
 {
 	struct frame_plan plan[PF_LEARN_BATCH_MAX];
 	struct pf_entry_req reqs[PF_LEARN_BATCH_MAX];
 	struct learn_flow *pending[PF_LEARN_BATCH_MAX];     /* flow of each request */
 	uint32_t nreqs = 0;
-	uint64_t now;
-	int ret = 0;
+	uint64_t now, t_install = 0, t_resubmit = 0, c_resubmit = 0, c_begin = 0;
+	int ret = 0, r;
 
 	if (n > PF_LEARN_BATCH_MAX) {
 		/* larger batches are handled in slices of PF_LEARN_BATCH_MAX */
@@ -582,6 +702,8 @@ int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *fr
 		}
 		return ret;
 	}
+	if (l->prof)
+		c_begin = thread_cpu_ns();
 	pthread_mutex_lock(&l->lock);
 	/* one clock read per batch (its frames arrived together), under the lock so that
 	 * the token buckets and flow ages only ever see the clock move forward */
@@ -673,9 +795,17 @@ int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *fr
 		pl->fate = FATE_INSTALL;
 		pl->req = nreqs++;
 	}
+	if (l->prof)
+		t_install = pf_now_ns();
 	install_requests(l, reqs, nreqs);
 	if (nreqs)
 		record_latency(l, frames, plan, reqs, n, now);
+	if (l->prof) {
+		t_resubmit = pf_now_ns();
+		pf_learner_stage_add(l, PF_STAGE_DECIDE, t_install - now);
+		pf_learner_stage_add(l, PF_STAGE_INSTALL, t_resubmit - t_install);
+		c_resubmit = thread_cpu_ns();
+	}
 	for (uint32_t q = 0; q < nreqs; q++) {
 		pending[q]->pending_req = LEARN_NOT_PENDING;
 		if (reqs[q].result) {
@@ -689,22 +819,15 @@ int pf_learner_handle_batch(struct pf_learner *l, const struct pf_miss_frame *fr
 	pthread_mutex_unlock(&l->lock);
 
 	/* resubmit in arrival order, each frame after the install it needs */
-	for (uint32_t i = 0; i < n; i++) {
-		struct frame_plan *pl = &plan[i];
-		int r;
+	r = resubmit_planned(l, frames, plan, reqs, n);
+	if (r && !ret)
+		ret = r;
+	if (l->prof) {
+		uint64_t c_end = thread_cpu_ns();
 
-		if (pl->fate == FATE_DONE)
-			continue;
-		if (pl->req != UINT32_MAX && reqs[pl->req].result) {
-			STAT_INC(l, install_errors);
-			ret = ret ? ret : reqs[pl->req].result;
-			continue;
-		}
-		if (pl->fate == FATE_INSTALL)
-			STAT_INC(l, installed);
-		r = resubmit(l, frames[i].port, frames[i].pipe, frames[i].data, frames[i].len);
-		if (r && !ret)
-			ret = r;
+		pf_learner_stage_add(l, PF_STAGE_RESUBMIT, pf_now_ns() - t_resubmit);
+		pf_learner_stage_add(l, PF_STAGE_RESUBMIT_CPU, c_end - c_resubmit);
+		pf_learner_stage_add(l, PF_STAGE_LEARN_CPU, c_end - c_begin);
 	}
 	/* the log lines may wait for a slow log handler: the frames went first */
 	for (uint32_t i = 0; i < n; i++)

@@ -21,6 +21,8 @@
 
 struct pf_learner;
 
+struct pf_miss_frame;
+
 struct pf_learn_ops {
 	/* install an entry; fills entry->id */
 	int (*install)(void *backend, uint32_t pipe, const struct pf_fields *match, struct pf_entry *entry, struct pf_error *err);
@@ -36,6 +38,11 @@ struct pf_learn_ops {
 	/* optional: install several entries in as few writes as possible, with
 	 * pf_entry_add_batch's contract (stops at the first failure, the rest -ECANCELED) */
 	int (*install_batch)(void *backend, struct pf_entry_req *reqs, uint32_t n, uint32_t *added, struct pf_error *err);
+	/* optional: resubmit frames[0..n) in arrival order with as few calls as possible, each as
+	 * resubmit would. Returns how many frames from the start were handed to the datapath
+	 * (the learner resubmits the rest one by one, so none goes twice); *failed counts those
+	 * among them the datapath did not take. */
+	uint32_t (*resubmit_batch)(void *backend, const struct pf_miss_frame *frames, uint32_t n, uint32_t *failed);
 };
 
 /* One missed frame as a handler thread received it. */
@@ -46,6 +53,7 @@ struct pf_miss_frame {
 	uint32_t pipe;          /* the pipe that missed (>= PF_MAX_PIPES: unknown) */
 	uint32_t packet_path;
 	uint64_t rx_ns;         /* pf_now_ns() when the handler received it; 0: when the batch began */
+	void *cookie;           /* the backend's own handle on the frame, for resubmit_batch */
 };
 
 /* frames handled per install round; larger batches are cut into rounds of this size */
@@ -83,5 +91,29 @@ void pf_learner_stats(struct pf_learner *l, struct pf_miss_stats *out);
 uint32_t pf_learner_flow_count(struct pf_learner *l);
 /* re-adopted entries (pinned state) count against max_flows */
 void pf_learner_adopt(struct pf_learner *l, uint32_t pipe, const struct pf_fields *match, uint32_t entry_id);
+
+/* Stage profile of the miss path, for benchmarks: when PYFLOW_MISS_STAGES names a file,
+ * each stage's clock deltas are summed and a JSON line is appended to it at
+ * pf_learner_stages_dump. Without it no clock is read for this. */
+enum pf_miss_stage {
+	PF_STAGE_RX,            /* rx batch: taking frames off the ring */
+	PF_STAGE_DECIDE,        /* parse, policy, flow table */
+	PF_STAGE_INSTALL,       /* the batched map/table write */
+	PF_STAGE_RESUBMIT,      /* frames back through the datapath */
+	PF_STAGE_TX,            /* buffers given back / frames sent */
+	PF_STAGE_RESUBMIT_CPU,  /* of PF_STAGE_RESUBMIT: the handler thread's CPU time (not waiting for a core) */
+	PF_STAGE_DATAPATH,      /* of PF_STAGE_RESUBMIT: the kernel's own timing of the frames' runs (ebpf batches) */
+	PF_STAGE_LEARN_CPU,     /* decide + install + resubmit: the handler thread's CPU time */
+	PF_STAGE_COUNT
+};
+
+int pf_learner_profiling(const struct pf_learner *l);
+void pf_learner_stage_add(struct pf_learner *l, enum pf_miss_stage stage, uint64_t ns);
+/* wakeups of a handler that found frames, and frames handled by them */
+void pf_learner_stage_batch(struct pf_learner *l, uint32_t frames);
+void pf_learner_stages_dump(struct pf_learner *l, const char *backend);
+/* dump once the handler has had nothing for PF_STAGES_IDLE_NS: one line per burst of activity */
+void pf_learner_stages_idle(struct pf_learner *l, const char *backend, uint64_t now_ns);
+#define PF_STAGES_IDLE_NS 100000000ull
 
 #endif
