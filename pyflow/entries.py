@@ -63,12 +63,7 @@ class EntryOps:
         try:
             ids = batch.install(self.instance)
         except Exception as exc:
-            results = getattr(exc, "batch_results", [])
-            for result, eid in results:
-                if result == 0:
-                    _quietly(self.instance.entry_del, eid)
-            failed = next((k for k, (result, _) in enumerate(results) if result not in (0, -errno.ECANCELED)),
-                          min(getattr(exc, "batch_added", 0), len(items) - 1))
+            failed = _undo_batch(self.instance, exc, len(items))
             error = ConfigError(_entry_label(failed, names[failed], True),
                                 f"{exc} (nothing from this request was applied)")
             error.exit_code = getattr(exc, "exit_code", 1)
@@ -298,13 +293,7 @@ class EntryOps:
         try:
             ids = self.instance.entry_add_batch((c.pipe_id, slots[i], c.prefixlen, c.match, c.entry) for i, c in todo)
         except Exception as exc:
-            # the per-entry results say exactly which entries were added, so they can be taken out again
-            results = getattr(exc, "batch_results", [])
-            for result, eid in results:
-                if result == 0:
-                    _quietly(self.instance.entry_del, eid)
-            failed = next((k for k, (result, _) in enumerate(results) if result not in (0, -errno.ECANCELED)),
-                          min(getattr(exc, "batch_added", 0), len(todo) - 1))
+            failed = _undo_batch(self.instance, exc, len(todo))
             exc.pyflow_index = todo[failed][0]
             raise
         return [(i, eid) for (i, _), eid in zip(todo, ids)]
@@ -616,6 +605,17 @@ def _indexed(exc: Exception, index) -> Exception:
         index = int(index[index.index("[") + 1:index.index("]")])
     exc.index = index
     return exc
+
+
+def _undo_batch(instance, exc, n: int) -> int:
+    """Take out what a failed pf_entry_add_batch added (its per-entry results say exactly which);
+    the index of the entry that failed."""
+    results = getattr(exc, "batch_results", [])
+    for result, eid in results:
+        if result == 0:
+            _quietly(instance.entry_del, eid)
+    return next((k for k, (result, _) in enumerate(results) if result not in (0, -errno.ECANCELED)),
+                min(getattr(exc, "batch_added", 0), n - 1))
 
 
 def _quietly(fn, *args) -> None:

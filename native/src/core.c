@@ -139,6 +139,7 @@ int pf_instance_open(const struct pf_instance_opts *opts, pf_instance **out, str
 	if (!inst)
 		return pf_err(err, -ENOMEM, "out of memory");
 	inst->ops = ops;
+	inst->dry = !!(opts->flags & PF_INST_DRY);
 	snprintf(inst->name, sizeof(inst->name), "%s", opts->name ? opts->name : "default");
 	ret = ops->open(inst, opts, err);
 	if (ret) {
@@ -285,8 +286,17 @@ int pf_entry_list(pf_instance *inst, uint32_t pipe_id, struct pf_entry_info *out
 	DISPATCH(entry_list, pipe_id, out, max, count, err);
 }
 
+/* A dry instance's plan holds tables and rules; miss policies and the DSCP map change neither,
+ * so a dry backend leaves them out and they are accepted as they are. */
+#define DRY_ACCEPTS(op)                                          \
+	do {                                                     \
+		if (inst && inst->dry && !inst->ops->op)         \
+			return 0;                                \
+	} while (0)
+
 int pf_learn_set(pf_instance *inst, const struct pf_learn *policy, struct pf_error *err)
 {
+	DRY_ACCEPTS(learn_set);
 	DISPATCH(learn_set, policy, err);
 }
 
@@ -377,5 +387,6 @@ int pf_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err)
 {
 	if (!map)
 		return pf_err(err, -EINVAL, "dscp_tc_set: no map");
+	DRY_ACCEPTS(dscp_tc_set);
 	DISPATCH(dscp_tc_set, map, err);
 }

@@ -60,6 +60,7 @@ struct pf_instance {
 	const struct pf_backend_ops *ops;
 	void *priv;             /* backend state */
 	char name[64];
+	uint8_t dry;            /* PF_INST_DRY: a plan, nothing installed */
 };
 
 /* Fill err (if not NULL) and return code (a negative errno). */

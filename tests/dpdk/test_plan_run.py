@@ -77,8 +77,9 @@ def run_dpdk(config, bindings: dict[str, str], nports: int, mode: str = "auto") 
     prefix = f"pfp{uuid.uuid4().hex[:5]}"
     eal = ["pyflow", "--no-huge", "-m", "512", "--file-prefix", prefix, "-l", "0-1", "--no-pci",
            "--log-level", "lib.eal:warning"]
+    # no-rx: a net_null port otherwise receives zeroed frames, which would miss and be learned
     for i in range(nports):
-        eal += ["--vdev", f"net_null{i}"]
+        eal += ["--vdev", f"net_null{i},no-rx=1"]
     job = {"name": prefix, "eal": eal, "config": config, "bindings": bindings}
     try:
         r = subprocess.run([sys.executable, "-c", RUN, json.dumps(job)], capture_output=True, text=True,

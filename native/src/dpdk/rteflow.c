@@ -1338,17 +1338,6 @@ static int dry_entry_del(pf_instance *inst, uint32_t entry_id, struct pf_error *
 	return 0;
 }
 
-/* miss policies and the DSCP map change no rule */
-static int dry_learn_set(pf_instance *inst, const struct pf_learn *policy, struct pf_error *err)
-{
-	return 0;
-}
-
-static int dry_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err)
-{
-	return 0;
-}
-
 const struct pf_backend_ops pf_backend_dpdk_dry = {
 	.name = "dpdk",
 	.open = dry_open,
@@ -1363,8 +1352,6 @@ const struct pf_backend_ops pf_backend_dpdk_dry = {
 	.session_set = dry_session_set,
 	.entry_add = dry_entry_add,
 	.entry_del = dry_entry_del,
-	.learn_set = dry_learn_set,
-	.dscp_tc_set = dry_dscp_tc_set,
 	.describe = pfd_rte_flow_describe,
 };
 #endif

@@ -563,17 +563,6 @@ static int dry_entry_del(pf_instance *inst, uint32_t entry_id, struct pf_error *
 	return 0;
 }
 
-/* miss policies fill no table until a miss; the DSCP map is program data */
-static int dry_learn_set(pf_instance *inst, const struct pf_learn *policy, struct pf_error *err)
-{
-	return 0;
-}
-
-static int dry_dscp_tc_set(pf_instance *inst, const uint8_t *map, struct pf_error *err)
-{
-	return 0;
-}
-
 const struct pf_backend_ops pf_backend_ebpf_dry = {
 	.name = "ebpf",
 	.open = dry_open,
@@ -588,7 +577,5 @@ const struct pf_backend_ops pf_backend_ebpf_dry = {
 	.session_set = dry_session_set,
 	.entry_add = dry_entry_add,
 	.entry_del = dry_entry_del,
-	.learn_set = dry_learn_set,
-	.dscp_tc_set = dry_dscp_tc_set,
 	.describe = pf_ebpf_describe,
 };
