@@ -21,13 +21,13 @@ BATCH = 40          # entries per file: 10.0.1.0 .. 10.0.1.39, alternating h2 / 
 CAPACITY = 48       # the routing pipe's max_entries: room for one batch, not for two
 
 
-def routing_config(lab) -> dict:
+def routing_config(lab, name: str = "control-test", capacity: int = CAPACITY) -> dict:
     return {
-        "name": "control-test",
+        "name": name,
         "ports": [{"name": "p1", "id": 1}, {"name": "p2", "id": 2}, {"name": "p3", "id": 3}],
         "pipes": [
             {"name": "l3", "type": "basic", "root": True, "match": ["ipv4.dst"], "fwd_miss": "drop",
-             "actions": ["eth.dst"], "max_entries": CAPACITY,
+             "actions": ["eth.dst"], "max_entries": capacity,
              "entries": [{"name": "to_h2", "match": {"ipv4.dst": "10.0.0.2"},
                           "actions": {"eth.dst": lab.host("h2").mac}, "fwd": "port:p2"}]},
         ],

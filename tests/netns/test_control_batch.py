@@ -14,22 +14,14 @@ import pytest
 from pyflow.control import ControlClient
 from pyflow.errors import ConfigError
 from pyflow.lab import Capture, eth, ipv4_udp, payload_tag
+from tests.netns.test_control import routing_config
 from tests.pyflow_testing import tag_seqs, wait_until
 
 CAPACITY = 64
 
 
 def _config(lab) -> dict:
-    return {
-        "name": "control-batch",
-        "ports": [{"name": "p1", "id": 1}, {"name": "p2", "id": 2}, {"name": "p3", "id": 3}],
-        "pipes": [
-            {"name": "l3", "type": "basic", "root": True, "match": ["ipv4.dst"], "fwd_miss": "drop",
-             "actions": ["eth.dst"], "max_entries": CAPACITY,
-             "entries": [{"name": "to_h2", "match": {"ipv4.dst": "10.0.0.2"},
-                          "actions": {"eth.dst": lab.host("h2").mac}, "fwd": "port:p2"}]},
-        ],
-    }
+    return routing_config(lab, "control-batch", CAPACITY)
 
 
 def _items(lab, base: str, count: int) -> list[dict]:
