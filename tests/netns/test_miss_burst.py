@@ -96,7 +96,10 @@ def test_burst_with_each_flow_twice_is_one_install_per_flow(lab, far, pipeline):
     inst, program = pipeline(max_flows=4096)
     sent = burst(lab, inst, program, flows, copies=2)
     got = collect(far, sent, timeout=10.0)
-    wait_until(lambda: inst.miss_stats()["resubmitted"] >= len(got), timeout=10.0, interval=0.02)
+    h2n = program.pipe("h2n").id
+    # every miss handled: some second frames hit their entry and never missed
+    wait_until(lambda: (inst.counters_pipe(h2n)["misses"], inst.miss_stats()["resubmitted"]), timeout=10.0,
+               interval=0.02, until=lambda mr: mr[0] == mr[1])
     stats = inst.miss_stats()
     misses = inst.counters_pipe(program.pipe("h2n").id)["misses"]
     assert stats["ring_drops"] == 0 and stats["received"] == misses, stats
@@ -105,11 +108,16 @@ def test_burst_with_each_flow_twice_is_one_install_per_flow(lab, far, pipeline):
     assert stats["installed"] == len(flows), stats
     assert stats["coalesced"] == stats["received"] - len(flows) and stats["resubmitted"] == stats["received"], stats
     assert len(got) == sent
-    # the frames of one flow leave in the order they were sent
+    # the handler resubmits in arrival order, so a flow whose frames both went through it keeps their
+    # order; only a second frame that came after the install (it hit the entry, no miss) can overtake
+    # the first while that one is being resubmitted: at most one flow per second frame that did not miss
     seqs = {}
     for src, _, seq, *_ in got:
         seqs.setdefault(src, []).append(seq)
-    assert all(v == sorted(v) and len(v) == 2 for v in seqs.values())
+    assert all(len(v) == 2 for v in seqs.values())
+    reordered = sum(v != sorted(v) for v in seqs.values())
+    hit_directly = len(flows) - stats["coalesced"]
+    assert reordered <= hit_directly, (reordered, hit_directly, stats)
     learned = {info.entry.id for info in inst.entry_list(program.pipe("h2n").id, max_entries=4096)
                if info.entry.flags & 1}
     assert len(learned) == len(flows)
