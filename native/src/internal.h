@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <string.h>
 #include <time.h>
 #include "pyflow/pyflow.h"
 
@@ -62,6 +63,21 @@ struct pf_instance {
 	char name[64];
 	uint8_t dry;            /* PF_INST_DRY: a plan, nothing installed */
 };
+
+/* The unsigned integer of width 1, 2, 4 or 8 bytes at p: unaligned, host byte order. */
+static inline uint64_t pf_load_uint(const void *p, unsigned width)
+{
+	uint64_t v8;
+	uint32_t v4;
+	uint16_t v2;
+
+	switch (width) {
+	case 8: memcpy(&v8, p, 8); return v8;
+	case 4: memcpy(&v4, p, 4); return v4;
+	case 2: memcpy(&v2, p, 2); return v2;
+	default: return *(const uint8_t *)p;
+	}
+}
 
 /* Fill err (if not NULL) and return code (a negative errno). */
 int pf_err(struct pf_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

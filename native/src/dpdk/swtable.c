@@ -76,17 +76,7 @@ static inline uint32_t table_lookup(const struct rte_hash *h, const struct pf_fl
  */
 static inline uint64_t piece_load(const void *base, uint32_t off, uint32_t width)
 {
-	const uint8_t *p = (const uint8_t *)base + off;
-	uint64_t v8;
-	uint32_t v4;
-	uint16_t v2;
-
-	switch (width) {
-	case 8: memcpy(&v8, p, 8); return v8;
-	case 4: memcpy(&v4, p, 4); return v4;
-	case 2: memcpy(&v2, p, 2); return v2;
-	default: return *p;
-	}
+	return pf_load_uint((const uint8_t *)base + off, width);
 }
 
 /* The key pieces of f under a pipe's mask slot; returns their hash. */

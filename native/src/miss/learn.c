@@ -138,19 +138,6 @@ static const struct action_desc *action_desc_of(uint32_t flag)
 	return NULL;
 }
 
-static uint64_t load_uint(const void *p, unsigned width)
-{
-	uint8_t b;
-	uint16_t h;
-	uint32_t w;
-
-	switch (width) {
-	case 1: memcpy(&b, p, 1); return b;
-	case 2: memcpy(&h, p, 2); return h;
-	default: memcpy(&w, p, 4); return w;
-	}
-}
-
 static void store_uint(void *p, unsigned width, uint64_t v)
 {
 	uint8_t b = (uint8_t)v;
@@ -220,7 +207,7 @@ static void field_value(const struct pf_fields *pkt, uint16_t id, uint8_t *out, 
 	uint8_t tmp[16] = { 0 };
 
 	if (fd->numeric)
-		uint_to_be(load_uint(src, fd->width), tmp, fd->width);
+		uint_to_be(pf_load_uint(src, fd->width), tmp, fd->width);
 	else
 		memcpy(tmp, src, fd->width);
 	memset(out, 0, width);
